@@ -1,0 +1,78 @@
+//! An f64 interpreter of a [`Graph`]'s forward pass and loss, for gradient
+//! checks by central finite differences.
+
+use super::{activation_forward, gather_rows, loss, matmul_nn, softmax_forward, Epi};
+use crate::graph::{Graph, Op, TargetSource};
+use std::collections::BTreeMap;
+
+/// The data a forward pass reads.
+pub struct RefData<'a> {
+    /// Features [N, cols].
+    pub features: &'a [f64],
+    /// Feature columns.
+    pub cols: usize,
+    /// Targets [N, tcols].
+    pub targets: &'a [f64],
+    /// Target columns.
+    pub tcols: usize,
+}
+
+/// Values of every graph tensor after a forward pass, and the mean loss.
+pub struct RefForward {
+    /// Tensor values by tensor index (params included).
+    pub values: Vec<Vec<f64>>,
+    /// Mean loss over the valid rows, if the graph has a loss.
+    pub loss: Option<f64>,
+}
+
+/// Runs the forward pass of `graph` on the batch [count, ids...] with
+/// `params` by name. `input` overrides the gathered input when given.
+pub fn forward(graph: &Graph, params: &BTreeMap<String, Vec<f64>>, data: &RefData, batch: &[u32], input: Option<&[f64]>) -> RefForward {
+    let mut values: Vec<Vec<f64>> = graph
+        .tensors
+        .iter()
+        .map(|t| params.get(&t.name).cloned().unwrap_or_else(|| vec![0.0; t.len()]))
+        .collect();
+    let b = graph.batch;
+    let mut mean_loss = None;
+    for op in &graph.ops {
+        match op {
+            Op::Input { out } => {
+                values[out.0] = match input {
+                    Some(x) => x.to_vec(),
+                    None => gather_rows(b, data.cols, batch, data.features),
+                };
+            }
+            Op::Linear { x, w, b: bias, act, out, .. } => {
+                let (k, n) = (graph.shape(*w)[0], graph.shape(*w)[1]);
+                let mut c = vec![0.0; b * n];
+                let bias_v = bias.map(|t| values[t.0].clone());
+                let epi = Epi { bias: bias_v.as_deref(), act: *act, grad_act: None, accumulate: false };
+                matmul_nn(b, n, k, &values[x.0], &values[w.0], epi, &mut c);
+                values[out.0] = c;
+            }
+            Op::Activation { x, act, out, .. } => {
+                let mut o = vec![0.0; values[x.0].len()];
+                activation_forward(*act, &values[x.0], &mut o);
+                values[out.0] = o;
+            }
+            Op::Softmax { x, out, .. } => {
+                let s = graph.shape(*x);
+                let mut o = vec![0.0; s[0] * s[1]];
+                softmax_forward(s[0], s[1], &values[x.0], &mut o);
+                values[out.0] = o;
+            }
+            Op::Loss { logits, kind, target } => {
+                let s = graph.shape(*logits);
+                let (t, tc) = match target {
+                    TargetSource::Targets => (data.targets, data.tcols),
+                    TargetSource::Features => (data.features, data.cols),
+                };
+                let (sum, _) = loss(*kind, s[0], s[1], tc, batch, t, &values[logits.0]);
+                let count = (batch[0] as usize).min(b).max(1);
+                mean_loss = Some(sum / count as f64);
+            }
+        }
+    }
+    RefForward { values, loss: mean_loss }
+}

@@ -1,0 +1,294 @@
+//! Lowering a graph to kernel calls: the forward ops, then reverse-mode
+//! autodiff. This file is the one place where every backward rule lives.
+//!
+//! Fusions made here, each saving a dispatch per step:
+//! - bias + activation run in the forward matmul's epilogue;
+//! - the bias gradient is an extra output row of the weight-gradient matmul;
+//! - when a tensor's gradient has a single contributor that is a matmul
+//!   (dx = dz · Wᵀ), the activation backward of the layer that produced it
+//!   runs in that matmul's epilogue, so it writes dL/dz directly.
+//!
+//! Gradients are never zeroed: the first contribution to a gradient overwrites
+//! it and later ones accumulate, decided here at compile time.
+
+use super::{Act, Class, Graph, LossKind, Op, TargetSource, TensorId, TensorInfo};
+use crate::error::{Error, Result};
+use crate::kernels::{self, Call, Epilogue, LossOperands, MatmulOperands};
+
+/// A binding as the compiler names it, resolved to a buffer range later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ref {
+    /// A graph tensor (its class says which arena).
+    T(TensorId),
+    /// The batch buffer: count, then row ids.
+    Batch,
+    /// The data set's features.
+    Features,
+    /// The data set's targets.
+    Targets,
+    /// Loss statistics [sum, count].
+    Stats,
+    /// The whole parameter arena.
+    Params,
+    /// The whole gradient arena.
+    Grads,
+    /// Optimizer state slot 0 (Adam m, SGD velocity).
+    StateM,
+    /// Optimizer state slot 1 (Adam v).
+    StateV,
+    /// A small unused buffer for bindings a specialization ignores.
+    Dummy,
+}
+
+/// What to compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Forward only.
+    Forward,
+    /// Forward, loss and backward.
+    ForwardBackward,
+}
+
+/// Kernel calls and the extended tensor list.
+pub struct Lowered {
+    /// All tensors: the graph's plus the gradients added here.
+    pub tensors: Vec<TensorInfo>,
+    /// Calls in execution order.
+    pub calls: Vec<Call<Ref>>,
+    /// dL/dinput, when asked for.
+    pub input_grad: Option<TensorId>,
+}
+
+/// The activation fused into the Linear op that produced `t` (None otherwise:
+/// a standalone Activation op runs its own backward).
+fn producer_act(graph: &Graph, t: TensorId) -> Act {
+    graph
+        .ops
+        .iter()
+        .find_map(|o| match o {
+            Op::Linear { out, act, .. } if *out == t => Some(*act),
+            _ => None,
+        })
+        .unwrap_or(Act::None)
+}
+
+/// Lowers `graph`; with `input_grad` the gradient w.r.t. the input batch is kept.
+pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Result<Lowered> {
+    let mut tensors = graph.tensors.clone();
+    let mut calls = Vec::new();
+    let t = Ref::T;
+    let b = graph.batch;
+    for op in &graph.ops {
+        match op {
+            Op::Input { out } => {
+                let f = graph.shape(*out)[1];
+                calls.push(kernels::gather_rows(b, f, Ref::Batch, Ref::Features, t(*out)));
+            }
+            Op::Linear { x, w, b: bias, act, out, .. } => {
+                let (k, n) = (graph.shape(*w)[0], graph.shape(*w)[1]);
+                let ops = MatmulOperands { a: t(*x), b: t(*w), bias: bias.map(t), aux: None, c: t(*out) };
+                let epi = Epilogue { act: *act, ..Epilogue::PLAIN };
+                calls.push(kernels::matmul_nn(b, n, k, ops, epi, Ref::Dummy));
+            }
+            Op::Activation { x, act, out, .. } => {
+                let n = graph.tensors[x.0].len();
+                calls.push(kernels::activation_forward(n, *act, t(*x), t(*out), Ref::Dummy));
+            }
+            Op::Softmax { x, out, .. } => {
+                let s = graph.shape(*x);
+                calls.push(kernels::softmax_forward(s[0], s[1], t(*x), t(*out), Ref::Dummy));
+            }
+            Op::Loss { .. } => {}
+        }
+    }
+    if pass == Pass::Forward {
+        return Ok(Lowered { tensors, calls, input_grad: None });
+    }
+    let Some((loss_logits, _, _)) = graph.loss_op() else {
+        return Err(Error::Model("training needs a loss; the graph has none".into()));
+    };
+
+    // Which tensors need a gradient: parameters, the input when asked, and
+    // everything computed from them.
+    let n = graph.tensors.len();
+    let mut needs = vec![false; n];
+    for (i, ti) in graph.tensors.iter().enumerate() {
+        needs[i] = matches!(ti.class, Class::Param(_)) || (input_grad && ti.class == Class::Input);
+    }
+    // (input, consumer is a dx matmul) for every differentiable edge
+    let edges = |op: &Op| -> Vec<(TensorId, bool)> {
+        match op {
+            Op::Linear { x, w, b, .. } => {
+                let mut v = vec![(*x, true), (*w, false)];
+                v.extend(b.map(|b| (b, false)));
+                v
+            }
+            Op::Activation { x, .. } | Op::Softmax { x, .. } => vec![(*x, false)],
+            Op::Loss { logits, .. } => vec![(*logits, false)],
+            Op::Input { .. } => vec![],
+        }
+    };
+    let out_of = |op: &Op| -> Option<TensorId> {
+        match op {
+            Op::Linear { out, .. } | Op::Activation { out, .. } | Op::Softmax { out, .. } => Some(*out),
+            _ => None,
+        }
+    };
+    for op in &graph.ops {
+        if let Some(out) = out_of(op) {
+            needs[out.0] = edges(op).iter().any(|(x, _)| needs[x.0]);
+        }
+    }
+    // Contributors to each gradient, and whether the only one is a dx matmul.
+    let mut count = vec![0usize; n];
+    let mut via_matmul = vec![false; n];
+    let reaches_loss = {
+        // a tensor's gradient is non-zero only if the loss depends on it
+        let mut r = vec![false; n];
+        r[loss_logits.0] = true;
+        for op in graph.ops.iter().rev() {
+            if let Some(out) = out_of(op) {
+                if r[out.0] {
+                    for (x, _) in edges(op) {
+                        r[x.0] = true;
+                    }
+                }
+            }
+        }
+        r
+    };
+    for op in &graph.ops {
+        let live = match op {
+            Op::Loss { .. } => true,
+            _ => out_of(op).is_some_and(|o| reaches_loss[o.0] && needs[o.0]),
+        };
+        if !live {
+            continue;
+        }
+        for (x, is_dx) in edges(op) {
+            if needs[x.0] {
+                count[x.0] += 1;
+                via_matmul[x.0] = is_dx;
+            }
+        }
+    }
+    for p in graph.params() {
+        if count[p.0] > 1 {
+            return Err(Error::Model(format!(
+                "parameter '{}' is used by {} ops; shared weights are not supported yet",
+                graph.name(p),
+                count[p.0]
+            )));
+        }
+    }
+    let fused: Vec<bool> = (0..n)
+        .map(|i| count[i] == 1 && via_matmul[i] && producer_act(graph, TensorId(i)) != Act::None)
+        .collect();
+
+    // Gradient buffers, created on first use.
+    let mut gbuf: Vec<Option<TensorId>> = vec![None; n];
+    let mut written = vec![false; n];
+    let mut grad_of = |x: TensorId, tensors: &mut Vec<TensorInfo>| -> TensorId {
+        if let Some(g) = gbuf[x.0] {
+            return g;
+        }
+        let info = &graph.tensors[x.0];
+        let class = match info.class {
+            Class::Param(_) => Class::ParamGrad(x),
+            _ => Class::Activation,
+        };
+        tensors.push(TensorInfo { name: format!("grad({})", info.name), shape: info.shape.clone(), class });
+        let g = TensorId(tensors.len() - 1);
+        gbuf[x.0] = Some(g);
+        g
+    };
+    // first contribution overwrites, later ones accumulate
+    let mut first = |x: TensorId| -> bool {
+        let acc = written[x.0];
+        written[x.0] = true;
+        acc
+    };
+
+    for op in graph.ops.iter().rev() {
+        if let Op::Loss { logits, kind, target } = op {
+            let s = graph.shape(*logits);
+            let g = grad_of(*logits, &mut tensors);
+            first(*logits);
+            let (targets, tc) = match target {
+                TargetSource::Targets => (Ref::Targets, tcols),
+                TargetSource::Features => (Ref::Features, s[1]),
+            };
+            let o = LossOperands { batch: Ref::Batch, targets, logits: t(*logits), grad: t(g), stats: Ref::Stats };
+            calls.push(match kind {
+                LossKind::Mse => kernels::mse_loss(s[0], s[1], tc, o),
+                LossKind::BceWithLogits => kernels::bce_with_logits_loss(s[0], s[1], tc, o),
+                LossKind::SoftmaxCrossEntropy => kernels::softmax_cross_entropy_loss(s[0], s[1], tc, o),
+            });
+            continue;
+        }
+        let Some(y) = out_of(op) else { continue };
+        if !needs[y.0] || count[y.0] == 0 {
+            continue;
+        }
+        let gy = grad_of(y, &mut tensors);
+        // gz: dL/d(pre-activation) of y
+        let act = producer_act(graph, y);
+        let gz = if fused[y.0] || act == Act::None {
+            gy
+        } else {
+            let info = &graph.tensors[y.0];
+            tensors.push(TensorInfo {
+                name: format!("gradz({})", info.name),
+                shape: info.shape.clone(),
+                class: Class::Activation,
+            });
+            let z = TensorId(tensors.len() - 1);
+            calls.push(kernels::activation_backward(info.len(), act, false, t(gy), t(y), t(z)));
+            z
+        };
+        match op {
+            Op::Linear { x, w, b: bias, .. } => {
+                let (k, nout) = (graph.shape(*w)[0], graph.shape(*w)[1]);
+                if needs[w.0] {
+                    let gw = grad_of(*w, &mut tensors);
+                    let gb = bias.filter(|b| needs[b.0]).map(|bb| grad_of(bb, &mut tensors));
+                    let acc = first(*w);
+                    if let Some(bb) = bias {
+                        first(*bb);
+                    }
+                    let ops = MatmulOperands { a: t(*x), b: t(gz), bias: gb.map(t), aux: None, c: t(gw) };
+                    let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
+                    calls.push(kernels::matmul_tn(k, nout, b, ops, epi, Ref::Dummy));
+                }
+                if needs[x.0] {
+                    let gx = grad_of(*x, &mut tensors);
+                    let acc = first(*x);
+                    let grad_act = if fused[x.0] { producer_act(graph, *x) } else { Act::None };
+                    let aux = fused[x.0].then_some(t(*x));
+                    let ops = MatmulOperands { a: t(gz), b: t(*w), bias: None, aux, c: t(gx) };
+                    let epi = Epilogue { act: Act::None, grad_act, accumulate: acc };
+                    calls.push(kernels::matmul_nt(b, k, nout, ops, epi, Ref::Dummy));
+                }
+            }
+            Op::Activation { x, act, .. } => {
+                if needs[x.0] {
+                    let gx = grad_of(*x, &mut tensors);
+                    let acc = first(*x);
+                    let len = graph.tensors[x.0].len();
+                    calls.push(kernels::activation_backward(len, *act, acc, t(gy), t(y), t(gx)));
+                }
+            }
+            Op::Softmax { x, .. } => {
+                if needs[x.0] {
+                    let gx = grad_of(*x, &mut tensors);
+                    let acc = first(*x);
+                    let s = graph.shape(*x);
+                    calls.push(kernels::softmax_backward(s[0], s[1], acc, t(gy), t(y), t(gx)));
+                }
+            }
+            Op::Input { .. } | Op::Loss { .. } => {}
+        }
+    }
+    let input_grad = if input_grad { graph.input.and_then(|i| gbuf[i.0]) } else { None };
+    Ok(Lowered { tensors, calls, input_grad })
+}

@@ -1,0 +1,319 @@
+//! The symbolic graph: tensors with shapes, ops with shape rules.
+//!
+//! A [`Graph`] is built once per model and batch size. Every tensor's first
+//! dimension is the batch, except parameters. Shape errors name the op and
+//! both shapes. [`Program::compile`] appends the backward pass (see
+//! [`autodiff`]), plans memory ([`plan`]) and creates every dispatch once.
+
+pub mod autodiff;
+pub mod params;
+pub mod plan;
+pub mod program;
+
+pub use crate::kernels::Act;
+pub use params::ParamStore;
+pub use program::{GpuDataset, Mode, Optimizer, OptimizerConfig, Program, ProgramOptions};
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Index of a tensor in its graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(pub usize);
+
+/// How a parameter is initialized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Init {
+    /// U(-a, a) with a = sqrt(6 / (fan_in + fan_out)).
+    XavierUniform,
+    /// N(0, 2 / fan_in).
+    HeNormal,
+    /// All zeros (biases).
+    Zeros,
+}
+
+/// What a tensor is and where it will live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// The batch of input features, gathered from the data set.
+    Input,
+    /// A trainable parameter (parameter arena).
+    Param(Init),
+    /// The gradient of a parameter (gradient arena, same offset as the parameter).
+    ParamGrad(TensorId),
+    /// An intermediate value or gradient (activation arena, reused by liveness).
+    Activation,
+}
+
+/// A tensor's name, shape and class.
+#[derive(Clone, Debug)]
+pub struct TensorInfo {
+    /// Name, e.g. `dense1.weight` or `grad(dense1.out)`.
+    pub name: String,
+    /// Shape; batch first for non-parameters.
+    pub shape: Vec<usize>,
+    /// What it is.
+    pub class: Class,
+}
+
+impl TensorInfo {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True for a tensor without elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Loss functions; each is one kernel giving the value and the gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Mean squared error against target columns.
+    Mse,
+    /// Binary cross-entropy on logits (0/1 targets).
+    BceWithLogits,
+    /// Softmax cross-entropy with an integer class id.
+    SoftmaxCrossEntropy,
+}
+
+/// What the loss compares the logits with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetSource {
+    /// The data set's target columns.
+    Targets,
+    /// The data set's own features (autoencoders).
+    Features,
+}
+
+/// One forward op.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Gathers the batch's feature rows from the data set.
+    Input {
+        /// [batch, features]
+        out: TensorId,
+    },
+    /// out = act(x · w + b): x [batch, in], w [in, out], b [out].
+    Linear {
+        /// Layer name for messages.
+        name: String,
+        /// Input.
+        x: TensorId,
+        /// Weight.
+        w: TensorId,
+        /// Optional bias.
+        b: Option<TensorId>,
+        /// Fused activation.
+        act: Act,
+        /// Output.
+        out: TensorId,
+    },
+    /// out = act(x), elementwise.
+    Activation {
+        /// Op name.
+        name: String,
+        /// Input.
+        x: TensorId,
+        /// Activation.
+        act: Act,
+        /// Output.
+        out: TensorId,
+    },
+    /// out = softmax of each row of x.
+    Softmax {
+        /// Op name.
+        name: String,
+        /// Input.
+        x: TensorId,
+        /// Output.
+        out: TensorId,
+    },
+    /// The training objective (mean over the valid rows of the batch).
+    Loss {
+        /// Logits [batch, cols].
+        logits: TensorId,
+        /// Which loss.
+        kind: LossKind,
+        /// Compared with what.
+        target: TargetSource,
+    },
+}
+
+/// A model's forward computation for one batch size.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    /// Rows per batch.
+    pub batch: usize,
+    /// All tensors.
+    pub tensors: Vec<TensorInfo>,
+    /// Ops in execution order.
+    pub ops: Vec<Op>,
+    /// The prediction tensor read back in inference.
+    pub output: Option<TensorId>,
+    /// The gathered input batch.
+    pub input: Option<TensorId>,
+}
+
+impl Graph {
+    /// An empty graph for `batch` rows per step.
+    pub fn new(batch: usize) -> Graph {
+        Graph {
+            batch,
+            tensors: Vec::new(),
+            ops: Vec::new(),
+            output: None,
+            input: None,
+        }
+    }
+
+    /// Shape of a tensor.
+    pub fn shape(&self, t: TensorId) -> &[usize] {
+        &self.tensors[t.0].shape
+    }
+
+    /// Name of a tensor.
+    pub fn name(&self, t: TensorId) -> &str {
+        &self.tensors[t.0].name
+    }
+
+    pub(crate) fn add_tensor(&mut self, name: String, shape: Vec<usize>, class: Class) -> TensorId {
+        self.tensors.push(TensorInfo { name, shape, class });
+        TensorId(self.tensors.len() - 1)
+    }
+
+    /// The input batch [batch, features]; one per graph.
+    pub fn input(&mut self, features: usize) -> Result<TensorId> {
+        if self.input.is_some() {
+            return Err(Error::Model("a graph has exactly one input".into()));
+        }
+        if features == 0 || self.batch == 0 {
+            return Err(Error::Model(format!(
+                "input needs at least one feature and one row per batch, got [{}, {features}]",
+                self.batch
+            )));
+        }
+        let out = self.add_tensor("input".into(), vec![self.batch, features], Class::Input);
+        self.ops.push(Op::Input { out });
+        self.input = Some(out);
+        Ok(out)
+    }
+
+    /// A trainable parameter.
+    pub fn param(&mut self, name: &str, shape: &[usize], init: Init) -> Result<TensorId> {
+        if self.tensors.iter().any(|t| t.name == name) {
+            return Err(Error::Model(format!("two tensors are named '{name}'")));
+        }
+        if shape.is_empty() || shape.contains(&0) {
+            return Err(Error::Model(format!("parameter '{name}' has an empty shape {shape:?}")));
+        }
+        Ok(self.add_tensor(name.into(), shape.to_vec(), Class::Param(init)))
+    }
+
+    fn activation_out(&mut self, name: &str, shape: Vec<usize>) -> TensorId {
+        self.add_tensor(format!("{name}.out"), shape, Class::Activation)
+    }
+
+    /// out = act(x · w + b), with shape checks that name the op.
+    pub fn linear(&mut self, name: &str, x: TensorId, w: TensorId, b: Option<TensorId>, act: Act) -> Result<TensorId> {
+        let xs = self.shape(x).to_vec();
+        let ws = self.shape(w).to_vec();
+        if xs.len() != 2 || ws.len() != 2 || xs[1] != ws[0] {
+            return Err(Error::Model(format!(
+                "linear '{name}': input shape {xs:?} does not match weight shape {ws:?} (need [batch, k] and [k, n])"
+            )));
+        }
+        if let Some(b) = b {
+            let bs = self.shape(b).to_vec();
+            if bs != [ws[1]] {
+                return Err(Error::Model(format!(
+                    "linear '{name}': bias shape {bs:?} does not match weight shape {ws:?} (need [{}])",
+                    ws[1]
+                )));
+            }
+        }
+        if self.tensors[x.0].class != Class::Input && self.tensors[x.0].class != Class::Activation {
+            return Err(Error::Model(format!("linear '{name}': input must be a batch tensor")));
+        }
+        let out = self.activation_out(name, vec![xs[0], ws[1]]);
+        self.ops.push(Op::Linear { name: name.into(), x, w, b, act, out });
+        Ok(out)
+    }
+
+    /// A dense layer: creates `name.weight` [in, units] and `name.bias` [units].
+    pub fn dense(&mut self, name: &str, x: TensorId, units: usize, act: Act) -> Result<TensorId> {
+        let xs = self.shape(x).to_vec();
+        if xs.len() != 2 {
+            return Err(Error::Model(format!("dense '{name}': input shape {xs:?} is not [batch, features]")));
+        }
+        let init = match act {
+            Act::Relu | Act::LeakyRelu => Init::HeNormal,
+            _ => Init::XavierUniform,
+        };
+        let w = self.param(&format!("{name}.weight"), &[xs[1], units], init)?;
+        let b = self.param(&format!("{name}.bias"), &[units], Init::Zeros)?;
+        self.linear(name, x, w, Some(b), act)
+    }
+
+    /// out = act(x), elementwise.
+    pub fn activation(&mut self, name: &str, x: TensorId, act: Act) -> Result<TensorId> {
+        let shape = self.shape(x).to_vec();
+        let out = self.activation_out(name, shape);
+        self.ops.push(Op::Activation { name: name.into(), x, act, out });
+        Ok(out)
+    }
+
+    /// Row softmax of a [batch, classes] tensor.
+    pub fn softmax(&mut self, name: &str, x: TensorId) -> Result<TensorId> {
+        let shape = self.shape(x).to_vec();
+        if shape.len() != 2 {
+            return Err(Error::Model(format!("softmax '{name}': input shape {shape:?} is not [batch, classes]")));
+        }
+        let out = self.activation_out(name, shape);
+        self.ops.push(Op::Softmax { name: name.into(), x, out });
+        Ok(out)
+    }
+
+    /// Sets the training loss on `logits` (one loss per graph).
+    pub fn loss(&mut self, logits: TensorId, kind: LossKind, target: TargetSource) -> Result<()> {
+        if self.ops.iter().any(|o| matches!(o, Op::Loss { .. })) {
+            return Err(Error::Model("a graph has exactly one loss".into()));
+        }
+        let shape = self.shape(logits).to_vec();
+        if shape.len() != 2 {
+            return Err(Error::Model(format!("loss: logits shape {shape:?} is not [batch, outputs]")));
+        }
+        if kind == LossKind::SoftmaxCrossEntropy && shape[1] < 2 {
+            return Err(Error::Model(format!(
+                "softmax cross-entropy needs at least 2 classes, logits shape is {shape:?}"
+            )));
+        }
+        self.ops.push(Op::Loss { logits, kind, target });
+        Ok(())
+    }
+
+    /// Marks the tensor read back by inference.
+    pub fn set_output(&mut self, t: TensorId) {
+        self.output = Some(t);
+    }
+
+    /// The loss op, if any: (logits, kind, target).
+    pub fn loss_op(&self) -> Option<(TensorId, LossKind, TargetSource)> {
+        self.ops.iter().find_map(|o| match o {
+            Op::Loss { logits, kind, target } => Some((*logits, *kind, *target)),
+            _ => None,
+        })
+    }
+
+    /// Parameter tensors in creation order.
+    pub fn params(&self) -> Vec<TensorId> {
+        (0..self.tensors.len())
+            .filter(|i| matches!(self.tensors[*i].class, Class::Param(_)))
+            .map(TensorId)
+            .collect()
+    }
+}

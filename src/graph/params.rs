@@ -1,0 +1,143 @@
+//! The parameter arena: every trainable tensor in one flat GPU buffer, so the
+//! optimizer, clipping and (later) all-reduce each see one buffer.
+//!
+//! Initialization happens on the CPU from a counter-based generator keyed by
+//! (seed, tensor name, element index): the same seed gives the same weights
+//! whatever order layers are built in.
+
+use super::plan::align;
+use super::{Class, Graph, Init};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use std::collections::BTreeMap;
+
+/// One parameter's place in the arena.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamEntry {
+    /// Name, e.g. `dense1.weight`.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Offset in f32 (aligned).
+    pub offset: usize,
+    /// Element count.
+    pub len: usize,
+}
+
+/// All parameters of a model in one GPU buffer.
+pub struct ParamStore {
+    /// The arena.
+    pub buffer: wgpu::Buffer,
+    /// Layout, in creation order.
+    pub entries: Vec<ParamEntry>,
+    /// Arena length in f32 (padding included).
+    pub len: usize,
+}
+
+/// splitmix64 finalizer: a good 64-bit mix for counter-based generation.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn name_key(name: &str) -> u64 {
+    // FNV-1a
+    name.bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Uniform in (0, 1) for counter `i` of stream `key`.
+fn uniform(key: u64, i: u64) -> f64 {
+    ((mix(key ^ mix(i)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+}
+
+/// Initial values of one parameter tensor.
+pub fn init_values(name: &str, shape: &[usize], init: Init, seed: u64) -> Vec<f32> {
+    let len: usize = shape.iter().product();
+    let fan_in = if shape.len() >= 2 { shape[0] } else { len };
+    let fan_out = if shape.len() >= 2 { shape[1..].iter().product() } else { len };
+    let key = mix(seed) ^ name_key(name);
+    (0..len as u64)
+        .map(|i| match init {
+            Init::Zeros => 0.0,
+            Init::XavierUniform => {
+                let a = (6.0 / (fan_in + fan_out) as f64).sqrt();
+                ((2.0 * uniform(key, i) - 1.0) * a) as f32
+            }
+            Init::HeNormal => {
+                // Box-Muller on two independent counters
+                let (u1, u2) = (uniform(key, 2 * i), uniform(key, 2 * i + 1));
+                let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+                (z * (2.0 / fan_in as f64).sqrt()) as f32
+            }
+        })
+        .collect()
+}
+
+impl ParamStore {
+    /// Lays out and initializes the parameters of `graph` with `seed`.
+    pub fn init(gpu: &Gpu, graph: &Graph, seed: u64) -> Result<ParamStore> {
+        let mut entries = Vec::new();
+        let mut host = Vec::new();
+        for t in graph.params() {
+            let info = &graph.tensors[t.0];
+            let Class::Param(init) = info.class else { continue };
+            let offset = host.len();
+            let values = init_values(&info.name, &info.shape, init, seed);
+            host.extend_from_slice(&values);
+            host.resize(offset + align(values.len()), 0.0);
+            entries.push(ParamEntry { name: info.name.clone(), shape: info.shape.clone(), offset, len: values.len() });
+        }
+        if host.is_empty() {
+            host.resize(align(1), 0.0);
+        }
+        let buffer = gpu.storage_from("parameters", &host)?;
+        Ok(ParamStore { buffer, len: host.len(), entries })
+    }
+
+    /// The entry of a parameter, checking that its shape is what `expected` says.
+    pub fn entry(&self, name: &str, expected: &[usize]) -> Result<&ParamEntry> {
+        let e = self
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| Error::Model(format!("parameter '{name}' is not in the parameter store")))?;
+        if e.shape != expected {
+            return Err(Error::Model(format!(
+                "parameter '{name}' has shape {:?} in the store but {expected:?} in the model",
+                e.shape
+            )));
+        }
+        Ok(e)
+    }
+
+    /// Reads every parameter back, by name.
+    pub fn read_all(&self, gpu: &Gpu) -> Result<BTreeMap<String, Vec<f32>>> {
+        let all = gpu.read_f32(&self.buffer, 0, self.len)?;
+        Ok(self
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), all[e.offset..e.offset + e.len].to_vec()))
+            .collect())
+    }
+
+    /// Overwrites one parameter.
+    pub fn write(&self, gpu: &Gpu, name: &str, values: &[f32]) -> Result<()> {
+        let e = self
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .ok_or_else(|| Error::Model(format!("parameter '{name}' is not in the parameter store")))?;
+        if values.len() != e.len {
+            return Err(Error::Model(format!(
+                "parameter '{name}' has {} values, {} given",
+                e.len,
+                values.len()
+            )));
+        }
+        gpu.queue.write_buffer(&self.buffer, (e.offset * 4) as u64, bytemuck::cast_slice(values));
+        Ok(())
+    }
+}

@@ -1,0 +1,343 @@
+//! The kernel table: every WGSL entry point medgpu dispatches, the shader
+//! sources (embedded with `include_str!`), and a pipeline cache.
+//!
+//! Each entry point has a [`KernelId`] variant and a host fn in [`calls`] with
+//! the same name, which turns shapes into a [`Call`]: overrides, uniform words,
+//! bindings in the shader's order, and the workgroup grid.
+
+pub mod calls;
+
+pub use calls::*;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Shared prelude prepended to every family (activation codes and helpers).
+pub const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
+
+/// A shader file: one family of kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// shaders/matmul.wgsl
+    Matmul,
+    /// shaders/elementwise.wgsl
+    Elementwise,
+    /// shaders/reduce.wgsl
+    Reduce,
+    /// shaders/loss.wgsl
+    Loss,
+    /// shaders/optim.wgsl
+    Optim,
+    /// shaders/data.wgsl
+    Data,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Family; 6] = [
+        Family::Matmul,
+        Family::Elementwise,
+        Family::Reduce,
+        Family::Loss,
+        Family::Optim,
+        Family::Data,
+    ];
+
+    /// File name under shaders/.
+    pub fn file(self) -> &'static str {
+        match self {
+            Family::Matmul => "matmul.wgsl",
+            Family::Elementwise => "elementwise.wgsl",
+            Family::Reduce => "reduce.wgsl",
+            Family::Loss => "loss.wgsl",
+            Family::Optim => "optim.wgsl",
+            Family::Data => "data.wgsl",
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            Family::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Family::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
+            Family::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Family::Loss => include_str!("../../shaders/loss.wgsl"),
+            Family::Optim => include_str!("../../shaders/optim.wgsl"),
+            Family::Data => include_str!("../../shaders/data.wgsl"),
+        }
+    }
+
+    /// The full WGSL source: the common prelude, then the family's file.
+    pub fn source(self) -> String {
+        format!("{COMMON_WGSL}\n{}", self.body())
+    }
+}
+
+macro_rules! kernel_table {
+    ($($variant:ident => $family:ident, $entry:literal;)*) => {
+        /// One WGSL compute entry point.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum KernelId {
+            $(
+                #[doc = concat!("`", $entry, "` in the ", stringify!($family), " family.")]
+                $variant,
+            )*
+        }
+
+        impl KernelId {
+            /// Every kernel.
+            pub const ALL: &'static [KernelId] = &[$(KernelId::$variant),*];
+
+            /// The shader file it lives in.
+            pub fn family(self) -> Family {
+                match self { $(KernelId::$variant => Family::$family),* }
+            }
+
+            /// The WGSL entry point name.
+            pub fn entry_point(self) -> &'static str {
+                match self { $(KernelId::$variant => $entry),* }
+            }
+        }
+    };
+}
+
+kernel_table! {
+    MatmulNn => Matmul, "matmul_nn";
+    MatmulNt => Matmul, "matmul_nt";
+    MatmulTn => Matmul, "matmul_tn";
+    ActivationForward => Elementwise, "activation_forward";
+    ActivationBackward => Elementwise, "activation_backward";
+    AddInto => Elementwise, "add_into";
+    SoftmaxForward => Reduce, "softmax_forward";
+    SoftmaxBackward => Reduce, "softmax_backward";
+    MseLoss => Loss, "mse_loss";
+    BceWithLogitsLoss => Loss, "bce_with_logits_loss";
+    SoftmaxCrossEntropyLoss => Loss, "softmax_cross_entropy_loss";
+    SgdStep => Optim, "sgd_step";
+    AdamStep => Optim, "adam_step";
+    GatherRows => Data, "gather_rows";
+}
+
+/// A region of a buffer bound to one shader binding.
+#[derive(Clone, Copy, Debug)]
+pub struct Slice<'a> {
+    /// The buffer.
+    pub buffer: &'a wgpu::Buffer,
+    /// Byte offset (a multiple of the adapter's storage offset alignment).
+    pub offset: u64,
+    /// Byte size.
+    pub size: u64,
+}
+
+/// A pipeline, its bind group and grid: everything needed to replay one dispatch.
+pub struct Dispatch {
+    /// Which kernel (for counting and debugging).
+    pub kernel: KernelId,
+    /// The specialized pipeline.
+    pub pipeline: Arc<wgpu::ComputePipeline>,
+    /// Bindings, created once at compile time.
+    pub bind_group: wgpu::BindGroup,
+    /// Workgroups in x, y, z.
+    pub groups: [u32; 3],
+}
+
+impl Dispatch {
+    /// Records the dispatch into a compute pass.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+}
+
+type PipelineKey = (KernelId, Vec<(&'static str, u64)>);
+
+/// Shader modules and specialized pipelines, created once and reused.
+#[derive(Default)]
+pub struct PipelineCache {
+    modules: HashMap<Family, wgpu::ShaderModule>,
+    pipelines: HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>,
+    // explicit layouts by storage-binding count: a specialization that leaves
+    // a binding unused must still accept it (auto layouts would drop it)
+    layouts: HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
+}
+
+impl PipelineCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn layout(&mut self, gpu: &Gpu, storage: usize) -> Result<&(wgpu::BindGroupLayout, wgpu::PipelineLayout)> {
+        if !self.layouts.contains_key(&storage) {
+            let mut entries = vec![wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            }];
+            for i in 0..storage {
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding: i as u32 + 1,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                });
+            }
+            let pair = gpu.scoped("creating a bind group layout", || {
+                let bgl = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some("kernel bindings"),
+                    entries: &entries,
+                });
+                let pl = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some("kernel layout"),
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
+                (bgl, pl)
+            })?;
+            self.layouts.insert(storage, pair);
+        }
+        self.layouts
+            .get(&storage)
+            .ok_or_else(|| Error::Gpu("layout missing from cache".into()))
+    }
+
+    /// The pipeline for `kernel` (with `storage` storage bindings after the
+    /// uniform) specialized with `overrides`, created on first use.
+    pub fn pipeline(
+        &mut self,
+        gpu: &Gpu,
+        kernel: KernelId,
+        storage: usize,
+        overrides: &[(&'static str, f64)],
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key: PipelineKey = (
+            kernel,
+            overrides.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
+        );
+        if let Some(p) = self.pipelines.get(&key) {
+            return Ok(p.clone());
+        }
+        let family = kernel.family();
+        if !self.modules.contains_key(&family) {
+            let src = family.source();
+            let module = gpu.scoped(&format!("compiling shaders/{}", family.file()), || {
+                gpu.device
+                    .create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(family.file()),
+                        source: wgpu::ShaderSource::Wgsl(src.into()),
+                    })
+            })?;
+            self.modules.insert(family, module);
+        }
+        self.layout(gpu, storage)?;
+        let (_, layout) = &self.layouts[&storage];
+        let module = self
+            .modules
+            .get(&family)
+            .ok_or_else(|| Error::Gpu("shader module missing from cache".into()))?;
+        let pipeline = gpu.scoped(
+            &format!("creating pipeline {}", kernel.entry_point()),
+            || {
+                gpu.device
+                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                        label: Some(kernel.entry_point()),
+                        layout: Some(layout),
+                        module,
+                        entry_point: Some(kernel.entry_point()),
+                        compilation_options: wgpu::PipelineCompilationOptions {
+                            constants: overrides,
+                            zero_initialize_workgroup_memory: false,
+                        },
+                        cache: None,
+                    })
+            },
+        )?;
+        let pipeline = Arc::new(pipeline);
+        self.pipelines.insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Number of distinct pipelines created so far.
+    pub fn len(&self) -> usize {
+        self.pipelines.len()
+    }
+
+    /// True when no pipeline was created yet.
+    pub fn is_empty(&self) -> bool {
+        self.pipelines.is_empty()
+    }
+
+    /// Builds the dispatch of `call`, whose uniform words already sit in `uniform`.
+    pub fn build(
+        &mut self,
+        gpu: &Gpu,
+        call: &Call<Slice<'_>>,
+        uniform: Slice<'_>,
+    ) -> Result<Dispatch> {
+        let pipeline = self.pipeline(gpu, call.kernel, call.bindings.len(), &call.overrides)?;
+        let layout = self.layout(gpu, call.bindings.len())?.0.clone();
+        let max_binding = gpu.limits.max_storage_buffer_binding_size as u64;
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: uniform.buffer,
+                offset: uniform.offset,
+                size: std::num::NonZeroU64::new(uniform.size),
+            }),
+        }];
+        for (i, s) in call.bindings.iter().enumerate() {
+            if s.size > max_binding {
+                return Err(Error::LimitExceeded {
+                    limit: "max_storage_buffer_binding_size".into(),
+                    max: max_binding,
+                    needed: s.size,
+                    context: format!("binding {} of {}", i + 1, call.kernel.entry_point()),
+                });
+            }
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: s.buffer,
+                    offset: s.offset,
+                    size: std::num::NonZeroU64::new(s.size.max(4)),
+                }),
+            });
+        }
+        let bind_group = gpu.scoped(
+            &format!("binding buffers of {}", call.kernel.entry_point()),
+            || {
+                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(call.kernel.entry_point()),
+                    layout: &layout,
+                    entries: &entries,
+                })
+            },
+        )?;
+        let max_groups = gpu.limits.max_compute_workgroups_per_dimension;
+        if call.groups.iter().any(|g| *g > max_groups) {
+            return Err(Error::LimitExceeded {
+                limit: "max_compute_workgroups_per_dimension".into(),
+                max: max_groups as u64,
+                needed: *call.groups.iter().max().unwrap_or(&0) as u64,
+                context: call.kernel.entry_point().into(),
+            });
+        }
+        Ok(Dispatch {
+            kernel: call.kernel,
+            pipeline,
+            bind_group,
+            groups: call.groups,
+        })
+    }
+}

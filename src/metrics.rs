@@ -1,0 +1,325 @@
+//! Evaluation metrics for binary classification, multi-class classification
+//! and regression. All results are NaN-free for finite inputs: a ratio whose
+//! denominator is zero is reported as 0 (or as documented per field).
+
+/// Probabilities are clamped to `[EPS, 1 - EPS]` before taking logs.
+const EPS: f64 = 1e-7;
+
+/// Binary classification metrics from predicted positive-class probabilities.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BinaryMetrics {
+    /// Fraction of correct predictions.
+    pub accuracy: f64,
+    /// TP / (TP + FP), 0 when nothing is predicted positive.
+    pub precision: f64,
+    /// TP / (TP + FN) (sensitivity), 0 when there are no positives.
+    pub recall: f64,
+    /// TN / (TN + FP), 0 when there are no negatives.
+    pub specificity: f64,
+    /// Harmonic mean of precision and recall, 0 when both are 0.
+    pub f1: f64,
+    /// Area under the ROC curve (Mann-Whitney, ties count half); 0.5 if a class is absent.
+    pub roc_auc: f64,
+    /// Mean binary cross-entropy with probabilities clamped to `[1e-7, 1 - 1e-7]`.
+    pub log_loss: f64,
+    /// Counts indexed `[actual][predicted]`: `[[TN, FP], [FN, TP]]`.
+    pub confusion: [[u64; 2]; 2],
+}
+
+/// Computes [`BinaryMetrics`] from 0/1 `labels` (any nonzero label counts as
+/// positive) and positive-class probabilities `probs`, predicting 1 when
+/// `prob >= 0.5`. With no rows every field is 0 except `roc_auc` (0.5).
+///
+/// # Panics
+/// If `labels` and `probs` differ in length.
+pub fn binary_metrics(labels: &[u32], probs: &[f64]) -> BinaryMetrics {
+    assert_eq!(
+        labels.len(),
+        probs.len(),
+        "binary_metrics: labels and probs differ in length"
+    );
+    let mut confusion = [[0u64; 2]; 2];
+    let mut loss = 0.0;
+    for (&y, &p) in labels.iter().zip(probs) {
+        let actual = usize::from(y != 0);
+        confusion[actual][usize::from(p >= 0.5)] += 1;
+        let p = p.clamp(EPS, 1.0 - EPS);
+        loss -= if actual == 1 { p.ln() } else { (1.0 - p).ln() };
+    }
+    let [[tn, fp], [fn_, tp]] = confusion.map(|r| r.map(|c| c as f64));
+    let precision = ratio(tp, tp + fp);
+    let recall = ratio(tp, tp + fn_);
+    BinaryMetrics {
+        accuracy: ratio(tp + tn, labels.len() as f64),
+        precision,
+        recall,
+        specificity: ratio(tn, tn + fp),
+        f1: ratio(2.0 * precision * recall, precision + recall),
+        roc_auc: roc_auc(labels, probs),
+        log_loss: ratio(loss, labels.len() as f64),
+        confusion,
+    }
+}
+
+/// ROC-AUC by the rank formula: (sum of positive ranks - P(P+1)/2) / (P N),
+/// with tied scores given their average rank. 0.5 when a class is absent.
+fn roc_auc(labels: &[u32], probs: &[f64]) -> f64 {
+    let n_pos = labels.iter().filter(|&&y| y != 0).count() as f64;
+    let n_neg = labels.len() as f64 - n_pos;
+    if n_pos == 0.0 || n_neg == 0.0 {
+        return 0.5;
+    }
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[a].total_cmp(&probs[b]));
+    let mut pos_rank_sum = 0.0;
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && probs[order[end]] == probs[order[start]] {
+            end += 1;
+        }
+        // Ranks start..end (0-based) share the 1-based average rank.
+        let avg_rank = (start + end + 1) as f64 / 2.0;
+        let pos_in_tie = order[start..end]
+            .iter()
+            .filter(|&&i| labels[i] != 0)
+            .count();
+        pos_rank_sum += avg_rank * pos_in_tie as f64;
+        start = end;
+    }
+    (pos_rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
+}
+
+/// Multi-class classification metrics.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MulticlassMetrics {
+    /// Fraction of correct predictions.
+    pub accuracy: f64,
+    /// Unweighted mean over the `k` classes of per-class precision (0 where undefined).
+    pub macro_precision: f64,
+    /// Unweighted mean over the `k` classes of per-class recall (0 where undefined).
+    pub macro_recall: f64,
+    /// Unweighted mean over the `k` classes of per-class F1 (0 where undefined).
+    pub macro_f1: f64,
+    /// Mean cross-entropy of the true class, probabilities clamped to `[1e-7, 1 - 1e-7]`.
+    pub log_loss: f64,
+    /// `k x k` counts indexed `[actual][predicted]`.
+    pub confusion: Vec<Vec<u64>>,
+}
+
+/// Computes [`MulticlassMetrics`] from class indices `labels` (in `0..k`) and
+/// class probabilities `probs` (`labels.len() * k`, row-major). The predicted
+/// class is the argmax of a row, the first one on ties.
+///
+/// # Panics
+/// If `k` is 0, `probs.len() != labels.len() * k`, or a label is `>= k`.
+pub fn multiclass_metrics(labels: &[u32], probs: &[f64], k: usize) -> MulticlassMetrics {
+    assert!(k > 0, "multiclass_metrics: k must be at least 1");
+    assert_eq!(
+        probs.len(),
+        labels.len() * k,
+        "multiclass_metrics: probs must be rows * k"
+    );
+    let mut confusion = vec![vec![0u64; k]; k];
+    let mut loss = 0.0;
+    for (&y, row) in labels.iter().zip(probs.chunks_exact(k)) {
+        let y = y as usize;
+        assert!(y < k, "multiclass_metrics: label {y} is not below k = {k}");
+        let mut pred = 0;
+        for (j, &p) in row.iter().enumerate() {
+            if p > row[pred] {
+                pred = j;
+            }
+        }
+        confusion[y][pred] += 1;
+        loss -= row[y].clamp(EPS, 1.0 - EPS).ln();
+    }
+    let (mut sum_p, mut sum_r, mut sum_f1, mut correct) = (0.0, 0.0, 0.0, 0.0);
+    for c in 0..k {
+        let tp = confusion[c][c] as f64;
+        let predicted: u64 = confusion.iter().map(|r| r[c]).sum();
+        let actual: u64 = confusion[c].iter().sum();
+        let p = ratio(tp, predicted as f64);
+        let r = ratio(tp, actual as f64);
+        sum_p += p;
+        sum_r += r;
+        sum_f1 += ratio(2.0 * p * r, p + r);
+        correct += tp;
+    }
+    let n = labels.len() as f64;
+    MulticlassMetrics {
+        accuracy: ratio(correct, n),
+        macro_precision: sum_p / k as f64,
+        macro_recall: sum_r / k as f64,
+        macro_f1: sum_f1 / k as f64,
+        log_loss: ratio(loss, n),
+        confusion,
+    }
+}
+
+/// Regression metrics.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RegressionMetrics {
+    /// Mean squared error.
+    pub mse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Coefficient of determination, 1 - SS_res / SS_tot. When the targets
+    /// are constant (SS_tot = 0) it is 1 for a perfect fit and 0 otherwise.
+    pub r2: f64,
+}
+
+/// Computes [`RegressionMetrics`]; with no rows every field is 0.
+///
+/// # Panics
+/// If `targets` and `preds` differ in length.
+pub fn regression_metrics(targets: &[f64], preds: &[f64]) -> RegressionMetrics {
+    assert_eq!(
+        targets.len(),
+        preds.len(),
+        "regression_metrics: targets and preds differ in length"
+    );
+    let n = targets.len() as f64;
+    let mean = ratio(targets.iter().sum(), n);
+    let (mut ss_res, mut abs, mut ss_tot) = (0.0, 0.0, 0.0);
+    for (&t, &p) in targets.iter().zip(preds) {
+        ss_res += (t - p) * (t - p);
+        abs += (t - p).abs();
+        ss_tot += (t - mean) * (t - mean);
+    }
+    let r2 = if ss_tot > 0.0 {
+        1.0 - ss_res / ss_tot
+    } else if ss_res == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
+    RegressionMetrics {
+        mse: ratio(ss_res, n),
+        mae: ratio(abs, n),
+        r2,
+    }
+}
+
+/// `num / den`, or 0 when `den` is 0.
+fn ratio(num: f64, den: f64) -> f64 {
+    if den == 0.0 {
+        0.0
+    } else {
+        num / den
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) {
+        assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    }
+
+    #[test]
+    fn binary_by_hand() {
+        // TP=3 FP=1 FN=2 TN=4 (10 rows):
+        // accuracy 7/10 = 0.7, precision 3/4 = 0.75, recall 3/5 = 0.6,
+        // specificity 4/5 = 0.8, F1 = 2*0.75*0.6/1.35 = 0.9/1.35 = 2/3.
+        let labels = [1, 1, 1, 0, 1, 1, 0, 0, 0, 0];
+        let probs = [0.9, 0.8, 0.5, 0.7, 0.4, 0.1, 0.2, 0.3, 0.49, 0.0];
+        let m = binary_metrics(&labels, &probs);
+        assert_eq!(m.confusion, [[4, 1], [2, 3]]);
+        close(m.accuracy, 0.7);
+        close(m.precision, 0.75);
+        close(m.recall, 0.6);
+        close(m.specificity, 0.8);
+        close(m.f1, 2.0 / 3.0);
+        // Pairs (pos, neg) with pos ranked above neg, out of 5*5 = 25:
+        // 0.9, 0.8: 5 each; 0.5: beats 0.49,0.3,0.2,0.0 = 4; 0.4: 3; 0.1: 1 (0.0). Total 18.
+        close(m.roc_auc, 18.0 / 25.0);
+        // log loss: the 0.0 on a negative is clamped to 1e-7, so -ln(1 - 1e-7).
+        let want: f64 = -[0.9f64, 0.8, 0.5, 0.3, 0.4, 0.1, 0.8, 0.7, 0.51, 1.0 - 1e-7]
+            .iter()
+            .map(|p| p.ln())
+            .sum::<f64>()
+            / 10.0;
+        close(m.log_loss, want);
+    }
+
+    #[test]
+    fn auc_with_tie() {
+        // Scores: pos 0.8, pos 0.4, neg 0.4, neg 0.1. Pairs: (0.8 vs 0.4) 1,
+        // (0.8 vs 0.1) 1, (0.4 vs 0.4) tie 0.5, (0.4 vs 0.1) 1 → 3.5 / 4 = 0.875.
+        let m = binary_metrics(&[1, 1, 0, 0], &[0.8, 0.4, 0.4, 0.1]);
+        close(m.roc_auc, 0.875);
+        // All scores tied → 0.5.
+        close(binary_metrics(&[1, 0, 1], &[0.3, 0.3, 0.3]).roc_auc, 0.5);
+    }
+
+    #[test]
+    fn binary_degenerate() {
+        // One class only, nothing predicted positive: no NaN anywhere.
+        let m = binary_metrics(&[0, 0], &[0.1, 0.2]);
+        close(m.roc_auc, 0.5);
+        close(m.precision, 0.0);
+        close(m.recall, 0.0);
+        close(m.f1, 0.0);
+        close(m.specificity, 1.0);
+        close(m.accuracy, 1.0);
+        let e = binary_metrics(&[], &[]);
+        close(e.accuracy, 0.0);
+        close(e.log_loss, 0.0);
+        // Perfect predictions: log loss is -ln(1 - 1e-7) ≈ 1e-7 after clamping.
+        let p = binary_metrics(&[1, 0], &[1.0, 0.0]);
+        close(p.log_loss, -(1.0f64 - 1e-7).ln());
+        close(p.roc_auc, 1.0);
+    }
+
+    #[test]
+    fn multiclass_by_hand() {
+        // k = 3, four rows:
+        // row 0: label 0, probs [0.7, 0.2, 0.1] → pred 0
+        // row 1: label 1, probs [0.4, 0.4, 0.2] → tie, first wins → pred 0
+        // row 2: label 2, probs [0.1, 0.3, 0.6] → pred 2
+        // row 3: label 1, probs [0.2, 0.5, 0.3] → pred 1
+        // confusion [[1,0,0],[1,1,0],[0,0,1]]; accuracy 3/4.
+        // precision: c0 1/2, c1 1/1, c2 1/1 → macro 2.5/3.
+        // recall:    c0 1/1, c1 1/2, c2 1/1 → macro 2.5/3.
+        // F1: c0 2*.5*1/1.5 = 2/3, c1 2/3, c2 1 → macro (4/3 + 1)/3 = 7/9.
+        let probs = [0.7, 0.2, 0.1, 0.4, 0.4, 0.2, 0.1, 0.3, 0.6, 0.2, 0.5, 0.3];
+        let m = multiclass_metrics(&[0, 1, 2, 1], &probs, 3);
+        assert_eq!(
+            m.confusion,
+            vec![vec![1, 0, 0], vec![1, 1, 0], vec![0, 0, 1]]
+        );
+        close(m.accuracy, 0.75);
+        close(m.macro_precision, 2.5 / 3.0);
+        close(m.macro_recall, 2.5 / 3.0);
+        close(m.macro_f1, 7.0 / 9.0);
+        let want = -(0.7f64.ln() + 0.4f64.ln() + 0.6f64.ln() + 0.5f64.ln()) / 4.0;
+        close(m.log_loss, want);
+    }
+
+    #[test]
+    fn multiclass_absent_class() {
+        // Class 2 never appears nor is predicted: its precision/recall/F1 count as 0.
+        let m = multiclass_metrics(&[0, 1], &[0.9, 0.1, 0.0, 0.2, 0.8, 0.0], 3);
+        close(m.accuracy, 1.0);
+        close(m.macro_recall, 2.0 / 3.0);
+        close(m.macro_f1, 2.0 / 3.0);
+    }
+
+    #[test]
+    fn regression_by_hand() {
+        // targets 1,2,3,4 (mean 2.5, SS_tot = 2.25+0.25+0.25+2.25 = 5);
+        // preds 1,2,4,3: errors 0,0,-1,1 → SS_res 2, mse 2/4 = 0.5,
+        // mae 2/4 = 0.5, r2 = 1 - 2/5 = 0.6.
+        let m = regression_metrics(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 4.0, 3.0]);
+        close(m.mse, 0.5);
+        close(m.mae, 0.5);
+        close(m.r2, 0.6);
+        // Constant targets.
+        close(regression_metrics(&[2.0, 2.0], &[2.0, 2.0]).r2, 1.0);
+        close(regression_metrics(&[2.0, 2.0], &[1.0, 2.0]).r2, 0.0);
+        let e = regression_metrics(&[], &[]);
+        close(e.mse + e.mae, 0.0);
+    }
+}

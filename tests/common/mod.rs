@@ -1,0 +1,107 @@
+//! Shared test helpers: one GPU per test binary, a one-kernel runner, seeded
+//! random data and tolerant comparisons.
+#![allow(dead_code)]
+
+use medgpu::gpu::{DeviceOptions, Gpu};
+use medgpu::kernels::{Call, PipelineCache, Slice};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The adapter every GPU test uses (WGPU_BACKEND / MEDGPU_ADAPTER respected).
+/// No adapter is a test failure, never a skip.
+pub fn gpu() -> Arc<Gpu> {
+    static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| {
+        let g = Gpu::open(&DeviceOptions::default())
+            .unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
+        eprintln!("testing on {}", g.describe());
+        Arc::new(g)
+    })
+    .clone()
+}
+
+/// A pipeline cache shared by the tests of one binary.
+pub fn cache() -> &'static Mutex<PipelineCache> {
+    static CACHE: OnceLock<Mutex<PipelineCache>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(PipelineCache::new()))
+}
+
+/// Runs one call whose bindings index `buffers` (raw 32-bit words), and returns
+/// every buffer's contents afterwards.
+pub fn run_call(call: &Call<usize>, buffers: &[Vec<u32>]) -> Vec<Vec<u32>> {
+    let gpu = gpu();
+    let bufs: Vec<wgpu::Buffer> = buffers
+        .iter()
+        .map(|b| {
+            let mut w = b.clone();
+            if w.is_empty() {
+                w.push(0);
+            }
+            gpu.storage_from("test", &w).unwrap()
+        })
+        .collect();
+    let mut words = call.uniform.clone();
+    words.resize(words.len().max(4).div_ceil(4) * 4, 0);
+    let ubuf = {
+        use wgpu::util::DeviceExt;
+        gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("test uniform"),
+            contents: bytemuck::cast_slice(&words),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
+    };
+    let resolved = call
+        .map(|i| -> Result<Slice, ()> {
+            Ok(Slice { buffer: &bufs[*i], offset: 0, size: bufs[*i].size() })
+        })
+        .unwrap();
+    let u = Slice { buffer: &ubuf, offset: 0, size: (words.len() * 4) as u64 };
+    let d = cache().lock().unwrap().build(&gpu, &resolved, u).unwrap();
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        d.record(&mut pass);
+    }
+    gpu.queue.submit([enc.finish()]);
+    gpu.wait("test").unwrap();
+    bufs.iter()
+        .zip(buffers)
+        .map(|(b, orig)| {
+            let bytes = gpu.read_bytes(b, 0, (orig.len() * 4) as u64).unwrap();
+            bytemuck::pod_collect_to_vec(&bytes)
+        })
+        .collect()
+}
+
+/// f32 values as raw words.
+pub fn words(v: &[f64]) -> Vec<u32> {
+    v.iter().map(|x| (*x as f32).to_bits()).collect()
+}
+
+/// Raw words as f64 values.
+pub fn floats(w: &[u32]) -> Vec<f64> {
+    w.iter().map(|x| f32::from_bits(*x) as f64).collect()
+}
+
+/// Deterministic values in [-1, 1).
+pub fn rand_vec(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Asserts |got - want| <= atol + rtol * |want| everywhere, naming `what` and the index.
+pub fn assert_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= atol + rtol * w.abs(),
+            "{what}: index {i}: got {g}, want {w}"
+        );
+    }
+}
