@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod cpu_ref;
 pub mod data;
 pub mod error;

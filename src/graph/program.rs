@@ -152,7 +152,8 @@ pub struct Program {
     output: Option<(u64, usize)>,
     input_grad: Option<(u64, usize)>,
     memory: MemoryReport,
-    /// CPU time spent encoding and submitting the last call's steps, µs per step.
+    /// CPU time spent recording the last call's steps (encoder to finished
+    /// command buffer, submit and waits excluded), µs per step.
     pub encode_us_per_step: f64,
 }
 
@@ -446,23 +447,47 @@ impl Program {
         let Some((sched_buf, _)) = &self.sched_buf else { return Ok(()) };
         self.gpu.queue.write_buffer(sched_buf, 0, bytemuck::cast_slice(&sched));
 
-        let start = Instant::now();
+        let mut encoding = std::time::Duration::ZERO;
         let mut in_flight = std::collections::VecDeque::new();
         for s in 0..batches.len() {
+            let start = Instant::now();
             let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
             self.copy_batch(&mut enc, s);
             let ob = (OPT_WORDS * 4) as u64;
             enc.copy_buffer_to_buffer(sched_buf, s as u64 * ob, &self.uniform_buf, opt_off, ob);
             self.record_pass(&mut enc);
-            in_flight.push_back(self.gpu.queue.submit([enc.finish()]));
+            let cmd = enc.finish();
+            encoding += start.elapsed();
+            in_flight.push_back(self.gpu.queue.submit([cmd]));
             if in_flight.len() > 3 {
                 let idx = in_flight.pop_front();
                 self.gpu.wait_for(idx, "running a training step")?;
             }
         }
-        self.encode_us_per_step = start.elapsed().as_secs_f64() * 1e6 / batches.len() as f64;
+        self.encode_us_per_step = encoding.as_secs_f64() * 1e6 / batches.len() as f64;
         self.step += batches.len() as u64;
         self.gpu.check()
+    }
+
+    /// Wall-clock µs per replay of each dispatch alone (the dispatch recorded
+    /// `reps` times in one pass, one submit and wait), for profiling. Replays
+    /// change the state (the optimizer steps), so use a throw-away program.
+    pub fn profile_dispatches(&mut self, reps: usize) -> Result<Vec<(&'static str, f64)>> {
+        let mut out = Vec::new();
+        for d in &self.dispatches {
+            let t = Instant::now();
+            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                for _ in 0..reps {
+                    d.record(&mut pass);
+                }
+            }
+            self.gpu.queue.submit([enc.finish()]);
+            self.gpu.wait("profiling")?;
+            out.push((d.kernel.entry_point(), t.elapsed().as_secs_f64() * 1e6 / reps as f64));
+        }
+        Ok(out)
     }
 
     /// Runs forward and backward on one batch without updating weights

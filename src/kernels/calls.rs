@@ -9,8 +9,8 @@ use super::KernelId;
 
 /// Invocations per workgroup of the 1-D kernels (`WG_1D` in common.wgsl).
 pub const WG_1D: u32 = 256;
-/// Tile edge of the matmul grid (`@workgroup_size(8, 8)`).
-pub const MATMUL_TILE: u32 = 8;
+/// Edge of the C tile one matmul workgroup covers (8x8 invocations, 4x4 each).
+pub const MATMUL_TILE: u32 = 32;
 /// Largest workgroup count along x before a 1-D grid is folded into 2-D.
 const MAX_GROUPS_X: u32 = 65535;
 
@@ -133,8 +133,7 @@ fn matmul<B: Clone>(
 ) -> Call<B> {
     let bias_grad = kernel == KernelId::MatmulTn && ops.bias.is_some();
     let has_bias = kernel != KernelId::MatmulTn && ops.bias.is_some();
-    // matmul_tn's extra row m == M computes the bias gradient
-    let rows = if bias_grad { m + 1 } else { m };
+    let rows = m;
     Call {
         kernel,
         overrides: vec![
@@ -170,7 +169,7 @@ pub fn matmul_nt<B: Clone>(m: usize, n: usize, k: usize, ops: MatmulOperands<B>,
     matmul(KernelId::MatmulNt, m, n, k, ops, epi, dummy)
 }
 
-/// C[M,N] = A[K,M]^T · B[K,N]; with `bias` set, also its column sums of B into bias.
+/// C[M,N] = A[K,M]^T · B[K,N]; with `bias` set, also the column sums of B into bias.
 pub fn matmul_tn<B: Clone>(m: usize, n: usize, k: usize, ops: MatmulOperands<B>, epi: Epilogue, dummy: B) -> Call<B> {
     matmul(KernelId::MatmulTn, m, n, k, ops, epi, dummy)
 }
