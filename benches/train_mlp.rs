@@ -1,1 +1,37 @@
-fn main(){}
+//! `cargo bench`: the default MLP training benchmark (same as `medgpu bench`).
+
+use medgpu::gpu::{DeviceOptions, Gpu};
+use std::sync::Arc;
+
+fn main() {
+    if std::env::var_os("VK_LOADER_LAYERS_DISABLE").is_none() {
+        std::env::set_var("VK_LOADER_LAYERS_DISABLE", "*device_select*");
+    }
+    let gpu = match Gpu::open(&DeviceOptions::default()) {
+        Ok(g) => Arc::new(g),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    match medgpu::bench::bench_default_mlp(gpu.clone(), 7, 20) {
+        Ok(r) => {
+            println!("adapter: {}", gpu.describe());
+            println!(
+                "mlp {} batch {}: {:.0} samples/s (min {:.0}, max {:.0}), {} dispatches/step, {:.1} us CPU to record a step, first step {:.3} s",
+                r.model,
+                r.batch,
+                r.samples_per_sec.median,
+                r.samples_per_sec.min,
+                r.samples_per_sec.max,
+                r.dispatches_per_step,
+                r.encode_us_per_step.median,
+                r.first_step_secs
+            );
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}

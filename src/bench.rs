@@ -5,7 +5,10 @@
 use crate::data::{builtin, stratified_split, ZScore};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::graph::{Act, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions, TargetSource};
+use crate::graph::{
+    Act, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions,
+    TargetSource,
+};
 use crate::kernels::PipelineCache;
 use crate::models::MlpSpec;
 use serde::Serialize;
@@ -36,7 +39,11 @@ impl Stat {
         } else {
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         };
-        Stat { median, min: v.first().copied().unwrap_or(0.0), max: v.last().copied().unwrap_or(0.0) }
+        Stat {
+            median,
+            min: v.first().copied().unwrap_or(0.0),
+            max: v.last().copied().unwrap_or(0.0),
+        }
     }
 }
 
@@ -71,7 +78,13 @@ pub fn bench_default_mlp(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> R
     let z = ZScore::fit(&table, &split.train);
     let mut features = table.features.clone();
     z.apply(&mut features);
-    let data = Arc::new(GpuDataset::upload(&gpu, &features, &table.targets, table.cols(), 1)?);
+    let data = Arc::new(GpuDataset::upload(
+        &gpu,
+        &features,
+        &table.targets,
+        table.cols(),
+        1,
+    )?);
     let spec = MlpSpec {
         inputs: table.cols(),
         hidden: vec![64, 32],
@@ -86,7 +99,16 @@ pub fn bench_default_mlp(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> R
     let params = Arc::new(ParamStore::init(&gpu, &graph, 42)?);
     let mut cache = PipelineCache::new();
     let opt = OptimizerConfig::adam(1e-3);
-    let mut program = Program::compile(gpu.clone(), &graph, params, data, ProgramOptions { mode: Mode::Train(opt) }, &mut cache)?;
+    let mut program = Program::compile(
+        gpu.clone(),
+        &graph,
+        params,
+        data,
+        ProgramOptions {
+            mode: Mode::Train(opt),
+        },
+        &mut cache,
+    )?;
     let rows: Vec<u32> = split.train.iter().map(|r| *r as u32).collect();
     let batches: Vec<Vec<u32>> = rows.chunks(batch).map(|c| c.to_vec()).collect();
     program.train_steps(&batches[..1], opt.lr)?;

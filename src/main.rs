@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "medgpu", version, about = "Train neural networks for medical AI on any GPU wgpu reaches")]
+#[command(
+    name = "medgpu",
+    version,
+    about = "Train neural networks for medical AI on any GPU wgpu reaches"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +37,10 @@ struct DeviceArgs {
 
 impl DeviceArgs {
     fn options(&self) -> DeviceOptions {
-        DeviceOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+        DeviceOptions {
+            backend: self.backend.clone(),
+            adapter: self.adapter.clone(),
+        }
     }
 }
 
@@ -49,7 +56,9 @@ enum Command {
         json: bool,
     },
     /// Train a classifier (default: MLP 30-64-32-1 on the built-in breast cancer data)
-    #[command(after_help = "Examples:\n  medgpu train\n  medgpu train --data builtin:digits --epochs 30\n  medgpu train --data my.csv --target diagnosis --hidden 32,16 --out runs/mine")]
+    #[command(
+        after_help = "Examples:\n  medgpu train\n  medgpu train --data builtin:digits --epochs 30\n  medgpu train --data my.csv --target diagnosis --hidden 32,16 --out runs/mine"
+    )]
     Train(TrainArgs),
     /// Benchmark training of the default MLP (samples/s, dispatches per step, first step time)
     #[command(after_help = "Example: medgpu bench --json bench.json")]
@@ -94,7 +103,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 0.9)]
     momentum: f32,
     /// Passes over the training split
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 20)]
     epochs: usize,
     /// Rows per step
     #[arg(long, default_value_t = 32)]
@@ -117,23 +126,41 @@ fn load_table(data: &str, target: Option<&str>) -> Result<medgpu::data::Table> {
     if let Some(name) = data.strip_prefix("builtin:") {
         return medgpu::data::builtin(name);
     }
-    let target = target.ok_or_else(|| Error::Usage(format!("--target COLUMN is needed to train on {data}")))?;
+    let target = target
+        .ok_or_else(|| Error::Usage(format!("--target COLUMN is needed to train on {data}")))?;
     medgpu::data::read_csv_table(std::path::Path::new(data), target)
 }
 
 fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
-    let activation = Act::parse(&a.activation)
-        .ok_or_else(|| Error::Usage(format!("unknown activation '{}': use relu, leaky_relu, sigmoid or tanh", a.activation)))?;
+    let activation = Act::parse(&a.activation).ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown activation '{}': use relu, leaky_relu, sigmoid or tanh",
+            a.activation
+        ))
+    })?;
     let kind = match a.optimizer.to_lowercase().as_str() {
         "adam" => Optimizer::Adam,
         "adamw" => Optimizer::AdamW,
         "sgd" => Optimizer::Sgd,
-        o => return Err(Error::Usage(format!("unknown optimizer '{o}': use adam, adamw or sgd"))),
+        o => {
+            return Err(Error::Usage(format!(
+                "unknown optimizer '{o}': use adam, adamw or sgd"
+            )))
+        }
     };
     if !(a.lr > 0.0 && a.lr.is_finite()) {
-        return Err(Error::Usage(format!("--lr must be a positive number, got {}", a.lr)));
+        return Err(Error::Usage(format!(
+            "--lr must be a positive number, got {}",
+            a.lr
+        )));
     }
-    let optimizer = OptimizerConfig { kind, lr: a.lr, weight_decay: a.weight_decay, momentum: a.momentum, ..OptimizerConfig::adam(a.lr) };
+    let optimizer = OptimizerConfig {
+        kind,
+        lr: a.lr,
+        weight_decay: a.weight_decay,
+        momentum: a.momentum,
+        ..OptimizerConfig::adam(a.lr)
+    };
     let opts = TrainOptions {
         hidden: a.hidden.clone(),
         activation,
@@ -199,15 +226,27 @@ fn devices_cmd(device: DeviceArgs, json: bool) -> Result<()> {
     if list.is_empty() {
         return Err(Error::NoAdapter {
             detail: String::new(),
-            hint: "Install a Vulkan driver (on headless Linux: `apt-get install mesa-vulkan-drivers`)".into(),
+            hint:
+                "Install a Vulkan driver (on headless Linux: `apt-get install mesa-vulkan-drivers`)"
+                    .into(),
         });
     }
     for a in list {
-        println!("{} [{}] {} | driver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+        println!(
+            "{} [{}] {} | driver: {} {}",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
         for (k, v) in &a.limits {
             println!("    {k:<40} {v}");
         }
-        println!("    features: {}", if a.features.is_empty() { "-".into() } else { a.features.join(", ") });
+        println!(
+            "    features: {}",
+            if a.features.is_empty() {
+                "-".into()
+            } else {
+                a.features.join(", ")
+            }
+        );
     }
     Ok(())
 }
@@ -216,19 +255,44 @@ fn bench_cmd(device: DeviceArgs, quick: bool, json: Option<PathBuf>) -> Result<(
     let gpu = Arc::new(Gpu::open(&device.options())?);
     let (reps, epochs) = if quick { (3, 5) } else { (7, 20) };
     let r = medgpu::bench::bench_default_mlp(gpu.clone(), reps, epochs)?;
-    println!("adapter: {} (driver {} {})", gpu.describe(), gpu.info.driver, gpu.info.driver_info);
-    println!("model: MLP {} batch {}, Adam; {} reps of {} epochs; {}", r.model, r.batch, reps, epochs, r.timing);
-    println!("{:<28} {:>12} {:>12} {:>12} {:>10}", "figure", "median", "min", "max", "target");
+    println!(
+        "adapter: {} (driver {} {})",
+        gpu.describe(),
+        gpu.info.driver,
+        gpu.info.driver_info
+    );
+    println!(
+        "model: MLP {} batch {}, Adam; {} reps of {} epochs; {}",
+        r.model, r.batch, reps, epochs, r.timing
+    );
+    println!(
+        "{:<28} {:>12} {:>12} {:>12} {:>10}",
+        "figure", "median", "min", "max", "target"
+    );
     println!(
         "{:<28} {:>12.0} {:>12.0} {:>12.0} {:>10}",
-        "train samples/s", r.samples_per_sec.median, r.samples_per_sec.min, r.samples_per_sec.max, ">= 25000"
+        "train samples/s",
+        r.samples_per_sec.median,
+        r.samples_per_sec.min,
+        r.samples_per_sec.max,
+        ">= 25000"
     );
     println!(
         "{:<28} {:>12.1} {:>12.1} {:>12.1} {:>10}",
-        "CPU us to record a step", r.encode_us_per_step.median, r.encode_us_per_step.min, r.encode_us_per_step.max, "-"
+        "CPU us to record a step",
+        r.encode_us_per_step.median,
+        r.encode_us_per_step.min,
+        r.encode_us_per_step.max,
+        "-"
     );
-    println!("{:<28} {:>12}", "dispatches per step", r.dispatches_per_step);
-    println!("{:<28} {:>12.3} {:>38}", "first step (s)", r.first_step_secs, "<= 2");
+    println!(
+        "{:<28} {:>12}",
+        "dispatches per step", r.dispatches_per_step
+    );
+    println!(
+        "{:<28} {:>12.3} {:>38}",
+        "first step (s)", r.first_step_secs, "<= 2"
+    );
     println!("per dispatch, replayed alone (us):");
     for (name, us) in &r.per_dispatch_us {
         println!("    {name:<32} {us:>8.1}");
@@ -252,12 +316,22 @@ fn main() {
         std::env::set_var("VK_LOADER_LAYERS_DISABLE", "*device_select*");
     }
     let cli = Cli::parse();
-    let level = if cli.verbose { "debug" } else if cli.quiet { "error" } else { "warn" };
+    let level = if cli.verbose {
+        "debug"
+    } else if cli.quiet {
+        "error"
+    } else {
+        "warn"
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     let result = match cli.command {
         Command::Devices { device, json } => devices_cmd(device, json),
         Command::Train(a) => train_cmd(a, cli.quiet),
-        Command::Bench { device, quick, json } => bench_cmd(device, quick, json),
+        Command::Bench {
+            device,
+            quick,
+            json,
+        } => bench_cmd(device, quick, json),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

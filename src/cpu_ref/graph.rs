@@ -27,11 +27,22 @@ pub struct RefForward {
 
 /// Runs the forward pass of `graph` on the batch [count, ids...] with
 /// `params` by name. `input` overrides the gathered input when given.
-pub fn forward(graph: &Graph, params: &BTreeMap<String, Vec<f64>>, data: &RefData, batch: &[u32], input: Option<&[f64]>) -> RefForward {
+pub fn forward(
+    graph: &Graph,
+    params: &BTreeMap<String, Vec<f64>>,
+    data: &RefData,
+    batch: &[u32],
+    input: Option<&[f64]>,
+) -> RefForward {
     let mut values: Vec<Vec<f64>> = graph
         .tensors
         .iter()
-        .map(|t| params.get(&t.name).cloned().unwrap_or_else(|| vec![0.0; t.len()]))
+        .map(|t| {
+            params
+                .get(&t.name)
+                .cloned()
+                .unwrap_or_else(|| vec![0.0; t.len()])
+        })
         .collect();
     let b = graph.batch;
     let mut mean_loss = None;
@@ -43,11 +54,23 @@ pub fn forward(graph: &Graph, params: &BTreeMap<String, Vec<f64>>, data: &RefDat
                     None => gather_rows(b, data.cols, batch, data.features),
                 };
             }
-            Op::Linear { x, w, b: bias, act, out, .. } => {
+            Op::Linear {
+                x,
+                w,
+                b: bias,
+                act,
+                out,
+                ..
+            } => {
                 let (k, n) = (graph.shape(*w)[0], graph.shape(*w)[1]);
                 let mut c = vec![0.0; b * n];
                 let bias_v = bias.map(|t| values[t.0].clone());
-                let epi = Epi { bias: bias_v.as_deref(), act: *act, grad_act: None, accumulate: false };
+                let epi = Epi {
+                    bias: bias_v.as_deref(),
+                    act: *act,
+                    grad_act: None,
+                    accumulate: false,
+                };
                 matmul_nn(b, n, k, &values[x.0], &values[w.0], epi, &mut c);
                 values[out.0] = c;
             }
@@ -62,7 +85,11 @@ pub fn forward(graph: &Graph, params: &BTreeMap<String, Vec<f64>>, data: &RefDat
                 softmax_forward(s[0], s[1], &values[x.0], &mut o);
                 values[out.0] = o;
             }
-            Op::Loss { logits, kind, target } => {
+            Op::Loss {
+                logits,
+                kind,
+                target,
+            } => {
                 let s = graph.shape(*logits);
                 let (t, tc) = match target {
                     TargetSource::Targets => (data.targets, data.tcols),
@@ -74,5 +101,8 @@ pub fn forward(graph: &Graph, params: &BTreeMap<String, Vec<f64>>, data: &RefDat
             }
         }
     }
-    RefForward { values, loss: mean_loss }
+    RefForward {
+        values,
+        loss: mean_loss,
+    }
 }

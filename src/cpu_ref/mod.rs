@@ -95,8 +95,24 @@ pub fn matmul_nt(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], epi: Epi, c
 }
 
 /// C[m,n] = A[k,m]ᵀ · B[k,n] with the epilogue; `bias_grad` (n) gets B's column sums.
-pub fn matmul_tn(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], epi: Epi, c: &mut [f64], bias_grad: Option<&mut [f64]>) {
-    epilogue(m, n, product(true, false, m, n, k, a, b), Epi { bias: None, ..epi }, c);
+#[allow(clippy::too_many_arguments)] // the kernel's own argument list
+pub fn matmul_tn(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f64],
+    b: &[f64],
+    epi: Epi,
+    c: &mut [f64],
+    bias_grad: Option<&mut [f64]>,
+) {
+    epilogue(
+        m,
+        n,
+        product(true, false, m, n, k, a, b),
+        Epi { bias: None, ..epi },
+        c,
+    );
     if let Some(g) = bias_grad {
         for j in 0..n {
             let s: f64 = (0..k).map(|p| b[p * n + j]).sum();
@@ -140,7 +156,14 @@ pub fn softmax_forward(rows: usize, cols: usize, x: &[f64], out: &mut [f64]) {
 }
 
 /// out (+)= y * (dy - rowsum(dy * y)).
-pub fn softmax_backward(rows: usize, cols: usize, accumulate: bool, dy: &[f64], y: &[f64], out: &mut [f64]) {
+pub fn softmax_backward(
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+    dy: &[f64],
+    y: &[f64],
+    out: &mut [f64],
+) {
     for r in 0..rows {
         let base = r * cols;
         let d: f64 = (0..cols).map(|j| dy[base + j] * y[base + j]).sum();
@@ -155,7 +178,15 @@ pub fn softmax_backward(rows: usize, cols: usize, accumulate: bool, dy: &[f64], 
 pub use crate::graph::LossKind;
 
 /// A loss kernel's results: sum of the valid rows' losses, and dL/dlogits of the mean.
-pub fn loss(kind: LossKind, rows: usize, cols: usize, tcols: usize, batch: &[u32], targets: &[f64], logits: &[f64]) -> (f64, Vec<f64>) {
+pub fn loss(
+    kind: LossKind,
+    rows: usize,
+    cols: usize,
+    tcols: usize,
+    batch: &[u32],
+    targets: &[f64],
+    logits: &[f64],
+) -> (f64, Vec<f64>) {
     let count = (batch[0] as usize).min(rows);
     let mut grad = vec![0.0; rows * cols];
     let mut total = 0.0;

@@ -131,10 +131,7 @@ pub(crate) fn choose_adapter(opts: &DeviceOptions) -> Result<wgpu::Adapter> {
     };
     if matching.is_empty() {
         return Err(Error::NoAdapter {
-            detail: format!(
-                " whose name contains '{}'",
-                filter.unwrap_or_default()
-            ),
+            detail: format!(" whose name contains '{}'", filter.unwrap_or_default()),
             hint: format!("present: {}", names.join(", ")),
         });
     }
@@ -157,7 +154,7 @@ pub fn list_adapters(opts: &DeviceOptions) -> Result<Vec<AdapterReport>> {
             ("max_buffer_size".to_string(), l.max_buffer_size),
             (
                 "max_storage_buffer_binding_size".to_string(),
-                l.max_storage_buffer_binding_size as u64,
+                l.max_storage_buffer_binding_size,
             ),
             (
                 "max_storage_buffers_per_shader_stage".to_string(),
@@ -189,7 +186,10 @@ pub fn list_adapters(opts: &DeviceOptions) -> Result<Vec<AdapterReport>> {
                 "TIMESTAMP_QUERY_INSIDE_PASSES",
             ),
             (wgpu::Features::PIPELINE_CACHE, "PIPELINE_CACHE"),
-            (wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX, "COOPERATIVE_MATRIX"),
+            (
+                wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
+                "COOPERATIVE_MATRIX",
+            ),
         ];
         let features = wanted
             .iter()

@@ -89,7 +89,10 @@ impl Gpu {
         if let Some(msg) = self.lost.lock().ok().and_then(|l| l.clone()) {
             return Err(Error::DeviceLost(msg));
         }
-        let mut errs = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        let mut errs = self
+            .errors
+            .lock()
+            .map_err(|_| Error::Gpu("error sink poisoned".into()))?;
         if errs.is_empty() {
             return Ok(());
         }

@@ -209,7 +209,9 @@ impl Graph {
             return Err(Error::Model(format!("two tensors are named '{name}'")));
         }
         if shape.is_empty() || shape.contains(&0) {
-            return Err(Error::Model(format!("parameter '{name}' has an empty shape {shape:?}")));
+            return Err(Error::Model(format!(
+                "parameter '{name}' has an empty shape {shape:?}"
+            )));
         }
         Ok(self.add_tensor(name.into(), shape.to_vec(), Class::Param(init)))
     }
@@ -219,7 +221,14 @@ impl Graph {
     }
 
     /// out = act(x · w + b), with shape checks that name the op.
-    pub fn linear(&mut self, name: &str, x: TensorId, w: TensorId, b: Option<TensorId>, act: Act) -> Result<TensorId> {
+    pub fn linear(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        w: TensorId,
+        b: Option<TensorId>,
+        act: Act,
+    ) -> Result<TensorId> {
         let xs = self.shape(x).to_vec();
         let ws = self.shape(w).to_vec();
         if xs.len() != 2 || ws.len() != 2 || xs[1] != ws[0] {
@@ -237,10 +246,19 @@ impl Graph {
             }
         }
         if self.tensors[x.0].class != Class::Input && self.tensors[x.0].class != Class::Activation {
-            return Err(Error::Model(format!("linear '{name}': input must be a batch tensor")));
+            return Err(Error::Model(format!(
+                "linear '{name}': input must be a batch tensor"
+            )));
         }
         let out = self.activation_out(name, vec![xs[0], ws[1]]);
-        self.ops.push(Op::Linear { name: name.into(), x, w, b, act, out });
+        self.ops.push(Op::Linear {
+            name: name.into(),
+            x,
+            w,
+            b,
+            act,
+            out,
+        });
         Ok(out)
     }
 
@@ -248,7 +266,9 @@ impl Graph {
     pub fn dense(&mut self, name: &str, x: TensorId, units: usize, act: Act) -> Result<TensorId> {
         let xs = self.shape(x).to_vec();
         if xs.len() != 2 {
-            return Err(Error::Model(format!("dense '{name}': input shape {xs:?} is not [batch, features]")));
+            return Err(Error::Model(format!(
+                "dense '{name}': input shape {xs:?} is not [batch, features]"
+            )));
         }
         let init = match act {
             Act::Relu | Act::LeakyRelu => Init::HeNormal,
@@ -263,7 +283,12 @@ impl Graph {
     pub fn activation(&mut self, name: &str, x: TensorId, act: Act) -> Result<TensorId> {
         let shape = self.shape(x).to_vec();
         let out = self.activation_out(name, shape);
-        self.ops.push(Op::Activation { name: name.into(), x, act, out });
+        self.ops.push(Op::Activation {
+            name: name.into(),
+            x,
+            act,
+            out,
+        });
         Ok(out)
     }
 
@@ -271,10 +296,16 @@ impl Graph {
     pub fn softmax(&mut self, name: &str, x: TensorId) -> Result<TensorId> {
         let shape = self.shape(x).to_vec();
         if shape.len() != 2 {
-            return Err(Error::Model(format!("softmax '{name}': input shape {shape:?} is not [batch, classes]")));
+            return Err(Error::Model(format!(
+                "softmax '{name}': input shape {shape:?} is not [batch, classes]"
+            )));
         }
         let out = self.activation_out(name, shape);
-        self.ops.push(Op::Softmax { name: name.into(), x, out });
+        self.ops.push(Op::Softmax {
+            name: name.into(),
+            x,
+            out,
+        });
         Ok(out)
     }
 
@@ -285,14 +316,20 @@ impl Graph {
         }
         let shape = self.shape(logits).to_vec();
         if shape.len() != 2 {
-            return Err(Error::Model(format!("loss: logits shape {shape:?} is not [batch, outputs]")));
+            return Err(Error::Model(format!(
+                "loss: logits shape {shape:?} is not [batch, outputs]"
+            )));
         }
         if kind == LossKind::SoftmaxCrossEntropy && shape[1] < 2 {
             return Err(Error::Model(format!(
                 "softmax cross-entropy needs at least 2 classes, logits shape is {shape:?}"
             )));
         }
-        self.ops.push(Op::Loss { logits, kind, target });
+        self.ops.push(Op::Loss {
+            logits,
+            kind,
+            target,
+        });
         Ok(())
     }
 
@@ -304,7 +341,11 @@ impl Graph {
     /// The loss op, if any: (logits, kind, target).
     pub fn loss_op(&self) -> Option<(TensorId, LossKind, TargetSource)> {
         self.ops.iter().find_map(|o| match o {
-            Op::Loss { logits, kind, target } => Some((*logits, *kind, *target)),
+            Op::Loss {
+                logits,
+                kind,
+                target,
+            } => Some((*logits, *kind, *target)),
             _ => None,
         })
     }

@@ -44,8 +44,9 @@ fn mix(mut z: u64) -> u64 {
 
 fn name_key(name: &str) -> u64 {
     // FNV-1a
-    name.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Uniform in (0, 1) for counter `i` of stream `key`.
@@ -57,7 +58,11 @@ fn uniform(key: u64, i: u64) -> f64 {
 pub fn init_values(name: &str, shape: &[usize], init: Init, seed: u64) -> Vec<f32> {
     let len: usize = shape.iter().product();
     let fan_in = if shape.len() >= 2 { shape[0] } else { len };
-    let fan_out = if shape.len() >= 2 { shape[1..].iter().product() } else { len };
+    let fan_out = if shape.len() >= 2 {
+        shape[1..].iter().product()
+    } else {
+        len
+    };
     let key = mix(seed) ^ name_key(name);
     (0..len as u64)
         .map(|i| match init {
@@ -83,18 +88,29 @@ impl ParamStore {
         let mut host = Vec::new();
         for t in graph.params() {
             let info = &graph.tensors[t.0];
-            let Class::Param(init) = info.class else { continue };
+            let Class::Param(init) = info.class else {
+                continue;
+            };
             let offset = host.len();
             let values = init_values(&info.name, &info.shape, init, seed);
             host.extend_from_slice(&values);
             host.resize(offset + align(values.len()), 0.0);
-            entries.push(ParamEntry { name: info.name.clone(), shape: info.shape.clone(), offset, len: values.len() });
+            entries.push(ParamEntry {
+                name: info.name.clone(),
+                shape: info.shape.clone(),
+                offset,
+                len: values.len(),
+            });
         }
         if host.is_empty() {
             host.resize(align(1), 0.0);
         }
         let buffer = gpu.storage_from("parameters", &host)?;
-        Ok(ParamStore { buffer, len: host.len(), entries })
+        Ok(ParamStore {
+            buffer,
+            len: host.len(),
+            entries,
+        })
     }
 
     /// The entry of a parameter, checking that its shape is what `expected` says.
@@ -103,7 +119,9 @@ impl ParamStore {
             .entries
             .iter()
             .find(|e| e.name == name)
-            .ok_or_else(|| Error::Model(format!("parameter '{name}' is not in the parameter store")))?;
+            .ok_or_else(|| {
+                Error::Model(format!("parameter '{name}' is not in the parameter store"))
+            })?;
         if e.shape != expected {
             return Err(Error::Model(format!(
                 "parameter '{name}' has shape {:?} in the store but {expected:?} in the model",
@@ -129,7 +147,9 @@ impl ParamStore {
             .entries
             .iter()
             .find(|e| e.name == name)
-            .ok_or_else(|| Error::Model(format!("parameter '{name}' is not in the parameter store")))?;
+            .ok_or_else(|| {
+                Error::Model(format!("parameter '{name}' is not in the parameter store"))
+            })?;
         if values.len() != e.len {
             return Err(Error::Model(format!(
                 "parameter '{name}' has {} values, {} given",
@@ -137,7 +157,11 @@ impl ParamStore {
                 values.len()
             )));
         }
-        gpu.queue.write_buffer(&self.buffer, (e.offset * 4) as u64, bytemuck::cast_slice(values));
+        gpu.queue.write_buffer(
+            &self.buffer,
+            (e.offset * 4) as u64,
+            bytemuck::cast_slice(values),
+        );
         Ok(())
     }
 }

@@ -31,7 +31,11 @@ pub struct ActivationPlan {
 }
 
 /// Plans the activation arena for `calls`; `pinned` tensors stay live to the end.
-pub fn plan_activations(tensors: &[TensorInfo], calls: &[Call<Ref>], pinned: &[TensorId]) -> ActivationPlan {
+pub fn plan_activations(
+    tensors: &[TensorInfo],
+    calls: &[Call<Ref>],
+    pinned: &[TensorId],
+) -> ActivationPlan {
     let n = tensors.len();
     let mut first = vec![usize::MAX; n];
     let mut last = vec![0usize; n];
@@ -79,5 +83,9 @@ pub fn plan_activations(tensors: &[TensorInfo], calls: &[Call<Ref>], pinned: &[T
         blocks.push((at, len, last[i]));
         end = end.max(at + len);
     }
-    ActivationPlan { offsets, len: end, unshared_len: unshared }
+    ActivationPlan {
+        offsets,
+        len: end,
+        unshared_len: unshared,
+    }
 }

@@ -30,8 +30,14 @@ pub struct GpuDataset {
 
 impl GpuDataset {
     /// Uploads a data set.
-    pub fn upload(gpu: &Gpu, features: &[f32], targets: &[f32], cols: usize, tcols: usize) -> Result<GpuDataset> {
-        let rows = if cols == 0 { 0 } else { features.len() / cols };
+    pub fn upload(
+        gpu: &Gpu,
+        features: &[f32],
+        targets: &[f32],
+        cols: usize,
+        tcols: usize,
+    ) -> Result<GpuDataset> {
+        let rows = features.len().checked_div(cols).unwrap_or(0);
         if rows == 0 || features.len() != rows * cols || targets.len() != rows * tcols {
             return Err(Error::Dataset(format!(
                 "features ({} values) and targets ({} values) do not form {cols}+{tcols} columns of the same rows",
@@ -83,12 +89,24 @@ pub struct OptimizerConfig {
 impl OptimizerConfig {
     /// Adam with the usual defaults and learning rate `lr`.
     pub fn adam(lr: f32) -> Self {
-        OptimizerConfig { kind: Optimizer::Adam, lr, weight_decay: 0.0, momentum: 0.0, beta1: 0.9, beta2: 0.999, eps: 1e-7 }
+        OptimizerConfig {
+            kind: Optimizer::Adam,
+            lr,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+        }
     }
 
     /// SGD with momentum.
     pub fn sgd(lr: f32, momentum: f32) -> Self {
-        OptimizerConfig { kind: Optimizer::Sgd, momentum, ..Self::adam(lr) }
+        OptimizerConfig {
+            kind: Optimizer::Sgd,
+            momentum,
+            ..Self::adam(lr)
+        }
     }
 }
 
@@ -195,7 +213,9 @@ impl Program {
         // Arenas.
         let act_buf = gpu.storage_buffer("activations", (plan.len.max(1) * 4) as u64)?;
         let grads_buf = match pass {
-            Pass::ForwardBackward => Some(gpu.storage_buffer("gradients", (params.len * 4) as u64)?),
+            Pass::ForwardBackward => {
+                Some(gpu.storage_buffer("gradients", (params.len * 4) as u64)?)
+            }
             Pass::Forward => None,
         };
         let mut state = Vec::new();
@@ -203,7 +223,9 @@ impl Program {
         if let Mode::Train(cfg) = opts.mode {
             let slots = if cfg.kind == Optimizer::Sgd { 1 } else { 2 };
             for s in 0..slots {
-                state.push(gpu.storage_buffer(&format!("optimizer.state{s}"), (params.len * 4) as u64)?);
+                state.push(
+                    gpu.storage_buffer(&format!("optimizer.state{s}"), (params.len * 4) as u64)?,
+                );
             }
             let h = OptimUniform {
                 n: params.len as u32,
@@ -218,7 +240,9 @@ impl Program {
                 bc2: 1.0,
             };
             calls.push(match cfg.kind {
-                Optimizer::Sgd => kernels::sgd_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::Dummy),
+                Optimizer::Sgd => {
+                    kernels::sgd_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::Dummy)
+                }
                 _ => kernels::adam_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::StateV),
             });
         }
@@ -241,11 +265,12 @@ impl Program {
         uniform_bytes.resize(uniform_bytes.len().max(16), 0);
         let uniform_buf = gpu.scoped("creating uniforms", || {
             use wgpu::util::DeviceExt;
-            gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("uniforms"),
-                contents: &uniform_bytes,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            })
+            gpu.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("uniforms"),
+                    contents: &uniform_bytes,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                })
         })?;
         if optimizer.is_none() {
             if let Mode::Train(cfg) = opts.mode {
@@ -256,7 +281,9 @@ impl Program {
         // Resolve bindings and build the dispatches.
         let tensors = &low.tensors;
         let param_offset = |t: TensorId| -> Result<usize> {
-            Ok(params.entry(&tensors[t.0].name, &tensors[t.0].shape)?.offset)
+            Ok(params
+                .entry(&tensors[t.0].name, &tensors[t.0].shape)?
+                .offset)
         };
         let whole = |b: &wgpu::Buffer| (0u64, b.size());
         let mut dispatches = Vec::with_capacity(calls.len());
@@ -266,38 +293,61 @@ impl Program {
                     Ref::T(t) => {
                         let bytes = (tensors[t.0].len() * 4) as u64;
                         match tensors[t.0].class {
-                            Class::Param(_) => (&params.buffer, (param_offset(t)? * 4) as u64, bytes),
+                            Class::Param(_) => {
+                                (&params.buffer, (param_offset(t)? * 4) as u64, bytes)
+                            }
                             Class::ParamGrad(p) => {
-                                let g = grads_buf.as_ref().ok_or_else(|| Error::Model("no gradient arena".into()))?;
+                                let g = grads_buf
+                                    .as_ref()
+                                    .ok_or_else(|| Error::Model("no gradient arena".into()))?;
                                 (g, (param_offset(p)? * 4) as u64, bytes)
                             }
                             Class::Activation | Class::Input => {
                                 let off = plan.offsets[t.0].ok_or_else(|| {
-                                    Error::Model(format!("tensor '{}' was not planned", tensors[t.0].name))
+                                    Error::Model(format!(
+                                        "tensor '{}' was not planned",
+                                        tensors[t.0].name
+                                    ))
                                 })?;
                                 (&act_buf, (off * 4) as u64, bytes)
                             }
                         }
                     }
                     Ref::Batch => (&batch_buf, 0, ((graph.batch + 1) * 4) as u64),
-                    Ref::Features => (&data.features, whole(&data.features).0, whole(&data.features).1),
+                    Ref::Features => (
+                        &data.features,
+                        whole(&data.features).0,
+                        whole(&data.features).1,
+                    ),
                     Ref::Targets => (&data.targets, 0, data.targets.size()),
                     Ref::Stats => (&stats_buf, 0, 16),
                     Ref::Params => (&params.buffer, 0, (params.len * 4) as u64),
                     Ref::Grads => {
-                        let g = grads_buf.as_ref().ok_or_else(|| Error::Model("no gradient arena".into()))?;
+                        let g = grads_buf
+                            .as_ref()
+                            .ok_or_else(|| Error::Model("no gradient arena".into()))?;
                         (g, 0, (params.len * 4) as u64)
                     }
                     Ref::StateM | Ref::StateV => {
                         let i = if *r == Ref::StateM { 0 } else { 1 };
-                        let s = state.get(i).ok_or_else(|| Error::Model("no optimizer state".into()))?;
+                        let s = state
+                            .get(i)
+                            .ok_or_else(|| Error::Model("no optimizer state".into()))?;
                         (s, 0, (params.len * 4) as u64)
                     }
                     Ref::Dummy => (&dummy, 0, 256),
                 };
-                Ok(Slice { buffer, offset, size })
+                Ok(Slice {
+                    buffer,
+                    offset,
+                    size,
+                })
             })?;
-            let u = Slice { buffer: &uniform_buf, offset: *uoff, size: *usize_ };
+            let u = Slice {
+                buffer: &uniform_buf,
+                offset: *uoff,
+                size: *usize_,
+            };
             dispatches.push(cache.build(&gpu, &resolved, u)?);
         }
         gpu.check()?;
@@ -307,9 +357,20 @@ impl Program {
             let off = plan.offsets.get(t.0).copied().flatten()?;
             Some(((off * 4) as u64, tensors[t.0].len()))
         };
-        let output = if pass == Pass::Forward { locate(graph.output) } else { None };
+        let output = if pass == Pass::Forward {
+            locate(graph.output)
+        } else {
+            None
+        };
         let input_grad = locate(low.input_grad);
-        let memory = memory_report(&params, &plan, grads_buf.is_some(), state.len(), uniform_bytes.len(), graph.batch);
+        let memory = memory_report(
+            &params,
+            &plan,
+            grads_buf.is_some(),
+            state.len(),
+            uniform_bytes.len(),
+            graph.batch,
+        );
         Ok(Program {
             gpu,
             params,
@@ -341,7 +402,10 @@ impl Program {
 
     /// Names of the kernels replayed, in order.
     pub fn kernel_names(&self) -> Vec<&'static str> {
-        self.dispatches.iter().map(|d| d.kernel.entry_point()).collect()
+        self.dispatches
+            .iter()
+            .map(|d| d.kernel.entry_point())
+            .collect()
     }
 
     /// Rows per batch.
@@ -377,7 +441,10 @@ impl Program {
                 )));
             }
             if let Some(bad) = b.iter().find(|r| **r as usize >= self.data.rows) {
-                return Err(Error::Dataset(format!("row id {bad} is past the data set's {} rows", self.data.rows)));
+                return Err(Error::Dataset(format!(
+                    "row id {bad} is past the data set's {} rows",
+                    self.data.rows
+                )));
             }
             host.push(b.len() as u32);
             host.extend_from_slice(b);
@@ -391,7 +458,9 @@ impl Program {
             self.order_buf = Some((buf, need));
         }
         if let Some((buf, _)) = &self.order_buf {
-            self.gpu.queue.write_buffer(buf, 0, bytemuck::cast_slice(&host));
+            self.gpu
+                .queue
+                .write_buffer(buf, 0, bytemuck::cast_slice(&host));
         }
         Ok(())
     }
@@ -404,7 +473,10 @@ impl Program {
     }
 
     fn record_pass(&self, enc: &mut wgpu::CommandEncoder) {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("step"), timestamp_writes: None });
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("step"),
+            timestamp_writes: None,
+        });
         for d in &self.dispatches {
             d.record(&mut pass);
         }
@@ -415,7 +487,9 @@ impl Program {
     /// Does not wait for the GPU beyond keeping a few steps in flight.
     pub fn train_steps(&mut self, batches: &[Vec<u32>], lr: f32) -> Result<()> {
         let Some((cfg, opt_off)) = self.optimizer else {
-            return Err(Error::Model("this program was not compiled for training".into()));
+            return Err(Error::Model(
+                "this program was not compiled for training".into(),
+            ));
         };
         if batches.is_empty() {
             return Ok(());
@@ -441,17 +515,28 @@ impl Program {
         }
         let need = sched.len();
         if self.sched_buf.as_ref().is_none_or(|(_, cap)| *cap < need) {
-            let buf = self.gpu.storage_buffer("optimizer schedule", (need * 4) as u64)?;
+            let buf = self
+                .gpu
+                .storage_buffer("optimizer schedule", (need * 4) as u64)?;
             self.sched_buf = Some((buf, need));
         }
-        let Some((sched_buf, _)) = &self.sched_buf else { return Ok(()) };
-        self.gpu.queue.write_buffer(sched_buf, 0, bytemuck::cast_slice(&sched));
+        let Some((sched_buf, _)) = &self.sched_buf else {
+            return Ok(());
+        };
+        self.gpu
+            .queue
+            .write_buffer(sched_buf, 0, bytemuck::cast_slice(&sched));
 
         let mut encoding = std::time::Duration::ZERO;
         let mut in_flight = std::collections::VecDeque::new();
         for s in 0..batches.len() {
             let start = Instant::now();
-            let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
+            let mut enc = self
+                .gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("train step"),
+                });
             self.copy_batch(&mut enc, s);
             let ob = (OPT_WORDS * 4) as u64;
             enc.copy_buffer_to_buffer(sched_buf, s as u64 * ob, &self.uniform_buf, opt_off, ob);
@@ -485,7 +570,10 @@ impl Program {
             }
             self.gpu.queue.submit([enc.finish()]);
             self.gpu.wait("profiling")?;
-            out.push((d.kernel.entry_point(), t.elapsed().as_secs_f64() * 1e6 / reps as f64));
+            out.push((
+                d.kernel.entry_point(),
+                t.elapsed().as_secs_f64() * 1e6 / reps as f64,
+            ));
         }
         Ok(out)
     }
@@ -494,7 +582,9 @@ impl Program {
     /// (Gradients mode); read the results with [`Program::read_param_grads`].
     pub fn compute_gradients(&mut self, rows: &[u32]) -> Result<()> {
         if self.grads_buf.is_none() {
-            return Err(Error::Model("this program was not compiled with a backward pass".into()));
+            return Err(Error::Model(
+                "this program was not compiled with a backward pass".into(),
+            ));
         }
         self.upload_order(&[rows.to_vec()])?;
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
@@ -506,7 +596,10 @@ impl Program {
 
     /// Every parameter's gradient, by name.
     pub fn read_param_grads(&self) -> Result<BTreeMap<String, Vec<f32>>> {
-        let g = self.grads_buf.as_ref().ok_or_else(|| Error::Model("no gradient arena".into()))?;
+        let g = self
+            .grads_buf
+            .as_ref()
+            .ok_or_else(|| Error::Model("no gradient arena".into()))?;
         let all = self.gpu.read_f32(g, 0, self.params.len)?;
         Ok(self
             .params
@@ -518,7 +611,9 @@ impl Program {
 
     /// dL/dinput [batch, features] of the last batch (Gradients mode with input_grad).
     pub fn read_input_grad(&self) -> Result<Vec<f32>> {
-        let (off, len) = self.input_grad.ok_or_else(|| Error::Model("input gradient was not requested".into()))?;
+        let (off, len) = self
+            .input_grad
+            .ok_or_else(|| Error::Model("input gradient was not requested".into()))?;
         self.gpu.read_f32(&self.act_buf, off / 4, len)
     }
 
@@ -536,7 +631,9 @@ impl Program {
     /// Runs inference on `rows` (data-set row ids) in batches and returns the
     /// output rows concatenated: rows.len() x output columns. One submit, one readback.
     pub fn predict_rows(&mut self, rows: &[u32]) -> Result<Vec<f32>> {
-        let (out_off, out_len) = self.output.ok_or_else(|| Error::Model("this program has no output to read".into()))?;
+        let (out_off, out_len) = self
+            .output
+            .ok_or_else(|| Error::Model("this program has no output to read".into()))?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -562,12 +659,21 @@ impl Program {
             at += bytes;
         }
         self.gpu.queue.submit([enc.finish()]);
-        let bytes = self.gpu.map_and_read(&staging, total, "reading predictions")?;
+        let bytes = self
+            .gpu
+            .map_and_read(&staging, total, "reading predictions")?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }
 
-fn memory_report(params: &ParamStore, plan: &ActivationPlan, grads: bool, state_slots: usize, uniform: usize, batch: usize) -> MemoryReport {
+fn memory_report(
+    params: &ParamStore,
+    plan: &ActivationPlan,
+    grads: bool,
+    state_slots: usize,
+    uniform: usize,
+    batch: usize,
+) -> MemoryReport {
     let p = (params.len * 4) as u64;
     MemoryReport {
         params: p,

@@ -160,24 +160,56 @@ fn matmul<B: Clone>(
 }
 
 /// C[M,N] = A[M,K] · B[K,N] (+ bias) with the epilogue.
-pub fn matmul_nn<B: Clone>(m: usize, n: usize, k: usize, ops: MatmulOperands<B>, epi: Epilogue, dummy: B) -> Call<B> {
+pub fn matmul_nn<B: Clone>(
+    m: usize,
+    n: usize,
+    k: usize,
+    ops: MatmulOperands<B>,
+    epi: Epilogue,
+    dummy: B,
+) -> Call<B> {
     matmul(KernelId::MatmulNn, m, n, k, ops, epi, dummy)
 }
 
 /// C[M,N] = A[M,K] · B[N,K]^T with the epilogue.
-pub fn matmul_nt<B: Clone>(m: usize, n: usize, k: usize, ops: MatmulOperands<B>, epi: Epilogue, dummy: B) -> Call<B> {
+pub fn matmul_nt<B: Clone>(
+    m: usize,
+    n: usize,
+    k: usize,
+    ops: MatmulOperands<B>,
+    epi: Epilogue,
+    dummy: B,
+) -> Call<B> {
     matmul(KernelId::MatmulNt, m, n, k, ops, epi, dummy)
 }
 
 /// C[M,N] = A[K,M]^T · B[K,N]; with `bias` set, also the column sums of B into bias.
-pub fn matmul_tn<B: Clone>(m: usize, n: usize, k: usize, ops: MatmulOperands<B>, epi: Epilogue, dummy: B) -> Call<B> {
+pub fn matmul_tn<B: Clone>(
+    m: usize,
+    n: usize,
+    k: usize,
+    ops: MatmulOperands<B>,
+    epi: Epilogue,
+    dummy: B,
+) -> Call<B> {
     matmul(KernelId::MatmulTn, m, n, k, ops, epi, dummy)
 }
 
-fn elementwise<B>(kernel: KernelId, n: usize, act: Act, accumulate: bool, x: B, y: B, out: B) -> Call<B> {
+fn elementwise<B>(
+    kernel: KernelId,
+    n: usize,
+    act: Act,
+    accumulate: bool,
+    x: B,
+    y: B,
+    out: B,
+) -> Call<B> {
     Call {
         kernel,
-        overrides: vec![("ACT", act.code()), ("ACCUMULATE", accumulate as u32 as f64)],
+        overrides: vec![
+            ("ACT", act.code()),
+            ("ACCUMULATE", accumulate as u32 as f64),
+        ],
         uniform: vec![n as u32, 0, 0, 0],
         bindings: vec![x, y, out],
         groups: grid_1d(n),
@@ -190,7 +222,14 @@ pub fn activation_forward<B: Clone>(n: usize, act: Act, x: B, out: B, dummy: B) 
 }
 
 /// out[n] (+)= dy[n] * act'(y[n]).
-pub fn activation_backward<B>(n: usize, act: Act, accumulate: bool, dy: B, y: B, out: B) -> Call<B> {
+pub fn activation_backward<B>(
+    n: usize,
+    act: Act,
+    accumulate: bool,
+    dy: B,
+    y: B,
+    out: B,
+) -> Call<B> {
     elementwise(KernelId::ActivationBackward, n, act, accumulate, dy, y, out)
 }
 
@@ -199,7 +238,15 @@ pub fn add_into<B: Clone>(n: usize, accumulate: bool, x: B, out: B, dummy: B) ->
     elementwise(KernelId::AddInto, n, Act::None, accumulate, x, dummy, out)
 }
 
-fn rows_call<B>(kernel: KernelId, rows: usize, cols: usize, accumulate: bool, x: B, y: B, out: B) -> Call<B> {
+fn rows_call<B>(
+    kernel: KernelId,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+    x: B,
+    y: B,
+    out: B,
+) -> Call<B> {
     Call {
         kernel,
         overrides: vec![("ACCUMULATE", accumulate as u32 as f64)],
@@ -215,8 +262,23 @@ pub fn softmax_forward<B: Clone>(rows: usize, cols: usize, x: B, out: B, dummy: 
 }
 
 /// out (+)= y * (dy - rowsum(dy * y)).
-pub fn softmax_backward<B>(rows: usize, cols: usize, accumulate: bool, dy: B, y: B, out: B) -> Call<B> {
-    rows_call(KernelId::SoftmaxBackward, rows, cols, accumulate, dy, y, out)
+pub fn softmax_backward<B>(
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+    dy: B,
+    y: B,
+    out: B,
+) -> Call<B> {
+    rows_call(
+        KernelId::SoftmaxBackward,
+        rows,
+        cols,
+        accumulate,
+        dy,
+        y,
+        out,
+    )
 }
 
 /// The bindings of a loss kernel.
@@ -233,7 +295,13 @@ pub struct LossOperands<B> {
     pub stats: B,
 }
 
-fn loss<B>(kernel: KernelId, rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -> Call<B> {
+fn loss<B>(
+    kernel: KernelId,
+    rows: usize,
+    cols: usize,
+    tcols: usize,
+    o: LossOperands<B>,
+) -> Call<B> {
     Call {
         kernel,
         overrides: vec![],
@@ -249,12 +317,22 @@ pub fn mse_loss<B>(rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -
 }
 
 /// Binary cross-entropy on logits, value and gradient.
-pub fn bce_with_logits_loss<B>(rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -> Call<B> {
+pub fn bce_with_logits_loss<B>(
+    rows: usize,
+    cols: usize,
+    tcols: usize,
+    o: LossOperands<B>,
+) -> Call<B> {
     loss(KernelId::BceWithLogitsLoss, rows, cols, tcols, o)
 }
 
 /// Softmax cross-entropy with integer labels, value and gradient.
-pub fn softmax_cross_entropy_loss<B>(rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -> Call<B> {
+pub fn softmax_cross_entropy_loss<B>(
+    rows: usize,
+    cols: usize,
+    tcols: usize,
+    o: LossOperands<B>,
+) -> Call<B> {
     loss(KernelId::SoftmaxCrossEntropyLoss, rows, cols, tcols, o)
 }
 

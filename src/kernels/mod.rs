@@ -169,8 +169,12 @@ impl PipelineCache {
         Self::default()
     }
 
-    fn layout(&mut self, gpu: &Gpu, storage: usize) -> Result<&(wgpu::BindGroupLayout, wgpu::PipelineLayout)> {
-        if !self.layouts.contains_key(&storage) {
+    fn layout(
+        &mut self,
+        gpu: &Gpu,
+        storage: usize,
+    ) -> Result<&(wgpu::BindGroupLayout, wgpu::PipelineLayout)> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.layouts.entry(storage) {
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -194,18 +198,22 @@ impl PipelineCache {
                 });
             }
             let pair = gpu.scoped("creating a bind group layout", || {
-                let bgl = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some("kernel bindings"),
-                    entries: &entries,
-                });
-                let pl = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some("kernel layout"),
-                    bind_group_layouts: &[Some(&bgl)],
-                    immediate_size: 0,
-                });
+                let bgl = gpu
+                    .device
+                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                        label: Some("kernel bindings"),
+                        entries: &entries,
+                    });
+                let pl = gpu
+                    .device
+                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                        label: Some("kernel layout"),
+                        bind_group_layouts: &[Some(&bgl)],
+                        immediate_size: 0,
+                    });
                 (bgl, pl)
             })?;
-            self.layouts.insert(storage, pair);
+            slot.insert(pair);
         }
         self.layouts
             .get(&storage)
@@ -229,7 +237,7 @@ impl PipelineCache {
             return Ok(p.clone());
         }
         let family = kernel.family();
-        if !self.modules.contains_key(&family) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.modules.entry(family) {
             let src = family.source();
             let module = gpu.scoped(&format!("compiling shaders/{}", family.file()), || {
                 gpu.device
@@ -238,7 +246,7 @@ impl PipelineCache {
                         source: wgpu::ShaderSource::Wgsl(src.into()),
                     })
             })?;
-            self.modules.insert(family, module);
+            slot.insert(module);
         }
         self.layout(gpu, storage)?;
         let (_, layout) = &self.layouts[&storage];
@@ -287,7 +295,7 @@ impl PipelineCache {
     ) -> Result<Dispatch> {
         let pipeline = self.pipeline(gpu, call.kernel, call.bindings.len(), &call.overrides)?;
         let layout = self.layout(gpu, call.bindings.len())?.0.clone();
-        let max_binding = gpu.limits.max_storage_buffer_binding_size as u64;
+        let max_binding = gpu.limits.max_storage_buffer_binding_size;
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {

@@ -27,21 +27,32 @@ impl MlpSpec {
         let mut v = vec![self.inputs];
         v.extend(&self.hidden);
         v.push(self.outputs);
-        v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("-")
+        v.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
     }
 
     /// Builds the graph for `batch` rows: layers `dense1`..`denseN`, the
     /// output (logits) marked as the graph's output, and the loss.
     pub fn build(&self, batch: usize) -> Result<Graph> {
         if self.hidden.contains(&0) || self.outputs == 0 {
-            return Err(Error::Model(format!("MLP {}: every layer needs at least one unit", self.describe())));
+            return Err(Error::Model(format!(
+                "MLP {}: every layer needs at least one unit",
+                self.describe()
+            )));
         }
         let mut g = Graph::new(batch);
         let mut x = g.input(self.inputs)?;
         for (i, units) in self.hidden.iter().enumerate() {
             x = g.dense(&format!("dense{}", i + 1), x, *units, self.activation)?;
         }
-        let logits = g.dense(&format!("dense{}", self.hidden.len() + 1), x, self.outputs, Act::None)?;
+        let logits = g.dense(
+            &format!("dense{}", self.hidden.len() + 1),
+            x,
+            self.outputs,
+            Act::None,
+        )?;
         g.set_output(logits);
         g.loss(logits, self.loss, self.target)?;
         Ok(g)

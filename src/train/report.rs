@@ -10,7 +10,13 @@ use serde_json::json;
 use std::path::Path;
 
 /// Writes the run's files into `dir`.
-pub fn write_run(dir: &Path, gpu: &Gpu, table: &Table, opts: &TrainOptions, out: &TrainOutcome) -> Result<()> {
+pub fn write_run(
+    dir: &Path,
+    gpu: &Gpu,
+    table: &Table,
+    opts: &TrainOptions,
+    out: &TrainOutcome,
+) -> Result<()> {
     let adapter = json!({
         "name": gpu.info.name,
         "backend": format!("{:?}", gpu.info.backend),
@@ -55,7 +61,9 @@ pub fn write_run(dir: &Path, gpu: &Gpu, table: &Table, opts: &TrainOptions, out:
             e.epoch, e.train_loss, e.val_loss, e.val_accuracy, opts.optimizer.lr, e.seconds
         ));
     }
-    let pretty = |v: &serde_json::Value| serde_json::to_vec_pretty(v).map_err(|e| Error::Gpu(format!("serializing: {e}")));
+    let pretty = |v: &serde_json::Value| {
+        serde_json::to_vec_pretty(v).map_err(|e| Error::Gpu(format!("serializing: {e}")))
+    };
     write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;
     write_atomic(&dir.join("model.json"), &pretty(&model)?)?;
     write_atomic(&dir.join("summary.json"), &pretty(&summary)?)?;

@@ -43,18 +43,27 @@ pub fn run_call(call: &Call<usize>, buffers: &[Vec<u32>]) -> Vec<Vec<u32>> {
     words.resize(words.len().max(4).div_ceil(4) * 4, 0);
     let ubuf = {
         use wgpu::util::DeviceExt;
-        gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("test uniform"),
-            contents: bytemuck::cast_slice(&words),
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
+        gpu.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("test uniform"),
+                contents: bytemuck::cast_slice(&words),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
     };
     let resolved = call
         .map(|i| -> Result<Slice, ()> {
-            Ok(Slice { buffer: &bufs[*i], offset: 0, size: bufs[*i].size() })
+            Ok(Slice {
+                buffer: &bufs[*i],
+                offset: 0,
+                size: bufs[*i].size(),
+            })
         })
         .unwrap();
-    let u = Slice { buffer: &ubuf, offset: 0, size: (words.len() * 4) as u64 };
+    let u = Slice {
+        buffer: &ubuf,
+        offset: 0,
+        size: (words.len() * 4) as u64,
+    };
     let d = cache().lock().unwrap().build(&gpu, &resolved, u).unwrap();
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     {

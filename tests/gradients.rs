@@ -1,0 +1,263 @@
+//! Every backward rule against central finite differences of the f64
+//! reference forward pass (cpu_ref::graph), including a whole-MLP check, the
+//! input gradient, and a partial batch whose padding rows must not count.
+
+mod common;
+use common::*;
+use medgpu::cpu_ref::graph::{forward, RefData};
+use medgpu::graph::{
+    Act, GpuDataset, Graph, LossKind, Mode, ParamStore, Program, ProgramOptions, TargetSource,
+};
+use medgpu::kernels::PipelineCache;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+struct Data {
+    features: Vec<f64>,
+    cols: usize,
+    targets: Vec<f64>,
+    tcols: usize,
+}
+
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|x| *x as f32).collect()
+}
+
+/// Checks dL/dparam (and dL/dinput) from the GPU against finite differences.
+fn check(name: &str, graph: &Graph, data: &Data, rows: &[u32], seed: u64) {
+    let gpu = gpu();
+    let ds = Arc::new(
+        GpuDataset::upload(
+            &gpu,
+            &f32s(&data.features),
+            &f32s(&data.targets),
+            data.cols,
+            data.tcols,
+        )
+        .unwrap(),
+    );
+    let params = Arc::new(ParamStore::init(&gpu, graph, seed).unwrap());
+    let mut cache = PipelineCache::new();
+    let opts = ProgramOptions {
+        mode: Mode::Gradients { input_grad: true },
+    };
+    let mut prog =
+        Program::compile(gpu.clone(), graph, params.clone(), ds, opts, &mut cache).unwrap();
+    prog.reset_loss();
+    prog.compute_gradients(rows).unwrap();
+    let grads = prog.read_param_grads().unwrap();
+    let input_grad: Vec<f64> = prog
+        .read_input_grad()
+        .unwrap()
+        .iter()
+        .map(|v| *v as f64)
+        .collect();
+    let (loss_sum, count) = prog.read_loss().unwrap();
+
+    let p: BTreeMap<String, Vec<f64>> = params
+        .read_all(&gpu)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, v.iter().map(|x| *x as f64).collect()))
+        .collect();
+    let mut batch = vec![rows.len() as u32];
+    batch.extend_from_slice(rows);
+    batch.resize(graph.batch + 1, rows[0]);
+    let rd = RefData {
+        features: &data
+            .features
+            .iter()
+            .map(|v| *v as f32 as f64)
+            .collect::<Vec<_>>(),
+        cols: data.cols,
+        targets: &data
+            .targets
+            .iter()
+            .map(|v| *v as f32 as f64)
+            .collect::<Vec<_>>(),
+        tcols: data.tcols,
+    };
+    let base = forward(graph, &p, &rd, &batch, None);
+    let want_loss = base.loss.unwrap();
+    assert_eq!(count, rows.len() as f64, "{name}: rows counted");
+    assert!(
+        (loss_sum / count - want_loss).abs() < 1e-4 * (1.0 + want_loss.abs()),
+        "{name}: loss {} vs {want_loss}",
+        loss_sum / count
+    );
+
+    let eps = 1e-6;
+    for (pname, values) in &p {
+        let g = &grads[pname];
+        assert_eq!(g.len(), values.len(), "{name}: gradient length of {pname}");
+        for (i, got) in g.iter().enumerate().take(values.len()) {
+            let mut plus = p.clone();
+            plus.get_mut(pname).unwrap()[i] += eps;
+            let mut minus = p.clone();
+            minus.get_mut(pname).unwrap()[i] -= eps;
+            let lp = forward(graph, &plus, &rd, &batch, None).loss.unwrap();
+            let lm = forward(graph, &minus, &rd, &batch, None).loss.unwrap();
+            let fd = (lp - lm) / (2.0 * eps);
+            let got = *got as f64;
+            assert!(
+                (got - fd).abs() <= 2e-5 + 2e-3 * fd.abs(),
+                "{name}: d/d{pname}[{i}]: gpu {got}, finite difference {fd}"
+            );
+        }
+    }
+    let input = graph.input.unwrap();
+    let x0 = base.values[input.0].clone();
+    for i in 0..x0.len() {
+        let (mut xp, mut xm) = (x0.clone(), x0.clone());
+        xp[i] += eps;
+        xm[i] -= eps;
+        let lp = forward(graph, &p, &rd, &batch, Some(&xp)).loss.unwrap();
+        let lm = forward(graph, &p, &rd, &batch, Some(&xm)).loss.unwrap();
+        let fd = (lp - lm) / (2.0 * eps);
+        let got = input_grad[i];
+        assert!(
+            (got - fd).abs() <= 2e-5 + 2e-3 * fd.abs(),
+            "{name}: d/dinput[{i}]: gpu {got}, finite difference {fd}"
+        );
+    }
+}
+
+fn random_data(rows: usize, cols: usize, tcols: usize, kind: LossKind, seed: u64) -> Data {
+    let features = rand_vec(rows * cols, seed);
+    let targets = match kind {
+        LossKind::Mse => rand_vec(rows * tcols, seed + 1),
+        LossKind::BceWithLogits => rand_vec(rows * tcols, seed + 1)
+            .iter()
+            .map(|v| (*v > 0.0) as u32 as f64)
+            .collect(),
+        LossKind::SoftmaxCrossEntropy => (0..rows).map(|r| (r * 5 % 3) as f64).collect(),
+    };
+    Data {
+        features,
+        cols,
+        targets,
+        tcols,
+    }
+}
+
+#[test]
+fn dense_layers_with_every_activation_and_loss_match_finite_differences() {
+    let acts = [
+        Act::None,
+        Act::Relu,
+        Act::LeakyRelu,
+        Act::Sigmoid,
+        Act::Tanh,
+    ];
+    let losses = [
+        LossKind::Mse,
+        LossKind::BceWithLogits,
+        LossKind::SoftmaxCrossEntropy,
+    ];
+    for (ai, act) in acts.iter().enumerate() {
+        for (li, loss) in losses.iter().enumerate() {
+            let outputs = if *loss == LossKind::SoftmaxCrossEntropy {
+                3
+            } else {
+                2
+            };
+            let tcols = if *loss == LossKind::SoftmaxCrossEntropy {
+                1
+            } else {
+                outputs
+            };
+            let data = random_data(20, 5, tcols, *loss, (ai * 3 + li) as u64);
+            // batch of 6 with 5 valid rows: the padding row must not count
+            let mut g = Graph::new(6);
+            let x = g.input(5).unwrap();
+            let h = g.dense("hidden", x, 7, *act).unwrap();
+            let y = g.dense("out", h, outputs, Act::None).unwrap();
+            g.loss(y, *loss, TargetSource::Targets).unwrap();
+            check(
+                &format!("{act:?}/{loss:?}"),
+                &g,
+                &data,
+                &[3, 17, 0, 9, 12],
+                ai as u64 + 7,
+            );
+        }
+    }
+}
+
+#[test]
+fn standalone_activation_softmax_and_unfused_output_activation_match_finite_differences() {
+    let data = random_data(15, 4, 3, LossKind::Mse, 99);
+    let mut g = Graph::new(7);
+    let x = g.input(4).unwrap();
+    let h = g.dense("d1", x, 6, Act::None).unwrap();
+    let a = g.activation("act", h, Act::Tanh).unwrap();
+    let z = g.dense("d2", a, 3, Act::None).unwrap();
+    let s = g.softmax("soft", z).unwrap();
+    g.loss(s, LossKind::Mse, TargetSource::Targets).unwrap();
+    check("activation+softmax", &g, &data, &[0, 1, 2, 3, 4, 5, 14], 3);
+
+    // an activation fused into the last layer feeds the loss: its backward
+    // cannot ride on a matmul and runs as its own kernel
+    let mut g = Graph::new(5);
+    let x = g.input(4).unwrap();
+    let h = g.dense("d1", x, 6, Act::Relu).unwrap();
+    let y = g.dense("d2", h, 3, Act::Sigmoid).unwrap();
+    g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+    check("sigmoid output", &g, &data, &[7, 8, 9], 4);
+}
+
+#[test]
+fn autoencoder_reconstruction_loss_matches_finite_differences() {
+    let data = random_data(12, 6, 1, LossKind::Mse, 5);
+    let mut g = Graph::new(4);
+    let x = g.input(6).unwrap();
+    let h = g.dense("enc", x, 3, Act::Tanh).unwrap();
+    let y = g.dense("dec", h, 6, Act::None).unwrap();
+    g.loss(y, LossKind::Mse, TargetSource::Features).unwrap();
+    check("autoencoder", &g, &data, &[1, 5, 11, 2], 6);
+}
+
+#[test]
+fn whole_default_mlp_matches_finite_differences() {
+    // the real model on real rows: 30-64-32-1, ReLU, BCE, z-scored breast cancer
+    let table = medgpu::data::builtin("breast_cancer").unwrap();
+    let rows: Vec<usize> = (0..table.rows()).collect();
+    let z = medgpu::data::ZScore::fit(&table, &rows);
+    let mut f = table.features.clone();
+    z.apply(&mut f);
+    let data = Data {
+        features: f.iter().map(|v| *v as f64).collect(),
+        cols: 30,
+        targets: table.targets.iter().map(|v| *v as f64).collect(),
+        tcols: 1,
+    };
+    let spec = medgpu::models::MlpSpec {
+        inputs: 30,
+        hidden: vec![64, 32],
+        outputs: 1,
+        activation: Act::Relu,
+        loss: LossKind::BceWithLogits,
+        target: TargetSource::Targets,
+    };
+    let g = spec.build(32).unwrap();
+    let ids: Vec<u32> = (0..32).map(|i| i * 17 % 569).collect();
+    check("mlp full batch", &g, &data, &ids, 42);
+    check("mlp partial batch", &g, &data, &ids[..13], 42);
+}
+
+#[test]
+fn shape_errors_name_the_op_and_both_shapes() {
+    let mut g = Graph::new(4);
+    let x = g.input(5).unwrap();
+    let w = g
+        .param("w", &[6, 3], medgpu::graph::Init::XavierUniform)
+        .unwrap();
+    let err = g
+        .linear("dense7", x, w, None, Act::None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dense7") && err.contains("[4, 5]") && err.contains("[6, 3]"),
+        "{err}"
+    );
+}
