@@ -37,3 +37,21 @@ fn act_grad_from_y(code: u32, y: f32) -> f32 {
 fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG_1D;
 }
+
+// Counter-based random numbers: a uniform in [0, 1) that depends only on
+// (seed, step, stream, index), so forward and backward of one step draw the
+// same values without storing them, and runs are reproducible.
+fn mix32(x: u32) -> u32 {
+    var h = x;
+    h = h ^ (h >> 16u);
+    h = h * 0x7feb352du;
+    h = h ^ (h >> 15u);
+    h = h * 0x846ca68bu;
+    h = h ^ (h >> 16u);
+    return h;
+}
+
+fn counter_uniform(seed: u32, step: u32, stream: u32, index: u32) -> f32 {
+    let h = mix32(mix32(mix32(mix32(seed) ^ step) ^ stream) ^ index);
+    return f32(h >> 8u) / 16777216.0;
+}

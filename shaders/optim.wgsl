@@ -25,6 +25,15 @@ struct Hyper {
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 // v: second moment (adam); unused by sgd
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
+// clip [2]: factor applied to every gradient (from grad_clip_scale), then the norm
+@group(0) @binding(5) var<storage, read_write> clip: array<f32>;
+
+override CLIP: bool = false;
+
+fn grad_at(i: u32) -> f32 {
+    if (CLIP) { return grads[i] * clip[0]; }
+    return grads[i];
+}
 
 // velocity = momentum * velocity + (g + wd * p); p -= lr * velocity
 @compute @workgroup_size(256, 1, 1)
@@ -32,7 +41,7 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let i = linear_index(gid, nwg);
     if (i >= h.n) { return; }
     let p = params[i];
-    let g = grads[i] + h.weight_decay * p;
+    let g = grad_at(i) + h.weight_decay * p;
     let vel = h.momentum * m[i] + g;
     m[i] = vel;
     params[i] = p - h.lr * vel;
@@ -44,7 +53,7 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let i = linear_index(gid, nwg);
     if (i >= h.n) { return; }
     let p = params[i];
-    var g = grads[i];
+    var g = grad_at(i);
     if (h.decoupled == 0u) { g = g + h.weight_decay * p; }
     let mi = h.beta1 * m[i] + (1.0 - h.beta1) * g;
     let vi = h.beta2 * v[i] + (1.0 - h.beta2) * g * g;

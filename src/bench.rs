@@ -6,8 +6,7 @@ use crate::data::{builtin, stratified_split, ZScore};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::graph::{
-    Act, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions,
-    TargetSource,
+    Act, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions, TargetSource,
 };
 use crate::kernels::PipelineCache;
 use crate::models::MlpSpec;
@@ -39,11 +38,7 @@ impl Stat {
         } else {
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         };
-        Stat {
-            median,
-            min: v.first().copied().unwrap_or(0.0),
-            max: v.last().copied().unwrap_or(0.0),
-        }
+        Stat { median, min: v.first().copied().unwrap_or(0.0), max: v.last().copied().unwrap_or(0.0) }
     }
 }
 
@@ -78,13 +73,7 @@ pub fn bench_default_mlp(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> R
     let z = ZScore::fit(&table, &split.train);
     let mut features = table.features.clone();
     z.apply(&mut features);
-    let data = Arc::new(GpuDataset::upload(
-        &gpu,
-        &features,
-        &table.targets,
-        table.cols(),
-        1,
-    )?);
+    let data = Arc::new(GpuDataset::upload(&gpu, &features, &table.targets, table.cols(), 1)?);
     let spec = MlpSpec {
         inputs: table.cols(),
         hidden: vec![64, 32],
@@ -104,14 +93,12 @@ pub fn bench_default_mlp(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> R
         &graph,
         params,
         data,
-        ProgramOptions {
-            mode: Mode::Train(opt),
-        },
+        ProgramOptions { mode: Mode::Train(opt) },
         &mut cache,
     )?;
     let rows: Vec<u32> = split.train.iter().map(|r| *r as u32).collect();
     let batches: Vec<Vec<u32>> = rows.chunks(batch).map(|c| c.to_vec()).collect();
-    program.train_steps(&batches[..1], opt.lr)?;
+    program.train_steps(&batches[..1], &[opt.lr])?;
     gpu.wait("the first step")?;
     let first_step_secs = start.elapsed().as_secs_f64();
 
@@ -123,7 +110,7 @@ pub fn bench_default_mlp(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> R
     let mut enc = Vec::new();
     for _ in 0..reps {
         let t = Instant::now();
-        program.train_steps(&epoch_batches, opt.lr)?;
+        program.train_steps(&epoch_batches, &[opt.lr])?;
         program.read_loss()?;
         let secs = t.elapsed().as_secs_f64();
         sps.push((rows.len() * epochs_per_rep) as f64 / secs);

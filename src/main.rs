@@ -9,11 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(
-    name = "medgpu",
-    version,
-    about = "Train neural networks for medical AI on any GPU wgpu reaches"
-)]
+#[command(name = "medgpu", version, about = "Train neural networks for medical AI on any GPU wgpu reaches")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -37,10 +33,7 @@ struct DeviceArgs {
 
 impl DeviceArgs {
     fn options(&self) -> DeviceOptions {
-        DeviceOptions {
-            backend: self.backend.clone(),
-            adapter: self.adapter.clone(),
-        }
+        DeviceOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
     }
 }
 
@@ -126,33 +119,23 @@ fn load_table(data: &str, target: Option<&str>) -> Result<medgpu::data::Table> {
     if let Some(name) = data.strip_prefix("builtin:") {
         return medgpu::data::builtin(name);
     }
-    let target = target
-        .ok_or_else(|| Error::Usage(format!("--target COLUMN is needed to train on {data}")))?;
+    let target =
+        target.ok_or_else(|| Error::Usage(format!("--target COLUMN is needed to train on {data}")))?;
     medgpu::data::read_csv_table(std::path::Path::new(data), target)
 }
 
 fn train_cmd(a: TrainArgs, quiet: bool) -> Result<()> {
     let activation = Act::parse(&a.activation).ok_or_else(|| {
-        Error::Usage(format!(
-            "unknown activation '{}': use relu, leaky_relu, sigmoid or tanh",
-            a.activation
-        ))
+        Error::Usage(format!("unknown activation '{}': use relu, leaky_relu, sigmoid or tanh", a.activation))
     })?;
     let kind = match a.optimizer.to_lowercase().as_str() {
         "adam" => Optimizer::Adam,
         "adamw" => Optimizer::AdamW,
         "sgd" => Optimizer::Sgd,
-        o => {
-            return Err(Error::Usage(format!(
-                "unknown optimizer '{o}': use adam, adamw or sgd"
-            )))
-        }
+        o => return Err(Error::Usage(format!("unknown optimizer '{o}': use adam, adamw or sgd"))),
     };
     if !(a.lr > 0.0 && a.lr.is_finite()) {
-        return Err(Error::Usage(format!(
-            "--lr must be a positive number, got {}",
-            a.lr
-        )));
+        return Err(Error::Usage(format!("--lr must be a positive number, got {}", a.lr)));
     }
     let optimizer = OptimizerConfig {
         kind,
@@ -226,27 +209,15 @@ fn devices_cmd(device: DeviceArgs, json: bool) -> Result<()> {
     if list.is_empty() {
         return Err(Error::NoAdapter {
             detail: String::new(),
-            hint:
-                "Install a Vulkan driver (on headless Linux: `apt-get install mesa-vulkan-drivers`)"
-                    .into(),
+            hint: "Install a Vulkan driver (on headless Linux: `apt-get install mesa-vulkan-drivers`)".into(),
         });
     }
     for a in list {
-        println!(
-            "{} [{}] {} | driver: {} {}",
-            a.name, a.backend, a.device_type, a.driver, a.driver_info
-        );
+        println!("{} [{}] {} | driver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
         for (k, v) in &a.limits {
             println!("    {k:<40} {v}");
         }
-        println!(
-            "    features: {}",
-            if a.features.is_empty() {
-                "-".into()
-            } else {
-                a.features.join(", ")
-            }
-        );
+        println!("    features: {}", if a.features.is_empty() { "-".into() } else { a.features.join(", ") });
     }
     Ok(())
 }
@@ -255,27 +226,15 @@ fn bench_cmd(device: DeviceArgs, quick: bool, json: Option<PathBuf>) -> Result<(
     let gpu = Arc::new(Gpu::open(&device.options())?);
     let (reps, epochs) = if quick { (3, 5) } else { (7, 20) };
     let r = medgpu::bench::bench_default_mlp(gpu.clone(), reps, epochs)?;
-    println!(
-        "adapter: {} (driver {} {})",
-        gpu.describe(),
-        gpu.info.driver,
-        gpu.info.driver_info
-    );
+    println!("adapter: {} (driver {} {})", gpu.describe(), gpu.info.driver, gpu.info.driver_info);
     println!(
         "model: MLP {} batch {}, Adam; {} reps of {} epochs; {}",
         r.model, r.batch, reps, epochs, r.timing
     );
-    println!(
-        "{:<28} {:>12} {:>12} {:>12} {:>10}",
-        "figure", "median", "min", "max", "target"
-    );
+    println!("{:<28} {:>12} {:>12} {:>12} {:>10}", "figure", "median", "min", "max", "target");
     println!(
         "{:<28} {:>12.0} {:>12.0} {:>12.0} {:>10}",
-        "train samples/s",
-        r.samples_per_sec.median,
-        r.samples_per_sec.min,
-        r.samples_per_sec.max,
-        ">= 25000"
+        "train samples/s", r.samples_per_sec.median, r.samples_per_sec.min, r.samples_per_sec.max, ">= 25000"
     );
     println!(
         "{:<28} {:>12.1} {:>12.1} {:>12.1} {:>10}",
@@ -285,14 +244,8 @@ fn bench_cmd(device: DeviceArgs, quick: bool, json: Option<PathBuf>) -> Result<(
         r.encode_us_per_step.max,
         "-"
     );
-    println!(
-        "{:<28} {:>12}",
-        "dispatches per step", r.dispatches_per_step
-    );
-    println!(
-        "{:<28} {:>12.3} {:>38}",
-        "first step (s)", r.first_step_secs, "<= 2"
-    );
+    println!("{:<28} {:>12}", "dispatches per step", r.dispatches_per_step);
+    println!("{:<28} {:>12.3} {:>38}", "first step (s)", r.first_step_secs, "<= 2");
     println!("per dispatch, replayed alone (us):");
     for (name, us) in &r.per_dispatch_us {
         println!("    {name:<32} {us:>8.1}");
@@ -327,11 +280,7 @@ fn main() {
     let result = match cli.command {
         Command::Devices { device, json } => devices_cmd(device, json),
         Command::Train(a) => train_cmd(a, cli.quiet),
-        Command::Bench {
-            device,
-            quick,
-            json,
-        } => bench_cmd(device, quick, json),
+        Command::Bench { device, quick, json } => bench_cmd(device, quick, json),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

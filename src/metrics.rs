@@ -33,11 +33,7 @@ pub struct BinaryMetrics {
 /// # Panics
 /// If `labels` and `probs` differ in length.
 pub fn binary_metrics(labels: &[u32], probs: &[f64]) -> BinaryMetrics {
-    assert_eq!(
-        labels.len(),
-        probs.len(),
-        "binary_metrics: labels and probs differ in length"
-    );
+    assert_eq!(labels.len(), probs.len(), "binary_metrics: labels and probs differ in length");
     let mut confusion = [[0u64; 2]; 2];
     let mut loss = 0.0;
     for (&y, &p) in labels.iter().zip(probs) {
@@ -80,10 +76,7 @@ fn roc_auc(labels: &[u32], probs: &[f64]) -> f64 {
         }
         // Ranks start..end (0-based) share the 1-based average rank.
         let avg_rank = (start + end + 1) as f64 / 2.0;
-        let pos_in_tie = order[start..end]
-            .iter()
-            .filter(|&&i| labels[i] != 0)
-            .count();
+        let pos_in_tie = order[start..end].iter().filter(|&&i| labels[i] != 0).count();
         pos_rank_sum += avg_rank * pos_in_tie as f64;
         start = end;
     }
@@ -115,11 +108,7 @@ pub struct MulticlassMetrics {
 /// If `k` is 0, `probs.len() != labels.len() * k`, or a label is `>= k`.
 pub fn multiclass_metrics(labels: &[u32], probs: &[f64], k: usize) -> MulticlassMetrics {
     assert!(k > 0, "multiclass_metrics: k must be at least 1");
-    assert_eq!(
-        probs.len(),
-        labels.len() * k,
-        "multiclass_metrics: probs must be rows * k"
-    );
+    assert_eq!(probs.len(), labels.len() * k, "multiclass_metrics: probs must be rows * k");
     let mut confusion = vec![vec![0u64; k]; k];
     let mut loss = 0.0;
     for (&y, row) in labels.iter().zip(probs.chunks_exact(k)) {
@@ -174,11 +163,7 @@ pub struct RegressionMetrics {
 /// # Panics
 /// If `targets` and `preds` differ in length.
 pub fn regression_metrics(targets: &[f64], preds: &[f64]) -> RegressionMetrics {
-    assert_eq!(
-        targets.len(),
-        preds.len(),
-        "regression_metrics: targets and preds differ in length"
-    );
+    assert_eq!(targets.len(), preds.len(), "regression_metrics: targets and preds differ in length");
     let n = targets.len() as f64;
     let mean = ratio(targets.iter().sum(), n);
     let (mut ss_res, mut abs, mut ss_tot) = (0.0, 0.0, 0.0);
@@ -194,11 +179,7 @@ pub fn regression_metrics(targets: &[f64], preds: &[f64]) -> RegressionMetrics {
     } else {
         0.0
     };
-    RegressionMetrics {
-        mse: ratio(ss_res, n),
-        mae: ratio(abs, n),
-        r2,
-    }
+    RegressionMetrics { mse: ratio(ss_res, n), mae: ratio(abs, n), r2 }
 }
 
 /// `num / den`, or 0 when `den` is 0.
@@ -286,10 +267,7 @@ mod tests {
         // F1: c0 2*.5*1/1.5 = 2/3, c1 2/3, c2 1 → macro (4/3 + 1)/3 = 7/9.
         let probs = [0.7, 0.2, 0.1, 0.4, 0.4, 0.2, 0.1, 0.3, 0.6, 0.2, 0.5, 0.3];
         let m = multiclass_metrics(&[0, 1, 2, 1], &probs, 3);
-        assert_eq!(
-            m.confusion,
-            vec![vec![1, 0, 0], vec![1, 1, 0], vec![0, 0, 1]]
-        );
+        assert_eq!(m.confusion, vec![vec![1, 0, 0], vec![1, 1, 0], vec![0, 0, 1]]);
         close(m.accuracy, 0.75);
         close(m.macro_precision, 2.5 / 3.0);
         close(m.macro_recall, 2.5 / 3.0);

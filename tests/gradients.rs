@@ -27,31 +27,16 @@ fn f32s(v: &[f64]) -> Vec<f32> {
 fn check(name: &str, graph: &Graph, data: &Data, rows: &[u32], seed: u64) {
     let gpu = gpu();
     let ds = Arc::new(
-        GpuDataset::upload(
-            &gpu,
-            &f32s(&data.features),
-            &f32s(&data.targets),
-            data.cols,
-            data.tcols,
-        )
-        .unwrap(),
+        GpuDataset::upload(&gpu, &f32s(&data.features), &f32s(&data.targets), data.cols, data.tcols).unwrap(),
     );
     let params = Arc::new(ParamStore::init(&gpu, graph, seed).unwrap());
     let mut cache = PipelineCache::new();
-    let opts = ProgramOptions {
-        mode: Mode::Gradients { input_grad: true },
-    };
-    let mut prog =
-        Program::compile(gpu.clone(), graph, params.clone(), ds, opts, &mut cache).unwrap();
+    let opts = ProgramOptions { mode: Mode::Gradients { input_grad: true } };
+    let mut prog = Program::compile(gpu.clone(), graph, params.clone(), ds, opts, &mut cache).unwrap();
     prog.reset_loss();
     prog.compute_gradients(rows).unwrap();
     let grads = prog.read_param_grads().unwrap();
-    let input_grad: Vec<f64> = prog
-        .read_input_grad()
-        .unwrap()
-        .iter()
-        .map(|v| *v as f64)
-        .collect();
+    let input_grad: Vec<f64> = prog.read_input_grad().unwrap().iter().map(|v| *v as f64).collect();
     let (loss_sum, count) = prog.read_loss().unwrap();
 
     let p: BTreeMap<String, Vec<f64>> = params
@@ -64,17 +49,9 @@ fn check(name: &str, graph: &Graph, data: &Data, rows: &[u32], seed: u64) {
     batch.extend_from_slice(rows);
     batch.resize(graph.batch + 1, rows[0]);
     let rd = RefData {
-        features: &data
-            .features
-            .iter()
-            .map(|v| *v as f32 as f64)
-            .collect::<Vec<_>>(),
+        features: &data.features.iter().map(|v| *v as f32 as f64).collect::<Vec<_>>(),
         cols: data.cols,
-        targets: &data
-            .targets
-            .iter()
-            .map(|v| *v as f32 as f64)
-            .collect::<Vec<_>>(),
+        targets: &data.targets.iter().map(|v| *v as f32 as f64).collect::<Vec<_>>(),
         tcols: data.tcols,
     };
     let base = forward(graph, &p, &rd, &batch, None);
@@ -126,46 +103,22 @@ fn random_data(rows: usize, cols: usize, tcols: usize, kind: LossKind, seed: u64
     let features = rand_vec(rows * cols, seed);
     let targets = match kind {
         LossKind::Mse => rand_vec(rows * tcols, seed + 1),
-        LossKind::BceWithLogits => rand_vec(rows * tcols, seed + 1)
-            .iter()
-            .map(|v| (*v > 0.0) as u32 as f64)
-            .collect(),
+        LossKind::BceWithLogits => {
+            rand_vec(rows * tcols, seed + 1).iter().map(|v| (*v > 0.0) as u32 as f64).collect()
+        }
         LossKind::SoftmaxCrossEntropy => (0..rows).map(|r| (r * 5 % 3) as f64).collect(),
     };
-    Data {
-        features,
-        cols,
-        targets,
-        tcols,
-    }
+    Data { features, cols, targets, tcols }
 }
 
 #[test]
 fn dense_layers_with_every_activation_and_loss_match_finite_differences() {
-    let acts = [
-        Act::None,
-        Act::Relu,
-        Act::LeakyRelu,
-        Act::Sigmoid,
-        Act::Tanh,
-    ];
-    let losses = [
-        LossKind::Mse,
-        LossKind::BceWithLogits,
-        LossKind::SoftmaxCrossEntropy,
-    ];
+    let acts = [Act::None, Act::Relu, Act::LeakyRelu, Act::Sigmoid, Act::Tanh];
+    let losses = [LossKind::Mse, LossKind::BceWithLogits, LossKind::SoftmaxCrossEntropy];
     for (ai, act) in acts.iter().enumerate() {
         for (li, loss) in losses.iter().enumerate() {
-            let outputs = if *loss == LossKind::SoftmaxCrossEntropy {
-                3
-            } else {
-                2
-            };
-            let tcols = if *loss == LossKind::SoftmaxCrossEntropy {
-                1
-            } else {
-                outputs
-            };
+            let outputs = if *loss == LossKind::SoftmaxCrossEntropy { 3 } else { 2 };
+            let tcols = if *loss == LossKind::SoftmaxCrossEntropy { 1 } else { outputs };
             let data = random_data(20, 5, tcols, *loss, (ai * 3 + li) as u64);
             // batch of 6 with 5 valid rows: the padding row must not count
             let mut g = Graph::new(6);
@@ -173,13 +126,7 @@ fn dense_layers_with_every_activation_and_loss_match_finite_differences() {
             let h = g.dense("hidden", x, 7, *act).unwrap();
             let y = g.dense("out", h, outputs, Act::None).unwrap();
             g.loss(y, *loss, TargetSource::Targets).unwrap();
-            check(
-                &format!("{act:?}/{loss:?}"),
-                &g,
-                &data,
-                &[3, 17, 0, 9, 12],
-                ai as u64 + 7,
-            );
+            check(&format!("{act:?}/{loss:?}"), &g, &data, &[3, 17, 0, 9, 12], ai as u64 + 7);
         }
     }
 }
@@ -249,15 +196,20 @@ fn whole_default_mlp_matches_finite_differences() {
 fn shape_errors_name_the_op_and_both_shapes() {
     let mut g = Graph::new(4);
     let x = g.input(5).unwrap();
-    let w = g
-        .param("w", &[6, 3], medgpu::graph::Init::XavierUniform)
-        .unwrap();
-    let err = g
-        .linear("dense7", x, w, None, Act::None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("dense7") && err.contains("[4, 5]") && err.contains("[6, 3]"),
-        "{err}"
-    );
+    let w = g.param("w", &[6, 3], medgpu::graph::Init::XavierUniform).unwrap();
+    let err = g.linear("dense7", x, w, None, Act::None).unwrap_err().to_string();
+    assert!(err.contains("dense7") && err.contains("[4, 5]") && err.contains("[6, 3]"), "{err}");
+}
+
+#[test]
+fn dropout_backward_matches_finite_differences() {
+    let data = random_data(16, 5, 1, LossKind::BceWithLogits, 21);
+    let mut g = Graph::new(8);
+    g.seed = 1234;
+    let x = g.input(5).unwrap();
+    let h = g.dense("d1", x, 9, Act::Relu).unwrap();
+    let h = g.dropout("drop1", h, 0.4).unwrap();
+    let y = g.dense("d2", h, 1, Act::None).unwrap();
+    g.loss(y, LossKind::BceWithLogits, TargetSource::Targets).unwrap();
+    check("dropout", &g, &data, &[0, 2, 4, 6, 8, 10, 12], 5);
 }

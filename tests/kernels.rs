@@ -5,23 +5,10 @@ use common::*;
 use medgpu::cpu_ref::{self, Epi};
 use medgpu::kernels::{self, Act, Epilogue, LossOperands, MatmulOperands, OptimUniform};
 
-const ACTS: [Act; 5] = [
-    Act::None,
-    Act::Relu,
-    Act::LeakyRelu,
-    Act::Sigmoid,
-    Act::Tanh,
-];
+const ACTS: [Act; 5] = [Act::None, Act::Relu, Act::LeakyRelu, Act::Sigmoid, Act::Tanh];
 // (m, n, k): odd sizes, 1, and sizes past one tile
-const SHAPES: [(usize, usize, usize); 7] = [
-    (1, 1, 1),
-    (7, 33, 65),
-    (33, 7, 1),
-    (65, 130, 7),
-    (130, 65, 33),
-    (1, 130, 65),
-    (32, 64, 30),
-];
+const SHAPES: [(usize, usize, usize); 7] =
+    [(1, 1, 1), (7, 33, 65), (33, 7, 1), (65, 130, 7), (130, 65, 33), (1, 130, 65), (32, 64, 30)];
 
 fn tol(k: usize) -> (f64, f64) {
     (1e-5 * (k as f64).sqrt() + 1e-6, 1e-4)
@@ -32,33 +19,11 @@ fn matmul_nn_with_bias_and_activation_matches_reference() {
     for (si, &(m, n, k)) in SHAPES.iter().enumerate() {
         for (ai, act) in ACTS.iter().enumerate() {
             let seed = (si * 10 + ai) as u64;
-            let (a, b, bias) = (
-                rand_vec(m * k, seed),
-                rand_vec(k * n, seed + 100),
-                rand_vec(n, seed + 200),
-            );
-            let ops = MatmulOperands {
-                a: 0,
-                b: 1,
-                bias: Some(2),
-                aux: None,
-                c: 3,
-            };
-            let epi = Epilogue {
-                act: *act,
-                ..Epilogue::PLAIN
-            };
+            let (a, b, bias) = (rand_vec(m * k, seed), rand_vec(k * n, seed + 100), rand_vec(n, seed + 200));
+            let ops = MatmulOperands { a: 0, b: 1, bias: Some(2), aux: None, c: 3 };
+            let epi = Epilogue { act: *act, ..Epilogue::PLAIN };
             let call = kernels::matmul_nn(m, n, k, ops, epi, 4);
-            let out = run_call(
-                &call,
-                &[
-                    words(&a),
-                    words(&b),
-                    words(&bias),
-                    vec![0; m * n],
-                    vec![0; 4],
-                ],
-            );
+            let out = run_call(&call, &[words(&a), words(&b), words(&bias), vec![0; m * n], vec![0; 4]]);
             let mut want = vec![0.0; m * n];
             cpu_ref::matmul_nn(
                 m,
@@ -66,22 +31,11 @@ fn matmul_nn_with_bias_and_activation_matches_reference() {
                 k,
                 &a,
                 &b,
-                Epi {
-                    bias: Some(&bias),
-                    act: *act,
-                    grad_act: None,
-                    accumulate: false,
-                },
+                Epi { bias: Some(&bias), act: *act, grad_act: None, accumulate: false },
                 &mut want,
             );
             let (at, rt) = tol(k);
-            assert_close(
-                &format!("matmul_nn {m}x{n}x{k} {act:?}"),
-                &floats(&out[3]),
-                &want,
-                at,
-                rt,
-            );
+            assert_close(&format!("matmul_nn {m}x{n}x{k} {act:?}"), &floats(&out[3]), &want, at, rt);
         }
     }
 }
@@ -97,30 +51,13 @@ fn matmul_nt_with_fused_activation_grad_and_accumulate_matches_reference() {
             let mut aux = vec![0.0; m * n];
             cpu_ref::activation_forward(*act, &rand_vec(m * n, seed + 2), &mut aux);
             let c0 = rand_vec(m * n, seed + 3);
-            let ops = MatmulOperands {
-                a: 0,
-                b: 1,
-                bias: None,
-                aux: Some(2),
-                c: 3,
-            };
-            let epi = Epilogue {
-                act: Act::None,
-                grad_act: *act,
-                accumulate,
-            };
+            let ops = MatmulOperands { a: 0, b: 1, bias: None, aux: Some(2), c: 3 };
+            let epi = Epilogue { act: Act::None, grad_act: *act, accumulate };
             let call = kernels::matmul_nt(m, n, k, ops, epi, 4);
-            let out = run_call(
-                &call,
-                &[words(&a), words(&b), words(&aux), words(&c0), vec![0; 4]],
-            );
+            let out = run_call(&call, &[words(&a), words(&b), words(&aux), words(&c0), vec![0; 4]]);
             let mut want = floats(&words(&c0));
-            let epi = Epi {
-                bias: None,
-                act: Act::None,
-                grad_act: Some((*act, &floats(&words(&aux)))),
-                accumulate,
-            };
+            let epi =
+                Epi { bias: None, act: Act::None, grad_act: Some((*act, &floats(&words(&aux)))), accumulate };
             cpu_ref::matmul_nt(m, n, k, &a, &b, epi, &mut want);
             let (at, rt) = tol(k);
             assert_close(
@@ -141,45 +78,16 @@ fn matmul_tn_with_bias_gradient_matches_reference() {
             let seed = si as u64 + 2000 + accumulate as u64 * 50;
             let (a, b) = (rand_vec(k * m, seed), rand_vec(k * n, seed + 1));
             let (c0, g0) = (rand_vec(m * n, seed + 2), rand_vec(n, seed + 3));
-            let ops = MatmulOperands {
-                a: 0,
-                b: 1,
-                bias: Some(2),
-                aux: None,
-                c: 3,
-            };
-            let epi = Epilogue {
-                accumulate,
-                ..Epilogue::PLAIN
-            };
+            let ops = MatmulOperands { a: 0, b: 1, bias: Some(2), aux: None, c: 3 };
+            let epi = Epilogue { accumulate, ..Epilogue::PLAIN };
             let call = kernels::matmul_tn(m, n, k, ops, epi, 4);
-            let out = run_call(
-                &call,
-                &[words(&a), words(&b), words(&g0), words(&c0), vec![0; 4]],
-            );
+            let out = run_call(&call, &[words(&a), words(&b), words(&g0), words(&c0), vec![0; 4]]);
             let (mut want, mut want_g) = (floats(&words(&c0)), floats(&words(&g0)));
-            let epi = Epi {
-                bias: None,
-                act: Act::None,
-                grad_act: None,
-                accumulate,
-            };
+            let epi = Epi { bias: None, act: Act::None, grad_act: None, accumulate };
             cpu_ref::matmul_tn(m, n, k, &a, &b, epi, &mut want, Some(&mut want_g));
             let (at, rt) = tol(k);
-            assert_close(
-                &format!("matmul_tn {m}x{n}x{k} acc={accumulate}"),
-                &floats(&out[3]),
-                &want,
-                at,
-                rt,
-            );
-            assert_close(
-                &format!("matmul_tn bias grad {m}x{n}x{k}"),
-                &floats(&out[2]),
-                &want_g,
-                at,
-                rt,
-            );
+            assert_close(&format!("matmul_tn {m}x{n}x{k} acc={accumulate}"), &floats(&out[3]), &want, at, rt);
+            assert_close(&format!("matmul_tn bias grad {m}x{n}x{k}"), &floats(&out[2]), &want_g, at, rt);
         }
     }
 }
@@ -189,23 +97,14 @@ fn activations_forward_backward_and_add_match_reference() {
     for n in [1usize, 7, 33, 65, 130, 1000] {
         for (ai, act) in ACTS.iter().enumerate() {
             let seed = n as u64 * 7 + ai as u64;
-            let x = rand_vec(n, seed)
-                .iter()
-                .map(|v| v * 4.0)
-                .collect::<Vec<_>>();
+            let x = rand_vec(n, seed).iter().map(|v| v * 4.0).collect::<Vec<_>>();
             let out = run_call(
                 &kernels::activation_forward(n, *act, 0, 1, 2),
                 &[words(&x), vec![0; n], vec![0; 4]],
             );
             let mut want = vec![0.0; n];
             cpu_ref::activation_forward(*act, &floats(&words(&x)), &mut want);
-            assert_close(
-                &format!("activation_forward {act:?} n={n}"),
-                &floats(&out[1]),
-                &want,
-                1e-6,
-                1e-5,
-            );
+            assert_close(&format!("activation_forward {act:?} n={n}"), &floats(&out[1]), &want, 1e-6, 1e-5);
 
             let y = want.clone();
             let dy = rand_vec(n, seed + 1);
@@ -232,10 +131,8 @@ fn activations_forward_backward_and_add_match_reference() {
         }
         let (x, o0) = (rand_vec(n, 5), rand_vec(n, 6));
         for accumulate in [false, true] {
-            let out = run_call(
-                &kernels::add_into(n, accumulate, 0, 1, 2),
-                &[words(&x), words(&o0), vec![0; 4]],
-            );
+            let out =
+                run_call(&kernels::add_into(n, accumulate, 0, 1, 2), &[words(&x), words(&o0), vec![0; 4]]);
             let mut want = floats(&words(&o0));
             cpu_ref::add_into(accumulate, &floats(&words(&x)), &mut want);
             assert_close("add_into", &floats(&out[1]), &want, 1e-7, 1e-6);
@@ -258,14 +155,7 @@ fn softmax_forward_and_backward_match_reference() {
         let call = kernels::softmax_backward(rows, cols, false, 0, 1, 2);
         let out = run_call(&call, &[words(&dy), words(&y), vec![0; rows * cols]]);
         let mut want = vec![0.0; rows * cols];
-        cpu_ref::softmax_backward(
-            rows,
-            cols,
-            false,
-            &floats(&words(&dy)),
-            &floats(&words(&y)),
-            &mut want,
-        );
+        cpu_ref::softmax_backward(rows, cols, false, &floats(&words(&dy)), &floats(&words(&y)), &mut want);
         assert_close("softmax_backward", &floats(&out[2]), &want, 1e-6, 1e-5);
     }
 }
@@ -273,65 +163,31 @@ fn softmax_forward_and_backward_match_reference() {
 #[test]
 fn losses_match_reference_and_mask_padding_rows() {
     use medgpu::graph::LossKind;
-    for kind in [
-        LossKind::Mse,
-        LossKind::BceWithLogits,
-        LossKind::SoftmaxCrossEntropy,
-    ] {
-        for (rows, cols, count) in [
-            (1usize, 3usize, 1usize),
-            (7, 1, 5),
-            (33, 10, 33),
-            (300, 4, 290),
-        ] {
-            let cols = if kind == LossKind::SoftmaxCrossEntropy {
-                cols.max(2)
-            } else {
-                cols
-            };
+    for kind in [LossKind::Mse, LossKind::BceWithLogits, LossKind::SoftmaxCrossEntropy] {
+        for (rows, cols, count) in [(1usize, 3usize, 1usize), (7, 1, 5), (33, 10, 33), (300, 4, 290)] {
+            let cols = if kind == LossKind::SoftmaxCrossEntropy { cols.max(2) } else { cols };
             let n_data = 50;
-            let tcols = if kind == LossKind::SoftmaxCrossEntropy {
-                1
-            } else {
-                cols
-            };
+            let tcols = if kind == LossKind::SoftmaxCrossEntropy { 1 } else { cols };
             let targets: Vec<f64> = match kind {
                 LossKind::Mse => rand_vec(n_data * tcols, 3),
-                LossKind::BceWithLogits => rand_vec(n_data * tcols, 3)
-                    .iter()
-                    .map(|v| (*v > 0.0) as u32 as f64)
-                    .collect(),
-                LossKind::SoftmaxCrossEntropy => {
-                    (0..n_data).map(|i| (i * 7 % cols) as f64).collect()
+                LossKind::BceWithLogits => {
+                    rand_vec(n_data * tcols, 3).iter().map(|v| (*v > 0.0) as u32 as f64).collect()
                 }
+                LossKind::SoftmaxCrossEntropy => (0..n_data).map(|i| (i * 7 % cols) as f64).collect(),
             };
             let mut batch = vec![count as u32];
             batch.extend((0..rows).map(|r| ((r * 13 + 5) % n_data) as u32));
             let logits: Vec<f64> = rand_vec(rows * cols, 4).iter().map(|v| v * 3.0).collect();
             let stats0 = vec![1.5, 2.0];
-            let o = LossOperands {
-                batch: 0,
-                targets: 1,
-                logits: 2,
-                grad: 3,
-                stats: 4,
-            };
+            let o = LossOperands { batch: 0, targets: 1, logits: 2, grad: 3, stats: 4 };
             let call = match kind {
                 LossKind::Mse => kernels::mse_loss(rows, cols, tcols, o),
                 LossKind::BceWithLogits => kernels::bce_with_logits_loss(rows, cols, tcols, o),
-                LossKind::SoftmaxCrossEntropy => {
-                    kernels::softmax_cross_entropy_loss(rows, cols, tcols, o)
-                }
+                LossKind::SoftmaxCrossEntropy => kernels::softmax_cross_entropy_loss(rows, cols, tcols, o),
             };
             let out = run_call(
                 &call,
-                &[
-                    batch.clone(),
-                    words(&targets),
-                    words(&logits),
-                    vec![7; rows * cols],
-                    words(&stats0),
-                ],
+                &[batch.clone(), words(&targets), words(&logits), vec![7; rows * cols], words(&stats0)],
             );
             let (sum, grad) = cpu_ref::loss(
                 kind,
@@ -345,13 +201,7 @@ fn losses_match_reference_and_mask_padding_rows() {
             let what = format!("{kind:?} rows={rows} cols={cols} count={count}");
             assert_close(&format!("{what} grad"), &floats(&out[3]), &grad, 1e-6, 1e-4);
             let stats = floats(&out[4]);
-            assert_close(
-                &format!("{what} loss sum"),
-                &stats[..1],
-                &[1.5 + sum],
-                1e-4,
-                1e-4,
-            );
+            assert_close(&format!("{what} loss sum"), &stats[..1], &[1.5 + sum], 1e-4, 1e-4);
             assert_eq!(stats[1], 2.0 + count as f64, "{what} count");
         }
     }
@@ -390,18 +240,17 @@ fn optimizers_match_reference() {
                 bc2: (1.0 - 0.999f64.powi(t)) as f32,
             };
             let out = run_call(
-                &kernels::adam_step(&u, 0, 1, 2, 3),
-                &[words(&p), words(&g), words(&m0), words(&v0)],
+                &kernels::adam_step(&u, 0, 1, 2, 3, None, 4),
+                &[words(&p), words(&g), words(&m0), words(&v0), vec![0; 4]],
             );
-            let (mut wp, mut wm, mut wv) =
-                (floats(&words(&p)), floats(&words(&m0)), floats(&words(&v0)));
+            let (mut wp, mut wm, mut wv) = (floats(&words(&p)), floats(&words(&m0)), floats(&words(&v0)));
             cpu_ref::adam_step(&h, &mut wp, &floats(&words(&g)), &mut wm, &mut wv);
             assert_close("adam params", &floats(&out[0]), &wp, 1e-6, 1e-5);
             assert_close("adam m", &floats(&out[2]), &wm, 1e-6, 1e-5);
             assert_close("adam v", &floats(&out[3]), &wv, 1e-6, 1e-5);
 
             let out = run_call(
-                &kernels::sgd_step(&u, 0, 1, 2, 3),
+                &kernels::sgd_step(&u, 0, 1, 2, None, 3),
                 &[words(&p), words(&g), words(&m0), vec![0; 4]],
             );
             let (mut wp, mut wm) = (floats(&words(&p)), floats(&words(&m0)));
@@ -425,5 +274,74 @@ fn gather_rows_matches_reference() {
         );
         let want = cpu_ref::gather_rows(rows, cols, &batch, &floats(&words(&data)));
         assert_close("gather_rows", &floats(&out[2]), &want, 0.0, 0.0);
+    }
+}
+
+#[test]
+fn dropout_matches_reference_and_drops_the_asked_fraction() {
+    for n in [1usize, 7, 130, 5000] {
+        for (p, step) in [(0.0f32, 3u32), (0.3, 1), (0.5, 77)] {
+            let d = kernels::DropoutParams { n, seed: 42, layer: 9, p };
+            let x = rand_vec(n, n as u64);
+            let step_buf = vec![step, 0, 0, 0];
+            let out =
+                run_call(&kernels::dropout_forward(d, 0, 1, 2), &[step_buf.clone(), words(&x), vec![0; n]]);
+            let mut want = vec![0.0; n];
+            cpu_ref::dropout_forward(42, step, 9, p as f64, &floats(&words(&x)), &mut want);
+            assert_close(&format!("dropout_forward n={n} p={p}"), &floats(&out[2]), &want, 1e-6, 1e-5);
+            if n == 5000 {
+                let dropped = floats(&out[2]).iter().filter(|v| **v == 0.0).count() as f64 / n as f64;
+                assert!((dropped - p as f64).abs() < 0.03, "dropped {dropped} for p={p}");
+            }
+            let (dy, o0) = (rand_vec(n, 3), rand_vec(n, 4));
+            for accumulate in [false, true] {
+                let call = kernels::dropout_backward(d, accumulate, 0, 1, 2);
+                let out = run_call(&call, &[step_buf.clone(), words(&dy), words(&o0)]);
+                let mut want = floats(&words(&o0));
+                cpu_ref::dropout_backward(42, step, 9, p as f64, accumulate, &floats(&words(&dy)), &mut want);
+                assert_close("dropout_backward", &floats(&out[2]), &want, 1e-6, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn gradient_norm_and_clipping_match_reference() {
+    for n in [1usize, 7, 4096, 4097, 20000] {
+        let g: Vec<f64> = rand_vec(n, n as u64 + 1).iter().map(|v| v * 0.5).collect();
+        let parts = kernels::norm_partials(n);
+        let out = run_call(&kernels::grad_norm_partial(n, 0, 1, 2), &[words(&g), vec![0; parts], vec![0; 4]]);
+        let partials = floats(&out[1]);
+        let (want_factor, want_norm) = cpu_ref::clip_factor(&floats(&words(&g)), 1.0);
+        let total: f64 = partials.iter().sum();
+        assert_close(&format!("norm^2 n={n}"), &[total], &[want_norm * want_norm], 1e-4, 1e-4);
+        let out = run_call(
+            &kernels::grad_clip_scale(parts, 1.0, 0, 1, 2),
+            &[words(&partials), vec![0; 4], vec![0; 4]],
+        );
+        let clip = floats(&out[1]);
+        assert_close(&format!("clip n={n}"), &clip[..2], &[want_factor, want_norm], 1e-5, 1e-4);
+
+        // the optimizer applies the factor
+        let u = OptimUniform {
+            n: n as u32,
+            decoupled: false,
+            lr: 0.1,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+            bc1: 1.0,
+            bc2: 1.0,
+        };
+        let p0 = rand_vec(n, 5);
+        let out = run_call(
+            &kernels::sgd_step(&u, 0, 1, 2, Some(3), 4),
+            &[words(&p0), words(&g), vec![0; n], words(&clip), vec![0; 4]],
+        );
+        let want: Vec<f64> =
+            floats(&words(&p0)).iter().zip(floats(&words(&g))).map(|(p, g)| p - 0.1 * g * clip[0]).collect();
+        assert_close("clipped sgd", &floats(&out[0]), &want, 1e-6, 1e-5);
     }
 }

@@ -4,8 +4,7 @@
 mod common;
 use common::*;
 use medgpu::graph::{
-    Act, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions,
-    TargetSource,
+    Act, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions, TargetSource,
 };
 use medgpu::kernels::PipelineCache;
 use medgpu::models::MlpSpec;
@@ -35,25 +34,15 @@ fn xor_is_learned_to_full_accuracy() {
         &g,
         params.clone(),
         data.clone(),
-        ProgramOptions {
-            mode: Mode::Train(opt),
-        },
+        ProgramOptions { mode: Mode::Train(opt) },
         &mut cache,
     )
     .unwrap();
     let batches = vec![vec![0u32, 1, 2, 3]; 400];
-    train.train_steps(&batches, opt.lr).unwrap();
-    let mut infer = Program::compile(
-        gpu.clone(),
-        &g,
-        params,
-        data,
-        ProgramOptions {
-            mode: Mode::Inference,
-        },
-        &mut cache,
-    )
-    .unwrap();
+    train.train_steps(&batches, &[opt.lr]).unwrap();
+    let mut infer =
+        Program::compile(gpu.clone(), &g, params, data, ProgramOptions { mode: Mode::Inference }, &mut cache)
+            .unwrap();
     let logits = infer.predict_rows(&[0, 1, 2, 3]).unwrap();
     let predicted: Vec<u32> = logits.iter().map(|z| (*z > 0.0) as u32).collect();
     assert_eq!(predicted, vec![0, 1, 1, 0], "logits {logits:?}");
@@ -61,11 +50,7 @@ fn xor_is_learned_to_full_accuracy() {
 
 fn short_run(seed: u64, epochs: usize) -> medgpu::train::TrainOutcome {
     let table = medgpu::data::builtin("breast_cancer").unwrap();
-    let opts = TrainOptions {
-        epochs,
-        seed,
-        ..TrainOptions::default()
-    };
+    let opts = TrainOptions { epochs, seed, ..TrainOptions::default() };
     train_classifier(gpu(), &table, &opts, &mut |_| {}).unwrap()
 }
 
@@ -74,28 +59,16 @@ fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
     let a = short_run(7, 3);
     let b = short_run(7, 3);
     let c = short_run(8, 3);
-    assert_eq!(
-        a.weights.keys().collect::<Vec<_>>(),
-        b.weights.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(a.weights.keys().collect::<Vec<_>>(), b.weights.keys().collect::<Vec<_>>());
     for (name, wa) in &a.weights {
         let bits_a: Vec<u32> = wa.iter().map(|v| v.to_bits()).collect();
         let bits_b: Vec<u32> = b.weights[name].iter().map(|v| v.to_bits()).collect();
-        assert_eq!(
-            bits_a, bits_b,
-            "{name} differs between two runs with one seed"
-        );
+        assert_eq!(bits_a, bits_b, "{name} differs between two runs with one seed");
     }
     assert_ne!(a.weights["dense1.weight"], c.weights["dense1.weight"]);
     assert_eq!(
-        a.epochs
-            .iter()
-            .map(|e| e.train_loss.to_bits())
-            .collect::<Vec<_>>(),
-        b.epochs
-            .iter()
-            .map(|e| e.train_loss.to_bits())
-            .collect::<Vec<_>>()
+        a.epochs.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>(),
+        b.epochs.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>()
     );
 }
 
@@ -103,16 +76,11 @@ fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
 fn default_breast_cancer_mlp_reaches_the_reference_quality() {
     let table = medgpu::data::builtin("breast_cancer").unwrap();
     let out = train_classifier(gpu(), &table, &TrainOptions::default(), &mut |_| {}).unwrap();
-    let Metrics::Binary(m) = &out.test else {
-        panic!("binary task expected")
-    };
+    let Metrics::Binary(m) = &out.test else { panic!("binary task expected") };
     assert!(m.accuracy >= 0.95, "test accuracy {}", m.accuracy);
     assert!(m.recall >= 0.90, "test recall {}", m.recall);
     assert_eq!(out.spec.describe(), "30-64-32-1");
-    assert_eq!(
-        out.split_sizes.0 + out.split_sizes.1 + out.split_sizes.2,
-        569
-    );
+    assert_eq!(out.split_sizes.0 + out.split_sizes.1 + out.split_sizes.2, 569);
 }
 
 #[test]
@@ -137,9 +105,7 @@ fn the_last_partial_batch_is_trained_on_not_dropped() {
         &g,
         params.clone(),
         data,
-        ProgramOptions {
-            mode: Mode::Train(OptimizerConfig::sgd(0.1, 0.0)),
-        },
+        ProgramOptions { mode: Mode::Train(OptimizerConfig::sgd(0.1, 0.0)) },
         &mut cache,
     )
     .unwrap();
@@ -147,17 +113,11 @@ fn the_last_partial_batch_is_trained_on_not_dropped() {
     let batches: Vec<Vec<u32>> = rows.chunks(16).map(|c| c.to_vec()).collect();
     assert_eq!(batches.last().unwrap().len(), 2);
     p.reset_loss();
-    p.train_steps(&batches[..3], 0.1).unwrap();
+    p.train_steps(&batches[..3], &[0.1]).unwrap();
     let before = params.read_all(&gpu).unwrap();
-    p.train_steps(&batches[3..], 0.1).unwrap();
+    p.train_steps(&batches[3..], &[0.1]).unwrap();
     let after = params.read_all(&gpu).unwrap();
     let (_, count) = p.read_loss().unwrap();
-    assert_eq!(
-        count, 50.0,
-        "every row, including the 2 of the last batch, counts once"
-    );
-    assert_ne!(
-        before["dense1.weight"], after["dense1.weight"],
-        "the partial batch updated the weights"
-    );
+    assert_eq!(count, 50.0, "every row, including the 2 of the last batch, counts once");
+    assert_ne!(before["dense1.weight"], after["dense1.weight"], "the partial batch updated the weights");
 }

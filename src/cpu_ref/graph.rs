@@ -37,12 +37,7 @@ pub fn forward(
     let mut values: Vec<Vec<f64>> = graph
         .tensors
         .iter()
-        .map(|t| {
-            params
-                .get(&t.name)
-                .cloned()
-                .unwrap_or_else(|| vec![0.0; t.len()])
-        })
+        .map(|t| params.get(&t.name).cloned().unwrap_or_else(|| vec![0.0; t.len()]))
         .collect();
     let b = graph.batch;
     let mut mean_loss = None;
@@ -54,23 +49,11 @@ pub fn forward(
                     None => gather_rows(b, data.cols, batch, data.features),
                 };
             }
-            Op::Linear {
-                x,
-                w,
-                b: bias,
-                act,
-                out,
-                ..
-            } => {
+            Op::Linear { x, w, b: bias, act, out, .. } => {
                 let (k, n) = (graph.shape(*w)[0], graph.shape(*w)[1]);
                 let mut c = vec![0.0; b * n];
                 let bias_v = bias.map(|t| values[t.0].clone());
-                let epi = Epi {
-                    bias: bias_v.as_deref(),
-                    act: *act,
-                    grad_act: None,
-                    accumulate: false,
-                };
+                let epi = Epi { bias: bias_v.as_deref(), act: *act, grad_act: None, accumulate: false };
                 matmul_nn(b, n, k, &values[x.0], &values[w.0], epi, &mut c);
                 values[out.0] = c;
             }
@@ -85,11 +68,13 @@ pub fn forward(
                 softmax_forward(s[0], s[1], &values[x.0], &mut o);
                 values[out.0] = o;
             }
-            Op::Loss {
-                logits,
-                kind,
-                target,
-            } => {
+            Op::Dropout { x, rate, stream, out, .. } => {
+                // the reference uses step 0, as a Gradients program does
+                let mut o = vec![0.0; values[x.0].len()];
+                super::dropout_forward(graph.seed as u32, 0, *stream, *rate as f64, &values[x.0], &mut o);
+                values[out.0] = o;
+            }
+            Op::Loss { logits, kind, target } => {
                 let s = graph.shape(*logits);
                 let (t, tc) = match target {
                     TargetSource::Targets => (data.targets, data.tcols),
@@ -101,8 +86,5 @@ pub fn forward(
             }
         }
     }
-    RefForward {
-        values,
-        loss: mean_loss,
-    }
+    RefForward { values, loss: mean_loss }
 }

@@ -106,13 +106,7 @@ pub fn matmul_tn(
     c: &mut [f64],
     bias_grad: Option<&mut [f64]>,
 ) {
-    epilogue(
-        m,
-        n,
-        product(true, false, m, n, k, a, b),
-        Epi { bias: None, ..epi },
-        c,
-    );
+    epilogue(m, n, product(true, false, m, n, k, a, b), Epi { bias: None, ..epi }, c);
     if let Some(g) = bias_grad {
         for j in 0..n {
             let s: f64 = (0..k).map(|p| b[p * n + j]).sum();
@@ -156,14 +150,7 @@ pub fn softmax_forward(rows: usize, cols: usize, x: &[f64], out: &mut [f64]) {
 }
 
 /// out (+)= y * (dy - rowsum(dy * y)).
-pub fn softmax_backward(
-    rows: usize,
-    cols: usize,
-    accumulate: bool,
-    dy: &[f64],
-    y: &[f64],
-    out: &mut [f64],
-) {
+pub fn softmax_backward(rows: usize, cols: usize, accumulate: bool, dy: &[f64], y: &[f64], out: &mut [f64]) {
     for r in 0..rows {
         let base = r * cols;
         let d: f64 = (0..cols).map(|j| dy[base + j] * y[base + j]).sum();
@@ -286,4 +273,59 @@ pub fn gather_rows(rows: usize, cols: usize, batch: &[u32], data: &[f64]) -> Vec
         out[r * cols..(r + 1) * cols].copy_from_slice(&data[src..src + cols]);
     }
     out
+}
+
+/// mix32 of shaders/common.wgsl.
+pub fn mix32(x: u32) -> u32 {
+    let mut h = x;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7feb_352d);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x846c_a68b);
+    h ^= h >> 16;
+    h
+}
+
+/// counter_uniform of shaders/common.wgsl, in [0, 1).
+pub fn counter_uniform(seed: u32, step: u32, stream: u32, index: u32) -> f64 {
+    let h = mix32(mix32(mix32(mix32(seed) ^ step) ^ stream) ^ index);
+    (h >> 8) as f64 / 16_777_216.0
+}
+
+fn keep_scale(seed: u32, step: u32, stream: u32, p: f64, i: usize) -> f64 {
+    // compare in f32, as the shader does
+    if counter_uniform(seed, step, stream, i as u32) as f32 >= p as f32 {
+        1.0 / (1.0 - p)
+    } else {
+        0.0
+    }
+}
+
+/// out = x * keep / (1 - p).
+pub fn dropout_forward(seed: u32, step: u32, stream: u32, p: f64, x: &[f64], out: &mut [f64]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = x[i] * keep_scale(seed, step, stream, p, i);
+    }
+}
+
+/// out (+)= dy * keep / (1 - p).
+pub fn dropout_backward(
+    seed: u32,
+    step: u32,
+    stream: u32,
+    p: f64,
+    accumulate: bool,
+    dy: &[f64],
+    out: &mut [f64],
+) {
+    for (i, o) in out.iter_mut().enumerate() {
+        let g = dy[i] * keep_scale(seed, step, stream, p, i);
+        *o = if accumulate { *o + g } else { g };
+    }
+}
+
+/// (min(1, max_norm / norm), norm) of a gradient vector: grad_norm_partial then grad_clip_scale.
+pub fn clip_factor(grads: &[f64], max_norm: f64) -> (f64, f64) {
+    let norm = grads.iter().map(|g| g * g).sum::<f64>().sqrt();
+    (if norm > max_norm { max_norm / norm } else { 1.0 }, norm)
 }

@@ -71,12 +71,7 @@ pub fn parse_csv_table(text: &str, source: &str, target: &str) -> Result<Table> 
         data_err(source, line, 0, format!("cannot read CSV: {e}"))
     };
 
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(csv_err)?
-        .iter()
-        .map(str::to_string)
-        .collect();
+    let header: Vec<String> = reader.headers().map_err(csv_err)?.iter().map(str::to_string).collect();
     if header.is_empty() || header.iter().all(String::is_empty) {
         return Err(Error::Dataset(format!(
             "{source} is empty: expected a header row and at least one data row"
@@ -104,12 +99,8 @@ pub fn parse_csv_table(text: &str, source: &str, target: &str) -> Result<Table> 
         )));
     }
 
-    let feature_names: Vec<String> = header
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i != target_idx)
-        .map(|(_, h)| h.clone())
-        .collect();
+    let feature_names: Vec<String> =
+        header.iter().enumerate().filter(|&(i, _)| i != target_idx).map(|(_, h)| h.clone()).collect();
     let mut features = Vec::new();
     let mut targets = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -120,11 +111,7 @@ pub fn parse_csv_table(text: &str, source: &str, target: &str) -> Result<Table> 
                 source,
                 line,
                 0,
-                format!(
-                    "row has {} cells but the header has {} columns",
-                    record.len(),
-                    header.len()
-                ),
+                format!("row has {} cells but the header has {} columns", record.len(), header.len()),
             ));
         }
         for (i, cell) in record.iter().enumerate() {
@@ -137,9 +124,7 @@ pub fn parse_csv_table(text: &str, source: &str, target: &str) -> Result<Table> 
         }
     }
     if targets.is_empty() {
-        return Err(Error::Dataset(format!(
-            "{source} has a header but no data rows"
-        )));
+        return Err(Error::Dataset(format!("{source} has a header but no data rows")));
     }
     Ok(Table {
         feature_names,
@@ -152,9 +137,7 @@ pub fn parse_csv_table(text: &str, source: &str, target: &str) -> Result<Table> 
 
 /// Parses one (already trimmed) cell as a finite `f32`.
 fn parse_cell(cell: &str, column: &str, source: &str, line: u64, col: usize) -> Result<f32> {
-    let missing = ["", "NA", "N/A", "NaN", "?"]
-        .iter()
-        .any(|m| cell.eq_ignore_ascii_case(m));
+    let missing = ["", "NA", "N/A", "NaN", "?"].iter().any(|m| cell.eq_ignore_ascii_case(m));
     if missing {
         return Err(data_err(
             source,
@@ -174,23 +157,15 @@ fn parse_cell(cell: &str, column: &str, source: &str, line: u64, col: usize) -> 
             col,
             format!("value {cell:?} in column `{column}` is not a finite f32"),
         )),
-        Err(_) => Err(data_err(
-            source,
-            line,
-            col,
-            format!("value {cell:?} in column `{column}` is not a number"),
-        )),
+        Err(_) => {
+            Err(data_err(source, line, col, format!("value {cell:?} in column `{column}` is not a number")))
+        }
     }
 }
 
 /// Builds an [`Error::Data`].
 fn data_err(source: &str, line: u64, column: usize, message: String) -> Error {
-    Error::Data {
-        file: source.to_string(),
-        line,
-        column: column as u64,
-        message,
-    }
+    Error::Data { file: source.to_string(), line, column: column as u64, message }
 }
 
 #[cfg(test)]
@@ -198,9 +173,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str, target: &str) -> String {
-        parse_csv_table(text, "t.csv", target)
-            .unwrap_err()
-            .to_string()
+        parse_csv_table(text, "t.csv", target).unwrap_err().to_string()
     }
 
     #[test]
@@ -246,10 +219,7 @@ mod tests {
         }
         // Missing target cell, column 3.
         let e = err("a,b,y\n1,2,\n", "y");
-        assert!(
-            e.starts_with("t.csv:2:3:") && e.contains("missing value"),
-            "{e}"
-        );
+        assert!(e.starts_with("t.csv:2:3:") && e.contains("missing value"), "{e}");
     }
 
     #[test]

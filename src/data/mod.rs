@@ -18,18 +18,9 @@ const DIGITS_CSV: &str = include_str!("../../data/digits.csv");
 
 /// Names accepted by [`builtin`], with a one-line description each.
 pub const BUILTIN_NAMES: [(&str, &str); 3] = [
-    (
-        "breast_cancer",
-        "569 rows, 30 features, binary target `malignant`",
-    ),
-    (
-        "digits",
-        "1797 rows, 64 pixel features, target `digit` (0-9)",
-    ),
-    (
-        "ecg",
-        "MIT-BIH record 208, one lead (sequence models, not built yet)",
-    ),
+    ("breast_cancer", "569 rows, 30 features, binary target `malignant`"),
+    ("digits", "1797 rows, 64 pixel features, target `digit` (0-9)"),
+    ("ecg", "MIT-BIH record 208, one lead (sequence models, not built yet)"),
 ];
 
 /// Returns a built-in data set, embedded in the binary.
@@ -47,14 +38,8 @@ pub fn builtin(name: &str) -> Result<Table> {
                 .to_string(),
         )),
         other => {
-            let known: Vec<String> = BUILTIN_NAMES
-                .iter()
-                .map(|(n, d)| format!("{n} ({d})"))
-                .collect();
-            Err(Error::Dataset(format!(
-                "unknown builtin data set `{other}`; known: {}",
-                known.join(", ")
-            )))
+            let known: Vec<String> = BUILTIN_NAMES.iter().map(|(n, d)| format!("{n} ({d})")).collect();
+            Err(Error::Dataset(format!("unknown builtin data set `{other}`; known: {}", known.join(", "))))
         }
     }
 }
@@ -111,10 +96,7 @@ mod tests {
         let t = builtin("digits").unwrap();
         assert_eq!(t.rows(), 1797);
         assert_eq!(t.cols(), 64);
-        assert_eq!(
-            class_labels(&t.targets).unwrap(),
-            (0..10).collect::<Vec<u32>>()
-        );
+        assert_eq!(class_labels(&t.targets).unwrap(), (0..10).collect::<Vec<u32>>());
     }
 
     #[test]
@@ -122,10 +104,7 @@ mod tests {
         let e = builtin("ecg").unwrap_err().to_string();
         assert!(e.contains("sequence models are not built yet"), "{e}");
         let e = builtin("mnist").unwrap_err().to_string();
-        assert!(
-            e.contains("mnist") && e.contains("breast_cancer") && e.contains("digits"),
-            "{e}"
-        );
+        assert!(e.contains("mnist") && e.contains("breast_cancer") && e.contains("digits"), "{e}");
     }
 
     #[test]

@@ -48,10 +48,7 @@ impl ZScore {
                 }
             })
             .collect();
-        ZScore {
-            mean: mean.iter().map(|&m| m as f32).collect(),
-            std,
-        }
+        ZScore { mean: mean.iter().map(|&m| m as f32).collect(), std }
     }
 
     /// Applies `(x - mean) / std` in place to every row of the row-major
@@ -62,11 +59,7 @@ impl ZScore {
         if cols == 0 {
             return;
         }
-        debug_assert_eq!(
-            features.len() % cols,
-            0,
-            "features length not a multiple of cols"
-        );
+        debug_assert_eq!(features.len() % cols, 0, "features length not a multiple of cols");
         for row in features.chunks_exact_mut(cols) {
             for ((x, m), s) in row.iter_mut().zip(&self.mean).zip(&self.std) {
                 *x = (*x - m) / s;
@@ -101,10 +94,7 @@ mod tests {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
         let id = ZScore::fit(&t, &[]);
-        assert_eq!(
-            (id.mean.clone(), id.std.clone()),
-            (vec![0.0, 0.0], vec![1.0, 1.0])
-        );
+        assert_eq!((id.mean.clone(), id.std.clone()), (vec![0.0, 0.0], vec![1.0, 1.0]));
     }
 
     #[test]
@@ -116,18 +106,9 @@ mod tests {
         let n = s.train.len() as f64;
         for c in 0..t.cols() {
             let mean = s.train.iter().map(|&r| f64::from(t.row(r)[c])).sum::<f64>() / n;
-            let var = s
-                .train
-                .iter()
-                .map(|&r| (f64::from(t.row(r)[c]) - mean).powi(2))
-                .sum::<f64>()
-                / n;
+            let var = s.train.iter().map(|&r| (f64::from(t.row(r)[c]) - mean).powi(2)).sum::<f64>() / n;
             assert!(mean.abs() < 1e-4, "col {c} mean {mean}");
-            assert!(
-                (var.sqrt() - 1.0).abs() < 1e-4,
-                "col {c} std {}",
-                var.sqrt()
-            );
+            assert!((var.sqrt() - 1.0).abs() < 1e-4, "col {c} std {}", var.sqrt());
         }
     }
 }

@@ -64,12 +64,7 @@ pub struct Split {
 ///
 /// Fails with [`Error::Dataset`] if a fraction is negative or not finite, if
 /// `val_frac + test_frac >= 1`, or if any part would be empty.
-pub fn stratified_split(
-    targets: &[f32],
-    val_frac: f64,
-    test_frac: f64,
-    seed: u64,
-) -> Result<Split> {
+pub fn stratified_split(targets: &[f32], val_frac: f64, test_frac: f64, seed: u64) -> Result<Split> {
     let frac_ok = |f: f64| f.is_finite() && f >= 0.0;
     if !frac_ok(val_frac) || !frac_ok(test_frac) || val_frac + test_frac >= 1.0 {
         return Err(Error::Dataset(format!(
@@ -93,11 +88,7 @@ pub fn stratified_split(
     }
 
     let mut rng = SplitMix64::new(seed);
-    let mut split = Split {
-        train: Vec::new(),
-        val: Vec::new(),
-        test: Vec::new(),
-    };
+    let mut split = Split { train: Vec::new(), val: Vec::new(), test: Vec::new() };
     for mut rows in groups {
         rng.shuffle(&mut rows);
         let n = rows.len();
@@ -107,11 +98,9 @@ pub fn stratified_split(
         split.val.extend_from_slice(&rows[n_test..n_test + n_val]);
         split.train.extend_from_slice(&rows[n_test + n_val..]);
     }
-    for (name, part) in [
-        ("train", &mut split.train),
-        ("validation", &mut split.val),
-        ("test", &mut split.test),
-    ] {
+    for (name, part) in
+        [("train", &mut split.train), ("validation", &mut split.val), ("test", &mut split.test)]
+    {
         if part.is_empty() {
             return Err(Error::Dataset(format!(
                 "the {name} part of the split would be empty ({} rows, validation fraction \
@@ -151,13 +140,7 @@ mod tests {
         let s = stratified_split(&t.targets, 0.15, 0.15, 42).unwrap();
         let n = t.rows();
         // Disjoint and covering every row.
-        let mut all: Vec<usize> = s
-            .train
-            .iter()
-            .chain(&s.val)
-            .chain(&s.test)
-            .copied()
-            .collect();
+        let mut all: Vec<usize> = s.train.iter().chain(&s.val).chain(&s.test).copied().collect();
         all.sort_unstable();
         assert_eq!(all, (0..n).collect::<Vec<usize>>());
         // Each part sorted.
@@ -183,9 +166,7 @@ mod tests {
         assert!(stratified_split(&y, f64::NAN, 0.2, 1).is_err());
         let e = stratified_split(&y, 0.0, 0.2, 1).unwrap_err().to_string();
         assert!(e.contains("validation part"), "{e}");
-        let e = stratified_split(&y[..2], 0.2, 0.2, 1)
-            .unwrap_err()
-            .to_string();
+        let e = stratified_split(&y[..2], 0.2, 0.2, 1).unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
         let s = stratified_split(&y, 0.2, 0.2, 1).unwrap();
         assert_eq!((s.train.len(), s.val.len(), s.test.len()), (6, 2, 2));

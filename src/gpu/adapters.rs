@@ -40,20 +40,15 @@ fn parse_backend(name: &str) -> Result<wgpu::Backends> {
         "metal" | "mtl" => Ok(wgpu::Backends::METAL),
         "dx12" | "d3d12" => Ok(wgpu::Backends::DX12),
         "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
-        other => Err(Error::Usage(format!(
-            "unknown backend '{other}': use vulkan, metal, dx12 or gl"
-        ))),
+        other => Err(Error::Usage(format!("unknown backend '{other}': use vulkan, metal, dx12 or gl"))),
     }
 }
 
 /// The backends asked for (option, then `WGPU_BACKEND`), or the primary ones
 /// (Vulkan, Metal, DX12; GL is the fallback when none of those has an adapter).
 fn requested_backends(opts: &DeviceOptions) -> Result<(wgpu::Backends, Option<String>)> {
-    let name = opts
-        .backend
-        .clone()
-        .or_else(|| std::env::var("WGPU_BACKEND").ok())
-        .filter(|s| !s.trim().is_empty());
+    let name =
+        opts.backend.clone().or_else(|| std::env::var("WGPU_BACKEND").ok()).filter(|s| !s.trim().is_empty());
     match name {
         Some(n) => {
             let mut b = wgpu::Backends::empty();
@@ -108,10 +103,7 @@ pub(crate) fn choose_adapter(opts: &DeviceOptions) -> Result<wgpu::Adapter> {
             Some(b) => format!(" for backend '{b}' (it is not available on this machine)"),
             None => String::new(),
         };
-        return Err(Error::NoAdapter {
-            detail,
-            hint: HINT.into(),
-        });
+        return Err(Error::NoAdapter { detail, hint: HINT.into() });
     }
     let names: Vec<String> = all
         .iter()
@@ -123,9 +115,7 @@ pub(crate) fn choose_adapter(opts: &DeviceOptions) -> Result<wgpu::Adapter> {
     let mut matching: Vec<wgpu::Adapter> = match &filter {
         Some(f) => {
             let f = f.to_lowercase();
-            all.into_iter()
-                .filter(|a| a.get_info().name.to_lowercase().contains(&f))
-                .collect()
+            all.into_iter().filter(|a| a.get_info().name.to_lowercase().contains(&f)).collect()
         }
         None => all,
     };
@@ -152,10 +142,7 @@ pub fn list_adapters(opts: &DeviceOptions) -> Result<Vec<AdapterReport>> {
         let f = a.features();
         let limits = vec![
             ("max_buffer_size".to_string(), l.max_buffer_size),
-            (
-                "max_storage_buffer_binding_size".to_string(),
-                l.max_storage_buffer_binding_size,
-            ),
+            ("max_storage_buffer_binding_size".to_string(), l.max_storage_buffer_binding_size),
             (
                 "max_storage_buffers_per_shader_stage".to_string(),
                 l.max_storage_buffers_per_shader_stage as u64,
@@ -168,34 +155,19 @@ pub fn list_adapters(opts: &DeviceOptions) -> Result<Vec<AdapterReport>> {
                 "max_compute_invocations_per_workgroup".to_string(),
                 l.max_compute_invocations_per_workgroup as u64,
             ),
-            (
-                "max_compute_workgroup_storage_size".to_string(),
-                l.max_compute_workgroup_storage_size as u64,
-            ),
-            (
-                "min_storage_buffer_offset_alignment".to_string(),
-                l.min_storage_buffer_offset_alignment as u64,
-            ),
+            ("max_compute_workgroup_storage_size".to_string(), l.max_compute_workgroup_storage_size as u64),
+            ("min_storage_buffer_offset_alignment".to_string(), l.min_storage_buffer_offset_alignment as u64),
         ];
         let wanted = [
             (wgpu::Features::SUBGROUP, "SUBGROUP"),
             (wgpu::Features::SHADER_F16, "SHADER_F16"),
             (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY"),
-            (
-                wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
-                "TIMESTAMP_QUERY_INSIDE_PASSES",
-            ),
+            (wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES, "TIMESTAMP_QUERY_INSIDE_PASSES"),
             (wgpu::Features::PIPELINE_CACHE, "PIPELINE_CACHE"),
-            (
-                wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
-                "COOPERATIVE_MATRIX",
-            ),
+            (wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX, "COOPERATIVE_MATRIX"),
         ];
-        let features = wanted
-            .iter()
-            .filter(|(flag, _)| f.contains(*flag))
-            .map(|(_, n)| n.to_string())
-            .collect();
+        let features =
+            wanted.iter().filter(|(flag, _)| f.contains(*flag)).map(|(_, n)| n.to_string()).collect();
         out.push(AdapterReport {
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),

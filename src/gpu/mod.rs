@@ -46,10 +46,7 @@ impl Gpu {
             ..Default::default()
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
-            Error::Gpu(format!(
-                "could not open adapter '{}' ({:?}): {e}",
-                info.name, info.backend
-            ))
+            Error::Gpu(format!("could not open adapter '{}' ({:?}): {e}", info.name, info.backend))
         })?;
         let errors = Arc::new(Mutex::new(Vec::new()));
         let sink = errors.clone();
@@ -73,15 +70,7 @@ impl Gpu {
             info.driver,
             info.driver_info
         );
-        Ok(Gpu {
-            device,
-            queue,
-            info,
-            limits,
-            features,
-            errors,
-            lost,
-        })
+        Ok(Gpu { device, queue, info, limits, features, errors, lost })
     }
 
     /// Returns the first error recorded since the last check, if any.
@@ -89,10 +78,7 @@ impl Gpu {
         if let Some(msg) = self.lost.lock().ok().and_then(|l| l.clone()) {
             return Err(Error::DeviceLost(msg));
         }
-        let mut errs = self
-            .errors
-            .lock()
-            .map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        let mut errs = self.errors.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
         if errs.is_empty() {
             return Ok(());
         }
@@ -155,14 +141,13 @@ impl Gpu {
         let mut padded = bytes.to_vec();
         padded.resize(bytes.len().max(16).div_ceil(16) * 16, 0);
         self.scoped(&format!("uploading {label}"), || {
-            self.device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: &padded,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
-                })
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &padded,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+            })
         })
     }
 
@@ -173,18 +158,13 @@ impl Gpu {
 
     /// Waits for one submission (or all when `None`), with [`WAIT_TIMEOUT`].
     pub fn wait_for(&self, index: Option<wgpu::SubmissionIndex>, what: &str) -> Result<()> {
-        let r = self.device.poll(wgpu::PollType::Wait {
-            submission_index: index,
-            timeout: Some(WAIT_TIMEOUT),
-        });
+        let r =
+            self.device.poll(wgpu::PollType::Wait { submission_index: index, timeout: Some(WAIT_TIMEOUT) });
         match r {
             Ok(_) => self.check(),
             Err(wgpu::PollError::Timeout) => {
                 self.check()?;
-                Err(Error::Timeout {
-                    what: what.into(),
-                    seconds: WAIT_TIMEOUT.as_secs(),
-                })
+                Err(Error::Timeout { what: what.into(), seconds: WAIT_TIMEOUT.as_secs() })
             }
             Err(e) => Err(Error::Gpu(format!("{what}: {e}"))),
         }
@@ -204,11 +184,10 @@ impl Gpu {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
         self.queue.submit([enc.finish()]);
-        self.map_and_read(&staging, size, "reading a buffer back")
-            .map(|mut v| {
-                v.truncate(bytes as usize);
-                v
-            })
+        self.map_and_read(&staging, size, "reading a buffer back").map(|mut v| {
+            v.truncate(bytes as usize);
+            v
+        })
     }
 
     /// Maps a MAP_READ buffer whose copies were already submitted and returns its first `size` bytes.
@@ -240,9 +219,7 @@ impl Gpu {
             None => return Err(Error::Gpu(format!("{what}: map never completed"))),
         }
         let out = {
-            let view = staging
-                .get_mapped_range(0..size)
-                .map_err(|e| Error::Gpu(format!("{what}: {e}")))?;
+            let view = staging.get_mapped_range(0..size).map_err(|e| Error::Gpu(format!("{what}: {e}")))?;
             view.to_vec()
         };
         staging.unmap();

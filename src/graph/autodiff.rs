@@ -13,7 +13,7 @@
 
 use super::{Act, Class, Graph, LossKind, Op, TargetSource, TensorId, TensorInfo};
 use crate::error::{Error, Result};
-use crate::kernels::{self, Call, Epilogue, LossOperands, MatmulOperands};
+use crate::kernels::{self, Call, DropoutParams, Epilogue, LossOperands, MatmulOperands};
 
 /// A binding as the compiler names it, resolved to a buffer range later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,12 @@ pub enum Ref {
     StateV,
     /// A small unused buffer for bindings a specialization ignores.
     Dummy,
+    /// The step counter of this replay (dropout draws).
+    Step,
+    /// Partial sums of squared gradients (clipping).
+    ClipPartials,
+    /// The clipping factor and the gradient norm.
+    Clip,
 }
 
 /// What to compute.
@@ -82,70 +88,40 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
         match op {
             Op::Input { out } => {
                 let f = graph.shape(*out)[1];
-                calls.push(kernels::gather_rows(
-                    b,
-                    f,
-                    Ref::Batch,
-                    Ref::Features,
-                    t(*out),
-                ));
+                calls.push(kernels::gather_rows(b, f, Ref::Batch, Ref::Features, t(*out)));
             }
-            Op::Linear {
-                x,
-                w,
-                b: bias,
-                act,
-                out,
-                ..
-            } => {
+            Op::Linear { x, w, b: bias, act, out, .. } => {
                 let (k, n) = (graph.shape(*w)[0], graph.shape(*w)[1]);
-                let ops = MatmulOperands {
-                    a: t(*x),
-                    b: t(*w),
-                    bias: bias.map(t),
-                    aux: None,
-                    c: t(*out),
-                };
-                let epi = Epilogue {
-                    act: *act,
-                    ..Epilogue::PLAIN
-                };
+                let ops = MatmulOperands { a: t(*x), b: t(*w), bias: bias.map(t), aux: None, c: t(*out) };
+                let epi = Epilogue { act: *act, ..Epilogue::PLAIN };
                 calls.push(kernels::matmul_nn(b, n, k, ops, epi, Ref::Dummy));
             }
             Op::Activation { x, act, out, .. } => {
                 let n = graph.tensors[x.0].len();
-                calls.push(kernels::activation_forward(
-                    n,
-                    *act,
-                    t(*x),
-                    t(*out),
-                    Ref::Dummy,
-                ));
+                calls.push(kernels::activation_forward(n, *act, t(*x), t(*out), Ref::Dummy));
             }
             Op::Softmax { x, out, .. } => {
                 let s = graph.shape(*x);
-                calls.push(kernels::softmax_forward(
-                    s[0],
-                    s[1],
-                    t(*x),
-                    t(*out),
-                    Ref::Dummy,
-                ));
+                calls.push(kernels::softmax_forward(s[0], s[1], t(*x), t(*out), Ref::Dummy));
+            }
+            Op::Dropout { x, rate, stream, out, .. } => {
+                let n = graph.tensors[x.0].len();
+                if pass == Pass::Forward {
+                    // inference: dropout is the identity
+                    calls.push(kernels::add_into(n, false, t(*x), t(*out), Ref::Dummy));
+                } else {
+                    let d = DropoutParams { n, seed: graph.seed as u32, layer: *stream, p: *rate };
+                    calls.push(kernels::dropout_forward(d, Ref::Step, t(*x), t(*out)));
+                }
             }
             Op::Loss { .. } => {}
         }
     }
     if pass == Pass::Forward {
-        return Ok(Lowered {
-            tensors,
-            calls,
-            input_grad: None,
-        });
+        return Ok(Lowered { tensors, calls, input_grad: None });
     }
     let Some((loss_logits, _, _)) = graph.loss_op() else {
-        return Err(Error::Model(
-            "training needs a loss; the graph has none".into(),
-        ));
+        return Err(Error::Model("training needs a loss; the graph has none".into()));
     };
 
     // Which tensors need a gradient: parameters, the input when asked, and
@@ -163,16 +139,19 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
                 v.extend(b.map(|b| (b, false)));
                 v
             }
-            Op::Activation { x, .. } | Op::Softmax { x, .. } => vec![(*x, false)],
+            Op::Activation { x, .. } | Op::Softmax { x, .. } | Op::Dropout { x, .. } => {
+                vec![(*x, false)]
+            }
             Op::Loss { logits, .. } => vec![(*logits, false)],
             Op::Input { .. } => vec![],
         }
     };
     let out_of = |op: &Op| -> Option<TensorId> {
         match op {
-            Op::Linear { out, .. } | Op::Activation { out, .. } | Op::Softmax { out, .. } => {
-                Some(*out)
-            }
+            Op::Linear { out, .. }
+            | Op::Activation { out, .. }
+            | Op::Softmax { out, .. }
+            | Op::Dropout { out, .. } => Some(*out),
             _ => None,
         }
     };
@@ -239,11 +218,7 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
             Class::Param(_) => Class::ParamGrad(x),
             _ => Class::Activation,
         };
-        tensors.push(TensorInfo {
-            name: format!("grad({})", info.name),
-            shape: info.shape.clone(),
-            class,
-        });
+        tensors.push(TensorInfo { name: format!("grad({})", info.name), shape: info.shape.clone(), class });
         let g = TensorId(tensors.len() - 1);
         gbuf[x.0] = Some(g);
         g
@@ -256,12 +231,7 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
     };
 
     for op in graph.ops.iter().rev() {
-        if let Op::Loss {
-            logits,
-            kind,
-            target,
-        } = op
-        {
+        if let Op::Loss { logits, kind, target } = op {
             let s = graph.shape(*logits);
             let g = grad_of(*logits, &mut tensors);
             first(*logits);
@@ -279,9 +249,7 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
             calls.push(match kind {
                 LossKind::Mse => kernels::mse_loss(s[0], s[1], tc, o),
                 LossKind::BceWithLogits => kernels::bce_with_logits_loss(s[0], s[1], tc, o),
-                LossKind::SoftmaxCrossEntropy => {
-                    kernels::softmax_cross_entropy_loss(s[0], s[1], tc, o)
-                }
+                LossKind::SoftmaxCrossEntropy => kernels::softmax_cross_entropy_loss(s[0], s[1], tc, o),
             });
             continue;
         }
@@ -302,14 +270,7 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
                 class: Class::Activation,
             });
             let z = TensorId(tensors.len() - 1);
-            calls.push(kernels::activation_backward(
-                info.len(),
-                act,
-                false,
-                t(gy),
-                t(y),
-                t(z),
-            ));
+            calls.push(kernels::activation_backward(info.len(), act, false, t(gy), t(y), t(z)));
             z
         };
         match op {
@@ -317,47 +278,22 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
                 let (k, nout) = (graph.shape(*w)[0], graph.shape(*w)[1]);
                 if needs[w.0] {
                     let gw = grad_of(*w, &mut tensors);
-                    let gb = bias
-                        .filter(|b| needs[b.0])
-                        .map(|bb| grad_of(bb, &mut tensors));
+                    let gb = bias.filter(|b| needs[b.0]).map(|bb| grad_of(bb, &mut tensors));
                     let acc = first(*w);
                     if let Some(bb) = bias {
                         first(*bb);
                     }
-                    let ops = MatmulOperands {
-                        a: t(*x),
-                        b: t(gz),
-                        bias: gb.map(t),
-                        aux: None,
-                        c: t(gw),
-                    };
-                    let epi = Epilogue {
-                        accumulate: acc,
-                        ..Epilogue::PLAIN
-                    };
+                    let ops = MatmulOperands { a: t(*x), b: t(gz), bias: gb.map(t), aux: None, c: t(gw) };
+                    let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
                     calls.push(kernels::matmul_tn(k, nout, b, ops, epi, Ref::Dummy));
                 }
                 if needs[x.0] {
                     let gx = grad_of(*x, &mut tensors);
                     let acc = first(*x);
-                    let grad_act = if fused[x.0] {
-                        producer_act(graph, *x)
-                    } else {
-                        Act::None
-                    };
+                    let grad_act = if fused[x.0] { producer_act(graph, *x) } else { Act::None };
                     let aux = fused[x.0].then_some(t(*x));
-                    let ops = MatmulOperands {
-                        a: t(gz),
-                        b: t(*w),
-                        bias: None,
-                        aux,
-                        c: t(gx),
-                    };
-                    let epi = Epilogue {
-                        act: Act::None,
-                        grad_act,
-                        accumulate: acc,
-                    };
+                    let ops = MatmulOperands { a: t(gz), b: t(*w), bias: None, aux, c: t(gx) };
+                    let epi = Epilogue { act: Act::None, grad_act, accumulate: acc };
                     calls.push(kernels::matmul_nt(b, k, nout, ops, epi, Ref::Dummy));
                 }
             }
@@ -366,14 +302,7 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
                     let gx = grad_of(*x, &mut tensors);
                     let acc = first(*x);
                     let len = graph.tensors[x.0].len();
-                    calls.push(kernels::activation_backward(
-                        len,
-                        *act,
-                        acc,
-                        t(gy),
-                        t(y),
-                        t(gx),
-                    ));
+                    calls.push(kernels::activation_backward(len, *act, acc, t(gy), t(y), t(gx)));
                 }
             }
             Op::Softmax { x, .. } => {
@@ -381,27 +310,21 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
                     let gx = grad_of(*x, &mut tensors);
                     let acc = first(*x);
                     let s = graph.shape(*x);
-                    calls.push(kernels::softmax_backward(
-                        s[0],
-                        s[1],
-                        acc,
-                        t(gy),
-                        t(y),
-                        t(gx),
-                    ));
+                    calls.push(kernels::softmax_backward(s[0], s[1], acc, t(gy), t(y), t(gx)));
+                }
+            }
+            Op::Dropout { x, rate, stream, .. } => {
+                if needs[x.0] {
+                    let gx = grad_of(*x, &mut tensors);
+                    let acc = first(*x);
+                    let n = graph.tensors[x.0].len();
+                    let d = DropoutParams { n, seed: graph.seed as u32, layer: *stream, p: *rate };
+                    calls.push(kernels::dropout_backward(d, acc, Ref::Step, t(gy), t(gx)));
                 }
             }
             Op::Input { .. } | Op::Loss { .. } => {}
         }
     }
-    let input_grad = if input_grad {
-        graph.input.and_then(|i| gbuf[i.0])
-    } else {
-        None
-    };
-    Ok(Lowered {
-        tensors,
-        calls,
-        input_grad,
-    })
+    let input_grad = if input_grad { graph.input.and_then(|i| gbuf[i.0]) } else { None };
+    Ok(Lowered { tensors, calls, input_grad })
 }

@@ -6,13 +6,17 @@
 //! [`autodiff`]), plans memory ([`plan`]) and creates every dispatch once.
 
 pub mod autodiff;
+pub mod config;
 pub mod params;
 pub mod plan;
 pub mod program;
+pub mod run;
 
 pub use crate::kernels::Act;
+pub use config::{GpuDataset, MemoryReport, Mode, Optimizer, OptimizerConfig, ProgramOptions};
 pub use params::ParamStore;
-pub use program::{GpuDataset, Mode, Optimizer, OptimizerConfig, Program, ProgramOptions};
+pub use program::Program;
+pub use run::Predictions;
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -133,6 +137,19 @@ pub enum Op {
         /// Output.
         out: TensorId,
     },
+    /// Inverted dropout (training programs only; inference graphs omit it).
+    Dropout {
+        /// Op name.
+        name: String,
+        /// Input.
+        x: TensorId,
+        /// Drop probability in [0, 1).
+        rate: f32,
+        /// Random stream of this layer.
+        stream: u32,
+        /// Output.
+        out: TensorId,
+    },
     /// The training objective (mean over the valid rows of the batch).
     Loss {
         /// Logits [batch, cols].
@@ -155,8 +172,12 @@ pub struct Graph {
     pub ops: Vec<Op>,
     /// The prediction tensor read back in inference.
     pub output: Option<TensorId>,
+    /// Further tensors read back in inference, by name (e.g. an autoencoder's `code`).
+    pub extra_outputs: Vec<(String, TensorId)>,
     /// The gathered input batch.
     pub input: Option<TensorId>,
+    /// Seed of the graph's random ops (dropout).
+    pub seed: u64,
 }
 
 impl Graph {
@@ -167,7 +188,9 @@ impl Graph {
             tensors: Vec::new(),
             ops: Vec::new(),
             output: None,
+            extra_outputs: Vec::new(),
             input: None,
+            seed: 0,
         }
     }
 
@@ -209,9 +232,7 @@ impl Graph {
             return Err(Error::Model(format!("two tensors are named '{name}'")));
         }
         if shape.is_empty() || shape.contains(&0) {
-            return Err(Error::Model(format!(
-                "parameter '{name}' has an empty shape {shape:?}"
-            )));
+            return Err(Error::Model(format!("parameter '{name}' has an empty shape {shape:?}")));
         }
         Ok(self.add_tensor(name.into(), shape.to_vec(), Class::Param(init)))
     }
@@ -246,19 +267,10 @@ impl Graph {
             }
         }
         if self.tensors[x.0].class != Class::Input && self.tensors[x.0].class != Class::Activation {
-            return Err(Error::Model(format!(
-                "linear '{name}': input must be a batch tensor"
-            )));
+            return Err(Error::Model(format!("linear '{name}': input must be a batch tensor")));
         }
         let out = self.activation_out(name, vec![xs[0], ws[1]]);
-        self.ops.push(Op::Linear {
-            name: name.into(),
-            x,
-            w,
-            b,
-            act,
-            out,
-        });
+        self.ops.push(Op::Linear { name: name.into(), x, w, b, act, out });
         Ok(out)
     }
 
@@ -266,9 +278,7 @@ impl Graph {
     pub fn dense(&mut self, name: &str, x: TensorId, units: usize, act: Act) -> Result<TensorId> {
         let xs = self.shape(x).to_vec();
         if xs.len() != 2 {
-            return Err(Error::Model(format!(
-                "dense '{name}': input shape {xs:?} is not [batch, features]"
-            )));
+            return Err(Error::Model(format!("dense '{name}': input shape {xs:?} is not [batch, features]")));
         }
         let init = match act {
             Act::Relu | Act::LeakyRelu => Init::HeNormal,
@@ -283,12 +293,21 @@ impl Graph {
     pub fn activation(&mut self, name: &str, x: TensorId, act: Act) -> Result<TensorId> {
         let shape = self.shape(x).to_vec();
         let out = self.activation_out(name, shape);
-        self.ops.push(Op::Activation {
-            name: name.into(),
-            x,
-            act,
-            out,
-        });
+        self.ops.push(Op::Activation { name: name.into(), x, act, out });
+        Ok(out)
+    }
+
+    /// Inverted dropout with drop probability `rate`, its mask drawn from
+    /// (graph seed, step, this layer's name, element).
+    pub fn dropout(&mut self, name: &str, x: TensorId, rate: f32) -> Result<TensorId> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(Error::Model(format!("dropout '{name}': rate {rate} is not in [0, 1)")));
+        }
+        let shape = self.shape(x).to_vec();
+        let out = self.activation_out(name, shape);
+        // FNV-1a of the name: the layer's random stream
+        let stream = name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
+        self.ops.push(Op::Dropout { name: name.into(), x, rate, stream, out });
         Ok(out)
     }
 
@@ -301,11 +320,7 @@ impl Graph {
             )));
         }
         let out = self.activation_out(name, shape);
-        self.ops.push(Op::Softmax {
-            name: name.into(),
-            x,
-            out,
-        });
+        self.ops.push(Op::Softmax { name: name.into(), x, out });
         Ok(out)
     }
 
@@ -316,20 +331,14 @@ impl Graph {
         }
         let shape = self.shape(logits).to_vec();
         if shape.len() != 2 {
-            return Err(Error::Model(format!(
-                "loss: logits shape {shape:?} is not [batch, outputs]"
-            )));
+            return Err(Error::Model(format!("loss: logits shape {shape:?} is not [batch, outputs]")));
         }
         if kind == LossKind::SoftmaxCrossEntropy && shape[1] < 2 {
             return Err(Error::Model(format!(
                 "softmax cross-entropy needs at least 2 classes, logits shape is {shape:?}"
             )));
         }
-        self.ops.push(Op::Loss {
-            logits,
-            kind,
-            target,
-        });
+        self.ops.push(Op::Loss { logits, kind, target });
         Ok(())
     }
 
@@ -338,14 +347,15 @@ impl Graph {
         self.output = Some(t);
     }
 
+    /// Marks a further tensor read back by inference under `name`.
+    pub fn add_extra_output(&mut self, name: &str, t: TensorId) {
+        self.extra_outputs.push((name.into(), t));
+    }
+
     /// The loss op, if any: (logits, kind, target).
     pub fn loss_op(&self) -> Option<(TensorId, LossKind, TargetSource)> {
         self.ops.iter().find_map(|o| match o {
-            Op::Loss {
-                logits,
-                kind,
-                target,
-            } => Some((*logits, *kind, *target)),
+            Op::Loss { logits, kind, target } => Some((*logits, *kind, *target)),
             _ => None,
         })
     }

@@ -44,9 +44,7 @@ fn mix(mut z: u64) -> u64 {
 
 fn name_key(name: &str) -> u64 {
     // FNV-1a
-    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Uniform in (0, 1) for counter `i` of stream `key`.
@@ -58,11 +56,7 @@ fn uniform(key: u64, i: u64) -> f64 {
 pub fn init_values(name: &str, shape: &[usize], init: Init, seed: u64) -> Vec<f32> {
     let len: usize = shape.iter().product();
     let fan_in = if shape.len() >= 2 { shape[0] } else { len };
-    let fan_out = if shape.len() >= 2 {
-        shape[1..].iter().product()
-    } else {
-        len
-    };
+    let fan_out = if shape.len() >= 2 { shape[1..].iter().product() } else { len };
     let key = mix(seed) ^ name_key(name);
     (0..len as u64)
         .map(|i| match init {
@@ -106,11 +100,7 @@ impl ParamStore {
             host.resize(align(1), 0.0);
         }
         let buffer = gpu.storage_from("parameters", &host)?;
-        Ok(ParamStore {
-            buffer,
-            len: host.len(),
-            entries,
-        })
+        Ok(ParamStore { buffer, len: host.len(), entries })
     }
 
     /// The entry of a parameter, checking that its shape is what `expected` says.
@@ -119,9 +109,7 @@ impl ParamStore {
             .entries
             .iter()
             .find(|e| e.name == name)
-            .ok_or_else(|| {
-                Error::Model(format!("parameter '{name}' is not in the parameter store"))
-            })?;
+            .ok_or_else(|| Error::Model(format!("parameter '{name}' is not in the parameter store")))?;
         if e.shape != expected {
             return Err(Error::Model(format!(
                 "parameter '{name}' has shape {:?} in the store but {expected:?} in the model",
@@ -134,11 +122,7 @@ impl ParamStore {
     /// Reads every parameter back, by name.
     pub fn read_all(&self, gpu: &Gpu) -> Result<BTreeMap<String, Vec<f32>>> {
         let all = gpu.read_f32(&self.buffer, 0, self.len)?;
-        Ok(self
-            .entries
-            .iter()
-            .map(|e| (e.name.clone(), all[e.offset..e.offset + e.len].to_vec()))
-            .collect())
+        Ok(self.entries.iter().map(|e| (e.name.clone(), all[e.offset..e.offset + e.len].to_vec())).collect())
     }
 
     /// Overwrites one parameter.
@@ -147,9 +131,7 @@ impl ParamStore {
             .entries
             .iter()
             .find(|e| e.name == name)
-            .ok_or_else(|| {
-                Error::Model(format!("parameter '{name}' is not in the parameter store"))
-            })?;
+            .ok_or_else(|| Error::Model(format!("parameter '{name}' is not in the parameter store")))?;
         if values.len() != e.len {
             return Err(Error::Model(format!(
                 "parameter '{name}' has {} values, {} given",
@@ -157,11 +139,7 @@ impl ParamStore {
                 values.len()
             )));
         }
-        gpu.queue.write_buffer(
-            &self.buffer,
-            (e.offset * 4) as u64,
-            bytemuck::cast_slice(values),
-        );
+        gpu.queue.write_buffer(&self.buffer, (e.offset * 4) as u64, bytemuck::cast_slice(values));
         Ok(())
     }
 }

@@ -101,11 +101,7 @@ pub struct Epilogue {
 
 impl Epilogue {
     /// Plain store.
-    pub const PLAIN: Epilogue = Epilogue {
-        act: Act::None,
-        grad_act: Act::None,
-        accumulate: false,
-    };
+    pub const PLAIN: Epilogue = Epilogue { act: Act::None, grad_act: Act::None, accumulate: false };
 }
 
 /// The operands of a matmul call. `bias` and `aux` take a dummy binding when unused.
@@ -151,11 +147,7 @@ fn matmul<B: Clone>(
             ops.aux.unwrap_or(dummy),
             ops.c,
         ],
-        groups: [
-            (n as u32).div_ceil(MATMUL_TILE).max(1),
-            (rows as u32).div_ceil(MATMUL_TILE).max(1),
-            1,
-        ],
+        groups: [(n as u32).div_ceil(MATMUL_TILE).max(1), (rows as u32).div_ceil(MATMUL_TILE).max(1), 1],
     }
 }
 
@@ -195,21 +187,10 @@ pub fn matmul_tn<B: Clone>(
     matmul(KernelId::MatmulTn, m, n, k, ops, epi, dummy)
 }
 
-fn elementwise<B>(
-    kernel: KernelId,
-    n: usize,
-    act: Act,
-    accumulate: bool,
-    x: B,
-    y: B,
-    out: B,
-) -> Call<B> {
+fn elementwise<B>(kernel: KernelId, n: usize, act: Act, accumulate: bool, x: B, y: B, out: B) -> Call<B> {
     Call {
         kernel,
-        overrides: vec![
-            ("ACT", act.code()),
-            ("ACCUMULATE", accumulate as u32 as f64),
-        ],
+        overrides: vec![("ACT", act.code()), ("ACCUMULATE", accumulate as u32 as f64)],
         uniform: vec![n as u32, 0, 0, 0],
         bindings: vec![x, y, out],
         groups: grid_1d(n),
@@ -222,14 +203,7 @@ pub fn activation_forward<B: Clone>(n: usize, act: Act, x: B, out: B, dummy: B) 
 }
 
 /// out[n] (+)= dy[n] * act'(y[n]).
-pub fn activation_backward<B>(
-    n: usize,
-    act: Act,
-    accumulate: bool,
-    dy: B,
-    y: B,
-    out: B,
-) -> Call<B> {
+pub fn activation_backward<B>(n: usize, act: Act, accumulate: bool, dy: B, y: B, out: B) -> Call<B> {
     elementwise(KernelId::ActivationBackward, n, act, accumulate, dy, y, out)
 }
 
@@ -238,15 +212,7 @@ pub fn add_into<B: Clone>(n: usize, accumulate: bool, x: B, out: B, dummy: B) ->
     elementwise(KernelId::AddInto, n, Act::None, accumulate, x, dummy, out)
 }
 
-fn rows_call<B>(
-    kernel: KernelId,
-    rows: usize,
-    cols: usize,
-    accumulate: bool,
-    x: B,
-    y: B,
-    out: B,
-) -> Call<B> {
+fn rows_call<B>(kernel: KernelId, rows: usize, cols: usize, accumulate: bool, x: B, y: B, out: B) -> Call<B> {
     Call {
         kernel,
         overrides: vec![("ACCUMULATE", accumulate as u32 as f64)],
@@ -262,23 +228,8 @@ pub fn softmax_forward<B: Clone>(rows: usize, cols: usize, x: B, out: B, dummy: 
 }
 
 /// out (+)= y * (dy - rowsum(dy * y)).
-pub fn softmax_backward<B>(
-    rows: usize,
-    cols: usize,
-    accumulate: bool,
-    dy: B,
-    y: B,
-    out: B,
-) -> Call<B> {
-    rows_call(
-        KernelId::SoftmaxBackward,
-        rows,
-        cols,
-        accumulate,
-        dy,
-        y,
-        out,
-    )
+pub fn softmax_backward<B>(rows: usize, cols: usize, accumulate: bool, dy: B, y: B, out: B) -> Call<B> {
+    rows_call(KernelId::SoftmaxBackward, rows, cols, accumulate, dy, y, out)
 }
 
 /// The bindings of a loss kernel.
@@ -295,13 +246,7 @@ pub struct LossOperands<B> {
     pub stats: B,
 }
 
-fn loss<B>(
-    kernel: KernelId,
-    rows: usize,
-    cols: usize,
-    tcols: usize,
-    o: LossOperands<B>,
-) -> Call<B> {
+fn loss<B>(kernel: KernelId, rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -> Call<B> {
     Call {
         kernel,
         overrides: vec![],
@@ -317,22 +262,12 @@ pub fn mse_loss<B>(rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -
 }
 
 /// Binary cross-entropy on logits, value and gradient.
-pub fn bce_with_logits_loss<B>(
-    rows: usize,
-    cols: usize,
-    tcols: usize,
-    o: LossOperands<B>,
-) -> Call<B> {
+pub fn bce_with_logits_loss<B>(rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -> Call<B> {
     loss(KernelId::BceWithLogitsLoss, rows, cols, tcols, o)
 }
 
 /// Softmax cross-entropy with integer labels, value and gradient.
-pub fn softmax_cross_entropy_loss<B>(
-    rows: usize,
-    cols: usize,
-    tcols: usize,
-    o: LossOperands<B>,
-) -> Call<B> {
+pub fn softmax_cross_entropy_loss<B>(rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -> Call<B> {
     loss(KernelId::SoftmaxCrossEntropyLoss, rows, cols, tcols, o)
 }
 
@@ -381,26 +316,111 @@ impl OptimUniform {
     }
 }
 
-/// SGD with momentum and weight decay over the whole arena.
-pub fn sgd_step<B: Clone>(h: &OptimUniform, params: B, grads: B, velocity: B, dummy: B) -> Call<B> {
+/// SGD with momentum and weight decay over the whole arena; with `clip`, the
+/// gradients are scaled by clip[0] (from [`grad_clip_scale`]) first.
+pub fn sgd_step<B: Clone>(
+    h: &OptimUniform,
+    params: B,
+    grads: B,
+    velocity: B,
+    clip: Option<B>,
+    dummy: B,
+) -> Call<B> {
     Call {
         kernel: KernelId::SgdStep,
-        overrides: vec![],
+        overrides: vec![("CLIP", clip.is_some() as u32 as f64)],
         uniform: h.words(),
-        bindings: vec![params, grads, velocity, dummy],
+        bindings: vec![params, grads, velocity, dummy.clone(), clip.unwrap_or(dummy)],
         groups: grid_1d(h.n as usize),
     }
 }
 
-/// Adam / AdamW over the whole arena.
-pub fn adam_step<B>(h: &OptimUniform, params: B, grads: B, m: B, v: B) -> Call<B> {
+/// Adam / AdamW over the whole arena; `clip` as for [`sgd_step`].
+pub fn adam_step<B: Clone>(
+    h: &OptimUniform,
+    params: B,
+    grads: B,
+    m: B,
+    v: B,
+    clip: Option<B>,
+    dummy: B,
+) -> Call<B> {
     Call {
         kernel: KernelId::AdamStep,
-        overrides: vec![],
+        overrides: vec![("CLIP", clip.is_some() as u32 as f64)],
         uniform: h.words(),
-        bindings: vec![params, grads, m, v],
+        bindings: vec![params, grads, m, v, clip.unwrap_or(dummy)],
         groups: grid_1d(h.n as usize),
     }
+}
+
+/// Values each grad_norm_partial workgroup reduces (NORM_WG * NORM_ITEMS in reduce.wgsl).
+pub const NORM_CHUNK: usize = 256 * 16;
+
+/// Number of partial sums [`grad_norm_partial`] writes for `n` values.
+pub fn norm_partials(n: usize) -> usize {
+    n.div_ceil(NORM_CHUNK).max(1)
+}
+
+/// partials[g] = sum of x^2 over chunk g of x [n].
+pub fn grad_norm_partial<B: Clone>(n: usize, x: B, partials: B, dummy: B) -> Call<B> {
+    Call {
+        kernel: KernelId::GradNormPartial,
+        overrides: vec![],
+        uniform: vec![n as u32, 0, 0, 0],
+        bindings: vec![x, dummy, partials],
+        groups: [norm_partials(n) as u32, 1, 1],
+    }
+}
+
+/// clip[0] = min(1, max_norm / norm), clip[1] = norm, from the partial sums.
+pub fn grad_clip_scale<B: Clone>(
+    partials_len: usize,
+    max_norm: f32,
+    partials: B,
+    clip: B,
+    dummy: B,
+) -> Call<B> {
+    Call {
+        kernel: KernelId::GradClipScale,
+        overrides: vec![],
+        uniform: vec![partials_len as u32, max_norm.to_bits(), 0, 0],
+        bindings: vec![partials, dummy, clip],
+        groups: [1, 1, 1],
+    }
+}
+
+/// The uniform of a dropout call.
+#[derive(Clone, Copy, Debug)]
+pub struct DropoutParams {
+    /// Elements.
+    pub n: usize,
+    /// Run seed (low 32 bits).
+    pub seed: u32,
+    /// Stream of this layer, so layers draw different masks.
+    pub layer: u32,
+    /// Drop probability in [0, 1).
+    pub p: f32,
+}
+
+fn dropout<B>(kernel: KernelId, d: DropoutParams, accumulate: bool, step: B, x: B, out: B) -> Call<B> {
+    Call {
+        kernel,
+        overrides: vec![("ACCUMULATE", accumulate as u32 as f64)],
+        uniform: vec![d.n as u32, d.seed, d.layer, d.p.to_bits()],
+        bindings: vec![step, x, out],
+        groups: grid_1d(d.n),
+    }
+}
+
+/// out = x * keep / (1 - p), keep drawn from (seed, step[0], layer, i).
+pub fn dropout_forward<B>(d: DropoutParams, step: B, x: B, out: B) -> Call<B> {
+    dropout(KernelId::DropoutForward, d, false, step, x, out)
+}
+
+/// out (+)= dy * keep / (1 - p) with the same draws as the forward.
+pub fn dropout_backward<B>(d: DropoutParams, accumulate: bool, step: B, dy: B, out: B) -> Call<B> {
+    dropout(KernelId::DropoutBackward, d, accumulate, step, dy, out)
 }
 
 /// out[rows, cols] = data[batch[1 + r], :].

@@ -32,17 +32,20 @@ pub enum Family {
     Optim,
     /// shaders/data.wgsl
     Data,
+    /// shaders/dropout.wgsl
+    Dropout,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 6] = [
+    pub const ALL: [Family; 7] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
         Family::Loss,
         Family::Optim,
         Family::Data,
+        Family::Dropout,
     ];
 
     /// File name under shaders/.
@@ -54,6 +57,7 @@ impl Family {
             Family::Loss => "loss.wgsl",
             Family::Optim => "optim.wgsl",
             Family::Data => "data.wgsl",
+            Family::Dropout => "dropout.wgsl",
         }
     }
 
@@ -65,6 +69,7 @@ impl Family {
             Family::Loss => include_str!("../../shaders/loss.wgsl"),
             Family::Optim => include_str!("../../shaders/optim.wgsl"),
             Family::Data => include_str!("../../shaders/data.wgsl"),
+            Family::Dropout => include_str!("../../shaders/dropout.wgsl"),
         }
     }
 
@@ -111,12 +116,16 @@ kernel_table! {
     AddInto => Elementwise, "add_into";
     SoftmaxForward => Reduce, "softmax_forward";
     SoftmaxBackward => Reduce, "softmax_backward";
+    GradNormPartial => Reduce, "grad_norm_partial";
+    GradClipScale => Reduce, "grad_clip_scale";
     MseLoss => Loss, "mse_loss";
     BceWithLogitsLoss => Loss, "bce_with_logits_loss";
     SoftmaxCrossEntropyLoss => Loss, "softmax_cross_entropy_loss";
     SgdStep => Optim, "sgd_step";
     AdamStep => Optim, "adam_step";
     GatherRows => Data, "gather_rows";
+    DropoutForward => Dropout, "dropout_forward";
+    DropoutBackward => Dropout, "dropout_backward";
 }
 
 /// A region of a buffer bound to one shader binding.
@@ -198,26 +207,20 @@ impl PipelineCache {
                 });
             }
             let pair = gpu.scoped("creating a bind group layout", || {
-                let bgl = gpu
-                    .device
-                    .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                        label: Some("kernel bindings"),
-                        entries: &entries,
-                    });
-                let pl = gpu
-                    .device
-                    .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                        label: Some("kernel layout"),
-                        bind_group_layouts: &[Some(&bgl)],
-                        immediate_size: 0,
-                    });
+                let bgl = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                    label: Some("kernel bindings"),
+                    entries: &entries,
+                });
+                let pl = gpu.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some("kernel layout"),
+                    bind_group_layouts: &[Some(&bgl)],
+                    immediate_size: 0,
+                });
                 (bgl, pl)
             })?;
             slot.insert(pair);
         }
-        self.layouts
-            .get(&storage)
-            .ok_or_else(|| Error::Gpu("layout missing from cache".into()))
+        self.layouts.get(&storage).ok_or_else(|| Error::Gpu("layout missing from cache".into()))
     }
 
     /// The pipeline for `kernel` (with `storage` storage bindings after the
@@ -229,10 +232,7 @@ impl PipelineCache {
         storage: usize,
         overrides: &[(&'static str, f64)],
     ) -> Result<Arc<wgpu::ComputePipeline>> {
-        let key: PipelineKey = (
-            kernel,
-            overrides.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
-        );
+        let key: PipelineKey = (kernel, overrides.iter().map(|(n, v)| (*n, v.to_bits())).collect());
         if let Some(p) = self.pipelines.get(&key) {
             return Ok(p.clone());
         }
@@ -240,37 +240,30 @@ impl PipelineCache {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.modules.entry(family) {
             let src = family.source();
             let module = gpu.scoped(&format!("compiling shaders/{}", family.file()), || {
-                gpu.device
-                    .create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(family.file()),
-                        source: wgpu::ShaderSource::Wgsl(src.into()),
-                    })
+                gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(family.file()),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                })
             })?;
             slot.insert(module);
         }
         self.layout(gpu, storage)?;
         let (_, layout) = &self.layouts[&storage];
-        let module = self
-            .modules
-            .get(&family)
-            .ok_or_else(|| Error::Gpu("shader module missing from cache".into()))?;
-        let pipeline = gpu.scoped(
-            &format!("creating pipeline {}", kernel.entry_point()),
-            || {
-                gpu.device
-                    .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some(kernel.entry_point()),
-                        layout: Some(layout),
-                        module,
-                        entry_point: Some(kernel.entry_point()),
-                        compilation_options: wgpu::PipelineCompilationOptions {
-                            constants: overrides,
-                            zero_initialize_workgroup_memory: false,
-                        },
-                        cache: None,
-                    })
-            },
-        )?;
+        let module =
+            self.modules.get(&family).ok_or_else(|| Error::Gpu("shader module missing from cache".into()))?;
+        let pipeline = gpu.scoped(&format!("creating pipeline {}", kernel.entry_point()), || {
+            gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(kernel.entry_point()),
+                layout: Some(layout),
+                module,
+                entry_point: Some(kernel.entry_point()),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: overrides,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        })?;
         let pipeline = Arc::new(pipeline);
         self.pipelines.insert(key, pipeline.clone());
         Ok(pipeline)
@@ -287,12 +280,7 @@ impl PipelineCache {
     }
 
     /// Builds the dispatch of `call`, whose uniform words already sit in `uniform`.
-    pub fn build(
-        &mut self,
-        gpu: &Gpu,
-        call: &Call<Slice<'_>>,
-        uniform: Slice<'_>,
-    ) -> Result<Dispatch> {
+    pub fn build(&mut self, gpu: &Gpu, call: &Call<Slice<'_>>, uniform: Slice<'_>) -> Result<Dispatch> {
         let pipeline = self.pipeline(gpu, call.kernel, call.bindings.len(), &call.overrides)?;
         let layout = self.layout(gpu, call.bindings.len())?.0.clone();
         let max_binding = gpu.limits.max_storage_buffer_binding_size;
@@ -322,16 +310,13 @@ impl PipelineCache {
                 }),
             });
         }
-        let bind_group = gpu.scoped(
-            &format!("binding buffers of {}", call.kernel.entry_point()),
-            || {
-                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(call.kernel.entry_point()),
-                    layout: &layout,
-                    entries: &entries,
-                })
-            },
-        )?;
+        let bind_group = gpu.scoped(&format!("binding buffers of {}", call.kernel.entry_point()), || {
+            gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(call.kernel.entry_point()),
+                layout: &layout,
+                entries: &entries,
+            })
+        })?;
         let max_groups = gpu.limits.max_compute_workgroups_per_dimension;
         if call.groups.iter().any(|g| *g > max_groups) {
             return Err(Error::LimitExceeded {
@@ -341,11 +326,6 @@ impl PipelineCache {
                 context: call.kernel.entry_point().into(),
             });
         }
-        Ok(Dispatch {
-            kernel: call.kernel,
-            pipeline,
-            bind_group,
-            groups: call.groups,
-        })
+        Ok(Dispatch { kernel: call.kernel, pipeline, bind_group, groups: call.groups })
     }
 }

@@ -27,10 +27,7 @@ impl MlpSpec {
         let mut v = vec![self.inputs];
         v.extend(&self.hidden);
         v.push(self.outputs);
-        v.iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join("-")
+        v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("-")
     }
 
     /// Builds the graph for `batch` rows: layers `dense1`..`denseN`, the
@@ -47,12 +44,7 @@ impl MlpSpec {
         for (i, units) in self.hidden.iter().enumerate() {
             x = g.dense(&format!("dense{}", i + 1), x, *units, self.activation)?;
         }
-        let logits = g.dense(
-            &format!("dense{}", self.hidden.len() + 1),
-            x,
-            self.outputs,
-            Act::None,
-        )?;
+        let logits = g.dense(&format!("dense{}", self.hidden.len() + 1), x, self.outputs, Act::None)?;
         g.set_output(logits);
         g.loss(logits, self.loss, self.target)?;
         Ok(g)

@@ -9,8 +9,7 @@ use crate::data::{class_labels, stratified_split, SplitMix64, Table, ZScore};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{
-    Act, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions,
-    TargetSource,
+    Act, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions, TargetSource,
 };
 use crate::kernels::PipelineCache;
 use crate::metrics::{binary_metrics, multiclass_metrics, BinaryMetrics, MulticlassMetrics};
@@ -130,10 +129,7 @@ pub struct TrainOutcome {
 /// (sigmoid for one output, softmax otherwise), row-major.
 pub fn probabilities(logits: &[f32], outputs: usize) -> Vec<f64> {
     if outputs == 1 {
-        return logits
-            .iter()
-            .map(|z| 1.0 / (1.0 + (-(*z as f64)).exp()))
-            .collect();
+        return logits.iter().map(|z| 1.0 / (1.0 + (-(*z as f64)).exp())).collect();
     }
     let mut out = Vec::with_capacity(logits.len());
     for row in logits.chunks(outputs) {
@@ -149,16 +145,9 @@ fn evaluate(program: &mut Program, rows: &[usize], labels: &[u32], k: usize) -> 
     let logits = program.predict_rows(&ids)?;
     let y: Vec<u32> = rows.iter().map(|r| labels[*r]).collect();
     if k == 2 {
-        Ok(Metrics::Binary(binary_metrics(
-            &y,
-            &probabilities(&logits, 1),
-        )))
+        Ok(Metrics::Binary(binary_metrics(&y, &probabilities(&logits, 1))))
     } else {
-        Ok(Metrics::Multiclass(multiclass_metrics(
-            &y,
-            &probabilities(&logits, k),
-            k,
-        )))
+        Ok(Metrics::Multiclass(multiclass_metrics(&y, &probabilities(&logits, k), k)))
     }
 }
 
@@ -171,9 +160,7 @@ pub fn train_classifier(
     progress: &mut dyn FnMut(&EpochLog),
 ) -> Result<TrainOutcome> {
     if opts.batch_size == 0 || opts.epochs == 0 {
-        return Err(Error::Usage(
-            "--batch-size and --epochs must be at least 1".into(),
-        ));
+        return Err(Error::Usage("--batch-size and --epochs must be at least 1".into()));
     }
     let classes = class_labels(&table.targets)?;
     let k = classes.len();
@@ -187,19 +174,10 @@ pub fn train_classifier(
     let mut features = table.features.clone();
     zscore.apply(&mut features);
     let targets: Vec<f32> = labels.iter().map(|l| *l as f32).collect();
-    let data = Arc::new(GpuDataset::upload(
-        &gpu,
-        &features,
-        &targets,
-        table.cols(),
-        1,
-    )?);
+    let data = Arc::new(GpuDataset::upload(&gpu, &features, &targets, table.cols(), 1)?);
 
-    let (outputs, loss) = if k == 2 {
-        (1, LossKind::BceWithLogits)
-    } else {
-        (k, LossKind::SoftmaxCrossEntropy)
-    };
+    let (outputs, loss) =
+        if k == 2 { (1, LossKind::BceWithLogits) } else { (k, LossKind::SoftmaxCrossEntropy) };
     let spec = MlpSpec {
         inputs: table.cols(),
         hidden: opts.hidden.clone(),
@@ -217,9 +195,7 @@ pub fn train_classifier(
         &train_graph,
         params.clone(),
         data.clone(),
-        ProgramOptions {
-            mode: Mode::Train(opts.optimizer),
-        },
+        ProgramOptions { mode: Mode::Train(opts.optimizer) },
         &mut cache,
     )?;
     let mut evaluator = Program::compile(
@@ -227,9 +203,7 @@ pub fn train_classifier(
         &eval_graph,
         params.clone(),
         data,
-        ProgramOptions {
-            mode: Mode::Inference,
-        },
+        ProgramOptions { mode: Mode::Inference },
         &mut cache,
     )?;
     log::info!(
@@ -246,13 +220,12 @@ pub fn train_classifier(
     for epoch in 1..=opts.epochs {
         let t0 = Instant::now();
         // the epoch's order depends only on (seed, epoch)
-        let mut rng =
-            SplitMix64::new(opts.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = SplitMix64::new(opts.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         order.sort_unstable();
         rng.shuffle(&mut order);
         let batches: Vec<Vec<u32>> = order.chunks(opts.batch_size).map(|c| c.to_vec()).collect();
         trainer.reset_loss();
-        trainer.train_steps(&batches, opts.optimizer.lr)?;
+        trainer.train_steps(&batches, &[opts.optimizer.lr])?;
         let (sum, count) = trainer.read_loss()?;
         train_secs += t0.elapsed().as_secs_f64();
         samples += order.len();

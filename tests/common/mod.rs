@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub fn gpu() -> Arc<Gpu> {
     static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
     GPU.get_or_init(|| {
-        let g = Gpu::open(&DeviceOptions::default())
-            .unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
+        let g =
+            Gpu::open(&DeviceOptions::default()).unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"));
         eprintln!("testing on {}", g.describe());
         Arc::new(g)
     })
@@ -43,27 +43,16 @@ pub fn run_call(call: &Call<usize>, buffers: &[Vec<u32>]) -> Vec<Vec<u32>> {
     words.resize(words.len().max(4).div_ceil(4) * 4, 0);
     let ubuf = {
         use wgpu::util::DeviceExt;
-        gpu.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("test uniform"),
-                contents: bytemuck::cast_slice(&words),
-                usage: wgpu::BufferUsages::UNIFORM,
-            })
+        gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("test uniform"),
+            contents: bytemuck::cast_slice(&words),
+            usage: wgpu::BufferUsages::UNIFORM,
+        })
     };
     let resolved = call
-        .map(|i| -> Result<Slice, ()> {
-            Ok(Slice {
-                buffer: &bufs[*i],
-                offset: 0,
-                size: bufs[*i].size(),
-            })
-        })
+        .map(|i| -> Result<Slice, ()> { Ok(Slice { buffer: &bufs[*i], offset: 0, size: bufs[*i].size() }) })
         .unwrap();
-    let u = Slice {
-        buffer: &ubuf,
-        offset: 0,
-        size: (words.len() * 4) as u64,
-    };
+    let u = Slice { buffer: &ubuf, offset: 0, size: (words.len() * 4) as u64 };
     let d = cache().lock().unwrap().build(&gpu, &resolved, u).unwrap();
     let mut enc = gpu.device.create_command_encoder(&Default::default());
     {
@@ -108,9 +97,6 @@ pub fn rand_vec(n: usize, seed: u64) -> Vec<f64> {
 pub fn assert_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= atol + rtol * w.abs(),
-            "{what}: index {i}: got {g}, want {w}"
-        );
+        assert!((g - w).abs() <= atol + rtol * w.abs(), "{what}: index {i}: got {g}, want {w}");
     }
 }

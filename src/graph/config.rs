@@ -1,0 +1,140 @@
+//! What a program is compiled from and for: the data set on the GPU, the
+//! optimizer settings, the mode, and the memory report.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+/// The data set on the GPU, uploaded once: features [rows, cols], targets [rows, tcols].
+pub struct GpuDataset {
+    /// Features, row-major.
+    pub features: wgpu::Buffer,
+    /// Targets, row-major (class ids as f32 for classification).
+    pub targets: wgpu::Buffer,
+    /// Rows.
+    pub rows: usize,
+    /// Feature columns.
+    pub cols: usize,
+    /// Target columns.
+    pub tcols: usize,
+}
+
+impl GpuDataset {
+    /// Uploads a data set.
+    pub fn upload(
+        gpu: &Gpu,
+        features: &[f32],
+        targets: &[f32],
+        cols: usize,
+        tcols: usize,
+    ) -> Result<GpuDataset> {
+        let rows = features.len().checked_div(cols).unwrap_or(0);
+        if rows == 0 || features.len() != rows * cols || targets.len() != rows * tcols {
+            return Err(Error::Dataset(format!(
+                "features ({} values) and targets ({} values) do not form {cols}+{tcols} columns of the same rows",
+                features.len(),
+                targets.len()
+            )));
+        }
+        Ok(GpuDataset {
+            features: gpu.storage_from("data.features", features)?,
+            targets: gpu.storage_from("data.targets", targets)?,
+            rows,
+            cols,
+            tcols,
+        })
+    }
+}
+
+/// Which optimizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    /// SGD with momentum and L2 weight decay.
+    Sgd,
+    /// Adam with L2 weight decay in the gradient.
+    Adam,
+    /// Adam with decoupled weight decay.
+    AdamW,
+}
+
+/// Optimizer hyper-parameters.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OptimizerConfig {
+    /// Which optimizer.
+    pub kind: Optimizer,
+    /// Learning rate.
+    pub lr: f32,
+    /// Weight decay.
+    pub weight_decay: f32,
+    /// SGD momentum.
+    pub momentum: f32,
+    /// Adam beta1.
+    pub beta1: f32,
+    /// Adam beta2.
+    pub beta2: f32,
+    /// Adam epsilon.
+    pub eps: f32,
+    /// Clip the gradients to this global L2 norm before each step.
+    #[serde(default)]
+    pub clip_grad_norm: Option<f32>,
+}
+
+impl OptimizerConfig {
+    /// Adam with the usual defaults and learning rate `lr`.
+    pub fn adam(lr: f32) -> Self {
+        OptimizerConfig {
+            kind: Optimizer::Adam,
+            lr,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+            clip_grad_norm: None,
+        }
+    }
+
+    /// SGD with momentum.
+    pub fn sgd(lr: f32, momentum: f32) -> Self {
+        OptimizerConfig { kind: Optimizer::Sgd, momentum, ..Self::adam(lr) }
+    }
+}
+
+/// What a program computes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mode {
+    /// Forward, loss, backward and the optimizer step.
+    Train(OptimizerConfig),
+    /// Forward, loss and backward; gradients are kept for reading (tests,
+    /// explanations). With `input_grad`, dL/dinput too.
+    Gradients {
+        /// Also keep the gradient w.r.t. the input batch.
+        input_grad: bool,
+    },
+    /// Forward only; the graph's output is read back.
+    Inference,
+}
+
+/// Compile options.
+#[derive(Clone, Copy, Debug)]
+pub struct ProgramOptions {
+    /// What to compute.
+    pub mode: Mode,
+}
+
+/// Bytes each part of a program takes on the GPU.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct MemoryReport {
+    /// Parameter arena (shared between programs of one model).
+    pub params: u64,
+    /// Gradient arena.
+    pub grads: u64,
+    /// Optimizer state.
+    pub optimizer_state: u64,
+    /// Activation arena after liveness reuse.
+    pub activations: u64,
+    /// What the activations would take without reuse.
+    pub activations_unshared: u64,
+    /// Batch ids, uniforms, stats and small buffers (per-epoch uploads not included).
+    pub other: u64,
+}
