@@ -64,6 +64,14 @@ pub enum Error {
     /// A graph or model spec problem: names the op or layer and the shapes.
     #[error("bad model: {0}")]
     Model(String),
+    /// A checkpoint or run directory that cannot be used.
+    #[error("{path}: bad checkpoint: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// A command-line argument that cannot be honoured.
     #[error("bad argument: {0}")]
     Usage(String),

@@ -13,6 +13,7 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod graph;
+pub mod infer;
 pub mod kernels;
 pub mod metrics;
 pub mod models;

@@ -96,8 +96,29 @@ pub struct MulticlassMetrics {
     pub macro_f1: f64,
     /// Mean cross-entropy of the true class, probabilities clamped to `[1e-7, 1 - 1e-7]`.
     pub log_loss: f64,
+    /// One-vs-rest ROC-AUC averaged over the classes that have both
+    /// positives and negatives (each from its probability column, rank
+    /// formula, ties count half); 0.5 when no class qualifies.
+    pub macro_roc_auc: f64,
+    /// Per-class metrics, indexed by class.
+    pub per_class: Vec<ClassMetrics>,
     /// `k x k` counts indexed `[actual][predicted]`.
     pub confusion: Vec<Vec<u64>>,
+}
+
+/// One class of a multi-class problem, scored one-vs-rest.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ClassMetrics {
+    /// TP / (TP + FP), 0 when the class is never predicted.
+    pub precision: f64,
+    /// TP / (TP + FN), 0 when the class never occurs.
+    pub recall: f64,
+    /// TN / (TN + FP), 0 when every row is of this class.
+    pub specificity: f64,
+    /// Harmonic mean of precision and recall, 0 when both are 0.
+    pub f1: f64,
+    /// Number of rows of this class.
+    pub support: u64,
 }
 
 /// Computes [`MulticlassMetrics`] from class indices `labels` (in `0..k`) and
@@ -123,25 +144,45 @@ pub fn multiclass_metrics(labels: &[u32], probs: &[f64], k: usize) -> Multiclass
         confusion[y][pred] += 1;
         loss -= row[y].clamp(EPS, 1.0 - EPS).ln();
     }
-    let (mut sum_p, mut sum_r, mut sum_f1, mut correct) = (0.0, 0.0, 0.0, 0.0);
+    let n = labels.len() as f64;
+    let mut per_class = Vec::with_capacity(k);
+    let (mut auc_sum, mut auc_count) = (0.0, 0usize);
+    let mut onehot = vec![0u32; labels.len()];
+    let mut column = vec![0f64; labels.len()];
     for c in 0..k {
         let tp = confusion[c][c] as f64;
         let predicted: u64 = confusion.iter().map(|r| r[c]).sum();
-        let actual: u64 = confusion[c].iter().sum();
-        let p = ratio(tp, predicted as f64);
-        let r = ratio(tp, actual as f64);
-        sum_p += p;
-        sum_r += r;
-        sum_f1 += ratio(2.0 * p * r, p + r);
-        correct += tp;
+        let support: u64 = confusion[c].iter().sum();
+        let fp = predicted as f64 - tp;
+        let tn = n - support as f64 - fp;
+        let precision = ratio(tp, predicted as f64);
+        let recall = ratio(tp, support as f64);
+        per_class.push(ClassMetrics {
+            precision,
+            recall,
+            specificity: ratio(tn, tn + fp),
+            f1: ratio(2.0 * precision * recall, precision + recall),
+            support,
+        });
+        if support > 0 && (support as f64) < n {
+            for (i, (&y, row)) in labels.iter().zip(probs.chunks_exact(k)).enumerate() {
+                onehot[i] = u32::from(y as usize == c);
+                column[i] = row[c];
+            }
+            auc_sum += roc_auc(&onehot, &column);
+            auc_count += 1;
+        }
     }
-    let n = labels.len() as f64;
+    let mean = |f: fn(&ClassMetrics) -> f64| per_class.iter().map(f).sum::<f64>() / k as f64;
+    let correct: u64 = (0..k).map(|c| confusion[c][c]).sum();
     MulticlassMetrics {
-        accuracy: ratio(correct, n),
-        macro_precision: sum_p / k as f64,
-        macro_recall: sum_r / k as f64,
-        macro_f1: sum_f1 / k as f64,
+        accuracy: ratio(correct as f64, n),
+        macro_precision: mean(|m| m.precision),
+        macro_recall: mean(|m| m.recall),
+        macro_f1: mean(|m| m.f1),
         log_loss: ratio(loss, n),
+        macro_roc_auc: if auc_count == 0 { 0.5 } else { auc_sum / auc_count as f64 },
+        per_class,
         confusion,
     }
 }
@@ -274,6 +315,43 @@ mod tests {
         close(m.macro_f1, 7.0 / 9.0);
         let want = -(0.7f64.ln() + 0.4f64.ln() + 0.6f64.ln() + 0.5f64.ln()) / 4.0;
         close(m.log_loss, want);
+        // Per class (4 rows): c0 TP1 FP1 FN0 TN2 → spec 2/3; c1 TP1 FP0 FN1 TN2
+        // → spec 1; c2 TP1 FP0 FN0 TN3 → spec 1. Supports 1, 2, 1.
+        let want =
+            [(0.5, 1.0, 2.0 / 3.0, 2.0 / 3.0, 1), (1.0, 0.5, 1.0, 2.0 / 3.0, 2), (1.0, 1.0, 1.0, 1.0, 1)];
+        for (c, (p, r, s, f1, n)) in m.per_class.iter().zip(want) {
+            close(c.precision, p);
+            close(c.recall, r);
+            close(c.specificity, s);
+            close(c.f1, f1);
+            assert_eq!(c.support, n);
+        }
+        // One-vs-rest AUC:
+        // c0: pos 0.7; negs 0.4, 0.1, 0.2 → 3/3 = 1.
+        // c1: pos 0.4, 0.5; negs 0.2, 0.3 → 4/4 = 1.
+        // c2: pos 0.6; negs 0.1, 0.2, 0.3 → 1.
+        close(m.macro_roc_auc, 1.0);
+    }
+
+    #[test]
+    fn multiclass_auc_by_hand() {
+        // k = 3, five rows (label: probs):
+        // 0: [0.5, 0.3, 0.2]   1: [0.6, 0.3, 0.1]   0: [0.2, 0.5, 0.3]
+        // 2: [0.2, 0.2, 0.6]   1: [0.1, 0.8, 0.1]
+        // c0 column: pos 0.5, 0.2; neg 0.6, 0.2, 0.1. Pairs won: 0.5 beats
+        //   0.2, 0.1 (2); 0.2 ties 0.2 (0.5), beats 0.1 (1) → 3.5 / 6.
+        // c1 column: pos 0.3, 0.8; neg 0.3, 0.5, 0.2. 0.3: tie 0.5 + beats
+        //   0.2 (1) = 1.5; 0.8 beats all 3 → 4.5 / 6 = 0.75.
+        // c2 column: pos 0.6; neg 0.2, 0.1, 0.3, 0.1 → 4 / 4 = 1.
+        // macro = (3.5/6 + 0.75 + 1) / 3.
+        let probs = [0.5, 0.3, 0.2, 0.6, 0.3, 0.1, 0.2, 0.5, 0.3, 0.2, 0.2, 0.6, 0.1, 0.8, 0.1];
+        let m = multiclass_metrics(&[0, 1, 0, 2, 1], &probs, 3);
+        close(m.macro_roc_auc, (3.5 / 6.0 + 0.75 + 1.0) / 3.0);
+        // Predictions 0, 0, 1, 2, 1: c0 TP1 FP1 FN1 TN2 → spec 2/3.
+        assert_eq!(m.confusion, vec![vec![1, 1, 0], vec![1, 1, 0], vec![0, 0, 1]]);
+        close(m.per_class[0].specificity, 2.0 / 3.0);
+        close(m.per_class[2].specificity, 1.0);
+        assert_eq!(m.per_class.iter().map(|c| c.support).collect::<Vec<_>>(), vec![2, 2, 1]);
     }
 
     #[test]
@@ -283,6 +361,12 @@ mod tests {
         close(m.accuracy, 1.0);
         close(m.macro_recall, 2.0 / 3.0);
         close(m.macro_f1, 2.0 / 3.0);
+        // Class 2 has no positives: AUC averages classes 0 and 1 only (both 1).
+        close(m.macro_roc_auc, 1.0);
+        assert_eq!(m.per_class[2].support, 0);
+        close(m.per_class[2].specificity, 1.0);
+        // No rows at all: no class qualifies.
+        close(multiclass_metrics(&[], &[], 2).macro_roc_auc, 0.5);
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The command line: the default job writes its run directory, and bad input
-//! is one clear line and a non-zero exit, never a panic.
+//! The command line: the default job writes its run directory, a saved run
+//! gives the same metrics and predictions again, and bad input is one clear
+//! line and a non-zero exit (never a panic, nothing written).
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn medgpu(args: &[&str]) -> (i32, String, String) {
@@ -12,33 +14,129 @@ fn medgpu(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn assert_clean_error(args: &[&str], code: i32, needle: &str) {
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("medgpu-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn assert_clean_error(args: &[&str], code: i32, needles: &[&str]) {
     let (c, _, err) = medgpu(args);
     assert_eq!(c, code, "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: stderr {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: expected '{n}' in: {err}");
+    }
     assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
     let error_lines = err.lines().filter(|l| l.starts_with("error:")).count();
     assert_eq!(error_lines, 1, "{args:?}: one error line expected: {err}");
 }
 
 #[test]
-fn train_writes_summary_with_test_metrics_and_adapter() {
-    let dir = std::env::temp_dir().join(format!("medgpu-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let (code, out, err) = medgpu(&["train", "--epochs", "3", "--out", dir.to_str().unwrap()]);
+fn train_writes_the_run_directory() {
+    let dir = tmp("default").join("run");
+    let (code, out, err) = medgpu(&["train", "--epochs", "3", "--out", s(&dir)]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("epoch   1/3") && out.contains("val accuracy"), "{out}");
-    assert!(out.contains("test: accuracy") && out.contains("recall") && out.contains("F1"), "{out}");
+    assert!(out.contains("test:") && out.contains("recall") && out.contains("f1"), "{out}");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    for key in ["accuracy", "precision", "recall", "f1"] {
+    for key in ["accuracy", "precision", "recall", "f1", "specificity", "roc_auc", "log_loss"] {
         let v = summary["test"][key].as_f64().unwrap_or(-1.0);
-        assert!((0.0..=1.0).contains(&v), "test.{key} = {v}");
+        assert!((0.0..=1.0).contains(&v) || key == "log_loss", "test.{key} = {v}");
     }
+    assert!(summary["val"]["accuracy"].as_f64().is_some());
     assert!(summary["adapter"]["name"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(summary["adapter"]["backend"].as_str().is_some());
-    assert!(dir.join("metrics.csv").exists() && dir.join("model.json").exists());
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(summary["seed"], 42);
+    for f in ["metrics.csv", "model.json", "weights.safetensors", "test_predictions.csv"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 4, "header + 3 epochs: {metrics}");
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).unwrap()).unwrap();
+    assert_eq!(model["feature_names"].as_array().unwrap().len(), 30);
+    assert!(model["preprocessor"]["shift"].is_array() && model["encoding"]["target"]["labels"].is_array());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "run directory must be private, mode {mode:o}");
+    }
+}
+
+/// Splits the built-in breast cancer file into train and test CSVs with an id column.
+fn split_files(d: &Path) -> (PathBuf, PathBuf) {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/breast_cancer.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = format!("patient_id,{}", lines.next().unwrap());
+    let (mut train, mut test) = (vec![header.clone()], vec![header]);
+    for (i, l) in lines.enumerate() {
+        let row = format!("P{i:04},{l}");
+        if i % 5 == 0 {
+            test.push(row)
+        } else {
+            train.push(row)
+        }
+    }
+    let (a, b) = (d.join("train.csv"), d.join("test.csv"));
+    std::fs::write(&a, train.join("\n") + "\n").unwrap();
+    std::fs::write(&b, test.join("\n") + "\n").unwrap();
+    (a, b)
+}
+
+#[test]
+fn eval_and_predict_from_a_saved_run_repeat_the_training_results() {
+    let d = tmp("roundtrip");
+    let (train, test) = split_files(&d);
+    let run = d.join("run");
+    let (code, out, err) = medgpu(&[
+        "train",
+        "--data",
+        s(&train),
+        "--target",
+        "malignant",
+        "--id-column",
+        "patient_id",
+        "--test-data",
+        s(&test),
+        "--epochs",
+        "5",
+        "--out",
+        s(&run),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["split"]["test"], 114);
+    let (code, out, err) = medgpu(&["eval", "--run", s(&run), "--data", s(&test), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(eval["metrics"], summary["test"], "eval on the test file must repeat the test metrics");
+    let preds = d.join("preds.csv");
+    let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&test), "--out", s(&preds)]);
+    assert_eq!(code, 0, "{err}");
+    let again = std::fs::read_to_string(&preds).unwrap();
+    assert_eq!(again, std::fs::read_to_string(run.join("test_predictions.csv")).unwrap());
+    assert!(again.starts_with("line,id,predicted,prob_0,prob_1\n"), "{}", &again[..60]);
+    assert!(again.lines().nth(1).unwrap().starts_with("2,P0000,"));
+
+    // a row that cannot be read is reported, the others are predicted
+    let mut text = std::fs::read_to_string(&test).unwrap();
+    text = text.replacen("\nP0005,", "\nP0005,oops", 1);
+    let bad = d.join("bad.csv");
+    std::fs::write(&bad, text).unwrap();
+    let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&bad), "--out", s(&preds)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 of 114 rows could not be read") && err.contains("bad.csv:3:"), "{err}");
+    assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 1 + 113);
 }
 
 #[test]
@@ -52,17 +150,81 @@ fn devices_lists_at_least_one_adapter_as_json() {
 }
 
 #[test]
-fn bad_input_is_one_line_and_a_nonzero_exit() {
-    assert_clean_error(&["train", "--backend", "nosuch"], 2, "unknown backend 'nosuch'");
+fn bad_options_are_one_line_and_a_nonzero_exit() {
+    assert_clean_error(&["train", "--backend", "nosuch"], 2, &["unknown backend 'nosuch'"]);
     assert_clean_error(
         &["train", "--adapter", "no-such-adapter-xyz"],
         1,
-        "no GPU adapter found whose name contains 'no-such-adapter-xyz'",
+        &["no GPU adapter found whose name contains 'no-such-adapter-xyz'"],
     );
     #[cfg(not(target_os = "macos"))]
-    assert_clean_error(&["train", "--backend", "metal"], 1, "not available");
-    assert_clean_error(&["train", "--data", "builtin:nothing"], 1, "builtin");
-    assert_clean_error(&["train", "--data", "/no/such/file.csv", "--target", "y"], 1, "/no/such/file.csv");
-    assert_clean_error(&["train", "--activation", "swish"], 2, "unknown activation");
-    assert_clean_error(&["train", "--hidden", "0"], 1, "at least one unit");
+    assert_clean_error(&["train", "--backend", "metal"], 1, &["not available"]);
+    assert_clean_error(&["train", "--data", "builtin:nothing"], 1, &["builtin"]);
+    assert_clean_error(&["train", "--data", "/no/such/file.csv", "--target", "y"], 1, &["/no/such/file.csv"]);
+    assert_clean_error(&["train", "--activation", "swish"], 2, &["unknown activation"]);
+    assert_clean_error(&["train", "--hidden", "0"], 1, &["units must be at least 1"]);
+    assert_clean_error(&["train", "--missing", "guess"], 2, &["unknown --missing policy 'guess'"]);
+    assert_clean_error(
+        &["eval", "--run", "/no/such/run", "--data", "builtin:breast_cancer"],
+        1,
+        &["/no/such/run/model.json"],
+    );
+}
+
+#[test]
+fn bad_files_say_where_and_write_nothing() {
+    let d = tmp("badfiles");
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("ragged.csv", "a,b,y\n1,2,0\n3,1\n", &["ragged.csv:3", "2 cells"]),
+        ("text.csv", "a,b,y\n1,2,0\n3,abc,1\n", &["text.csv:3:2", "abc", "--categorical"]),
+        (
+            "missing.csv",
+            "a,b,y\n1,,0\n3,4,1\n5,NA,0\n",
+            &["missing.csv:2:2", "2 missing values", "--missing"],
+        ),
+        ("notarget.csv", "a,b,c\n1,2,0\n3,4,1\n", &["notarget.csv:1", "'y'"]),
+        ("empty.csv", "", &["empty.csv"]),
+        ("header.csv", "a,b,y\n", &["header.csv"]),
+        ("oneclass.csv", "a,b,y\n1,2,0\n3,4,0\n5,6,0\n", &["one", "y"]),
+    ];
+    for (name, text, needles) in cases {
+        let path = d.join(name);
+        std::fs::write(&path, text).unwrap();
+        let run = d.join(format!("run-{name}"));
+        assert_clean_error(&["train", "--data", s(&path), "--target", "y", "--out", s(&run)], 1, needles);
+        assert!(!run.exists(), "{name}: a run directory was created for bad data");
+    }
+}
+
+#[test]
+fn labels_never_seen_in_training_are_refused_at_eval() {
+    let d = tmp("unseen");
+    let mut text = String::from("a,b,y\n");
+    for i in 0..60 {
+        text.push_str(&format!("{},{},{}\n", i % 7, i % 5, if i % 3 == 0 { "yes" } else { "no" }));
+    }
+    let train = d.join("train.csv");
+    std::fs::write(&train, &text).unwrap();
+    let run = d.join("run");
+    let (code, _, err) =
+        medgpu(&["train", "--data", s(&train), "--target", "y", "--epochs", "1", "--out", s(&run), "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let other = d.join("other.csv");
+    std::fs::write(&other, "a,b,y\n1,2,no\n3,4,maybe\n").unwrap();
+    assert_clean_error(&["eval", "--run", s(&run), "--data", s(&other)], 1, &["other.csv:3:3", "maybe"]);
+}
+
+#[test]
+fn a_model_spec_file_trains_and_a_bad_one_names_the_place() {
+    let d = tmp("spec");
+    let good = d.join("model.toml");
+    std::fs::write(&good, "[[layers]]\ntype = \"dense\"\nunits = 16\nactivation = \"tanh\"\n\n[[layers]]\ntype = \"dropout\"\nrate = 0.1\n").unwrap();
+    let run = d.join("run");
+    let (code, out, err) = medgpu(&["train", "--model", s(&good), "--epochs", "2", "--out", s(&run)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("custom 30-16-1"), "{out}");
+    let bad = d.join("bad.toml");
+    std::fs::write(&bad, "[[layers]]\ntype = \"dense\"\nunits = 16\n\n[[layers]]\ntype = \"conv9d\"\n")
+        .unwrap();
+    assert_clean_error(&["train", "--model", s(&bad)], 1, &["bad.toml:6:8", "conv9d"]);
 }

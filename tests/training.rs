@@ -1,5 +1,5 @@
-//! Training reaches stated quality, is bit-for-bit reproducible, and handles
-//! the last partial batch.
+//! Training reaches stated quality, is bit-for-bit reproducible, resumes
+//! exactly, and handles the last partial batch.
 
 mod common;
 use common::*;
@@ -8,8 +8,27 @@ use medgpu::graph::{
 };
 use medgpu::kernels::PipelineCache;
 use medgpu::models::MlpSpec;
-use medgpu::train::{train_classifier, Metrics, TrainOptions};
+use medgpu::train::{train, DataSource, Hooks, Metrics, TrainConfig, TrainOutcome};
+use std::path::PathBuf;
 use std::sync::Arc;
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("medgpu-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(
+    source: &DataSource,
+    cfg: &TrainConfig,
+    dir: &std::path::Path,
+    resume: bool,
+    stop: Option<usize>,
+) -> Option<TrainOutcome> {
+    let hooks = Hooks { progress: &mut |_| {}, stop_after_epoch: stop };
+    train(gpu(), source, cfg, dir, resume, hooks).unwrap()
+}
 
 #[test]
 fn xor_is_learned_to_full_accuracy() {
@@ -48,39 +67,104 @@ fn xor_is_learned_to_full_accuracy() {
     assert_eq!(predicted, vec![0, 1, 1, 0], "logits {logits:?}");
 }
 
-fn short_run(seed: u64, epochs: usize) -> medgpu::train::TrainOutcome {
-    let table = medgpu::data::builtin("breast_cancer").unwrap();
-    let opts = TrainOptions { epochs, seed, ..TrainOptions::default() };
-    train_classifier(gpu(), &table, &opts, &mut |_| {}).unwrap()
-}
-
-#[test]
-fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
-    let a = short_run(7, 3);
-    let b = short_run(7, 3);
-    let c = short_run(8, 3);
+fn assert_same_weights(a: &TrainOutcome, b: &TrainOutcome, what: &str) {
     assert_eq!(a.weights.keys().collect::<Vec<_>>(), b.weights.keys().collect::<Vec<_>>());
     for (name, wa) in &a.weights {
         let bits_a: Vec<u32> = wa.iter().map(|v| v.to_bits()).collect();
         let bits_b: Vec<u32> = b.weights[name].iter().map(|v| v.to_bits()).collect();
-        assert_eq!(bits_a, bits_b, "{name} differs between two runs with one seed");
+        assert_eq!(bits_a, bits_b, "{what}: {name} differs");
     }
+}
+
+#[test]
+fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
+    let src = DataSource::builtin("breast_cancer");
+    let cfg = TrainConfig { epochs: 3, seed: 7, ..TrainConfig::default() };
+    let a = run(&src, &cfg, &tmp("det-a"), false, None).unwrap();
+    let b = run(&src, &cfg, &tmp("det-b"), false, None).unwrap();
+    let c = run(&src, &TrainConfig { seed: 8, ..cfg.clone() }, &tmp("det-c"), false, None).unwrap();
+    assert_same_weights(&a, &b, "two runs with one seed");
     assert_ne!(a.weights["dense1.weight"], c.weights["dense1.weight"]);
-    assert_eq!(
-        a.epochs.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>(),
-        b.epochs.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>()
-    );
+    let losses = |o: &TrainOutcome| o.epochs.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b));
+}
+
+#[test]
+fn resume_gives_exactly_the_weights_of_an_uninterrupted_run() {
+    let src = DataSource::builtin("breast_cancer");
+    // dropout and a schedule make the step counter and the epoch matter
+    let cfg = TrainConfig {
+        epochs: 5,
+        model: medgpu::models::ModelSpec::mlp(&[16, 8], Act::Relu, 0.2),
+        lr_schedule: medgpu::train::LrSchedule::Cosine,
+        optimizer: OptimizerConfig { clip_grad_norm: Some(1.0), ..OptimizerConfig::adam(3e-3) },
+        ..TrainConfig::default()
+    };
+    let whole = run(&src, &cfg, &tmp("whole"), false, None).unwrap();
+    let dir = tmp("resumed");
+    assert!(run(&src, &cfg, &dir, false, Some(2)).is_none());
+    let resumed = run(&src, &cfg, &dir, true, None).unwrap();
+    assert_same_weights(&whole, &resumed, "resumed run");
+    assert_eq!(resumed.epochs.len(), 5);
+    let key = |o: &TrainOutcome| {
+        o.epochs
+            .iter()
+            .map(|e| (e.epoch, e.train_loss.to_bits(), e.val_loss.to_bits(), e.lr.to_bits()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(key(&whole), key(&resumed), "epoch logs of the resumed run");
 }
 
 #[test]
 fn default_breast_cancer_mlp_reaches_the_reference_quality() {
-    let table = medgpu::data::builtin("breast_cancer").unwrap();
-    let out = train_classifier(gpu(), &table, &TrainOptions::default(), &mut |_| {}).unwrap();
+    let out =
+        run(&DataSource::builtin("breast_cancer"), &TrainConfig::default(), &tmp("default"), false, None)
+            .unwrap();
     let Metrics::Binary(m) = &out.test else { panic!("binary task expected") };
     assert!(m.accuracy >= 0.95, "test accuracy {}", m.accuracy);
-    assert!(m.recall >= 0.90, "test recall {}", m.recall);
-    assert_eq!(out.spec.describe(), "30-64-32-1");
+    assert!(m.recall >= 0.90, "test recall (malignant) {}", m.recall);
     assert_eq!(out.split_sizes.0 + out.split_sizes.1 + out.split_sizes.2, 569);
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch_weights() {
+    let cfg = TrainConfig {
+        epochs: 60,
+        early_stopping: Some(3),
+        optimizer: OptimizerConfig::adam(1e-2),
+        ..TrainConfig::default()
+    };
+    let out = run(&DataSource::builtin("breast_cancer"), &cfg, &tmp("early"), false, None).unwrap();
+    assert!(out.stopped_early, "a high learning rate over 60 epochs should overfit and stop early");
+    let best = out.epochs.iter().map(|e| e.val_loss).fold(f64::INFINITY, f64::min);
+    assert_eq!(out.epochs[out.best_epoch - 1].val_loss, best);
+    assert!(
+        (out.val.selection_loss() - best).abs() < 1e-9,
+        "final val loss {} vs best {best}",
+        out.val.selection_loss()
+    );
+}
+
+#[test]
+fn autoencoder_trained_on_benign_scores_malignant_as_anomalies() {
+    let src = DataSource {
+        prepare: medgpu::data::PrepareOptions {
+            task: Some(medgpu::data::Task::Reconstruct),
+            ..Default::default()
+        },
+        ..DataSource::builtin("breast_cancer")
+    };
+    let cfg = TrainConfig {
+        model: medgpu::models::ModelSpec::autoencoder(&[16, 8], Act::Relu),
+        epochs: 30,
+        train_filter: Some(("malignant".into(), "0".into())),
+        ..TrainConfig::default()
+    };
+    let out = run(&src, &cfg, &tmp("ae"), false, None).unwrap();
+    let Metrics::Reconstruction(m) = &out.test else { panic!("reconstruction expected") };
+    let auc = m.anomaly_roc_auc.unwrap();
+    assert!(auc > 0.9, "anomaly ROC-AUC {auc}");
+    assert_eq!(out.test_inference.code.as_ref().unwrap().0, 8, "bottleneck code width");
 }
 
 #[test]

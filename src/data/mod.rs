@@ -1,13 +1,32 @@
 //! Tabular data: CSV loading, the built-in data sets, class labels,
-//! stratified splits and z-score normalization.
+//! stratified and grouped splits, column encoding (numeric, one-hot, class
+//! labels), missing values and normalization.
+//!
+//! The path from a file to model inputs: [`read_raw_csv`] (text cells) →
+//! [`encode_fit`] (an [`Encoding`] and a numeric [`Dataset`], NaN for missing
+//! cells) → [`rows_after_missing_policy`] → [`split_rows`] →
+//! [`Preprocessor::fit`] on the training rows → [`Preprocessor::apply`].
+//! At eval/predict time the saved [`Encoding`] and [`Preprocessor`] are
+//! reapplied with [`encode_apply`] or [`encode_apply_lenient`].
 
 mod csv_table;
+mod encode;
 mod normalize;
+mod prepare;
+mod preprocess;
+mod raw;
 mod split;
 
 pub use csv_table::{parse_csv_table, read_csv_table, Table};
+pub use encode::{encode_apply, encode_apply_lenient};
 pub use normalize::ZScore;
-pub use split::{stratified_split, Split, SplitMix64};
+pub use prepare::{
+    encode_fit, ColumnEncoding, Dataset, Encoding, MissingPolicy, Normalize, PrepareOptions, TargetEncoding,
+    Task,
+};
+pub use preprocess::{rows_after_missing_policy, Preprocessor};
+pub use raw::{builtin_raw, parse_raw_csv, read_raw_csv, RawRow, RawTable};
+pub use split::{split_rows, stratified_split, Split, SplitMix64};
 
 use crate::error::{Error, Result};
 
@@ -15,12 +34,14 @@ use crate::error::{Error, Result};
 const BREAST_CANCER_CSV: &str = include_str!("../../data/breast_cancer.csv");
 /// Optical digits, 8x8: 1797 rows, 64 features `p0`..`p63`, target `digit`.
 const DIGITS_CSV: &str = include_str!("../../data/digits.csv");
+/// MIT-BIH record 208, one lead: 108000 samples, one column `mv`, no target.
+const ECG_CSV: &str = include_str!("../../data/ecg_mitbih208.csv");
 
 /// Names accepted by [`builtin`], with a one-line description each.
 pub const BUILTIN_NAMES: [(&str, &str); 3] = [
     ("breast_cancer", "569 rows, 30 features, binary target `malignant`"),
     ("digits", "1797 rows, 64 pixel features, target `digit` (0-9)"),
-    ("ecg", "MIT-BIH record 208, one lead (sequence models, not built yet)"),
+    ("ecg", "MIT-BIH record 208, one lead: 108000 samples in column `mv`, no target"),
 ];
 
 /// Returns a built-in data set, embedded in the binary.

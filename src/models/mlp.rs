@@ -1,6 +1,8 @@
 //! Dense networks: input -> hidden layers (one activation) -> linear output.
+//! A shorthand for [`ModelSpec::mlp`] with its head.
 
-use crate::error::{Error, Result};
+use super::spec::{Head, ModelSpec};
+use crate::error::Result;
 use crate::graph::{Act, Graph, LossKind, TargetSource};
 use serde::{Deserialize, Serialize};
 
@@ -24,29 +26,18 @@ pub struct MlpSpec {
 impl MlpSpec {
     /// The layer sizes, input to output, e.g. `30-64-32-1`.
     pub fn describe(&self) -> String {
-        let mut v = vec![self.inputs];
-        v.extend(&self.hidden);
-        v.push(self.outputs);
-        v.iter().map(|n| n.to_string()).collect::<Vec<_>>().join("-")
+        self.model().describe(self.inputs, self.outputs)
     }
 
-    /// Builds the graph for `batch` rows: layers `dense1`..`denseN`, the
-    /// output (logits) marked as the graph's output, and the loss.
+    /// The same network as a general model spec.
+    pub fn model(&self) -> ModelSpec {
+        ModelSpec::mlp(&self.hidden, self.activation, 0.0)
+    }
+
+    /// Builds the graph for `batch` rows: layers `dense1`.. and `output`
+    /// (logits, the graph's output), and the loss.
     pub fn build(&self, batch: usize) -> Result<Graph> {
-        if self.hidden.contains(&0) || self.outputs == 0 {
-            return Err(Error::Model(format!(
-                "MLP {}: every layer needs at least one unit",
-                self.describe()
-            )));
-        }
-        let mut g = Graph::new(batch);
-        let mut x = g.input(self.inputs)?;
-        for (i, units) in self.hidden.iter().enumerate() {
-            x = g.dense(&format!("dense{}", i + 1), x, *units, self.activation)?;
-        }
-        let logits = g.dense(&format!("dense{}", self.hidden.len() + 1), x, self.outputs, Act::None)?;
-        g.set_output(logits);
-        g.loss(logits, self.loss, self.target)?;
-        Ok(g)
+        let head = Head { outputs: self.outputs, loss: self.loss, target: self.target };
+        self.model().build(self.inputs, head, batch, true, 0)
     }
 }

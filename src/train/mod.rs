@@ -1,114 +1,57 @@
-//! The training loop for tabular classifiers: split, normalize, upload once,
-//! then per epoch one shuffled pass of training steps (no readback inside),
-//! one loss readback and one validation pass.
+//! The training loop: the data set is uploaded once; each epoch is one
+//! shuffled pass of training steps (no readback inside), one loss readback,
+//! one validation pass and one checkpoint. Early stopping keeps the best
+//! weights; `resume` continues from the last checkpoint and gives the same
+//! weights as an uninterrupted run.
 
+pub mod checkpoint;
+pub mod config;
+pub mod evaluate;
+pub mod prepare;
 pub mod report;
 pub mod run_dir;
 
-use crate::data::{class_labels, stratified_split, SplitMix64, Table, ZScore};
+pub use config::{DataSource, LrSchedule, TrainConfig};
+pub use evaluate::{format_metrics, metrics_for, probabilities, Metrics};
+
+use crate::data::SplitMix64;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::graph::{
-    Act, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions, TargetSource,
-};
+use crate::graph::{GpuDataset, Mode, ParamStore, Program, ProgramOptions};
+use crate::infer::{Inference, ModelFile, INFER_BATCH};
 use crate::kernels::PipelineCache;
-use crate::metrics::{binary_metrics, multiclass_metrics, BinaryMetrics, MulticlassMetrics};
-use crate::models::MlpSpec;
-use serde::Serialize;
-use std::collections::BTreeMap;
+use checkpoint::{load_tensors, save_tensors, NamedTensor};
+use prepare::{prepare, Prepared};
+use run_dir::write_atomic;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Options of a training run.
-#[derive(Clone, Debug)]
-pub struct TrainOptions {
-    /// Hidden layer sizes.
-    pub hidden: Vec<usize>,
-    /// Hidden activation.
-    pub activation: Act,
-    /// Passes over the training split.
-    pub epochs: usize,
-    /// Rows per step.
-    pub batch_size: usize,
-    /// Optimizer and its hyper-parameters.
-    pub optimizer: OptimizerConfig,
-    /// Seed of the split, the initialization and the shuffles.
-    pub seed: u64,
-    /// Validation fraction.
-    pub val_frac: f64,
-    /// Test fraction.
-    pub test_frac: f64,
-}
-
-impl Default for TrainOptions {
-    /// The default job: MLP 64-32 ReLU, Adam 1e-3, batch 32, 20 epochs, 70/15/15
-    /// (the validation loss of the built-in breast cancer data bottoms out
-    /// around epochs 13-20 with this model).
-    fn default() -> Self {
-        TrainOptions {
-            hidden: vec![64, 32],
-            activation: Act::Relu,
-            epochs: 20,
-            batch_size: 32,
-            optimizer: OptimizerConfig::adam(1e-3),
-            seed: 42,
-            val_frac: 0.15,
-            test_frac: 0.15,
-        }
-    }
-}
-
-/// One epoch's figures.
-#[derive(Clone, Debug, Serialize)]
+/// One epoch's figures (a row of metrics.csv).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochLog {
     /// 1-based epoch.
     pub epoch: usize,
     /// Mean training loss over the epoch (accumulated on the GPU).
     pub train_loss: f64,
-    /// Validation log-loss.
+    /// Validation loss (log-loss, MSE or reconstruction MSE).
     pub val_loss: f64,
-    /// Validation accuracy.
-    pub val_accuracy: f64,
+    /// Name of the validation metric.
+    pub val_metric_name: String,
+    /// Validation metric (accuracy, MSE or reconstruction MSE).
+    pub val_metric: f64,
+    /// Learning rate at the epoch's first step.
+    pub lr: f32,
     /// Seconds the epoch took (training and validation).
     pub seconds: f64,
 }
 
-/// Classification metrics of one split.
-#[derive(Clone, Debug, Serialize)]
-#[serde(untagged)]
-pub enum Metrics {
-    /// Two classes.
-    Binary(BinaryMetrics),
-    /// More than two classes.
-    Multiclass(MulticlassMetrics),
-}
-
-impl Metrics {
-    /// Accuracy, whatever the kind.
-    pub fn accuracy(&self) -> f64 {
-        match self {
-            Metrics::Binary(m) => m.accuracy,
-            Metrics::Multiclass(m) => m.accuracy,
-        }
-    }
-
-    /// Log-loss, whatever the kind.
-    pub fn log_loss(&self) -> f64 {
-        match self {
-            Metrics::Binary(m) => m.log_loss,
-            Metrics::Multiclass(m) => m.log_loss,
-        }
-    }
-}
-
 /// What a finished run produced.
 pub struct TrainOutcome {
-    /// The model trained.
-    pub spec: MlpSpec,
-    /// Class values in label order (label i stands for `classes[i]`).
-    pub classes: Vec<u32>,
-    /// Normalization fitted on the training split.
-    pub zscore: ZScore,
+    /// model.json's contents, final metrics included.
+    pub file: ModelFile,
     /// Per-epoch figures.
     pub epochs: Vec<EpochLog>,
     /// Final validation metrics.
@@ -119,146 +62,259 @@ pub struct TrainOutcome {
     pub weights: BTreeMap<String, Vec<f32>>,
     /// Dispatches in one training step.
     pub dispatches_per_step: usize,
-    /// Training samples per second (steps and loss readback, validation excluded).
+    /// Training samples per second (steps and loss readback; validation excluded).
     pub samples_per_sec: f64,
-    /// Rows in each split (train, val, test).
+    /// Rows in (train, validation, test).
     pub split_sizes: (usize, usize, usize),
+    /// The epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// True when early stopping ended the run.
+    pub stopped_early: bool,
+    /// The prepared data (for reports).
+    pub prepared: Prepared,
+    /// Model outputs on the test rows.
+    pub test_inference: Inference,
 }
 
-/// Turns the output logits of `rows` rows into class probabilities
-/// (sigmoid for one output, softmax otherwise), row-major.
-pub fn probabilities(logits: &[f32], outputs: usize) -> Vec<f64> {
-    if outputs == 1 {
-        return logits.iter().map(|z| 1.0 / (1.0 + (-(*z as f64)).exp())).collect();
-    }
-    let mut out = Vec::with_capacity(logits.len());
-    for row in logits.chunks(outputs) {
-        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-        let s: f64 = row.iter().map(|v| (*v as f64 - mx).exp()).sum();
-        out.extend(row.iter().map(|v| (*v as f64 - mx).exp() / s));
+/// Callbacks of a run.
+pub struct Hooks<'a> {
+    /// Called after every epoch.
+    pub progress: &'a mut dyn FnMut(&EpochLog),
+    /// Stop (as if interrupted) right after this epoch's checkpoint; for tests of `resume`.
+    pub stop_after_epoch: Option<usize>,
+}
+
+/// The checkpoint's commit record: written last, so it only ever names complete files.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CheckpointState {
+    epoch: usize,
+    steps: u64,
+    best_loss: f64,
+    best_epoch: usize,
+    stale_epochs: usize,
+    log: Vec<EpochLog>,
+}
+
+fn tensors_of(
+    params: &ParamStore,
+    values: &BTreeMap<String, Vec<f32>>,
+    prefix: &str,
+) -> BTreeMap<String, NamedTensor> {
+    let mut out = BTreeMap::new();
+    for e in &params.entries {
+        if let Some(v) = values.get(&format!("{prefix}{}", e.name)) {
+            out.insert(
+                format!("{prefix}{}", e.name),
+                NamedTensor { shape: e.shape.clone(), values: v.clone() },
+            );
+        }
     }
     out
 }
 
-fn evaluate(program: &mut Program, rows: &[usize], labels: &[u32], k: usize) -> Result<Metrics> {
-    let ids: Vec<u32> = rows.iter().map(|r| *r as u32).collect();
-    let logits = program.predict_rows(&ids)?;
-    let y: Vec<u32> = rows.iter().map(|r| labels[*r]).collect();
-    if k == 2 {
-        Ok(Metrics::Binary(binary_metrics(&y, &probabilities(&logits, 1))))
-    } else {
-        Ok(Metrics::Multiclass(multiclass_metrics(&y, &probabilities(&logits, k), k)))
-    }
+fn meta() -> HashMap<String, String> {
+    HashMap::from([("writer".to_string(), format!("medgpu {}", env!("CARGO_PKG_VERSION")))])
 }
 
-/// Trains an MLP classifier on `table` (targets are class values) and
-/// reports each epoch through `progress`.
-pub fn train_classifier(
+fn rows_u32(rows: &[usize]) -> Vec<u32> {
+    rows.iter().map(|r| *r as u32).collect()
+}
+
+/// Evaluates the current weights on `rows`.
+fn evaluate_rows(
+    evaluator: &mut Program,
+    p: &Prepared,
+    file: &ModelFile,
+    rows: &[usize],
+) -> Result<(Metrics, Inference)> {
+    let pred = evaluator.predict(&rows_u32(rows))?;
+    let (cols, outputs) =
+        pred.get("output").map(|(c, v)| (c, v.to_vec())).unwrap_or((p.head.outputs, Vec::new()));
+    let code = pred.get("code").map(|(c, v)| (c, v.to_vec()));
+    let f = p.ds.cols();
+    let inputs: Vec<f32> = rows.iter().flat_map(|r| p.features[r * f..(r + 1) * f].iter().copied()).collect();
+    let targets: Vec<f32> =
+        if p.ds.has_targets() { rows.iter().map(|r| p.ds.targets[*r]).collect() } else { Vec::new() };
+    let m = metrics_for(&file.encoding, file.target_scale, &outputs, cols, &targets, &inputs);
+    Ok((m, Inference { outputs, cols, code, inputs }))
+}
+
+/// Trains per `cfg` on `source`, checkpointing into `dir`. With `resume`,
+/// continues from `dir`'s last checkpoint. Returns `None` when stopped by
+/// `hooks.stop_after_epoch`.
+pub fn train(
     gpu: Arc<Gpu>,
-    table: &Table,
-    opts: &TrainOptions,
-    progress: &mut dyn FnMut(&EpochLog),
-) -> Result<TrainOutcome> {
-    if opts.batch_size == 0 || opts.epochs == 0 {
+    source: &DataSource,
+    cfg: &TrainConfig,
+    dir: &Path,
+    resume: bool,
+    hooks: Hooks,
+) -> Result<Option<TrainOutcome>> {
+    if cfg.batch_size == 0 || cfg.epochs == 0 {
         return Err(Error::Usage("--batch-size and --epochs must be at least 1".into()));
     }
-    let classes = class_labels(&table.targets)?;
-    let k = classes.len();
-    let labels: Vec<u32> = table
-        .targets
-        .iter()
-        .map(|t| classes.iter().position(|c| *c as f32 == *t).unwrap_or(0) as u32)
-        .collect();
-    let split = stratified_split(&table.targets, opts.val_frac, opts.test_frac, opts.seed)?;
-    let zscore = ZScore::fit(table, &split.train);
-    let mut features = table.features.clone();
-    zscore.apply(&mut features);
-    let targets: Vec<f32> = labels.iter().map(|l| *l as f32).collect();
-    let data = Arc::new(GpuDataset::upload(&gpu, &features, &targets, table.cols(), 1)?);
-
-    let (outputs, loss) =
-        if k == 2 { (1, LossKind::BceWithLogits) } else { (k, LossKind::SoftmaxCrossEntropy) };
-    let spec = MlpSpec {
-        inputs: table.cols(),
-        hidden: opts.hidden.clone(),
-        outputs,
-        activation: opts.activation,
-        loss,
-        target: TargetSource::Targets,
+    let p = prepare(source, cfg)?;
+    let (n_train, n_val, n_test) = (p.split.train.len(), p.split.val.len(), p.split.test.len());
+    let mut file = ModelFile {
+        medgpu_version: env!("CARGO_PKG_VERSION").into(),
+        model: cfg.model.clone(),
+        task: p.ds.encoding.task,
+        feature_names: p.ds.encoding.feature_names(),
+        encoding: p.ds.encoding.clone(),
+        preprocessor: p.preprocessor.clone(),
+        target_scale: p.target_scale,
+        source: source.clone(),
+        training: cfg.clone(),
+        final_metrics: None,
     };
-    let train_graph = spec.build(opts.batch_size)?;
-    let eval_graph = spec.build(256.min(split.val.len().max(split.test.len())).max(1))?;
-    let params = Arc::new(ParamStore::init(&gpu, &train_graph, opts.seed)?);
+    let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, p.ds.cols(), 1)?);
+    let train_graph = cfg.model.build(p.ds.cols(), p.head, cfg.batch_size, true, cfg.seed)?;
+    let eval_batch = INFER_BATCH.min(n_val.max(n_test)).max(1);
+    let eval_graph = cfg.model.build(p.ds.cols(), p.head, eval_batch, false, cfg.seed)?;
+    let params = Arc::new(ParamStore::init(&gpu, &train_graph, cfg.seed)?);
     let mut cache = PipelineCache::new();
-    let mut trainer = Program::compile(
-        gpu.clone(),
-        &train_graph,
-        params.clone(),
-        data.clone(),
-        ProgramOptions { mode: Mode::Train(opts.optimizer) },
-        &mut cache,
-    )?;
-    let mut evaluator = Program::compile(
-        gpu.clone(),
-        &eval_graph,
-        params.clone(),
-        data,
-        ProgramOptions { mode: Mode::Inference },
-        &mut cache,
-    )?;
-    log::info!(
-        "MLP {}: {} dispatches per step, {} pipelines",
-        spec.describe(),
-        trainer.dispatches_per_step(),
-        cache.len()
-    );
+    let mode = ProgramOptions { mode: Mode::Train(cfg.optimizer) };
+    let mut trainer =
+        Program::compile(gpu.clone(), &train_graph, params.clone(), data.clone(), mode, &mut cache)?;
+    let mode = ProgramOptions { mode: Mode::Inference };
+    let mut evaluator = Program::compile(gpu.clone(), &eval_graph, params.clone(), data, mode, &mut cache)?;
 
-    let mut epochs = Vec::new();
+    let ckpt = dir.join("checkpoint");
+    std::fs::create_dir_all(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
+    let mut state = CheckpointState {
+        epoch: 0,
+        steps: 0,
+        best_loss: f64::INFINITY,
+        best_epoch: 0,
+        stale_epochs: 0,
+        log: Vec::new(),
+    };
+    let mut best: Option<BTreeMap<String, Vec<f32>>> = None;
+    if resume {
+        let sp = ckpt.join("state.json");
+        let text = std::fs::read_to_string(&sp).map_err(|e| Error::io(&sp, e))?;
+        state = serde_json::from_str(&text)
+            .map_err(|e| Error::Checkpoint { path: sp.clone(), message: e.to_string() })?;
+        let wp = ckpt.join(format!("epoch-{}.weights.safetensors", state.epoch));
+        for (name, t) in load_tensors(&wp)? {
+            params.write(&gpu, &name, &t.values)?;
+        }
+        let op = ckpt.join(format!("epoch-{}.optimizer.safetensors", state.epoch));
+        let opt: BTreeMap<String, Vec<f32>> =
+            load_tensors(&op)?.into_iter().map(|(k, t)| (k, t.values)).collect();
+        trainer.restore_optimizer_state(&opt, state.steps)?;
+        let bp = ckpt.join("best.safetensors");
+        if cfg.early_stopping.is_some() && bp.exists() {
+            best = Some(load_tensors(&bp)?.into_iter().map(|(k, t)| (k, t.values)).collect());
+        }
+    } else {
+        write_atomic(&dir.join("model.json"), &to_json(&file)?)?;
+    }
+
     let mut train_secs = 0.0;
     let mut samples = 0usize;
-    let mut order: Vec<u32> = split.train.iter().map(|r| *r as u32).collect();
-    for epoch in 1..=opts.epochs {
+    let mut stopped_early = false;
+    let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
+    let mut order: Vec<u32> = rows_u32(&p.split.train);
+    for epoch in state.epoch..cfg.epochs {
+        if cfg.early_stopping.is_some_and(|pat| state.stale_epochs >= pat) {
+            stopped_early = true;
+            break;
+        }
         let t0 = Instant::now();
-        // the epoch's order depends only on (seed, epoch)
-        let mut rng = SplitMix64::new(opts.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        // the epoch's order depends only on (seed, epoch): resumable
+        let mut rng = SplitMix64::new(cfg.seed ^ ((epoch + 1) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         order.sort_unstable();
         rng.shuffle(&mut order);
-        let batches: Vec<Vec<u32>> = order.chunks(opts.batch_size).map(|c| c.to_vec()).collect();
+        let batches: Vec<Vec<u32>> = order.chunks(cfg.batch_size).map(|c| c.to_vec()).collect();
+        let lrs: Vec<f32> = (0..batches.len())
+            .map(|s| cfg.lr_schedule.lr(cfg.optimizer.lr, epoch, s, steps_per_epoch, cfg.epochs))
+            .collect();
         trainer.reset_loss();
-        trainer.train_steps(&batches, &[opts.optimizer.lr])?;
+        trainer.train_steps(&batches, &lrs)?;
         let (sum, count) = trainer.read_loss()?;
         train_secs += t0.elapsed().as_secs_f64();
         samples += order.len();
-        let val = evaluate(&mut evaluator, &split.val, &labels, k)?;
-        let log = EpochLog {
-            epoch,
-            train_loss: sum / count.max(1.0),
-            val_loss: val.log_loss(),
-            val_accuracy: val.accuracy(),
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        if !log.train_loss.is_finite() {
+        let train_loss = sum / count.max(1.0);
+        if !train_loss.is_finite() {
             return Err(Error::Gpu(format!(
-                "training loss became {} in epoch {epoch}; lower --lr",
-                log.train_loss
+                "the training loss became {train_loss} in epoch {}; lower --lr or use --clip-grad-norm",
+                epoch + 1
             )));
         }
-        progress(&log);
-        epochs.push(log);
+        let (val, _) = evaluate_rows(&mut evaluator, &p, &file, &p.split.val)?;
+        let (metric_name, metric) = val.headline();
+        let log = EpochLog {
+            epoch: epoch + 1,
+            train_loss,
+            val_loss: val.selection_loss(),
+            val_metric_name: metric_name.into(),
+            val_metric: metric,
+            lr: lrs[0],
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        // checkpoint: weights, optimizer state, best weights, then the commit record
+        let weights = params.read_all(&gpu)?;
+        if log.val_loss < state.best_loss {
+            state.best_loss = log.val_loss;
+            state.best_epoch = epoch + 1;
+            state.stale_epochs = 0;
+            if cfg.early_stopping.is_some() {
+                save_tensors(&ckpt.join("best.safetensors"), &tensors_of(&params, &weights, ""), meta())?;
+                best = Some(weights.clone());
+            }
+        } else {
+            state.stale_epochs += 1;
+        }
+        save_tensors(
+            &ckpt.join(format!("epoch-{}.weights.safetensors", epoch + 1)),
+            &tensors_of(&params, &weights, ""),
+            meta(),
+        )?;
+        let opt_state = trainer.read_optimizer_state()?;
+        let mut opt_tensors = BTreeMap::new();
+        for slot in ["m.", "v.", "velocity."] {
+            opt_tensors.extend(tensors_of(&params, &opt_state, slot));
+        }
+        save_tensors(&ckpt.join(format!("epoch-{}.optimizer.safetensors", epoch + 1)), &opt_tensors, meta())?;
+        state.epoch = epoch + 1;
+        state.steps = trainer.steps_taken();
+        state.log.push(log.clone());
+        write_atomic(&ckpt.join("state.json"), &to_json(&state)?)?;
+        for old in ["weights", "optimizer"] {
+            let _ = std::fs::remove_file(ckpt.join(format!("epoch-{epoch}.{old}.safetensors")));
+        }
+        (hooks.progress)(&log);
+        if hooks.stop_after_epoch == Some(epoch + 1) {
+            return Ok(None);
+        }
     }
-    let val = evaluate(&mut evaluator, &split.val, &labels, k)?;
-    let test = evaluate(&mut evaluator, &split.test, &labels, k)?;
+    if let Some(b) = &best {
+        for (name, v) in b {
+            params.write(&gpu, name, v)?;
+        }
+    }
+    let (val, _) = evaluate_rows(&mut evaluator, &p, &file, &p.split.val)?;
+    let (test, test_inference) = evaluate_rows(&mut evaluator, &p, &file, &p.split.test)?;
+    file.final_metrics = Some(serde_json::json!({ "val": val, "test": test }));
     let weights = params.read_all(&gpu)?;
-    Ok(TrainOutcome {
-        spec,
-        classes,
-        zscore,
-        epochs,
+    Ok(Some(TrainOutcome {
+        file,
+        epochs: state.log,
         val,
         test,
         weights,
         dispatches_per_step: trainer.dispatches_per_step(),
         samples_per_sec: samples as f64 / train_secs.max(1e-9),
-        split_sizes: (split.train.len(), split.val.len(), split.test.len()),
-    })
+        split_sizes: (n_train, n_val, n_test),
+        best_epoch: if best.is_some() { state.best_epoch } else { state.epoch },
+        stopped_early,
+        prepared: p,
+        test_inference,
+    }))
+}
+
+/// Pretty JSON bytes.
+pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(v).map_err(|e| Error::Gpu(format!("serializing JSON: {e}")))
 }

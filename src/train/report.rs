@@ -1,71 +1,62 @@
-//! What a finished run leaves in its directory: `summary.json`,
-//! `metrics.csv` and `model.json`, each written atomically.
+//! What a finished run leaves in its directory: `weights.safetensors`,
+//! `model.json`, `metrics.csv`, `summary.json` and `test_predictions.csv`,
+//! each written atomically.
 
+use super::checkpoint::{save_tensors, NamedTensor};
 use super::run_dir::write_atomic;
-use super::{TrainOptions, TrainOutcome};
-use crate::data::Table;
-use crate::error::{Error, Result};
+use super::{to_json, TrainOutcome};
+use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::infer::predictions_csv;
 use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-/// Writes the run's files into `dir`.
-pub fn write_run(
-    dir: &Path,
-    gpu: &Gpu,
-    table: &Table,
-    opts: &TrainOptions,
-    out: &TrainOutcome,
-) -> Result<()> {
-    let adapter = json!({
-        "name": gpu.info.name,
-        "backend": format!("{:?}", gpu.info.backend),
-        "device_type": format!("{:?}", gpu.info.device_type),
-        "driver": gpu.info.driver,
-        "driver_info": gpu.info.driver_info,
-    });
+/// Writes the run's final files into `dir`.
+pub fn write_run(dir: &Path, gpu: &Gpu, out: &TrainOutcome) -> Result<()> {
+    let shapes = out.file.param_shapes()?;
+    let mut tensors = BTreeMap::new();
+    for (name, shape) in shapes {
+        if let Some(v) = out.weights.get(&name) {
+            tensors.insert(name, NamedTensor { shape, values: v.clone() });
+        }
+    }
+    let meta = HashMap::from([("writer".to_string(), format!("medgpu {}", env!("CARGO_PKG_VERSION")))]);
+    save_tensors(&dir.join("weights.safetensors"), &tensors, meta)?;
+
+    let mut csv = String::from("epoch,train_loss,val_loss,val_metric,val_metric_value,lr,seconds\n");
+    for e in &out.epochs {
+        csv.push_str(&format!(
+            "{},{:.6},{:.6},{},{:.6},{},{:.4}\n",
+            e.epoch, e.train_loss, e.val_loss, e.val_metric_name, e.val_metric, e.lr, e.seconds
+        ));
+    }
+    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;
+    let p = &out.prepared;
+    let preds = predictions_csv(&out.file, &p.ds, &p.split.test, &out.test_inference);
+    write_atomic(&dir.join("test_predictions.csv"), preds.as_bytes())?;
+    write_atomic(&dir.join("model.json"), &to_json(&out.file)?)?;
     let summary = json!({
         "medgpu_version": env!("CARGO_PKG_VERSION"),
-        "data": table.source,
-        "model": format!("mlp {}", out.spec.describe()),
-        "seed": opts.seed,
-        "epochs": opts.epochs,
+        "data": out.file.source.data,
+        "task": out.file.task,
+        "model": format!("{} {}", out.file.model.name, out.file.model.describe(p.ds.cols(), p.head.outputs)),
+        "seed": out.file.training.seed,
+        "epochs_run": out.epochs.len(),
+        "best_epoch": out.best_epoch,
+        "stopped_early": out.stopped_early,
         "split": {"train": out.split_sizes.0, "val": out.split_sizes.1, "test": out.split_sizes.2},
         "val": out.val,
         "test": out.test,
-        "adapter": adapter,
+        "adapter": {
+            "name": gpu.info.name,
+            "backend": format!("{:?}", gpu.info.backend),
+            "device_type": format!("{:?}", gpu.info.device_type),
+            "driver": gpu.info.driver,
+            "driver_info": gpu.info.driver_info,
+        },
         "dispatches_per_step": out.dispatches_per_step,
         "train_samples_per_sec": out.samples_per_sec,
     });
-    let model = json!({
-        "medgpu_version": env!("CARGO_PKG_VERSION"),
-        "model": {"type": "mlp", "spec": out.spec},
-        "task": "classify",
-        "feature_names": table.feature_names,
-        "target": table.target_name,
-        "classes": out.classes,
-        "normalization": {"kind": "zscore", "stats": out.zscore},
-        "training": {
-            "epochs": opts.epochs,
-            "batch_size": opts.batch_size,
-            "optimizer": opts.optimizer,
-            "seed": opts.seed,
-            "val_frac": opts.val_frac,
-            "test_frac": opts.test_frac,
-        },
-    });
-    let mut csv = String::from("epoch,train_loss,val_loss,val_accuracy,lr,seconds\n");
-    for e in &out.epochs {
-        csv.push_str(&format!(
-            "{},{:.6},{:.6},{:.6},{},{:.4}\n",
-            e.epoch, e.train_loss, e.val_loss, e.val_accuracy, opts.optimizer.lr, e.seconds
-        ));
-    }
-    let pretty = |v: &serde_json::Value| {
-        serde_json::to_vec_pretty(v).map_err(|e| Error::Gpu(format!("serializing: {e}")))
-    };
-    write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;
-    write_atomic(&dir.join("model.json"), &pretty(&model)?)?;
-    write_atomic(&dir.join("summary.json"), &pretty(&summary)?)?;
-    Ok(())
+    write_atomic(&dir.join("summary.json"), &to_json(&summary)?)
 }

@@ -1,0 +1,6 @@
+//! The command implementations behind `medgpu` (main.rs only parses).
+
+pub mod bench;
+pub mod devices;
+pub mod predict;
+pub mod train;

@@ -1,0 +1,304 @@
+//! `medgpu train`: options, progress output and the final report.
+
+use clap::Args;
+use medgpu::data::{MissingPolicy, Normalize, PrepareOptions, Task};
+use medgpu::gpu::{DeviceOptions, Gpu};
+use medgpu::graph::{Act, Optimizer, OptimizerConfig};
+use medgpu::infer::ModelFile;
+use medgpu::models::ModelSpec;
+use medgpu::train::{self, format_metrics, DataSource, EpochLog, Hooks, LrSchedule, TrainConfig};
+use medgpu::{Error, Result};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Options of `medgpu train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// builtin:breast_cancer, builtin:digits, or a CSV file with a header row
+    #[arg(long, default_value = "builtin:breast_cancer")]
+    data: String,
+    /// A separate test CSV (same columns) instead of a test fraction
+    #[arg(long)]
+    test_data: Option<String>,
+    /// Target column (default for built-ins: their label)
+    #[arg(long)]
+    target: Option<String>,
+    /// Feature columns (default: all but target, id, group and dropped ones)
+    #[arg(long, value_delimiter = ',')]
+    features: Option<Vec<String>>,
+    /// Columns to leave out
+    #[arg(long, value_delimiter = ',')]
+    drop_columns: Vec<String>,
+    /// Text columns to one-hot encode
+    #[arg(long, value_delimiter = ',')]
+    categorical: Vec<String>,
+    /// Row id column, copied to predictions (default: a column named id)
+    #[arg(long)]
+    id_column: Option<String>,
+    /// Patient/group column: all rows of a group stay in one split
+    #[arg(long)]
+    group_column: Option<String>,
+    /// classify, regress or reconstruct (default: inferred from the target)
+    #[arg(long)]
+    task: Option<String>,
+    /// Missing values (empty, NA, NaN, ?): error, drop-rows, mean, median
+    #[arg(long, default_value = "error")]
+    missing: String,
+    /// zscore, minmax or none, fitted on the training split
+    #[arg(long, default_value = "zscore")]
+    normalize: String,
+    /// Validation fraction
+    #[arg(long, default_value_t = 0.15)]
+    val_frac: f64,
+    /// Test fraction
+    #[arg(long, default_value_t = 0.15)]
+    test_frac: f64,
+    /// mlp, autoencoder, or a model spec file (.toml or .json)
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    /// Hidden layer sizes (mlp default 64,32; autoencoder 16,8)
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Hidden activation: relu, leaky_relu, sigmoid, tanh
+    #[arg(long, default_value = "relu")]
+    activation: String,
+    /// Dropout after each hidden layer (mlp)
+    #[arg(long, default_value_t = 0.0)]
+    dropout: f32,
+    /// adam, adamw or sgd
+    #[arg(long, default_value = "adam")]
+    optimizer: String,
+    /// Learning rate
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Weight decay (L2 for adam and sgd, decoupled for adamw)
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f32,
+    /// SGD momentum
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f32,
+    /// constant, step or cosine
+    #[arg(long, default_value = "constant")]
+    lr_schedule: String,
+    /// Epochs between decays of the step schedule
+    #[arg(long, default_value_t = 10)]
+    lr_step_epochs: usize,
+    /// Decay factor of the step schedule
+    #[arg(long, default_value_t = 0.5)]
+    lr_gamma: f32,
+    /// Clip gradients to this global L2 norm
+    #[arg(long)]
+    clip_grad_norm: Option<f32>,
+    /// Passes over the training split
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Rows per step
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Stop after this many epochs without a better validation loss; keeps the best weights
+    #[arg(long)]
+    early_stopping: Option<usize>,
+    /// Seed of the split, initialization, shuffles and dropout
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Train and validate only on rows where COLUMN=VALUE (e.g. benign cases for an autoencoder)
+    #[arg(long)]
+    train_filter: Option<String>,
+    /// Run directory (default: a new folder under runs/)
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the stopped run in this directory (same data and options)
+    #[arg(long, conflicts_with = "out")]
+    resume: Option<PathBuf>,
+    /// Stop after this epoch as if interrupted (for testing --resume)
+    #[arg(long, hide = true)]
+    stop_after_epoch: Option<usize>,
+}
+
+fn parse<T>(what: &str, v: &str, options: &[(&str, T)]) -> Result<T>
+where
+    T: Copy,
+{
+    let key = v.trim().to_lowercase().replace('_', "-");
+    options.iter().find(|(k, _)| *k == key).map(|(_, t)| *t).ok_or_else(|| {
+        let names: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
+        Error::Usage(format!("unknown {what} '{v}': use {}", names.join(", ")))
+    })
+}
+
+fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
+    let activation = Act::parse(&a.activation).ok_or_else(|| {
+        Error::Usage(format!("unknown activation '{}': use relu, leaky_relu, sigmoid or tanh", a.activation))
+    })?;
+    let opt = [("adam", Optimizer::Adam), ("adamw", Optimizer::AdamW), ("sgd", Optimizer::Sgd)];
+    let kind = parse("optimizer", &a.optimizer, &opt)?;
+    if !(a.lr > 0.0 && a.lr.is_finite()) {
+        return Err(Error::Usage(format!("--lr must be a positive number, got {}", a.lr)));
+    }
+    let task = match &a.task {
+        Some(t) => Some(parse(
+            "task",
+            t,
+            &[("classify", Task::Classify), ("regress", Task::Regress), ("reconstruct", Task::Reconstruct)],
+        )?),
+        None if a.model == "autoencoder" => Some(Task::Reconstruct),
+        None => None,
+    };
+    let model = match a.model.as_str() {
+        "mlp" => ModelSpec::mlp(a.hidden.as_deref().unwrap_or(&[64, 32]), activation, a.dropout),
+        "autoencoder" => ModelSpec::autoencoder(a.hidden.as_deref().unwrap_or(&[16, 8]), activation),
+        path => ModelSpec::from_file(std::path::Path::new(path))?,
+    };
+    model.validate()?;
+    let train_filter = match &a.train_filter {
+        Some(f) => {
+            let (c, v) = f
+                .split_once('=')
+                .ok_or_else(|| Error::Usage(format!("--train-filter '{f}' is not COLUMN=VALUE")))?;
+            Some((c.trim().to_string(), v.trim().to_string()))
+        }
+        None => None,
+    };
+    let missing = [
+        ("error", MissingPolicy::Error),
+        ("drop-rows", MissingPolicy::DropRows),
+        ("mean", MissingPolicy::Mean),
+        ("median", MissingPolicy::Median),
+    ];
+    let normalize = [("zscore", Normalize::Zscore), ("minmax", Normalize::Minmax), ("none", Normalize::None)];
+    let lr_schedule = match a.lr_schedule.to_lowercase().as_str() {
+        "constant" => LrSchedule::Constant,
+        "step" => LrSchedule::Step { every_epochs: a.lr_step_epochs.max(1), gamma: a.lr_gamma },
+        "cosine" => LrSchedule::Cosine,
+        o => return Err(Error::Usage(format!("unknown --lr-schedule '{o}': use constant, step or cosine"))),
+    };
+    if a.clip_grad_norm.is_some_and(|c| c.is_nan() || c <= 0.0) {
+        return Err(Error::Usage("--clip-grad-norm must be positive".into()));
+    }
+    let source = DataSource {
+        data: a.data.clone(),
+        test_data: a.test_data.clone(),
+        prepare: PrepareOptions {
+            target: a.target.clone(),
+            features: a.features.clone(),
+            drop_columns: a.drop_columns.clone(),
+            categorical: a.categorical.clone(),
+            task,
+            id_column: a.id_column.clone(),
+            group_column: a.group_column.clone(),
+        },
+    };
+    let cfg = TrainConfig {
+        model,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        optimizer: OptimizerConfig {
+            kind,
+            lr: a.lr,
+            weight_decay: a.weight_decay,
+            momentum: a.momentum,
+            clip_grad_norm: a.clip_grad_norm,
+            ..OptimizerConfig::adam(a.lr)
+        },
+        lr_schedule,
+        early_stopping: a.early_stopping,
+        seed: a.seed,
+        val_frac: a.val_frac,
+        test_frac: a.test_frac,
+        missing: parse("--missing policy", &a.missing, &missing)?,
+        normalize: parse("--normalize", &a.normalize, &normalize)?,
+        train_filter,
+    };
+    Ok((source, cfg))
+}
+
+/// Runs `medgpu train`.
+pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
+    let (source, cfg, dir, resume) = match &a.resume {
+        Some(dir) => {
+            let f = ModelFile::load(dir)?;
+            (f.source, f.training, dir.clone(), true)
+        }
+        None => {
+            let (s, c) = request(&a)?;
+            // check the data before creating anything on disk
+            medgpu::train::prepare::prepare(&s, &c)?;
+            (s, c, medgpu::train::run_dir::create_run_dir(a.out.as_deref())?, false)
+        }
+    };
+    let gpu = Arc::new(Gpu::open(dev)?);
+    if !quiet {
+        println!("adapter: {}", gpu.describe());
+        println!(
+            "data: {}{}",
+            source.data,
+            if resume { format!(" (resuming {})", dir.display()) } else { String::new() }
+        );
+    }
+    let tty = std::io::stdout().is_terminal() && !quiet;
+    let bar = tty.then(|| {
+        let b = indicatif::ProgressBar::new(cfg.epochs as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("epoch {pos}/{len} [{bar:30}] {msg} (ETA {eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let epochs = cfg.epochs;
+    let mut progress = |e: &EpochLog| {
+        let line = format!(
+            "epoch {:>3}/{}  train loss {:.4}  val loss {:.4}  val {} {:.4}  ({:.2} s)",
+            e.epoch, epochs, e.train_loss, e.val_loss, e.val_metric_name, e.val_metric, e.seconds
+        );
+        match &bar {
+            Some(b) => {
+                b.set_position(e.epoch as u64);
+                b.set_message(format!(
+                    "loss {:.4} val {} {:.4}",
+                    e.train_loss, e.val_metric_name, e.val_metric
+                ));
+            }
+            None if !quiet => println!("{line}"),
+            None => {}
+        }
+        log::debug!("{line}");
+    };
+    let hooks = Hooks { progress: &mut progress, stop_after_epoch: a.stop_after_epoch };
+    let out = train::train(gpu.clone(), &source, &cfg, &dir, resume, hooks)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let Some(out) = out else {
+        println!(
+            "stopped after epoch {}; continue with: medgpu train --resume {}",
+            a.stop_after_epoch.unwrap_or(0),
+            dir.display()
+        );
+        return Ok(());
+    };
+    train::report::write_run(&dir, &gpu, &out)?;
+    let p = &out.prepared;
+    if !quiet {
+        if p.ds.task_inferred {
+            println!("task: {:?} (inferred from the target; --task to choose)", p.ds.encoding.task);
+        }
+        println!(
+            "model: {} {}, {} dispatches per step, {:.0} training samples/s; split {}/{}/{} rows",
+            out.file.model.name,
+            out.file.model.describe(p.ds.cols(), p.head.outputs),
+            out.dispatches_per_step,
+            out.samples_per_sec,
+            out.split_sizes.0,
+            out.split_sizes.1,
+            out.split_sizes.2
+        );
+        if out.stopped_early {
+            println!("early stopping: kept the weights of epoch {}", out.best_epoch);
+        }
+        print!("{}", format_metrics("validation:", &out.val, &out.file.encoding));
+    }
+    print!("{}", format_metrics("test:", &out.test, &out.file.encoding));
+    println!("run directory: {}", dir.display());
+    Ok(())
+}

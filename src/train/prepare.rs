@@ -1,0 +1,157 @@
+//! From a data source to the rows and numbers a run trains on: encode the
+//! columns, apply the missing-value policy, split, fit imputation and
+//! normalization on the training rows, scale regression targets, and pick
+//! the task's output head.
+
+use super::config::{DataSource, TrainConfig};
+use crate::data::{
+    builtin_raw, encode_apply, encode_fit, read_raw_csv, rows_after_missing_policy, split_rows, Dataset,
+    Encoding, Preprocessor, RawTable, Split, Task,
+};
+use crate::error::{Error, Result};
+use crate::graph::{LossKind, TargetSource};
+use crate::models::Head;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Reads `builtin:NAME` or a CSV file; also gives the built-in's default target.
+pub fn load_raw(source: &str) -> Result<(RawTable, Option<&'static str>)> {
+    match source.strip_prefix("builtin:") {
+        Some(name) => builtin_raw(name),
+        None => Ok((read_raw_csv(Path::new(source))?, None)),
+    }
+}
+
+/// Regression targets are trained standardized: t' = (t - mean) / std (training rows).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetScale {
+    /// Training mean.
+    pub mean: f32,
+    /// Training standard deviation (1 when constant).
+    pub std: f32,
+}
+
+/// The output layer and loss for a task.
+pub fn head_for(encoding: &Encoding) -> Result<Head> {
+    Ok(match encoding.task {
+        Task::Classify => match encoding.num_classes() {
+            Some(2) => Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets },
+            Some(k) if k > 2 => {
+                Head { outputs: k, loss: LossKind::SoftmaxCrossEntropy, target: TargetSource::Targets }
+            }
+            _ => return Err(Error::Dataset("classification needs at least two classes".into())),
+        },
+        Task::Regress => Head { outputs: 1, loss: LossKind::Mse, target: TargetSource::Targets },
+        Task::Reconstruct => {
+            Head { outputs: encoding.num_features(), loss: LossKind::Mse, target: TargetSource::Features }
+        }
+    })
+}
+
+/// Everything a run trains and evaluates on.
+pub struct Prepared {
+    /// All rows: the data file's, then the test file's (if any).
+    pub ds: Dataset,
+    /// Train / validation / test rows of `ds`.
+    pub split: Split,
+    /// Imputation and normalization fitted on the training rows.
+    pub preprocessor: Preprocessor,
+    /// Regression target scaling.
+    pub target_scale: Option<TargetScale>,
+    /// Normalized features, rows x cols.
+    pub features: Vec<f32>,
+    /// What the loss reads: class index, scaled value, or 0 (reconstruct).
+    pub train_targets: Vec<f32>,
+    /// The output head.
+    pub head: Head,
+}
+
+fn concat(mut a: Dataset, b: Dataset) -> Dataset {
+    a.features.extend(b.features);
+    a.targets.extend(b.targets);
+    if !a.ids.is_empty() || !b.ids.is_empty() {
+        let (na, nb) = (a.lines.len(), b.lines.len());
+        a.ids.resize(na, String::new());
+        let mut ids = b.ids;
+        ids.resize(nb, String::new());
+        a.ids.extend(ids);
+    }
+    if !a.groups.is_empty() {
+        a.groups.extend(b.groups);
+    }
+    a.lines.extend(b.lines);
+    a
+}
+
+/// Rows (of the first `rows` candidates) whose raw column equals the value.
+fn filter_rows(
+    raw: &RawTable,
+    rows: &[usize],
+    ds: &Dataset,
+    filter: &(String, String),
+) -> Result<Vec<usize>> {
+    let (col, value) = filter;
+    let c = raw.column(col).ok_or_else(|| {
+        Error::Usage(format!("--train-filter: no column '{col}'; columns are: {}", raw.column_list()))
+    })?;
+    let by_line: HashMap<u64, &str> = raw.rows.iter().map(|r| (r.line, r.cells[c].as_str())).collect();
+    let kept: Vec<usize> =
+        rows.iter().copied().filter(|r| by_line.get(&ds.lines[*r]) == Some(&value.as_str())).collect();
+    if kept.is_empty() {
+        return Err(Error::Dataset(format!("--train-filter {col}={value} matches no training row")));
+    }
+    Ok(kept)
+}
+
+/// Loads, encodes, splits and normalizes the data of a run.
+pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
+    let (raw, default_target) = load_raw(&source.data)?;
+    let mut opts = source.prepare.clone();
+    // a built-in's label column is never a feature; an autoencoder keeps it for evaluation
+    if opts.target.is_none() {
+        opts.target = default_target.map(str::to_string);
+    }
+    let main = encode_fit(&raw, &opts)?;
+    let main_rows = rows_after_missing_policy(&main, cfg.missing)?;
+    let n_main = main.rows();
+    let (ds, test_rows) = match &source.test_data {
+        Some(path) => {
+            let (test_raw, _) = load_raw(path)?;
+            let test = encode_apply(&test_raw, &main.encoding, main.has_targets())?;
+            let rows: Vec<usize> =
+                rows_after_missing_policy(&test, cfg.missing)?.iter().map(|r| r + n_main).collect();
+            (concat(main, test), Some(rows))
+        }
+        None => (main, None),
+    };
+    let test_frac = if test_rows.is_some() { 0.0 } else { cfg.test_frac };
+    let mut split = split_rows(&ds, &main_rows, cfg.val_frac, test_frac, cfg.seed)?;
+    if let Some(rows) = test_rows {
+        if rows.is_empty() {
+            return Err(Error::Dataset("the test file has no usable rows".into()));
+        }
+        split.test = rows;
+    }
+    if let Some(f) = &cfg.train_filter {
+        split.train = filter_rows(&raw, &split.train, &ds, f)?;
+        split.val = filter_rows(&raw, &split.val, &ds, f)?;
+    }
+    let preprocessor = Preprocessor::fit(&ds, &split.train, cfg.missing, cfg.normalize);
+    let mut features = ds.features.clone();
+    preprocessor.apply(&mut features);
+    let head = head_for(&ds.encoding)?;
+    let (train_targets, target_scale) = match ds.encoding.task {
+        Task::Classify => (ds.targets.clone(), None),
+        Task::Regress => {
+            let vals: Vec<f64> = split.train.iter().map(|r| ds.targets[*r] as f64).collect();
+            let mean = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
+            let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len().max(1) as f64;
+            let std = if var.sqrt() < 1e-12 { 1.0 } else { var.sqrt() };
+            let scale = TargetScale { mean: mean as f32, std: std as f32 };
+            (ds.targets.iter().map(|t| (t - scale.mean) / scale.std).collect(), Some(scale))
+        }
+        Task::Reconstruct => (vec![0.0; ds.rows()], None),
+    };
+    Ok(Prepared { ds, split, preprocessor, target_scale, features, train_targets, head })
+}
