@@ -205,3 +205,59 @@ fn the_last_partial_batch_is_trained_on_not_dropped() {
     assert_eq!(count, 50.0, "every row, including the 2 of the last batch, counts once");
     assert_ne!(before["dense1.weight"], after["dense1.weight"], "the partial batch updated the weights");
 }
+
+#[test]
+fn regression_learns_a_numeric_target() {
+    // mean_radius from the other 29 measurements (perimeter and area among them)
+    let src = DataSource {
+        prepare: medgpu::data::PrepareOptions {
+            target: Some("mean_radius".into()),
+            drop_columns: vec!["malignant".into()],
+            task: Some(medgpu::data::Task::Regress),
+            ..Default::default()
+        },
+        ..DataSource::builtin("breast_cancer")
+    };
+    let cfg = TrainConfig { epochs: 40, ..TrainConfig::default() };
+    let out = run(&src, &cfg, &tmp("regress"), false, None).unwrap();
+    let Metrics::Regression(m) = &out.test else { panic!("regression expected") };
+    assert!(m.r2 > 0.95, "test R2 {}", m.r2);
+}
+
+#[test]
+fn categorical_columns_group_splits_and_imputation_work_together() {
+    // 40 patients x 3 visits; sex is text; some cells are missing
+    let dir = tmp("clinical");
+    let mut text = String::from("patient,sex,age,marker,outcome\n");
+    let mut rng = medgpu::data::SplitMix64::new(3);
+    for p in 0..40 {
+        for v in 0..3 {
+            let sex = if p % 2 == 0 { "F" } else { "M" };
+            let age = 30.0 + (p as f64) + v as f64;
+            let marker = rng.next_f64() * 2.0 + if p % 3 == 0 { 3.0 } else { 0.0 };
+            let outcome = (p % 3 == 0) as u32;
+            let age_cell = if (p + v) % 11 == 0 { "NA".to_string() } else { format!("{age}") };
+            text.push_str(&format!("p{p},{sex},{age_cell},{marker:.3},{outcome}\n"));
+        }
+    }
+    let path = dir.join("visits.csv");
+    std::fs::write(&path, text).unwrap();
+    let src = DataSource {
+        data: path.to_str().unwrap().into(),
+        test_data: None,
+        prepare: medgpu::data::PrepareOptions {
+            target: Some("outcome".into()),
+            categorical: vec!["sex".into()],
+            group_column: Some("patient".into()),
+            ..Default::default()
+        },
+    };
+    let cfg = TrainConfig { epochs: 30, missing: medgpu::data::MissingPolicy::Median, ..TrainConfig::default() };
+    let out = run(&src, &cfg, &dir.join("run"), false, None).unwrap();
+    assert_eq!(out.file.feature_names, vec!["sex=F", "sex=M", "age", "marker"]);
+    let p = &out.prepared;
+    let group_of = |rows: &[usize]| rows.iter().map(|r| p.ds.groups[*r].clone()).collect::<std::collections::BTreeSet<_>>();
+    let (tr, va, te) = (group_of(&p.split.train), group_of(&p.split.val), group_of(&p.split.test));
+    assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te), "a patient spans two splits");
+    assert!(out.test.accuracy() >= 0.8, "test accuracy {}", out.test.accuracy());
+}
