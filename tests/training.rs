@@ -252,11 +252,14 @@ fn categorical_columns_group_splits_and_imputation_work_together() {
             ..Default::default()
         },
     };
-    let cfg = TrainConfig { epochs: 30, missing: medgpu::data::MissingPolicy::Median, ..TrainConfig::default() };
+    let cfg =
+        TrainConfig { epochs: 30, missing: medgpu::data::MissingPolicy::Median, ..TrainConfig::default() };
     let out = run(&src, &cfg, &dir.join("run"), false, None).unwrap();
     assert_eq!(out.file.feature_names, vec!["sex=F", "sex=M", "age", "marker"]);
     let p = &out.prepared;
-    let group_of = |rows: &[usize]| rows.iter().map(|r| p.ds.groups[*r].clone()).collect::<std::collections::BTreeSet<_>>();
+    let group_of = |rows: &[usize]| {
+        rows.iter().map(|r| p.ds.groups[*r].clone()).collect::<std::collections::BTreeSet<_>>()
+    };
     let (tr, va, te) = (group_of(&p.split.train), group_of(&p.split.val), group_of(&p.split.test));
     assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te), "a patient spans two splits");
     assert!(out.test.accuracy() >= 0.8, "test accuracy {}", out.test.accuracy());
