@@ -38,6 +38,11 @@ fn linear_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG_1D;
 }
 
+// NaN/Inf test on the bit pattern (`v != v` is not reliable on every driver).
+fn is_finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) < 0x7f800000u;
+}
+
 // Counter-based random numbers: a uniform in [0, 1) that depends only on
 // (seed, step, stream, index), so forward and backward of one step draw the
 // same values without storing them, and runs are reproducible.

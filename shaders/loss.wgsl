@@ -2,7 +2,8 @@
 // Rows of the batch at or past count (= batch[0], the last partial batch) get
 // a zero gradient and add nothing, so padding never changes the result.
 // Row losses are summed in a fixed order (strided, then a tree), so the result
-// is bit-identical run to run; stats[0] += sum of row losses, stats[1] += count.
+// is bit-identical run to run; stats[0] += sum of row losses, stats[1] += count
+// (stats[2], stats[3] belong to the gradient guard).
 // The gradient is that of the mean loss over the count valid rows.
 
 struct Dims { rows: u32, cols: u32, tcols: u32, pad: u32 }
@@ -18,7 +19,7 @@ const WG: u32 = 256u;
 @group(0) @binding(3) var<storage, read_write> logits: array<f32>;
 // grad [rows, cols]: dL/dlogits, overwritten
 @group(0) @binding(4) var<storage, read_write> grad: array<f32>;
-// stats [2]: running sum of row losses and of rows
+// stats [4]: running sum of row losses and of rows; guard counters
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 
 var<workgroup> partial: array<f32, WG>;
@@ -30,7 +31,9 @@ fn finish(t: u32, mine: f32, count: u32) {
         if (t < s) { partial[t] = partial[t] + partial[t + s]; }
         workgroupBarrier();
     }
-    if (t == 0u) {
+    // a non-finite batch loss is left out of the running sum; the guard
+    // (on the gradients, which it makes non-finite too) counts the step
+    if (t == 0u && is_finite(partial[0])) {
         stats[0] = stats[0] + partial[0];
         stats[1] = stats[1] + f32(count);
     }

@@ -25,21 +25,23 @@ struct Hyper {
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 // v: second moment (adam); unused by sgd
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
-// clip [2]: factor applied to every gradient (from grad_clip_scale), then the norm
-@group(0) @binding(5) var<storage, read_write> clip: array<f32>;
-
-override CLIP: bool = false;
+// guard [4]: from grad_guard: factor for the gradients, norm, skip flag
+@group(0) @binding(5) var<storage, read_write> guard: array<f32>;
 
 fn grad_at(i: u32) -> f32 {
-    if (CLIP) { return grads[i] * clip[0]; }
-    return grads[i];
+    return grads[i] * guard[0];
+}
+
+// A step whose loss or gradients were not finite leaves the weights as they are.
+fn skipped() -> bool {
+    return guard[2] != 0.0;
 }
 
 // velocity = momentum * velocity + (g + wd * p); p -= lr * velocity
 @compute @workgroup_size(256, 1, 1)
 fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
-    if (i >= h.n) { return; }
+    if (i >= h.n || skipped()) { return; }
     let p = params[i];
     let g = grad_at(i) + h.weight_decay * p;
     let vel = h.momentum * m[i] + g;
@@ -51,7 +53,7 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 @compute @workgroup_size(256, 1, 1)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
-    if (i >= h.n) { return; }
+    if (i >= h.n || skipped()) { return; }
     let p = params[i];
     var g = grad_at(i);
     if (h.decoupled == 0u) { g = g + h.weight_decay * p; }

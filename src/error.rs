@@ -64,6 +64,20 @@ pub enum Error {
     /// A graph or model spec problem: names the op or layer and the shapes.
     #[error("bad model: {0}")]
     Model(String),
+    /// A NaN or Inf appeared in the loss or the gradients (on-nonfinite stop).
+    #[error(
+        "the loss or gradients became NaN or Inf at epoch {epoch}, step {step} of the run; \
+         the weights were not updated from that step on and {kept}. \
+         Lower --lr, use --clip-grad-norm, check the data for extreme values, or pass --on-nonfinite skip-step"
+    )]
+    NonFinite {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based step of the run.
+        step: u64,
+        /// What was kept, e.g. "the last good checkpoint is epoch 2 in runs/x/checkpoint".
+        kept: String,
+    },
     /// A checkpoint or run directory that cannot be used.
     #[error("{path}: bad checkpoint: {message}")]
     Checkpoint {

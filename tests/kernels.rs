@@ -240,8 +240,8 @@ fn optimizers_match_reference() {
                 bc2: (1.0 - 0.999f64.powi(t)) as f32,
             };
             let out = run_call(
-                &kernels::adam_step(&u, 0, 1, 2, 3, None, 4),
-                &[words(&p), words(&g), words(&m0), words(&v0), vec![0; 4]],
+                &kernels::adam_step(&u, 0, 1, 2, 3, 4),
+                &[words(&p), words(&g), words(&m0), words(&v0), words(&[1.0, 0.0, 0.0, 0.0])],
             );
             let (mut wp, mut wm, mut wv) = (floats(&words(&p)), floats(&words(&m0)), floats(&words(&v0)));
             cpu_ref::adam_step(&h, &mut wp, &floats(&words(&g)), &mut wm, &mut wv);
@@ -250,8 +250,8 @@ fn optimizers_match_reference() {
             assert_close("adam v", &floats(&out[3]), &wv, 1e-6, 1e-5);
 
             let out = run_call(
-                &kernels::sgd_step(&u, 0, 1, 2, None, 3),
-                &[words(&p), words(&g), words(&m0), vec![0; 4]],
+                &kernels::sgd_step(&u, 0, 1, 2, 3, 4),
+                &[words(&p), words(&g), words(&m0), words(&[1.0, 0.0, 0.0, 0.0]), vec![0; 4]],
             );
             let (mut wp, mut wm) = (floats(&words(&p)), floats(&words(&m0)));
             cpu_ref::sgd_step(&h, &mut wp, &floats(&words(&g)), &mut wm);
@@ -306,42 +306,79 @@ fn dropout_matches_reference_and_drops_the_asked_fraction() {
 }
 
 #[test]
-fn gradient_norm_and_clipping_match_reference() {
+fn gradient_guard_clips_and_skips_non_finite_steps_like_the_reference() {
+    use kernels::GuardOperands;
+    let o = GuardOperands { grads: 0, partials: 1, stats: 2, step: 3, guard: 4 };
     for n in [1usize, 7, 4096, 4097, 20000] {
-        let g: Vec<f64> = rand_vec(n, n as u64 + 1).iter().map(|v| v * 0.5).collect();
-        let parts = kernels::norm_partials(n);
-        let out = run_call(&kernels::grad_norm_partial(n, 0, 1, 2), &[words(&g), vec![0; parts], vec![0; 4]]);
-        let partials = floats(&out[1]);
-        let (want_factor, want_norm) = cpu_ref::clip_factor(&floats(&words(&g)), 1.0);
-        let total: f64 = partials.iter().sum();
-        assert_close(&format!("norm^2 n={n}"), &[total], &[want_norm * want_norm], 1e-4, 1e-4);
-        let out = run_call(
-            &kernels::grad_clip_scale(parts, 1.0, 0, 1, 2),
-            &[words(&partials), vec![0; 4], vec![0; 4]],
-        );
-        let clip = floats(&out[1]);
-        assert_close(&format!("clip n={n}"), &clip[..2], &[want_factor, want_norm], 1e-5, 1e-4);
+        for (clip, poison) in [(Some(1.0f32), false), (None, false), (Some(1.0), true)] {
+            let mut g: Vec<f64> = rand_vec(n, n as u64 + 1).iter().map(|v| v * 0.5).collect();
+            if poison {
+                g[n / 2] = f64::NAN;
+            }
+            let parts = kernels::norm_partials(n);
+            let mut bufs =
+                vec![words(&g), vec![0; parts], words(&[0.0, 0.0, 0.0, 0.0]), vec![5, 0, 0, 0], vec![0; 4]];
+            bufs = run_call(&kernels::grad_norm_partial(n, o.clone()), &bufs);
+            let total: f64 = floats(&bufs[1]).iter().sum();
+            bufs = run_call(&kernels::grad_guard(n, clip, true, o.clone()), &bufs);
+            let guard = floats(&bufs[4]);
+            let stats = floats(&bufs[2]);
+            let what = format!("n={n} clip={clip:?} poison={poison}");
+            if poison {
+                assert!(!total.is_finite(), "{what}");
+                assert_eq!(guard[2], 1.0, "{what}: the step must be skipped");
+                assert_eq!((stats[2], stats[3]), (1.0, 5.0), "{what}: one bad step, at step 5");
+                continue;
+            }
+            let (want_factor, want_norm) =
+                cpu_ref::clip_factor(&floats(&words(&g)), clip.map_or(f64::INFINITY, |c| c as f64));
+            assert_close(&format!("norm^2 {what}"), &[total], &[want_norm * want_norm], 1e-4, 1e-4);
+            assert_close(&format!("guard {what}"), &guard[..3], &[want_factor, want_norm, 0.0], 1e-5, 1e-4);
+            assert_eq!(stats[2], 0.0);
 
-        // the optimizer applies the factor
-        let u = OptimUniform {
-            n: n as u32,
-            decoupled: false,
-            lr: 0.1,
-            weight_decay: 0.0,
-            momentum: 0.0,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-7,
-            bc1: 1.0,
-            bc2: 1.0,
-        };
-        let p0 = rand_vec(n, 5);
-        let out = run_call(
-            &kernels::sgd_step(&u, 0, 1, 2, Some(3), 4),
-            &[words(&p0), words(&g), vec![0; n], words(&clip), vec![0; 4]],
-        );
-        let want: Vec<f64> =
-            floats(&words(&p0)).iter().zip(floats(&words(&g))).map(|(p, g)| p - 0.1 * g * clip[0]).collect();
-        assert_close("clipped sgd", &floats(&out[0]), &want, 1e-6, 1e-5);
+            // the optimizer applies the factor
+            let u = OptimUniform {
+                n: n as u32,
+                decoupled: false,
+                lr: 0.1,
+                weight_decay: 0.0,
+                momentum: 0.0,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-7,
+                bc1: 1.0,
+                bc2: 1.0,
+            };
+            let p0 = rand_vec(n, 5);
+            let out = run_call(
+                &kernels::sgd_step(&u, 0, 1, 2, 3, 4),
+                &[words(&p0), words(&g), vec![0; n], words(&guard), vec![0; 4]],
+            );
+            let want: Vec<f64> = floats(&words(&p0))
+                .iter()
+                .zip(floats(&words(&g)))
+                .map(|(p, g)| p - 0.1 * g * guard[0])
+                .collect();
+            assert_close("guarded sgd", &floats(&out[0]), &want, 1e-6, 1e-5);
+        }
     }
+    // a skipped step leaves the weights as they are
+    let u = OptimUniform {
+        n: 7,
+        decoupled: false,
+        lr: 0.1,
+        weight_decay: 0.0,
+        momentum: 0.0,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-7,
+        bc1: 0.1,
+        bc2: 0.001,
+    };
+    let p0 = words(&rand_vec(7, 9));
+    let out = run_call(
+        &kernels::adam_step(&u, 0, 1, 2, 3, 4),
+        &[p0.clone(), words(&[f64::NAN; 7]), vec![0; 7], vec![0; 7], words(&[1.0, f64::NAN, 1.0, 0.0])],
+    );
+    assert_eq!(out[0], p0);
 }

@@ -34,11 +34,7 @@ pub fn predict(opts: &DeviceOptions, run_dir: &Path, data: &str, out: Option<&Pa
     let (raw, _) = load_raw(data)?;
     let (ds, bad) = medgpu::data::encode_apply_lenient(&raw, &model.file.encoding)?;
     if !bad.is_empty() {
-        eprintln!(
-            "warning: {} of {} rows could not be read and have no prediction:",
-            bad.len(),
-            raw.rows.len()
-        );
+        eprintln!("warning: {} of {} rows could not be read and have no prediction:", bad.len(), raw.rows());
         for (_, msg) in bad.iter().take(20) {
             eprintln!("  {msg}");
         }

@@ -3,7 +3,7 @@
 use clap::Args;
 use medgpu::data::{MissingPolicy, Normalize, PrepareOptions, Task};
 use medgpu::gpu::{DeviceOptions, Gpu};
-use medgpu::graph::{Act, Optimizer, OptimizerConfig};
+use medgpu::graph::{Act, NonFinitePolicy, Optimizer, OptimizerConfig};
 use medgpu::infer::ModelFile;
 use medgpu::models::ModelSpec;
 use medgpu::train::{self, format_metrics, DataSource, EpochLog, Hooks, LrSchedule, TrainConfig};
@@ -90,6 +90,12 @@ pub struct TrainArgs {
     /// Clip gradients to this global L2 norm
     #[arg(long)]
     clip_grad_norm: Option<f32>,
+    /// On a NaN or Inf in the loss or gradients: stop (keeping the last good checkpoint) or skip-step
+    #[arg(long, default_value = "stop")]
+    on_nonfinite: String,
+    /// GPU memory budget, e.g. 512M or 2G (default: 4G or the adapter's largest buffer)
+    #[arg(long)]
+    max_gpu_mem: Option<String>,
     /// Passes over the training split
     #[arg(long, default_value_t = 20)]
     epochs: usize,
@@ -199,6 +205,11 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             weight_decay: a.weight_decay,
             momentum: a.momentum,
             clip_grad_norm: a.clip_grad_norm,
+            on_nonfinite: parse(
+                "--on-nonfinite policy",
+                &a.on_nonfinite,
+                &[("stop", NonFinitePolicy::Stop), ("skip-step", NonFinitePolicy::SkipStep)],
+            )?,
             ..OptimizerConfig::adam(a.lr)
         },
         lr_schedule,
@@ -209,6 +220,12 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         missing: parse("--missing policy", &a.missing, &missing)?,
         normalize: parse("--normalize", &a.normalize, &normalize)?,
         train_filter,
+        max_gpu_mem: match &a.max_gpu_mem {
+            Some(m) => Some(medgpu::train::config::parse_size(m).ok_or_else(|| {
+                Error::Usage(format!("--max-gpu-mem '{m}' is not a size such as 512M or 2G"))
+            })?),
+            None => None,
+        },
     };
     Ok((source, cfg))
 }
@@ -265,7 +282,16 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
         log::debug!("{line}");
     };
     let hooks = Hooks { progress: &mut progress, stop_after_epoch: a.stop_after_epoch };
-    let out = train::train(gpu.clone(), &source, &cfg, &dir, resume, hooks)?;
+    let out = match train::train(gpu.clone(), &source, &cfg, &dir, resume, hooks) {
+        Ok(o) => o,
+        Err(e) => {
+            // a run that could not start leaves no empty directory behind
+            if !resume && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_none()) {
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(e);
+        }
+    };
     if let Some(b) = &bar {
         b.finish_and_clear();
     }

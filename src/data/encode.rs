@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use crate::error::Result;
 
 use super::prepare::{ColumnEncoding, Dataset, Encoding, TargetEncoding};
-use super::raw::{data_err, RawRow, RawTable};
+use super::raw::{data_err, RawTable};
+use super::raw_column::{is_missing, RawColumn};
 
 /// Where the columns of an [`Encoding`] are in one raw table (0-based).
 pub(crate) struct Layout {
@@ -19,11 +20,6 @@ pub(crate) struct Layout {
     pub id: Option<usize>,
     /// Raw group column, if any.
     pub group: Option<usize>,
-}
-
-/// Whether a (trimmed) cell means "missing": empty, `NA`, `N/A`, `NaN` or `?`, any case.
-pub(crate) fn is_missing(cell: &str) -> bool {
-    ["", "NA", "N/A", "NaN", "?"].iter().any(|m| cell.eq_ignore_ascii_case(m))
 }
 
 /// Encodes new data with a saved encoding.
@@ -115,8 +111,9 @@ impl<'a> LabelIndex<'a> {
     }
 }
 
-/// Encodes every row of `raw` with `enc` at `layout`. In lenient mode a row
-/// that fails is skipped and its error returned; otherwise the first error is.
+/// Encodes every row of `raw` with `enc` at `layout`, straight into one
+/// `rows x cols` feature matrix. In lenient mode a row that fails is skipped
+/// and its error returned; otherwise the first error is.
 pub(crate) fn encode_rows(
     raw: &RawTable,
     encoding: Encoding,
@@ -124,17 +121,18 @@ pub(crate) fn encode_rows(
     lenient: bool,
     task_inferred: bool,
 ) -> Result<(Dataset, Vec<(u64, String)>)> {
-    let n = raw.rows.len();
+    let n = raw.rows();
     let cols = encoding.num_features();
     let labels = match &encoding.target {
         Some(TargetEncoding::Classes { labels, .. }) => Some(LabelIndex::new(labels)),
         _ => None,
     };
+    let reads_target = layout.target.is_some() && encoding.target.is_some();
     let mut ds = Dataset {
         source: raw.source.clone(),
         encoding: encoding.clone(),
         features: Vec::with_capacity(n * cols),
-        targets: Vec::new(),
+        targets: Vec::with_capacity(if reads_target { n } else { 0 }),
         ids: Vec::new(),
         groups: Vec::new(),
         lines: Vec::with_capacity(n),
@@ -143,77 +141,87 @@ pub(crate) fn encode_rows(
     };
     let mut skipped = Vec::new();
     let mut row_features = Vec::with_capacity(cols);
-    for row in &raw.rows {
+    for (row, &line) in raw.lines.iter().enumerate() {
         row_features.clear();
         let result = encode_row(raw, &encoding, layout, labels.as_ref(), row, &mut row_features);
         let target = match result {
             Ok(t) => t,
             Err(e) if lenient => {
-                skipped.push((row.line, e.to_string()));
+                skipped.push((line, e.to_string()));
                 continue;
             }
             Err(e) => return Err(e),
         };
         ds.features.extend_from_slice(&row_features);
         ds.targets.extend(target);
-        ds.lines.push(row.line);
+        ds.lines.push(line);
         if let Some(i) = layout.id {
-            ds.ids.push(row.cells[i].clone());
+            ds.ids.push(raw.cell_text(row, i).into_owned());
         }
         if let Some(g) = layout.group {
-            ds.groups.push(row.cells[g].clone());
+            ds.groups.push(raw.cell_text(row, g).into_owned());
         }
     }
     Ok((ds, skipped))
 }
 
-/// Appends the features of one row to `out` and returns its target, if read.
+/// A number cell read from a text column: NaN when missing.
+fn parse_feature(cell: &str, name: &str) -> std::result::Result<f32, String> {
+    if is_missing(cell) {
+        return Ok(f32::NAN);
+    }
+    match cell.parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(not_finite(cell, name)),
+        Err(_) => Err(format!(
+            "value {cell:?} in column '{name}' is not a number; if the column holds categories, use \
+             --categorical {name} to one-hot encode it"
+        )),
+    }
+}
+
+fn not_finite(cell: &str, name: &str) -> String {
+    format!(
+        "value {cell:?} in column '{name}' is not a finite number; correct it or mark it missing \
+         (leave the cell empty)"
+    )
+}
+
+/// Appends the features of row `row` to `out` and returns its target, if read.
 fn encode_row(
     raw: &RawTable,
     enc: &Encoding,
     layout: &Layout,
     labels: Option<&LabelIndex>,
-    row: &RawRow,
+    row: usize,
     out: &mut Vec<f32>,
 ) -> Result<Option<f32>> {
-    let err = |col: usize, message: String| data_err(&raw.source, row.line, col + 1, message);
+    let err = |col: usize, message: String| data_err(&raw.source, raw.lines[row], col + 1, message);
     for (c, &i) in enc.columns.iter().zip(&layout.columns) {
-        let cell = row.cells[i].as_str();
+        let column = &raw.columns[i];
         match c {
-            ColumnEncoding::Numeric { name } => {
-                if is_missing(cell) {
-                    out.push(f32::NAN);
-                    continue;
-                }
-                match cell.parse::<f32>() {
-                    Ok(v) if v.is_finite() => out.push(v),
-                    Ok(_) => {
-                        return Err(err(
-                            i,
-                            format!(
-                                "value {cell:?} in column '{name}' is not a finite number; \
-                                 correct it or mark it missing (leave the cell empty)"
-                            ),
-                        ))
-                    }
-                    Err(_) => {
-                        return Err(err(
-                            i,
-                            format!(
-                                "value {cell:?} in column '{name}' is not a number; if the \
-                                 column holds categories, use --categorical {name} to one-hot \
-                                 encode it"
-                            ),
-                        ))
+            ColumnEncoding::Numeric { name } => match column {
+                RawColumn::Numeric(cells) => {
+                    let v = cells.values()[row];
+                    if v.is_nan() {
+                        out.push(f32::NAN);
+                    } else if v.is_finite() {
+                        out.push(v);
+                    } else {
+                        return Err(err(i, not_finite(&cells.text(row), name)));
                     }
                 }
-            }
+                RawColumn::Text(cells) => {
+                    out.push(parse_feature(cells.get(row), name).map_err(|m| err(i, m))?)
+                }
+            },
             ColumnEncoding::OneHot { name, categories } => {
-                if is_missing(cell) {
+                let cell = column.text(row);
+                if is_missing(&cell) {
                     out.extend(std::iter::repeat_n(f32::NAN, categories.len()));
                     continue;
                 }
-                let Ok(k) = categories.binary_search_by(|c| c.as_str().cmp(cell)) else {
+                let Ok(k) = categories.binary_search_by(|c| c.as_str().cmp(&cell)) else {
                     return Err(err(
                         i,
                         format!(
@@ -230,9 +238,10 @@ fn encode_row(
     let (Some(t), Some(target)) = (layout.target, &enc.target) else {
         return Ok(None);
     };
-    let cell = row.cells[t].as_str();
+    let column = &raw.columns[t];
     let name = target.name();
-    if is_missing(cell) {
+    if column.is_missing(row) {
+        let cell = column.text(row);
         return Err(err(
             t,
             format!(
@@ -241,27 +250,37 @@ fn encode_row(
             ),
         ));
     }
-    match (target, labels) {
-        (TargetEncoding::Classes { labels: names, .. }, Some(index)) => match index.get(cell) {
-            Some(k) => Ok(Some(k as f32)),
-            None => Err(err(
-                t,
-                format!(
-                    "label {cell:?} in target column '{name}' was not seen in training; known \
-                     labels: {}. Remove these rows or retrain with them",
-                    names.join(", ")
-                ),
-            )),
+    let not_numeric = |cell: &str| {
+        err(
+            t,
+            format!(
+                "target {cell:?} in column '{name}' is not a finite number, but regression needs \
+                 numeric targets; use --task classify for class labels"
+            ),
+        )
+    };
+    match (target, labels, column) {
+        (TargetEncoding::Classes { labels: names, .. }, Some(index), _) => {
+            let cell = column.text(row);
+            match index.get(&cell) {
+                Some(k) => Ok(Some(k as f32)),
+                None => Err(err(
+                    t,
+                    format!(
+                        "label {cell:?} in target column '{name}' was not seen in training; known \
+                         labels: {}. Remove these rows or retrain with them",
+                        names.join(", ")
+                    ),
+                )),
+            }
+        }
+        (_, _, RawColumn::Numeric(cells)) => match cells.values()[row] {
+            v if v.is_finite() => Ok(Some(v)),
+            _ => Err(not_numeric(&cells.text(row))),
         },
-        _ => match cell.parse::<f32>() {
+        (_, _, RawColumn::Text(cells)) => match cells.get(row).parse::<f32>() {
             Ok(v) if v.is_finite() => Ok(Some(v)),
-            _ => Err(err(
-                t,
-                format!(
-                    "target {cell:?} in column '{name}' is not a finite number, but regression \
-                     needs numeric targets; use --task classify for class labels"
-                ),
-            )),
+            _ => Err(not_numeric(cells.get(row))),
         },
     }
 }

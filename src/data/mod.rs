@@ -2,9 +2,10 @@
 //! stratified and grouped splits, column encoding (numeric, one-hot, class
 //! labels), missing values and normalization.
 //!
-//! The path from a file to model inputs: [`read_raw_csv`] (text cells) →
-//! [`encode_fit`] (an [`Encoding`] and a numeric [`Dataset`], NaN for missing
-//! cells) → [`rows_after_missing_policy`] → [`split_rows`] →
+//! The path from a file to model inputs: [`read_raw_csv`] (one streaming
+//! pass into compact columns: `f32` numbers, text only where a column holds
+//! text) → [`encode_fit`] (an [`Encoding`] and a numeric [`Dataset`], NaN
+//! for missing cells) → [`rows_after_missing_policy`] → [`split_rows`] →
 //! [`Preprocessor::fit`] on the training rows → [`Preprocessor::apply`].
 //! At eval/predict time the saved [`Encoding`] and [`Preprocessor`] are
 //! reapplied with [`encode_apply`] or [`encode_apply_lenient`].
@@ -15,6 +16,7 @@ mod normalize;
 mod prepare;
 mod preprocess;
 mod raw;
+mod raw_column;
 mod split;
 
 pub use csv_table::{parse_csv_table, read_csv_table, Table};
@@ -25,7 +27,8 @@ pub use prepare::{
     Task,
 };
 pub use preprocess::{rows_after_missing_policy, Preprocessor};
-pub use raw::{builtin_raw, parse_raw_csv, read_raw_csv, RawRow, RawTable};
+pub use raw::{builtin_raw, parse_raw_csv, read_raw_csv, RawTable};
+pub use raw_column::{NumericCells, RawColumn, TextCells};
 pub use split::{split_rows, stratified_split, Split, SplitMix64};
 
 use crate::error::{Error, Result};

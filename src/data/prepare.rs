@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-use super::encode::{encode_rows, is_missing, Layout};
+use super::encode::{encode_rows, Layout};
 use super::raw::{data_err, RawTable};
+use super::raw_column::is_missing;
 
 /// What to do with missing feature cells (empty, `NA`, `N/A`, `NaN`, `?`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -357,10 +358,12 @@ pub fn encode_fit(raw: &RawTable, opts: &PrepareOptions) -> Result<Dataset> {
         .map(|&i| {
             let name = raw.headers[i].clone();
             if categorical.contains(&i) {
-                let mut categories: Vec<String> =
-                    raw.rows.iter().map(|r| &r.cells[i]).filter(|c| !is_missing(c)).cloned().collect();
-                categories.sort_unstable();
-                categories.dedup();
+                let categories: Vec<String> = raw.columns[i]
+                    .distinct()
+                    .into_iter()
+                    .filter(|c| !is_missing(c))
+                    .map(|c| c.into_owned())
+                    .collect();
                 ColumnEncoding::OneHot { name, categories }
             } else {
                 ColumnEncoding::Numeric { name }
@@ -392,24 +395,25 @@ pub fn encode_fit(raw: &RawTable, opts: &PrepareOptions) -> Result<Dataset> {
 }
 
 /// Chooses the task (if not given) and fits the target encoding of column `t`.
+///
+/// Labels are the distinct cell texts (a numeric column's cells formatted
+/// back, so `0`/`1` stay `"0"`/`"1"`), in numeric order when all are numbers.
 fn fit_target(raw: &RawTable, t: usize, task: Option<Task>) -> Result<(Task, Option<TargetEncoding>)> {
     let name = raw.headers[t].clone();
-    let mut cells = Vec::with_capacity(raw.rows.len());
-    for row in &raw.rows {
-        let cell = &row.cells[t];
-        if is_missing(cell) {
-            return Err(data_err(
-                &raw.source,
-                row.line,
-                t + 1,
-                format!(
-                    "missing target value ({cell:?}) in column '{name}'; rows with a missing \
-                     target must be removed (use predict to fill them in)"
-                ),
-            ));
-        }
-        cells.push(cell.as_str());
+    let column = &raw.columns[t];
+    if let Some(row) = (0..raw.rows()).find(|&r| column.is_missing(r)) {
+        let cell = column.text(row);
+        return Err(data_err(
+            &raw.source,
+            raw.lines[row],
+            t + 1,
+            format!(
+                "missing target value ({cell:?}) in column '{name}'; rows with a missing \
+                 target must be removed (use predict to fill them in)"
+            ),
+        ));
     }
+    let cells = column.distinct();
     let numbers: Option<Vec<f64>> =
         cells.iter().map(|c| c.parse::<f64>().ok().filter(|v| v.is_finite())).collect();
     let looks_like_classes = match &numbers {
@@ -424,8 +428,8 @@ fn fit_target(raw: &RawTable, t: usize, task: Option<Task>) -> Result<(Task, Opt
     let task = task.unwrap_or(if looks_like_classes { Task::Classify } else { Task::Regress });
     let labels = || -> Vec<String> {
         let mut labels: Vec<(f64, &str)> = match &numbers {
-            Some(v) => v.iter().copied().zip(cells.iter().copied()).collect(),
-            None => cells.iter().map(|&c| (0.0, c)).collect(),
+            Some(v) => v.iter().copied().zip(cells.iter().map(|c| c.as_ref())).collect(),
+            None => cells.iter().map(|c| (0.0, c.as_ref())).collect(),
         };
         labels.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(b.1)));
         match numbers {

@@ -200,3 +200,14 @@ fn select_rows() {
     assert!(s.groups.is_empty());
     assert_eq!(s.rows(), 2);
 }
+
+#[test]
+fn numeric_ids_labels_and_categories_keep_their_text() {
+    let o = PrepareOptions { group_column: Some("g".into()), categorical: vec!["c".into()], ..opts("y") };
+    let ds = fit("id,g,c,a,y\n17,007,1,1,10\n123456789,2,2,2,2\n5,2,1,3,2.0\n", &o).unwrap();
+    assert_eq!(ds.ids, vec!["17", "123456789", "5"]);
+    assert_eq!(ds.groups, vec!["007", "2", "2"]);
+    assert_eq!(ds.encoding.feature_names(), vec!["c=1", "c=2", "a"]);
+    assert_eq!(labels(&ds), vec!["2", "10"]);
+    assert_eq!(ds.targets, vec![1.0, 0.0, 0.0]);
+}

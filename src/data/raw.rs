@@ -1,33 +1,38 @@
-//! Raw CSV tables: text cells with their source line numbers, before any
-//! column is interpreted as a number, a category or a target.
+//! Raw CSV tables: a header and compact columns (numbers while a column
+//! holds only numbers and missing markers, text otherwise) with the source
+//! line of every row, read in one streaming pass before any column is
+//! interpreted as a feature, a category or a target.
 
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use crate::error::{Error, Result};
 
+use super::raw_column::RawColumn;
 use super::BUILTIN_NAMES;
 
-/// One data row of a CSV file, cells trimmed of surrounding whitespace.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawRow {
-    /// 1-based line of the row in its file (the header is line 1).
-    pub line: u64,
-    /// The cells, as many as the header has columns.
-    pub cells: Vec<String>,
-}
-
-/// A CSV file read as text: a header and rows of equal length.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A CSV file read into columns: a header and rows of equal length, cells
+/// trimmed of surrounding whitespace.
+#[derive(Clone, Debug, PartialEq)]
 pub struct RawTable {
     /// Where the table came from: a file path or `builtin:NAME`.
     pub source: String,
     /// Column names from the header row, trimmed, unique and non-empty.
     pub headers: Vec<String>,
-    /// Data rows, at least one.
-    pub rows: Vec<RawRow>,
+    /// One column per header, each with [`RawTable::rows`] cells.
+    pub columns: Vec<RawColumn>,
+    /// 1-based source line of each data row (the header is line 1), ascending.
+    pub lines: Vec<u64>,
 }
 
 impl RawTable {
+    /// Number of data rows.
+    pub fn rows(&self) -> usize {
+        self.lines.len()
+    }
+
     /// The 0-based index of the column called `name` (exact match).
     pub fn column(&self, name: &str) -> Option<usize> {
         self.headers.iter().position(|h| h == name)
@@ -37,12 +42,27 @@ impl RawTable {
     pub fn column_list(&self) -> String {
         self.headers.join(", ")
     }
+
+    /// The cell at `row`, `col` as text, for messages, ids and filters; a
+    /// numeric cell's text is described at [`super::NumericCells::text`].
+    ///
+    /// # Panics
+    /// If `row >= self.rows()` or `col >= self.headers.len()`.
+    pub fn cell_text(&self, row: usize, col: usize) -> Cow<'_, str> {
+        self.columns[col].text(row)
+    }
 }
 
-/// Reads a CSV file with a header row into a [`RawTable`]; see [`parse_raw_csv`].
+/// Reads a CSV file with a header row into a [`RawTable`], streaming it (the
+/// file's text is never held whole); see [`parse_raw_csv`]. A file that
+/// cannot be opened or read is an [`Error::Io`].
 pub fn read_raw_csv(path: &Path) -> Result<RawTable> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    parse_raw_csv(&text, &path.display().to_string())
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut input = BufReader::with_capacity(1 << 16, file);
+    if input.fill_buf().map_err(|e| Error::io(path, e))?.starts_with("\u{feff}".as_bytes()) {
+        input.consume(3);
+    }
+    parse_stream(input, &path.display().to_string(), Some(path))
 }
 
 /// Parses CSV text with a header row; `source` names the text in messages.
@@ -52,33 +72,131 @@ pub fn read_raw_csv(path: &Path) -> Result<RawTable> {
 /// - [`Error::Dataset`] if the text is empty or has a header but no data rows;
 /// - [`Error::Data`] at line 1 for an empty or duplicated column name, and at
 ///   the row's line (column 0) for a row with the wrong number of cells or
-///   text the CSV reader cannot read.
+///   text the CSV reader cannot read (at the cell's column for a cell that
+///   is not UTF-8).
 pub fn parse_raw_csv(text: &str, source: &str) -> Result<RawTable> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    // The csv crate counts lines one short after a CRLF header (a record's
-    // position can be the '\n' of the previous line end), so lines are
-    // computed from the byte offset of each record, past any line ends.
-    let bytes = text.as_bytes();
-    let newlines: Vec<usize> =
-        bytes.iter().enumerate().filter(|&(_, &b)| b == b'\n').map(|(i, _)| i).collect();
-    let line_at = |byte: u64| {
-        let mut b = usize::try_from(byte).unwrap_or(bytes.len()).min(bytes.len());
-        while b < bytes.len() && matches!(bytes[b], b'\r' | b'\n') {
-            b += 1;
-        }
-        newlines.partition_point(|&i| i < b) as u64 + 1
-    };
-    let csv_err = |e: csv::Error| {
-        let line = e.position().map_or(0, |p| line_at(p.byte()));
-        data_err(source, line, 0, format!("cannot read CSV: {e}; check the quoting on this line"))
-    };
+    parse_stream(text.as_bytes(), source, None)
+}
 
-    let headers: Vec<String> = reader.headers().map_err(csv_err)?.iter().map(str::to_string).collect();
+/// Passes bytes on to the CSV reader, remembering where the line ends are so
+/// that a record's byte offset gives its line. (The csv crate counts lines
+/// one short after a CRLF line end: a record's position can be the '\n' of
+/// the previous line end.)
+struct LineEnds<R> {
+    inner: R,
+    /// Offset of the next byte read from `inner`.
+    offset: u64,
+    /// Offsets of the '\r' and '\n' bytes not yet passed, each with whether it is '\n'.
+    pending: VecDeque<(u64, bool)>,
+    /// Number of '\n' bytes passed.
+    newlines: u64,
+}
+
+impl<R: Read> Read for LineEnds<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                self.pending.push_back((self.offset + i as u64, b == b'\n'));
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R> LineEnds<R> {
+    /// The 1-based line of the text at byte `byte`, past any line ends
+    /// there. Offsets must not decrease from call to call.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut next = byte;
+        while let Some(&(at, newline)) = self.pending.front() {
+            if at > next {
+                break;
+            }
+            if at == next {
+                next += 1;
+            }
+            self.newlines += u64::from(newline);
+            self.pending.pop_front();
+        }
+        self.newlines + 1
+    }
+}
+
+/// Reads a whole CSV stream (any byte order mark already removed).
+fn parse_stream<R: Read>(input: R, source: &str, path: Option<&Path>) -> Result<RawTable> {
+    let ends = LineEnds { inner: input, offset: 0, pending: VecDeque::new(), newlines: 0 };
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(ends);
+    let headers: std::result::Result<Vec<String>, _> = match reader.byte_headers() {
+        Ok(h) => h.iter().map(|c| std::str::from_utf8(c).map(|s| s.trim().to_string())).collect(),
+        Err(e) => return Err(read_error(e, reader.get_mut(), source, path)),
+    };
+    let headers = headers.map_err(|_| {
+        data_err(source, 1, 0, "cannot read CSV: the header is not UTF-8 text; save the file as UTF-8".into())
+    })?;
+    check_headers(&headers, source)?;
+
+    let mut columns: Vec<RawColumn> = headers.iter().map(|_| RawColumn::default()).collect();
+    let mut lines = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(read_error(e, reader.get_mut(), source, path)),
+        }
+        let line = record.position().map_or(0, |p| reader.get_mut().line_at(p.byte()));
+        if record.len() != headers.len() {
+            return Err(data_err(
+                source,
+                line,
+                0,
+                format!(
+                    "row has {} cells, the header has {}; fix the row (a cell with a comma \
+                     must be quoted) or remove it",
+                    record.len(),
+                    headers.len()
+                ),
+            ));
+        }
+        for (c, (cell, column)) in record.iter().zip(&mut columns).enumerate() {
+            let cell = std::str::from_utf8(cell).map_err(|_| {
+                data_err(
+                    source,
+                    line,
+                    c + 1,
+                    "cannot read CSV: the cell is not UTF-8 text; save the file as UTF-8".into(),
+                )
+            })?;
+            column.push(cell.trim());
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        return Err(Error::Dataset(format!(
+            "{source} has a header but no data rows; add at least one row below the header"
+        )));
+    }
+    columns.iter_mut().for_each(RawColumn::shrink_to_fit);
+    lines.shrink_to_fit();
+    Ok(RawTable { source: source.to_string(), headers, columns, lines })
+}
+
+/// A CSV reader error: [`Error::Io`] when reading `path` failed, otherwise an
+/// [`Error::Data`] at the line of the failure.
+fn read_error<R>(e: csv::Error, ends: &mut LineEnds<R>, source: &str, path: Option<&Path>) -> Error {
+    let line = e.position().map_or(0, |p| ends.line_at(p.byte()));
+    let message = format!("cannot read CSV: {e}; check the quoting on this line");
+    match (e.into_kind(), path) {
+        (csv::ErrorKind::Io(io), Some(path)) => Error::io(path, io),
+        _ => data_err(source, line, 0, message),
+    }
+}
+
+/// Refuses an empty header, an empty column name or a repeated one.
+fn check_headers(headers: &[String], source: &str) -> Result<()> {
     if headers.is_empty() || headers.iter().all(String::is_empty) {
         return Err(Error::Dataset(format!(
             "{source} is empty: expected a header row of column names and at least one data row"
@@ -111,32 +229,7 @@ pub fn parse_raw_csv(text: &str, source: &str) -> Result<RawTable> {
             ));
         }
     }
-
-    let mut rows = Vec::new();
-    let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(csv_err)? {
-        let line = record.position().map_or(0, |p| line_at(p.byte()));
-        if record.len() != headers.len() {
-            return Err(data_err(
-                source,
-                line,
-                0,
-                format!(
-                    "row has {} cells, the header has {}; fix the row (a cell with a comma \
-                     must be quoted) or remove it",
-                    record.len(),
-                    headers.len()
-                ),
-            ));
-        }
-        rows.push(RawRow { line, cells: record.iter().map(str::to_string).collect() });
-    }
-    if rows.is_empty() {
-        return Err(Error::Dataset(format!(
-            "{source} has a header but no data rows; add at least one row below the header"
-        )));
-    }
-    Ok(RawTable { source: source.to_string(), headers, rows })
+    Ok(())
 }
 
 /// Returns a built-in data set as a raw table, with its default target
@@ -168,6 +261,11 @@ pub(crate) fn data_err(source: &str, line: u64, column: usize, message: String) 
 mod tests {
     use super::*;
 
+    /// The cells of row `r` as text.
+    fn cells(t: &RawTable, r: usize) -> Vec<String> {
+        (0..t.headers.len()).map(|c| t.cell_text(r, c).into_owned()).collect()
+    }
+
     fn err(text: &str) -> String {
         parse_raw_csv(text, "t.csv").unwrap_err().to_string()
     }
@@ -177,10 +275,10 @@ mod tests {
         let t = parse_raw_csv("\u{feff}a, b ,c\r\n1, x ,\r\n\r\n4,5,6\r\n", "t.csv").unwrap();
         assert_eq!(t.source, "t.csv");
         assert_eq!(t.headers, vec!["a", "b", "c"]);
-        assert_eq!(t.rows.len(), 2);
-        assert_eq!(t.rows[0].line, 2);
-        assert_eq!(t.rows[0].cells, vec!["1", "x", ""]);
-        assert_eq!(t.rows[1].line, 4);
+        assert_eq!(t.rows(), 2);
+        assert_eq!(t.lines[0], 2);
+        assert_eq!(cells(&t, 0), vec!["1", "x", ""]);
+        assert_eq!(t.lines[1], 4);
         assert_eq!(t.column("b"), Some(1));
         assert_eq!(t.column("B"), None);
         assert_eq!(t.column_list(), "a, b, c");
@@ -190,13 +288,13 @@ mod tests {
     fn line_numbers() {
         for text in ["a,b\n1,2\n3,4\n", "a,b\r\n1,2\r\n3,4\r\n", "\u{feff}a,b\r\n1,2\r\n3,4"] {
             let t = parse_raw_csv(text, "t.csv").unwrap();
-            let lines: Vec<u64> = t.rows.iter().map(|r| r.line).collect();
+            let lines: Vec<u64> = t.lines.clone();
             assert_eq!(lines, vec![2, 3], "{text:?}");
         }
         // A quoted cell spanning two lines: the next row starts on line 4.
         let t = parse_raw_csv("a,b\r\n\"x\r\ny\",2\r\n3,4\r\n", "t.csv").unwrap();
-        assert_eq!(t.rows[0].cells[0], "x\r\ny");
-        assert_eq!((t.rows[0].line, t.rows[1].line), (2, 4));
+        assert_eq!(t.cell_text(0, 0), "x\r\ny");
+        assert_eq!((t.lines[0], t.lines[1]), (2, 4));
         let e = err("a,b\r\n1,2\r\n3\r\n");
         assert!(e.starts_with("t.csv:3:0:"), "{e}");
     }
@@ -204,7 +302,7 @@ mod tests {
     #[test]
     fn quoted_cells() {
         let t = parse_raw_csv("a,b\n\"x, y\",2\n", "t.csv").unwrap();
-        assert_eq!(t.rows[0].cells, vec!["x, y", "2"]);
+        assert_eq!(cells(&t, 0), vec!["x, y", "2"]);
     }
 
     #[test]
@@ -241,7 +339,7 @@ mod tests {
         std::fs::write(&path, "x,y\n1,0\n").unwrap();
         let t = read_raw_csv(&path).unwrap();
         assert_eq!(t.source, path.display().to_string());
-        assert_eq!(t.rows[0].cells, vec!["1", "0"]);
+        assert_eq!(cells(&t, 0), vec!["1", "0"]);
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(read_raw_csv(&path), Err(Error::Io { .. })));
     }
@@ -249,17 +347,69 @@ mod tests {
     #[test]
     fn builtins() {
         let (t, target) = builtin_raw("digits").unwrap();
-        assert_eq!((t.rows.len(), t.headers.len()), (1797, 65));
+        assert_eq!((t.rows(), t.headers.len()), (1797, 65));
         assert_eq!(target, Some("digit"));
         assert_eq!(t.source, "builtin:digits");
         let (t, target) = builtin_raw("breast_cancer").unwrap();
-        assert_eq!((t.rows.len(), t.headers.len()), (569, 31));
+        assert_eq!((t.rows(), t.headers.len()), (569, 31));
         assert_eq!(target, Some("malignant"));
         let (t, target) = builtin_raw("ecg").unwrap();
-        assert_eq!((t.rows.len(), t.headers.clone()), (108_000, vec!["mv".to_string()]));
+        assert_eq!((t.rows(), t.headers.clone()), (108_000, vec!["mv".to_string()]));
         assert_eq!(target, None);
-        assert_eq!(t.rows[0].cells, vec!["-0.245"]);
+        assert_eq!(cells(&t, 0), vec!["-0.245"]);
         let e = builtin_raw("mnist").unwrap_err().to_string();
         assert!(e.contains("'mnist'") && e.contains("digits") && e.contains("ecg"), "{e}");
+    }
+
+    #[test]
+    fn streamed_lines_match_a_line_count() {
+        // Many rows (past the reader's buffers), CRLF and LF, blank lines and
+        // quoted cells spanning lines: each row's line is 1 + the '\n' bytes
+        // before its first cell.
+        let mut text = String::from("a,b\r\n");
+        let mut expected = Vec::new();
+        let mut line = 2;
+        for i in 0..20_000 {
+            if i % 7 == 0 {
+                text.push_str(if i % 2 == 0 { "\r\n" } else { "\n" });
+                line += 1;
+            }
+            expected.push(line);
+            if i % 11 == 0 {
+                text.push_str(&format!("\"x\r\n{i}\",{i}\n"));
+                line += 2;
+            } else {
+                text.push_str(&format!("{i},{}\r\n", i % 3));
+                line += 1;
+            }
+        }
+        let t = parse_raw_csv(&text, "t.csv").unwrap();
+        assert_eq!(t.lines, expected);
+        assert!(matches!(t.columns[0], RawColumn::Text(_)));
+        assert!(matches!(t.columns[1], RawColumn::Numeric(_)));
+        assert_eq!(t.cell_text(1, 0), "1");
+        assert_eq!(t.cell_text(11, 0), "x\r\n11");
+    }
+
+    #[test]
+    fn column_kinds_and_cell_text() {
+        let t = parse_raw_csv("n,s,id\n1.5,x,007\nNA,2,123456789\n,NA,17\n", "t.csv").unwrap();
+        let RawColumn::Numeric(n) = &t.columns[0] else { panic!("{:?}", t.columns[0]) };
+        assert_eq!(n.values()[0], 1.5);
+        assert!(n.values()[1].is_nan() && n.values()[2].is_nan());
+        assert!(matches!(t.columns[1], RawColumn::Text(_)));
+        assert!(matches!(t.columns[2], RawColumn::Numeric(_)));
+        assert_eq!(cells(&t, 0), vec!["1.5", "x", "007"]);
+        assert_eq!(cells(&t, 1), vec!["NA", "2", "123456789"]);
+        assert_eq!(cells(&t, 2), vec!["", "NA", "17"]);
+    }
+
+    #[test]
+    fn not_utf8() {
+        let path = std::env::temp_dir().join(format!("medgpu_raw_utf8_{}.csv", std::process::id()));
+        std::fs::write(&path, b"\xef\xbb\xbfa,b\r\n1,2\r\n3,\xff\r\n").unwrap();
+        let e = read_raw_csv(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).unwrap();
+        assert!(e.contains(":3:2: cannot read CSV") && e.contains("UTF-8"), "{e}");
     }
 }

@@ -30,6 +30,7 @@ pub struct Gpu {
     pub features: wgpu::Features,
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
+    created: std::sync::atomic::AtomicU64,
 }
 
 impl Gpu {
@@ -70,7 +71,28 @@ impl Gpu {
             info.driver,
             info.driver_info
         );
-        Ok(Gpu { device, queue, info, limits, features, errors, lost })
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            errors,
+            lost,
+            created: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Bytes of all GPU buffers medgpu has created on this device so far
+    /// (storage, uniform and readback). A training loop that allocates
+    /// nothing per step or epoch keeps this constant.
+    pub fn bytes_created(&self) -> u64 {
+        self.created.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records `bytes` of a buffer created outside this module.
+    pub fn note_created(&self, bytes: u64) {
+        self.created.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Returns the first error recorded since the last check, if any.
@@ -115,6 +137,7 @@ impl Gpu {
                 context: label.into(),
             });
         }
+        self.note_created(size);
         self.scoped(&format!("allocating {label} ({size} bytes)"), || {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
@@ -140,6 +163,7 @@ impl Gpu {
         }
         let mut padded = bytes.to_vec();
         padded.resize(bytes.len().max(16).div_ceil(16) * 16, 0);
+        self.note_created(padded.len() as u64);
         self.scoped(&format!("uploading {label}"), || {
             self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),
@@ -170,24 +194,50 @@ impl Gpu {
         }
     }
 
-    /// Copies `bytes` bytes at `offset` of `src` back to the host (one submit, one wait).
-    pub fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
-        let size = bytes.div_ceil(4) * 4;
-        let staging = self.scoped("allocating a readback buffer", || {
+    /// A buffer the host can map for reading, `size` bytes (rounded up to 4).
+    pub fn readback_buffer(&self, size: u64) -> Result<wgpu::Buffer> {
+        let size = size.max(4).div_ceil(4) * 4;
+        self.note_created(size);
+        self.scoped("allocating a readback buffer", || {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("readback"),
-                size: size.max(4),
+                size,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             })
-        })?;
-        let mut enc = self.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
-        self.queue.submit([enc.finish()]);
-        self.map_and_read(&staging, size, "reading a buffer back").map(|mut v| {
-            v.truncate(bytes as usize);
-            v
         })
+    }
+
+    /// Copies `bytes` bytes at `offset` of `src` back to the host (one submit,
+    /// one wait), through `staging` when given and large enough, or a new
+    /// readback buffer.
+    pub fn read_bytes_via(
+        &self,
+        src: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+        staging: Option<&wgpu::Buffer>,
+    ) -> Result<Vec<u8>> {
+        let size = bytes.div_ceil(4) * 4;
+        let owned;
+        let staging = match staging {
+            Some(s) if s.size() >= size => s,
+            _ => {
+                owned = self.readback_buffer(size)?;
+                &owned
+            }
+        };
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, offset, staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let mut v = self.map_and_read(staging, size, "reading a buffer back")?;
+        v.truncate(bytes as usize);
+        Ok(v)
+    }
+
+    /// Copies `bytes` bytes at `offset` of `src` back to the host (one submit, one wait).
+    pub fn read_bytes(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        self.read_bytes_via(src, offset, bytes, None)
     }
 
     /// Maps a MAP_READ buffer whose copies were already submitted and returns its first `size` bytes.

@@ -40,10 +40,10 @@ pub enum Ref {
     Dummy,
     /// The step counter of this replay (dropout draws).
     Step,
-    /// Partial sums of squared gradients (clipping).
-    ClipPartials,
-    /// The clipping factor and the gradient norm.
-    Clip,
+    /// Partial sums of squared gradients (the guard).
+    GuardPartials,
+    /// The guard's result: gradient factor, norm, skip flag.
+    Guard,
 }
 
 /// What to compute.

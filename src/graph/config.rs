@@ -77,6 +77,22 @@ pub struct OptimizerConfig {
     /// Clip the gradients to this global L2 norm before each step.
     #[serde(default)]
     pub clip_grad_norm: Option<f32>,
+    /// What a NaN or Inf in the loss or gradients does.
+    #[serde(default)]
+    pub on_nonfinite: NonFinitePolicy,
+}
+
+/// What a step with a NaN or Inf in its loss or gradients does. Either way
+/// that step leaves the weights unchanged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NonFinitePolicy {
+    /// Skip it and every later step; the run stops at the end of the epoch
+    /// with the epoch and step, keeping the last good checkpoint.
+    #[default]
+    Stop,
+    /// Skip that step only and go on (the count is reported).
+    SkipStep,
 }
 
 impl OptimizerConfig {
@@ -91,6 +107,7 @@ impl OptimizerConfig {
             beta2: 0.999,
             eps: 1e-7,
             clip_grad_norm: None,
+            on_nonfinite: NonFinitePolicy::Stop,
         }
     }
 
@@ -120,6 +137,13 @@ pub enum Mode {
 pub struct ProgramOptions {
     /// What to compute.
     pub mode: Mode,
+}
+
+impl MemoryReport {
+    /// All bytes of the report (activations after reuse).
+    pub fn total(&self) -> u64 {
+        self.params + self.grads + self.optimizer_state + self.activations + self.other
+    }
 }
 
 /// Bytes each part of a program takes on the GPU.

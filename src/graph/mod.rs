@@ -13,10 +13,12 @@ pub mod program;
 pub mod run;
 
 pub use crate::kernels::Act;
-pub use config::{GpuDataset, MemoryReport, Mode, Optimizer, OptimizerConfig, ProgramOptions};
+pub use config::{
+    GpuDataset, MemoryReport, Mode, NonFinitePolicy, Optimizer, OptimizerConfig, ProgramOptions,
+};
 pub use params::ParamStore;
 pub use program::Program;
-pub use run::Predictions;
+pub use run::{Predictions, StepStats};
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};

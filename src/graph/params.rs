@@ -32,6 +32,8 @@ pub struct ParamStore {
     pub entries: Vec<ParamEntry>,
     /// Arena length in f32 (padding included).
     pub len: usize,
+    /// Kept for reading the arena back without allocating each time.
+    readback: std::sync::Mutex<wgpu::Buffer>,
 }
 
 /// splitmix64 finalizer: a good 64-bit mix for counter-based generation.
@@ -76,6 +78,12 @@ pub fn init_values(name: &str, shape: &[usize], init: Init, seed: u64) -> Vec<f3
 }
 
 impl ParamStore {
+    /// The arena length (f32, padding included) `init` would lay out for `graph`.
+    pub fn arena_len(graph: &Graph) -> usize {
+        let len: usize = graph.params().iter().map(|t| align(graph.tensors[t.0].len())).sum();
+        len.max(align(1))
+    }
+
     /// Lays out and initializes the parameters of `graph` with `seed`.
     pub fn init(gpu: &Gpu, graph: &Graph, seed: u64) -> Result<ParamStore> {
         let mut entries = Vec::new();
@@ -100,7 +108,8 @@ impl ParamStore {
             host.resize(align(1), 0.0);
         }
         let buffer = gpu.storage_from("parameters", &host)?;
-        Ok(ParamStore { buffer, len: host.len(), entries })
+        let readback = std::sync::Mutex::new(gpu.readback_buffer((host.len() * 4) as u64)?);
+        Ok(ParamStore { buffer, len: host.len(), entries, readback })
     }
 
     /// The entry of a parameter, checking that its shape is what `expected` says.
@@ -121,8 +130,16 @@ impl ParamStore {
 
     /// Reads every parameter back, by name.
     pub fn read_all(&self, gpu: &Gpu) -> Result<BTreeMap<String, Vec<f32>>> {
-        let all = gpu.read_f32(&self.buffer, 0, self.len)?;
+        let all = self.read_arena(gpu, &self.buffer)?;
         Ok(self.entries.iter().map(|e| (e.name.clone(), all[e.offset..e.offset + e.len].to_vec())).collect())
+    }
+
+    /// Reads a whole arena-sized buffer (parameters, gradients or optimizer
+    /// state share the layout) through the kept readback buffer.
+    pub fn read_arena(&self, gpu: &Gpu, buffer: &wgpu::Buffer) -> Result<Vec<f32>> {
+        let staging = self.readback.lock().map_err(|_| Error::Gpu("readback buffer poisoned".into()))?;
+        let bytes = gpu.read_bytes_via(buffer, 0, (self.len * 4) as u64, Some(&staging))?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
     /// Overwrites one parameter.

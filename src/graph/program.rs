@@ -3,10 +3,12 @@
 //! command buffer and one submit: two small copies (the batch's row ids and
 //! the step's optimizer uniform and step counter, all uploaded once per
 //! epoch) and one compute pass holding the forward, loss, backward, optional
-//! clipping and optimizer dispatches.
+//! gradient guard and optimizer dispatches.
 
 use super::autodiff::{lower, Pass, Ref};
-use super::config::{GpuDataset, MemoryReport, Mode, Optimizer, OptimizerConfig, ProgramOptions};
+use super::config::{
+    GpuDataset, MemoryReport, Mode, NonFinitePolicy, Optimizer, OptimizerConfig, ProgramOptions,
+};
 use super::plan::{plan_activations, ActivationPlan};
 use super::{Class, Graph, ParamStore, TensorId, TensorInfo};
 use crate::error::{Error, Result};
@@ -32,7 +34,7 @@ pub struct Program {
     pub(crate) act_buf: wgpu::Buffer,
     pub(crate) grads_buf: Option<wgpu::Buffer>,
     pub(crate) step_buf: wgpu::Buffer,
-    pub(crate) clip_buf: wgpu::Buffer,
+    pub(crate) guard_buf: wgpu::Buffer,
     pub(crate) state: Vec<wgpu::Buffer>,
     _buffers: Vec<wgpu::Buffer>,
     /// The optimizer and the byte offset of its uniform slot.
@@ -40,6 +42,9 @@ pub struct Program {
     pub(crate) step: u64,
     pub(crate) order_buf: Option<(wgpu::Buffer, usize)>,
     pub(crate) sched_buf: Option<(wgpu::Buffer, usize)>,
+    /// Readback buffers kept between calls, so replays allocate nothing.
+    pub(crate) stats_readback: wgpu::Buffer,
+    pub(crate) predict_readback: Option<wgpu::Buffer>,
     /// Inference outputs: name, byte offset in the activation arena, f32 count.
     pub(crate) outputs: Vec<(String, u64, usize)>,
     pub(crate) input_grad: Option<(u64, usize)>,
@@ -61,8 +66,8 @@ struct Buffers<'a> {
     batch: (&'a wgpu::Buffer, u64),
     stats: &'a wgpu::Buffer,
     step: &'a wgpu::Buffer,
-    clip_partials: &'a wgpu::Buffer,
-    clip: &'a wgpu::Buffer,
+    guard_partials: &'a wgpu::Buffer,
+    guard: &'a wgpu::Buffer,
     dummy: &'a wgpu::Buffer,
 }
 
@@ -109,14 +114,15 @@ impl<'a> Buffers<'a> {
                 Slice { buffer: s, offset: 0, size: arena }
             }
             Ref::Step => whole(self.step),
-            Ref::ClipPartials => whole(self.clip_partials),
-            Ref::Clip => whole(self.clip),
+            Ref::GuardPartials => whole(self.guard_partials),
+            Ref::Guard => whole(self.guard),
             Ref::Dummy => whole(self.dummy),
         })
     }
 }
 
-/// The optimizer's call (and the clipping calls before it) for a parameter arena of `n` f32.
+/// The gradient guard (norm, clipping, non-finite check) and the optimizer's
+/// call for a parameter arena of `n` f32.
 fn optimizer_calls(cfg: &OptimizerConfig, n: usize) -> Vec<Call<Ref>> {
     let h = OptimUniform {
         n: n as u32,
@@ -130,21 +136,105 @@ fn optimizer_calls(cfg: &OptimizerConfig, n: usize) -> Vec<Call<Ref>> {
         bc1: 1.0,
         bc2: 1.0,
     };
-    let mut calls = Vec::new();
-    let clip = cfg.clip_grad_norm.map(|max_norm| {
-        let parts = kernels::norm_partials(n);
-        calls.push(kernels::grad_norm_partial(n, Ref::Grads, Ref::ClipPartials, Ref::Dummy));
-        calls.push(kernels::grad_clip_scale(parts, max_norm, Ref::ClipPartials, Ref::Clip, Ref::Dummy));
-        Ref::Clip
-    });
+    let o = kernels::GuardOperands {
+        grads: Ref::Grads,
+        partials: Ref::GuardPartials,
+        stats: Ref::Stats,
+        step: Ref::Step,
+        guard: Ref::Guard,
+    };
+    let stop = cfg.on_nonfinite == NonFinitePolicy::Stop;
+    let mut calls =
+        vec![kernels::grad_norm_partial(n, o.clone()), kernels::grad_guard(n, cfg.clip_grad_norm, stop, o)];
     calls.push(match cfg.kind {
-        Optimizer::Sgd => kernels::sgd_step(&h, Ref::Params, Ref::Grads, Ref::StateM, clip, Ref::Dummy),
-        _ => kernels::adam_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::StateV, clip, Ref::Dummy),
+        Optimizer::Sgd => kernels::sgd_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::Guard, Ref::Dummy),
+        _ => kernels::adam_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::StateV, Ref::Guard),
     });
     calls
 }
 
+/// A program planned on the CPU: calls, memory plan and outputs, nothing allocated.
+pub(crate) struct ProgramPlan {
+    pass: Pass,
+    low: super::autodiff::Lowered,
+    plan: ActivationPlan,
+    named_outputs: Vec<(String, TensorId)>,
+    /// What compiling it will allocate.
+    pub(crate) memory: MemoryReport,
+}
+
+/// Plans `graph` for `mode` without touching the GPU, checking every tensor
+/// against the adapter's largest storage binding.
+pub(crate) fn plan_program(
+    graph: &Graph,
+    mode: Mode,
+    tcols: usize,
+    params_len: usize,
+    limits: &wgpu::Limits,
+) -> Result<ProgramPlan> {
+    let (pass, want_input_grad) = match mode {
+        Mode::Inference => (Pass::Forward, false),
+        Mode::Train(_) => (Pass::ForwardBackward, false),
+        Mode::Gradients { input_grad } => (Pass::ForwardBackward, input_grad),
+    };
+    let low = lower(graph, pass, want_input_grad, tcols)?;
+    let max_binding = limits.max_storage_buffer_binding_size;
+    for t in &low.tensors {
+        let bytes = (t.len() * 4) as u64;
+        if bytes > max_binding {
+            return Err(Error::LimitExceeded {
+                limit: "max_storage_buffer_binding_size".into(),
+                max: max_binding,
+                needed: bytes,
+                context: format!(
+                    "tensor '{}' of shape {:?}; lower --batch-size or the layer size",
+                    t.name, t.shape
+                ),
+            });
+        }
+    }
+    let mut named_outputs = Vec::new();
+    if pass == Pass::Forward {
+        named_outputs.extend(graph.output.map(|t| ("output".to_string(), t)));
+        named_outputs.extend(graph.extra_outputs.iter().cloned());
+    }
+    let mut pinned: Vec<TensorId> = named_outputs.iter().map(|(_, t)| *t).collect();
+    pinned.extend(low.input_grad);
+    let plan = plan_activations(&low.tensors, &low.calls, &pinned);
+    let arena = (params_len * 4) as u64;
+    let slots = match mode {
+        Mode::Train(cfg) if cfg.kind == Optimizer::Sgd => 1,
+        Mode::Train(_) => 2,
+        _ => 0,
+    };
+    let calls = low.calls.len() as u64 + 3;
+    let memory = MemoryReport {
+        params: arena,
+        grads: if pass == Pass::ForwardBackward { arena } else { 0 },
+        optimizer_state: arena * slots,
+        activations: (plan.len.max(1) * 4) as u64,
+        activations_unshared: (plan.unshared_len * 4) as u64,
+        other: calls * 256
+            + ((graph.batch + 1) * 4) as u64
+            + (kernels::norm_partials(params_len) * 4) as u64
+            + 304,
+    };
+    Ok(ProgramPlan { pass, low, plan, named_outputs, memory })
+}
+
 impl Program {
+    /// What compiling `graph` for `mode` would allocate (parameters counted
+    /// once here, though programs of one model share them), without allocating.
+    pub fn estimate_memory(
+        graph: &Graph,
+        mode: Mode,
+        tcols: usize,
+        params_len: usize,
+        limits: &wgpu::Limits,
+    ) -> Result<MemoryReport> {
+        Ok(plan_program(graph, mode, tcols, params_len, limits)?.memory)
+    }
+
     /// Compiles `graph` against a parameter store and a data set.
     pub fn compile(
         gpu: Arc<Gpu>,
@@ -154,11 +244,6 @@ impl Program {
         opts: ProgramOptions,
         cache: &mut PipelineCache,
     ) -> Result<Program> {
-        let (pass, want_input_grad) = match opts.mode {
-            Mode::Inference => (Pass::Forward, false),
-            Mode::Train(_) => (Pass::ForwardBackward, false),
-            Mode::Gradients { input_grad } => (Pass::ForwardBackward, input_grad),
-        };
         if let Some(i) = graph.input {
             if graph.shape(i)[1] != data.cols {
                 return Err(Error::Model(format!(
@@ -168,15 +253,8 @@ impl Program {
                 )));
             }
         }
-        let low = lower(graph, pass, want_input_grad, data.tcols)?;
-        let mut named_outputs = Vec::new();
-        if pass == Pass::Forward {
-            named_outputs.extend(graph.output.map(|t| ("output".to_string(), t)));
-            named_outputs.extend(graph.extra_outputs.iter().cloned());
-        }
-        let mut pinned: Vec<TensorId> = named_outputs.iter().map(|(_, t)| *t).collect();
-        pinned.extend(low.input_grad);
-        let plan = plan_activations(&low.tensors, &low.calls, &pinned);
+        let ProgramPlan { pass, low, plan, named_outputs, .. } =
+            plan_program(graph, opts.mode, data.tcols, params.len, &gpu.limits)?;
         let mut calls = low.calls;
 
         // Arenas and small buffers.
@@ -198,9 +276,10 @@ impl Program {
         let batch_buf = gpu.storage_buffer("batch", batch_bytes)?;
         let stats_buf = gpu.storage_buffer("stats", 16)?;
         let step_buf = gpu.storage_buffer("step", 16)?;
-        let clip_partials =
-            gpu.storage_buffer("clip partials", (kernels::norm_partials(params.len) * 4) as u64)?;
-        let clip_buf = gpu.storage_buffer("clip", 16)?;
+        let guard_partials =
+            gpu.storage_buffer("guard partials", (kernels::norm_partials(params.len) * 4) as u64)?;
+        let guard_buf = gpu.storage_buffer("guard", 16)?;
+        let stats_readback = gpu.readback_buffer(16)?;
         let dummy = gpu.storage_buffer("dummy", 256)?;
 
         // Uniforms: one aligned slot per call.
@@ -216,6 +295,7 @@ impl Program {
             slots.push((off as u64, (words.len() * 4) as u64));
         }
         uniform_bytes.resize(uniform_bytes.len().max(16), 0);
+        gpu.note_created(uniform_bytes.len() as u64);
         let uniform_buf = gpu.scoped("creating uniforms", || {
             use wgpu::util::DeviceExt;
             gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -241,8 +321,8 @@ impl Program {
             batch: (&batch_buf, batch_bytes),
             stats: &stats_buf,
             step: &step_buf,
-            clip_partials: &clip_partials,
-            clip: &clip_buf,
+            guard_partials: &guard_partials,
+            guard: &guard_buf,
             dummy: &dummy,
         };
         let mut dispatches = Vec::with_capacity(calls.len());
@@ -268,7 +348,7 @@ impl Program {
             optimizer_state: arena_bytes * state.len() as u64,
             activations: (plan.len * 4) as u64,
             activations_unshared: (plan.unshared_len * 4) as u64,
-            other: uniform_bytes.len() as u64 + batch_bytes + clip_partials.size() + 16 * 3 + 256,
+            other: uniform_bytes.len() as u64 + batch_bytes + guard_partials.size() + 16 * 3 + 256,
         };
         Ok(Program {
             gpu,
@@ -282,13 +362,15 @@ impl Program {
             act_buf,
             grads_buf,
             step_buf,
-            clip_buf,
+            guard_buf,
             state,
-            _buffers: vec![dummy, clip_partials],
+            _buffers: vec![dummy, guard_partials],
             optimizer,
             step: 0,
             order_buf: None,
             sched_buf: None,
+            stats_readback,
+            predict_readback: None,
             outputs,
             input_grad,
             memory,

@@ -8,6 +8,19 @@ use crate::kernels::OptimUniform;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// What the GPU accumulated over the steps since the last reset.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// Sum of the valid rows' losses (steps with a non-finite loss left out).
+    pub loss_sum: f64,
+    /// Rows those losses came from.
+    pub rows: f64,
+    /// Steps whose loss or gradients held a NaN or Inf (their update was skipped).
+    pub nonfinite_steps: u64,
+    /// The run's step number (from 1) of the first of them.
+    pub first_nonfinite_step: Option<u64>,
+}
+
 /// Inference results: one entry per graph output, rows x cols values each.
 pub struct Predictions {
     /// (name, columns, values) per output; `output` first.
@@ -167,12 +180,12 @@ impl Program {
     /// Every parameter's gradient of the last step, by name.
     pub fn read_param_grads(&self) -> Result<BTreeMap<String, Vec<f32>>> {
         let g = self.grads_buf.as_ref().ok_or_else(|| Error::Model("no gradient arena".into()))?;
-        Ok(self.split_arena(&self.gpu.read_f32(g, 0, self.params.len)?))
+        Ok(self.split_arena(&self.params.read_arena(&self.gpu, g)?))
     }
 
-    /// The global gradient norm of the last step, when clipping is on.
+    /// The global gradient norm of the last training step.
     pub fn read_grad_norm(&self) -> Result<f32> {
-        Ok(self.gpu.read_f32(&self.clip_buf, 0, 2)?[1])
+        Ok(self.gpu.read_f32(&self.guard_buf, 0, 2)?[1])
     }
 
     /// dL/dinput [batch, features] of the last batch (Gradients mode with input_grad).
@@ -190,7 +203,7 @@ impl Program {
         let names: &[&str] = if cfg.kind == Optimizer::Sgd { &["velocity"] } else { &["m", "v"] };
         let mut out = BTreeMap::new();
         for (slot, buf) in names.iter().zip(&self.state) {
-            for (p, v) in self.split_arena(&self.gpu.read_f32(buf, 0, self.params.len)?) {
+            for (p, v) in self.split_arena(&self.params.read_arena(&self.gpu, buf)?) {
                 out.insert(format!("{slot}.{p}"), v);
             }
         }
@@ -225,11 +238,23 @@ impl Program {
 
     /// Sum of row losses and number of rows since the last reset (one readback).
     pub fn read_loss(&self) -> Result<(f64, f64)> {
-        let v = self.gpu.read_f32(&self.stats_buf, 0, 2)?;
-        Ok((v[0] as f64, v[1] as f64))
+        let s = self.read_stats()?;
+        Ok((s.loss_sum, s.rows))
     }
 
-    /// Zeroes the loss accumulator.
+    /// The loss accumulator and the guard's counters since the last reset (one readback).
+    pub fn read_stats(&self) -> Result<StepStats> {
+        let bytes = self.gpu.read_bytes_via(&self.stats_buf, 0, 16, Some(&self.stats_readback))?;
+        let v: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
+        Ok(StepStats {
+            loss_sum: v[0] as f64,
+            rows: v[1] as f64,
+            nonfinite_steps: v[2] as u64,
+            first_nonfinite_step: (v[2] > 0.0).then_some(v[3] as u64),
+        })
+    }
+
+    /// Zeroes the loss accumulator and the guard's counters.
     pub fn reset_loss(&self) {
         self.gpu.queue.write_buffer(&self.stats_buf, 0, &[0u8; 16]);
     }
@@ -249,14 +274,12 @@ impl Program {
         self.upload_order(&batches)?;
         let row_bytes: u64 = self.outputs.iter().map(|(_, _, l)| (l / self.batch * 4) as u64).sum();
         let total = rows.len() as u64 * row_bytes;
-        let staging = self.gpu.scoped("allocating a readback buffer", || {
-            self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("predictions"),
-                size: total.max(4),
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
+        if self.predict_readback.as_ref().is_none_or(|b| b.size() < total) {
+            self.predict_readback = Some(self.gpu.readback_buffer(total)?);
+        }
+        let Some(staging) = self.predict_readback.as_ref() else {
+            return Err(Error::Gpu("no readback buffer".into()));
+        };
         // staging layout: output 0 for all rows, then output 1, ...
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
         let mut done_rows = 0u64;
@@ -267,13 +290,13 @@ impl Program {
             for (_, off, len) in &self.outputs {
                 let cols = (len / self.batch) as u64;
                 let at = base + done_rows * cols * 4;
-                enc.copy_buffer_to_buffer(&self.act_buf, *off, &staging, at, b.len() as u64 * cols * 4);
+                enc.copy_buffer_to_buffer(&self.act_buf, *off, staging, at, b.len() as u64 * cols * 4);
                 base += rows.len() as u64 * cols * 4;
             }
             done_rows += b.len() as u64;
         }
         self.gpu.queue.submit([enc.finish()]);
-        let bytes = self.gpu.map_and_read(&staging, total, "reading predictions")?;
+        let bytes = self.gpu.map_and_read(staging, total, "reading predictions")?;
         let all: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
         let mut outputs = Vec::new();
         let mut at = 0;

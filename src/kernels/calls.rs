@@ -316,45 +316,30 @@ impl OptimUniform {
     }
 }
 
-/// SGD with momentum and weight decay over the whole arena; with `clip`, the
-/// gradients are scaled by clip[0] (from [`grad_clip_scale`]) first.
-pub fn sgd_step<B: Clone>(
-    h: &OptimUniform,
-    params: B,
-    grads: B,
-    velocity: B,
-    clip: Option<B>,
-    dummy: B,
-) -> Call<B> {
+/// SGD with momentum and weight decay over the whole arena. The gradients are
+/// scaled by guard[0] and the step is skipped when guard[2] is set (see [`grad_guard`]).
+pub fn sgd_step<B: Clone>(h: &OptimUniform, params: B, grads: B, velocity: B, guard: B, dummy: B) -> Call<B> {
     Call {
         kernel: KernelId::SgdStep,
-        overrides: vec![("CLIP", clip.is_some() as u32 as f64)],
+        overrides: vec![],
         uniform: h.words(),
-        bindings: vec![params, grads, velocity, dummy.clone(), clip.unwrap_or(dummy)],
+        bindings: vec![params, grads, velocity, dummy, guard],
         groups: grid_1d(h.n as usize),
     }
 }
 
-/// Adam / AdamW over the whole arena; `clip` as for [`sgd_step`].
-pub fn adam_step<B: Clone>(
-    h: &OptimUniform,
-    params: B,
-    grads: B,
-    m: B,
-    v: B,
-    clip: Option<B>,
-    dummy: B,
-) -> Call<B> {
+/// Adam / AdamW over the whole arena; `guard` as for [`sgd_step`].
+pub fn adam_step<B>(h: &OptimUniform, params: B, grads: B, m: B, v: B, guard: B) -> Call<B> {
     Call {
         kernel: KernelId::AdamStep,
-        overrides: vec![("CLIP", clip.is_some() as u32 as f64)],
+        overrides: vec![],
         uniform: h.words(),
-        bindings: vec![params, grads, m, v, clip.unwrap_or(dummy)],
+        bindings: vec![params, grads, m, v, guard],
         groups: grid_1d(h.n as usize),
     }
 }
 
-/// Values each grad_norm_partial workgroup reduces (NORM_WG * NORM_ITEMS in reduce.wgsl).
+/// Values each grad_norm_partial workgroup reduces (WG * ITEMS in guard.wgsl).
 pub const NORM_CHUNK: usize = 256 * 16;
 
 /// Number of partial sums [`grad_norm_partial`] writes for `n` values.
@@ -362,32 +347,42 @@ pub fn norm_partials(n: usize) -> usize {
     n.div_ceil(NORM_CHUNK).max(1)
 }
 
-/// partials[g] = sum of x^2 over chunk g of x [n].
-pub fn grad_norm_partial<B: Clone>(n: usize, x: B, partials: B, dummy: B) -> Call<B> {
+/// The buffers of the two guard kernels.
+#[derive(Clone, Debug)]
+pub struct GuardOperands<B> {
+    /// grads [n].
+    pub grads: B,
+    /// partials [norm_partials(n)].
+    pub partials: B,
+    /// stats [4] (bad-step counters at 2 and 3).
+    pub stats: B,
+    /// step [4].
+    pub step: B,
+    /// guard [4]: factor, norm, skip flag.
+    pub guard: B,
+}
+
+fn guard_call<B>(kernel: KernelId, n: usize, clip: Option<f32>, stop: bool, o: GuardOperands<B>) -> Call<B> {
+    let parts = norm_partials(n);
     Call {
-        kernel: KernelId::GradNormPartial,
-        overrides: vec![],
-        uniform: vec![n as u32, 0, 0, 0],
-        bindings: vec![x, dummy, partials],
-        groups: [norm_partials(n) as u32, 1, 1],
+        kernel,
+        overrides: vec![("CLIP", clip.is_some() as u32 as f64)],
+        uniform: vec![n as u32, parts as u32, clip.unwrap_or(0.0).to_bits(), stop as u32],
+        bindings: vec![o.grads, o.partials, o.stats, o.step, o.guard],
+        groups: [if kernel == KernelId::GradNormPartial { parts as u32 } else { 1 }, 1, 1],
     }
 }
 
-/// clip[0] = min(1, max_norm / norm), clip[1] = norm, from the partial sums.
-pub fn grad_clip_scale<B: Clone>(
-    partials_len: usize,
-    max_norm: f32,
-    partials: B,
-    clip: B,
-    dummy: B,
-) -> Call<B> {
-    Call {
-        kernel: KernelId::GradClipScale,
-        overrides: vec![],
-        uniform: vec![partials_len as u32, max_norm.to_bits(), 0, 0],
-        bindings: vec![partials, dummy, clip],
-        groups: [1, 1, 1],
-    }
+/// partials[g] = sum of grads^2 over chunk g.
+pub fn grad_norm_partial<B>(n: usize, o: GuardOperands<B>) -> Call<B> {
+    guard_call(KernelId::GradNormPartial, n, None, false, o)
+}
+
+/// guard = [min(1, clip / norm) (1 without clip), norm, skip]; skip when the
+/// norm is not finite (or, with `stop`, after any earlier bad step), counted
+/// in stats[2] with the first bad step in stats[3].
+pub fn grad_guard<B>(n: usize, clip: Option<f32>, stop: bool, o: GuardOperands<B>) -> Call<B> {
+    guard_call(KernelId::GradGuard, n, clip, stop, o)
 }
 
 /// The uniform of a dropout call.

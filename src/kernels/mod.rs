@@ -34,11 +34,13 @@ pub enum Family {
     Data,
     /// shaders/dropout.wgsl
     Dropout,
+    /// shaders/guard.wgsl
+    Guard,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 7] = [
+    pub const ALL: [Family; 8] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -46,6 +48,7 @@ impl Family {
         Family::Optim,
         Family::Data,
         Family::Dropout,
+        Family::Guard,
     ];
 
     /// File name under shaders/.
@@ -58,6 +61,7 @@ impl Family {
             Family::Optim => "optim.wgsl",
             Family::Data => "data.wgsl",
             Family::Dropout => "dropout.wgsl",
+            Family::Guard => "guard.wgsl",
         }
     }
 
@@ -70,6 +74,7 @@ impl Family {
             Family::Optim => include_str!("../../shaders/optim.wgsl"),
             Family::Data => include_str!("../../shaders/data.wgsl"),
             Family::Dropout => include_str!("../../shaders/dropout.wgsl"),
+            Family::Guard => include_str!("../../shaders/guard.wgsl"),
         }
     }
 
@@ -116,8 +121,8 @@ kernel_table! {
     AddInto => Elementwise, "add_into";
     SoftmaxForward => Reduce, "softmax_forward";
     SoftmaxBackward => Reduce, "softmax_backward";
-    GradNormPartial => Reduce, "grad_norm_partial";
-    GradClipScale => Reduce, "grad_clip_scale";
+    GradNormPartial => Guard, "grad_norm_partial";
+    GradGuard => Guard, "grad_guard";
     MseLoss => Loss, "mse_loss";
     BceWithLogitsLoss => Loss, "bce_with_logits_loss";
     SoftmaxCrossEntropyLoss => Loss, "softmax_cross_entropy_loss";

@@ -109,33 +109,40 @@ impl ModelSpec {
     pub fn from_file(path: &Path) -> Result<ModelSpec> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        Self::parse(&text, is_json, &path.display().to_string())
+    }
+
+    /// Parses spec text (TOML, or JSON when `is_json`); `source` names it in errors.
+    pub fn parse(text: &str, is_json: bool, source: &str) -> Result<ModelSpec> {
         let spec: ModelSpec = if is_json {
-            serde_json::from_str(&text)
-                .map_err(|e| Error::Model(format!("{}:{}:{}: {e}", path.display(), e.line(), e.column())))?
+            serde_json::from_str(text)
+                .map_err(|e| Error::Model(format!("{source}:{}:{}: {e}", e.line(), e.column())))?
         } else {
-            toml::from_str(&text).map_err(|e| {
+            toml::from_str(text).map_err(|e| {
                 let (line, col) = e
                     .span()
-                    .map(|s| {
-                        let before = &text[..s.start.min(text.len())];
+                    .and_then(|s| text.get(..s.start.min(text.len())))
+                    .map(|before| {
                         (
-                            before.lines().count().max(1),
+                            before.matches('\n').count() + 1,
                             before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1,
                         )
                     })
                     .unwrap_or((0, 0));
-                Error::Model(format!("{}:{line}:{col}: {}", path.display(), e.message()))
+                Error::Model(format!("{source}:{line}:{col}: {}", e.message()))
             })?
         };
+        if spec.layers.is_empty() {
+            return Err(Error::Model(format!(
+                "{source}: the model has no layers; add at least one [[layers]] entry"
+            )));
+        }
         spec.validate()?;
         Ok(spec)
     }
 
-    /// Checks each layer's settings, naming the layer.
+    /// Checks each layer's settings, naming the layer (no layers: a linear model).
     pub fn validate(&self) -> Result<()> {
-        if self.layers.is_empty() {
-            return Err(Error::Model("the model has no layers; add at least one [[layers]] entry".into()));
-        }
         for (i, l) in self.layers.iter().enumerate() {
             match l {
                 LayerSpec::Dense { units: 0, .. } => {

@@ -80,6 +80,34 @@ pub struct TrainConfig {
     pub normalize: Normalize,
     /// Train (and validate) only on rows whose column equals the value.
     pub train_filter: Option<(String, String)>,
+    /// GPU memory budget in bytes (None: [`default_gpu_budget`]).
+    #[serde(default)]
+    pub max_gpu_mem: Option<u64>,
+}
+
+/// The memory budget when none is given: 4 GiB, or the adapter's largest
+/// buffer when that is larger. Software adapters never report running out of
+/// memory, so the budget is what protects the machine.
+pub fn default_gpu_budget(limits: &wgpu::Limits) -> u64 {
+    limits.max_buffer_size.max(4 << 30)
+}
+
+/// Parses a size such as `512M`, `2G`, `1.5GiB` or `1000000` (bytes; K, M, G
+/// and T count in 1024s).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num.trim().parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return None,
+    };
+    (v.is_finite() && v > 0.0).then_some((v * mult as f64) as u64)
 }
 
 impl Default for TrainConfig {
@@ -100,6 +128,7 @@ impl Default for TrainConfig {
             missing: MissingPolicy::Error,
             normalize: Normalize::Zscore,
             train_filter: None,
+            max_gpu_mem: None,
         }
     }
 }
@@ -125,5 +154,17 @@ mod schedule_tests {
         assert!((LrSchedule::Cosine.lr(0.1, 0, 0, 10, 2) - 0.1).abs() < 1e-9);
         assert!((LrSchedule::Cosine.lr(0.1, 1, 0, 10, 2) - 0.05).abs() < 1e-7);
         assert!(LrSchedule::Cosine.lr(0.1, 1, 9, 10, 2) < 0.003);
+    }
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("1.5GiB"), Some(3 << 29));
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("12 kb"), Some(12 << 10));
+        for bad in ["", "G", "-1G", "1X", "abc"] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
     }
 }

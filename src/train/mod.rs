@@ -17,7 +17,7 @@ pub use evaluate::{format_metrics, metrics_for, probabilities, Metrics};
 use crate::data::SplitMix64;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::graph::{GpuDataset, Mode, ParamStore, Program, ProgramOptions};
+use crate::graph::{GpuDataset, Mode, NonFinitePolicy, ParamStore, Program, ProgramOptions};
 use crate::infer::{Inference, ModelFile, INFER_BATCH};
 use crate::kernels::PipelineCache;
 use checkpoint::{load_tensors, save_tensors, NamedTensor};
@@ -44,6 +44,16 @@ pub struct EpochLog {
     pub val_metric: f64,
     /// Learning rate at the epoch's first step.
     pub lr: f32,
+    /// Steps skipped because their loss or gradients were not finite (on-nonfinite skip-step).
+    #[serde(default)]
+    pub skipped_steps: u64,
+    /// Bytes of GPU buffers created so far (constant from the first epoch on:
+    /// nothing is allocated per step or epoch).
+    #[serde(default)]
+    pub gpu_bytes: u64,
+    /// Resident host memory of the process at the end of the epoch (Linux; 0 elsewhere).
+    #[serde(default)]
+    pub host_rss_bytes: u64,
     /// Seconds the epoch took (training and validation).
     pub seconds: f64,
 }
@@ -167,10 +177,11 @@ pub fn train(
         training: cfg.clone(),
         final_metrics: None,
     };
-    let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, p.ds.cols(), 1)?);
     let train_graph = cfg.model.build(p.ds.cols(), p.head, cfg.batch_size, true, cfg.seed)?;
     let eval_batch = INFER_BATCH.min(n_val.max(n_test)).max(1);
     let eval_graph = cfg.model.build(p.ds.cols(), p.head, eval_batch, false, cfg.seed)?;
+    check_budget(&gpu, cfg, &p, &train_graph, &eval_graph)?;
+    let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, p.ds.cols(), 1)?);
     let params = Arc::new(ParamStore::init(&gpu, &train_graph, cfg.seed)?);
     let mut cache = PipelineCache::new();
     let mode = ProgramOptions { mode: Mode::Train(cfg.optimizer) };
@@ -232,16 +243,21 @@ pub fn train(
             .collect();
         trainer.reset_loss();
         trainer.train_steps(&batches, &lrs)?;
-        let (sum, count) = trainer.read_loss()?;
+        let stats = trainer.read_stats()?;
         train_secs += t0.elapsed().as_secs_f64();
         samples += order.len();
-        let train_loss = sum / count.max(1.0);
-        if !train_loss.is_finite() {
-            return Err(Error::Gpu(format!(
-                "the training loss became {train_loss} in epoch {}; lower --lr or use --clip-grad-norm",
-                epoch + 1
-            )));
+        if let (NonFinitePolicy::Stop, Some(step)) = (cfg.optimizer.on_nonfinite, stats.first_nonfinite_step)
+        {
+            // the GPU skipped that step and every later one: the weights are
+            // those of the last good step; the last checkpoint stays as it is
+            let kept = if state.epoch > 0 {
+                format!("the last good checkpoint is epoch {} in {}", state.epoch, ckpt.display())
+            } else {
+                "no checkpoint was written (it happened in the first epoch)".to_string()
+            };
+            return Err(Error::NonFinite { epoch: epoch + 1, step, kept });
         }
+        let train_loss = stats.loss_sum / stats.rows.max(1.0);
         let (val, _) = evaluate_rows(&mut evaluator, &p, &file, &p.split.val)?;
         let (metric_name, metric) = val.headline();
         let log = EpochLog {
@@ -251,8 +267,18 @@ pub fn train(
             val_metric_name: metric_name.into(),
             val_metric: metric,
             lr: lrs[0],
+            skipped_steps: stats.nonfinite_steps,
+            gpu_bytes: 0,
+            host_rss_bytes: 0,
             seconds: t0.elapsed().as_secs_f64(),
         };
+        if stats.nonfinite_steps > 0 {
+            log::warn!(
+                "epoch {}: skipped {} steps with a NaN or Inf loss or gradient",
+                epoch + 1,
+                stats.nonfinite_steps
+            );
+        }
         // checkpoint: weights, optimizer state, best weights, then the commit record
         let weights = params.read_all(&gpu)?;
         if log.val_loss < state.best_loss {
@@ -279,11 +305,10 @@ pub fn train(
         save_tensors(&ckpt.join(format!("epoch-{}.optimizer.safetensors", epoch + 1)), &opt_tensors, meta())?;
         state.epoch = epoch + 1;
         state.steps = trainer.steps_taken();
+        let log = EpochLog { gpu_bytes: gpu.bytes_created(), host_rss_bytes: host_rss_bytes(), ..log };
         state.log.push(log.clone());
         write_atomic(&ckpt.join("state.json"), &to_json(&state)?)?;
-        for old in ["weights", "optimizer"] {
-            let _ = std::fs::remove_file(ckpt.join(format!("epoch-{epoch}.{old}.safetensors")));
-        }
+        remove_old_epochs(&ckpt, epoch + 1);
         (hooks.progress)(&log);
         if hooks.stop_after_epoch == Some(epoch + 1) {
             return Ok(None);
@@ -312,6 +337,74 @@ pub fn train(
         prepared: p,
         test_inference,
     }))
+}
+
+/// Checks the whole run's GPU memory against the budget before anything is allocated.
+fn check_budget(
+    gpu: &Gpu,
+    cfg: &TrainConfig,
+    p: &Prepared,
+    train: &crate::graph::Graph,
+    eval: &crate::graph::Graph,
+) -> Result<()> {
+    let budget = cfg.max_gpu_mem.unwrap_or_else(|| config::default_gpu_budget(&gpu.limits));
+    let params_len = ParamStore::arena_len(train);
+    let t = Program::estimate_memory(train, Mode::Train(cfg.optimizer), 1, params_len, &gpu.limits)?;
+    let e = Program::estimate_memory(eval, Mode::Inference, 1, params_len, &gpu.limits)?;
+    let data = ((p.features.len() + p.train_targets.len()) * 4) as u64;
+    // the parameter arena is shared by both programs
+    let total = data + t.total() + e.total() - e.params;
+    if total > budget {
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        return Err(Error::OutOfMemory(format!(
+            "the run needs {:.1} MiB of GPU memory (data {:.1}, parameters {:.1}, gradients {:.1}, optimizer state \
+             {:.1}, activations {:.1} for training and {:.1} for evaluation, other {:.1}) but the budget is {:.1} MiB; \
+             lower --batch-size, use a smaller model or fewer rows, or raise --max-gpu-mem",
+            mib(total),
+            mib(data),
+            mib(t.params),
+            mib(t.grads),
+            mib(t.optimizer_state),
+            mib(t.activations),
+            mib(e.activations),
+            mib(t.other + e.other),
+            mib(budget)
+        )));
+    }
+    Ok(())
+}
+
+/// Removes checkpoint files of epochs other than `keep` (after the commit
+/// record names `keep`, so a crash in between only leaves extra files).
+fn remove_old_epochs(ckpt: &Path, keep: usize) {
+    let keep = format!("epoch-{keep}.");
+    if let Ok(dir) = std::fs::read_dir(ckpt) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("epoch-") && !name.starts_with(&keep) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Resident memory of this process (VmRSS), 0 where /proc is missing.
+pub fn host_rss_bytes() -> u64 {
+    proc_status_kb("VmRSS:") * 1024
+}
+
+/// Peak resident memory of this process (VmHWM), 0 where /proc is missing.
+pub fn host_peak_rss_bytes() -> u64 {
+    proc_status_kb("VmHWM:") * 1024
+}
+
+fn proc_status_kb(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Pretty JSON bytes.

@@ -6,13 +6,12 @@
 use super::config::{DataSource, TrainConfig};
 use crate::data::{
     builtin_raw, encode_apply, encode_fit, read_raw_csv, rows_after_missing_policy, split_rows, Dataset,
-    Encoding, Preprocessor, RawTable, Split, Task,
+    Encoding, Preprocessor, RawColumn, RawTable, Split, Task,
 };
 use crate::error::{Error, Result};
 use crate::graph::{LossKind, TargetSource};
 use crate::models::Head;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::path::Path;
 
 /// Reads `builtin:NAME` or a CSV file; also gives the built-in's default target.
@@ -51,7 +50,8 @@ pub fn head_for(encoding: &Encoding) -> Result<Head> {
 
 /// Everything a run trains and evaluates on.
 pub struct Prepared {
-    /// All rows: the data file's, then the test file's (if any).
+    /// All rows: the data file's, then the test file's (if any). Its
+    /// `features` are moved into [`Prepared::features`] (normalized).
     pub ds: Dataset,
     /// Train / validation / test rows of `ds`.
     pub split: Split,
@@ -84,7 +84,8 @@ fn concat(mut a: Dataset, b: Dataset) -> Dataset {
     a
 }
 
-/// Rows (of the first `rows` candidates) whose raw column equals the value.
+/// Rows (of the first `rows` candidates) whose raw column equals the value:
+/// as text, or for a numeric column also as a number (`0` matches `0.0`).
 fn filter_rows(
     raw: &RawTable,
     rows: &[usize],
@@ -95,9 +96,18 @@ fn filter_rows(
     let c = raw.column(col).ok_or_else(|| {
         Error::Usage(format!("--train-filter: no column '{col}'; columns are: {}", raw.column_list()))
     })?;
-    let by_line: HashMap<u64, &str> = raw.rows.iter().map(|r| (r.line, r.cells[c].as_str())).collect();
-    let kept: Vec<usize> =
-        rows.iter().copied().filter(|r| by_line.get(&ds.lines[*r]) == Some(&value.as_str())).collect();
+    let number = value.trim().parse::<f32>().ok().filter(|v| v.is_finite());
+    let matches = |r: &usize| {
+        // Rows of `ds` come from rows of `raw`, found by their (ascending) line.
+        let Some(row) = ds.lines.get(*r).and_then(|line| raw.lines.binary_search(line).ok()) else {
+            return false;
+        };
+        match (&raw.columns[c], number) {
+            (RawColumn::Numeric(cells), Some(x)) if cells.values()[row] == x => true,
+            _ => raw.cell_text(row, c) == value.as_str(),
+        }
+    };
+    let kept: Vec<usize> = rows.iter().copied().filter(matches).collect();
     if kept.is_empty() {
         return Err(Error::Dataset(format!("--train-filter {col}={value} matches no training row")));
     }
@@ -137,8 +147,12 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
         split.train = filter_rows(&raw, &split.train, &ds, f)?;
         split.val = filter_rows(&raw, &split.val, &ds, f)?;
     }
+    // the raw cells are no longer needed: free them before the features are normalized
+    drop(raw);
     let preprocessor = Preprocessor::fit(&ds, &split.train, cfg.missing, cfg.normalize);
-    let mut features = ds.features.clone();
+    // normalized in place: the unnormalized values are not needed after fitting
+    let mut ds = ds;
+    let mut features = std::mem::take(&mut ds.features);
     preprocessor.apply(&mut features);
     let head = head_for(&ds.encoding)?;
     let (train_targets, target_scale) = match ds.encoding.task {

@@ -24,11 +24,19 @@ pub fn write_run(dir: &Path, gpu: &Gpu, out: &TrainOutcome) -> Result<()> {
     let meta = HashMap::from([("writer".to_string(), format!("medgpu {}", env!("CARGO_PKG_VERSION")))]);
     save_tensors(&dir.join("weights.safetensors"), &tensors, meta)?;
 
-    let mut csv = String::from("epoch,train_loss,val_loss,val_metric,val_metric_value,lr,seconds\n");
+    let mut csv =
+        String::from("epoch,train_loss,val_loss,val_metric,val_metric_value,lr,skipped_steps,seconds\n");
     for e in &out.epochs {
         csv.push_str(&format!(
-            "{},{:.6},{:.6},{},{:.6},{},{:.4}\n",
-            e.epoch, e.train_loss, e.val_loss, e.val_metric_name, e.val_metric, e.lr, e.seconds
+            "{},{:.6},{:.6},{},{:.6},{},{},{:.4}\n",
+            e.epoch,
+            e.train_loss,
+            e.val_loss,
+            e.val_metric_name,
+            e.val_metric,
+            e.lr,
+            e.skipped_steps,
+            e.seconds
         ));
     }
     write_atomic(&dir.join("metrics.csv"), csv.as_bytes())?;

@@ -1,0 +1,185 @@
+//! Faults and limits: non-finite steps, device loss, memory budget, binding
+//! and dispatch limits. Each ends in a typed error or a correct result, and
+//! what was saved stays loadable.
+
+mod common;
+use common::*;
+use medgpu::graph::{
+    Act, GpuDataset, LossKind, Mode, NonFinitePolicy, OptimizerConfig, ParamStore, Program, ProgramOptions,
+    TargetSource,
+};
+use medgpu::kernels::{self, PipelineCache};
+use medgpu::models::MlpSpec;
+use medgpu::train::{train, DataSource, Hooks, TrainConfig};
+use medgpu::Error;
+use std::sync::Arc;
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("medgpu-rel-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Three steps; the middle batch holds a row whose huge value overflows to Inf.
+fn poisoned_run(policy: NonFinitePolicy) -> (Vec<f32>, Vec<f32>, medgpu::graph::StepStats) {
+    let gpu = gpu();
+    let mut features: Vec<f32> = rand_vec(8 * 3, 4).iter().map(|v| *v as f32).collect();
+    features[5 * 3] = f32::INFINITY;
+    let targets: Vec<f32> = (0..8).map(|i| (i % 2) as f32).collect();
+    let data = Arc::new(GpuDataset::upload(&gpu, &features, &targets, 3, 1).unwrap());
+    // a linear model: nothing clamps the Inf on its way to the loss
+    let spec = MlpSpec {
+        inputs: 3,
+        hidden: vec![],
+        outputs: 1,
+        activation: Act::Relu,
+        loss: LossKind::BceWithLogits,
+        target: TargetSource::Targets,
+    };
+    let g = spec.build(2).unwrap();
+    let params = Arc::new(ParamStore::init(&gpu, &g, 3).unwrap());
+    let opt = OptimizerConfig { on_nonfinite: policy, ..OptimizerConfig::adam(0.01) };
+    let mut cache = PipelineCache::new();
+    let mut p = Program::compile(
+        gpu.clone(),
+        &g,
+        params.clone(),
+        data,
+        ProgramOptions { mode: Mode::Train(opt) },
+        &mut cache,
+    )
+    .unwrap();
+    p.reset_loss();
+    p.train_steps(&[vec![0, 1]], &[0.01]).unwrap();
+    let after_first = params.read_all(&gpu).unwrap()["output.weight"].clone();
+    p.train_steps(&[vec![5, 6], vec![2, 3]], &[0.01]).unwrap();
+    let end = params.read_all(&gpu).unwrap()["output.weight"].clone();
+    (after_first, end, p.read_stats().unwrap())
+}
+
+#[test]
+fn a_non_finite_step_stops_the_updates_or_is_skipped() {
+    let (first, end, stats) = poisoned_run(NonFinitePolicy::Stop);
+    assert_eq!(first, end, "stop: no update after the bad step");
+    assert_eq!(stats.nonfinite_steps, 1);
+    assert_eq!(stats.first_nonfinite_step, Some(2));
+    assert_eq!(stats.rows, 4.0, "the bad batch's loss is left out of the running sum");
+    assert!(stats.loss_sum.is_finite());
+
+    let (first, end, stats) = poisoned_run(NonFinitePolicy::SkipStep);
+    assert_ne!(first, end, "skip-step: the third step still trains");
+    assert!(end.iter().all(|v| v.is_finite()));
+    assert_eq!((stats.nonfinite_steps, stats.first_nonfinite_step), (1, Some(2)));
+}
+
+fn write_csv(path: &std::path::Path, poison: bool) {
+    let mut text = String::from("a,b,c,y\n");
+    for i in 0..200 {
+        // every 10th row: some land in the training split whatever the seed
+        let a =
+            if poison && i % 10 == 7 { "3e38".to_string() } else { format!("{}", (i % 13) as f32 / 13.0) };
+        text.push_str(&format!(
+            "{a},{},{},{}\n",
+            (i % 7) as f32 / 7.0,
+            (i % 5) as f32 / 5.0,
+            (i % 3 == 0) as u32
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn stop_on_non_finite_keeps_the_last_good_checkpoint() {
+    let d = tmp("nonfinite");
+    let csv = d.join("data.csv");
+    write_csv(&csv, false);
+    let src = DataSource {
+        data: csv.to_str().unwrap().into(),
+        test_data: None,
+        prepare: medgpu::data::PrepareOptions { target: Some("y".into()), ..Default::default() },
+    };
+    // a linear model and no normalization: the extreme value reaches the gradients
+    let cfg = TrainConfig {
+        epochs: 6,
+        normalize: medgpu::data::Normalize::None,
+        model: medgpu::models::ModelSpec::mlp(&[], Act::Relu, 0.0),
+        ..TrainConfig::default()
+    };
+    let run = d.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let hooks = Hooks { progress: &mut |_| {}, stop_after_epoch: Some(2) };
+    assert!(train(gpu(), &src, &cfg, &run, false, hooks).unwrap().is_none());
+    // the data gains an extreme value; the resumed run meets it in epoch 3
+    write_csv(&csv, true);
+    let hooks = Hooks { progress: &mut |_| {}, stop_after_epoch: None };
+    let err = train(gpu(), &src, &cfg, &run, true, hooks).err().expect("the run must stop");
+    match &err {
+        Error::NonFinite { epoch, step, kept } => {
+            assert_eq!(*epoch, 3);
+            let steps_per_epoch = 140u64.div_ceil(32);
+            assert!(*step > 2 * steps_per_epoch && *step <= 3 * steps_per_epoch, "step {step}");
+            assert!(kept.contains("epoch 2"), "{kept}");
+        }
+        other => panic!("expected NonFinite, got {other}"),
+    }
+    assert!(err.to_string().contains("--on-nonfinite skip-step"));
+    // the checkpoint still names epoch 2 and its files load
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
+    assert_eq!(state["epoch"], 2);
+    let w =
+        medgpu::train::checkpoint::load_tensors(&run.join("checkpoint/epoch-2.weights.safetensors")).unwrap();
+    assert!(w.values().all(|t| t.values.iter().all(|v| v.is_finite())));
+}
+
+#[test]
+fn the_memory_budget_is_checked_before_anything_is_allocated() {
+    let d = tmp("budget");
+    let cfg = TrainConfig { max_gpu_mem: Some(64 << 10), ..TrainConfig::default() };
+    let hooks = Hooks { progress: &mut |_| {}, stop_after_epoch: None };
+    let err = train(gpu(), &DataSource::builtin("breast_cancer"), &cfg, &d, false, hooks).err().unwrap();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::OutOfMemory(_)), "{msg}");
+    assert!(msg.contains("budget is 0.1 MiB") && msg.contains("--batch-size"), "{msg}");
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "nothing may be written");
+}
+
+#[test]
+fn a_tensor_past_the_largest_binding_is_refused_with_the_limit() {
+    let gpu = gpu();
+    let max = gpu.limits.max_storage_buffer_binding_size as usize;
+    // one activation of batch x units f32 just over the limit
+    let units = 4096;
+    let batch = max / (units * 4) + 1;
+    let spec = MlpSpec {
+        inputs: 2,
+        hidden: vec![units],
+        outputs: 1,
+        activation: Act::Relu,
+        loss: LossKind::Mse,
+        target: TargetSource::Targets,
+    };
+    let g = spec.build(batch).unwrap();
+    let err =
+        Program::estimate_memory(&g, Mode::Inference, 1, ParamStore::arena_len(&g), &gpu.limits).unwrap_err();
+    match err {
+        Error::LimitExceeded { limit, needed, context, .. } => {
+            assert_eq!(limit, "max_storage_buffer_binding_size");
+            assert!(needed as usize > max && context.contains("dense1.out"), "{context}");
+        }
+        other => panic!("expected LimitExceeded, got {other}"),
+    }
+}
+
+#[test]
+fn a_dispatch_past_65535_workgroups_is_folded_and_still_correct() {
+    let n = 65535 * 256 + 300;
+    let call = kernels::add_into(n, true, 0, 1, 2);
+    assert!(call.groups[1] > 1, "the grid must be folded into 2-D: {:?}", call.groups);
+    let x: Vec<u32> = (0..n).map(|i| ((i % 1000) as f32).to_bits()).collect();
+    let y: Vec<u32> = (0..n).map(|i| ((i % 7) as f32).to_bits()).collect();
+    let out = run_call(&call, &[x, y, vec![0; 4]]);
+    let bad = out[1].iter().enumerate().find(|(i, v)| f32::from_bits(**v) != ((i % 1000) + (i % 7)) as f32);
+    assert!(bad.is_none(), "first wrong element: {bad:?}");
+}
