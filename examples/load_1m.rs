@@ -5,6 +5,10 @@
 //! file, then times `read_raw_csv`, `encode_fit` and
 //! `rows_after_missing_policy`, and prints the peak resident memory (VmHWM)
 //! against the f32 size of the features (rows x 30 x 4 bytes).
+//!
+//! With `-- ROWS --train` it instead trains the default MLP for one epoch on
+//! the file (load, split, normalize, upload, train, evaluate: the whole run
+//! on the GPU adapter found) and reports the same peak.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -45,10 +49,12 @@ fn write_csv(path: &Path, rows: usize) -> std::io::Result<()> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    env_logger::init();
     let rows: usize = match std::env::args().nth(1) {
         Some(a) => a.parse()?,
         None => 1_000_000,
     };
+    let train = std::env::args().any(|a| a == "--train");
     let dir = std::env::temp_dir().join(format!("medgpu_load_1m_{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("data.csv");
@@ -64,6 +70,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let result = (|| -> medgpu::Result<()> {
+        if train {
+            return train_one_epoch(&path, &dir);
+        }
         let t = Instant::now();
         let raw = read_raw_csv(&path)?;
         println!(
@@ -101,5 +110,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "peak resident memory (VmHWM): {peak:.1} MB = {:.2} x the f32 data ({f32_mb:.1} MB)",
         peak / f32_mb
     );
+    Ok(())
+}
+
+/// One epoch of the default MLP on the file, through the same path as `medgpu train`.
+fn train_one_epoch(path: &Path, dir: &Path) -> medgpu::Result<()> {
+    use medgpu::train::{train, DataSource, Hooks, TrainConfig};
+    let t = Instant::now();
+    let gpu = std::sync::Arc::new(medgpu::gpu::Gpu::open(&Default::default())?);
+    println!("device opened: RSS {:.1} MB (the driver's own baseline)", status_mb("VmRSS:"));
+    let source = DataSource {
+        data: path.display().to_string(),
+        test_data: None,
+        prepare: PrepareOptions { target: Some("y".into()), ..PrepareOptions::default() },
+    };
+    let cfg = TrainConfig { epochs: 1, batch_size: 256, ..TrainConfig::default() };
+    let mut progress = |e: &medgpu::train::EpochLog| {
+        println!(
+            "epoch {}: train loss {:.4}, val {} {:.4}, {:.1} s, GPU buffers {:.1} MB, RSS {:.1} MB",
+            e.epoch,
+            e.train_loss,
+            e.val_metric_name,
+            e.val_metric,
+            e.seconds,
+            e.gpu_bytes as f64 / 1e6,
+            e.host_rss_bytes as f64 / 1e6
+        )
+    };
+    let hooks = Hooks { progress: &mut progress, stop_after_epoch: None };
+    train(gpu.clone(), &source, &cfg, &dir.join("run"), false, hooks)?;
+    println!("trained one epoch on {} in {:.1} s total", gpu.describe(), t.elapsed().as_secs_f64());
     Ok(())
 }

@@ -33,7 +33,10 @@ pub enum Error {
     #[error("out of GPU memory: {0}")]
     OutOfMemory(String),
     /// The device was lost (driver reset, device destroyed).
-    #[error("GPU device lost: {0}")]
+    #[error(
+        "GPU device lost ({0}); what was checkpointed stays valid: continue with `medgpu train --resume DIR` \
+         once the GPU is back"
+    )]
     DeviceLost(String),
     /// A wgpu validation error or another GPU-side failure.
     #[error("GPU error: {0}")]

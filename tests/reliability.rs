@@ -183,3 +183,43 @@ fn a_dispatch_past_65535_workgroups_is_folded_and_still_correct() {
     let bad = out[1].iter().enumerate().find(|(i, v)| f32::from_bits(**v) != ((i % 1000) + (i % 7)) as f32);
     assert!(bad.is_none(), "first wrong element: {bad:?}");
 }
+
+#[test]
+fn a_device_lost_mid_training_stops_the_run_and_keeps_the_checkpoint() {
+    // a device of its own: this one gets destroyed
+    let gpu = Arc::new(medgpu::gpu::Gpu::open(&Default::default()).unwrap());
+    let dir = tmp("lost");
+    let (g2, d2) = (gpu.clone(), dir.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let cfg = TrainConfig { epochs: 2000, ..TrainConfig::default() };
+        let mut progress = |e: &medgpu::train::EpochLog| {
+            let _ = tx.send(e.epoch);
+        };
+        let hooks = Hooks { progress: &mut progress, stop_after_epoch: None };
+        train(g2, &DataSource::builtin("breast_cancer"), &cfg, &d2, false, hooks).map(|_| ())
+    });
+    // wait for a few checkpoints, then pull the device away
+    for _ in 0..3 {
+        rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+    }
+    gpu.device.destroy();
+    let lost_at = std::time::Instant::now();
+    let result = worker.join().unwrap();
+    let took = lost_at.elapsed();
+    match result {
+        Err(Error::DeviceLost(msg)) => eprintln!("device lost reported after {took:?}: {msg}"),
+        other => panic!("expected DeviceLost, got {:?}", other.err().map(|e| e.to_string())),
+    }
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?} to notice");
+    // the last checkpoint loads
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("checkpoint/state.json")).unwrap()).unwrap();
+    let epoch = state["epoch"].as_u64().unwrap();
+    assert!(epoch >= 3);
+    // (the run asked for 2000 epochs, so rather than resume it all, load what resume reads)
+    let file = medgpu::infer::ModelFile::load(&dir).unwrap();
+    let w = dir.join(format!("checkpoint/epoch-{epoch}.weights.safetensors"));
+    let tensors = medgpu::train::checkpoint::load_tensors(&w).unwrap();
+    medgpu::train::checkpoint::check_against(&w, &tensors, &file.param_shapes().unwrap()).unwrap();
+}

@@ -11,7 +11,6 @@ pub use adapters::{list_adapters, AdapterReport, DeviceOptions};
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wgpu::util::DeviceExt;
 
 /// How long any single wait on the GPU may take before it is reported as a hang.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -161,18 +160,19 @@ impl Gpu {
                 context: label.into(),
             });
         }
-        let mut padded = bytes.to_vec();
-        padded.resize(bytes.len().max(16).div_ceil(16) * 16, 0);
-        self.note_created(padded.len() as u64);
-        self.scoped(&format!("uploading {label}"), || {
-            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: &padded,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-            })
-        })
+        // written in chunks, waiting after each, so the upload never holds a
+        // second full copy of the data in staging memory
+        const CHUNK: usize = 16 << 20;
+        let size = (bytes.len() as u64).max(16).div_ceil(16) * 16;
+        let buffer = self.storage_buffer(label, size)?;
+        for (i, chunk) in bytes.chunks(CHUNK).enumerate() {
+            let mut part = chunk.to_vec();
+            part.resize(part.len().div_ceil(4) * 4, 0);
+            self.queue.write_buffer(&buffer, (i * CHUNK) as u64, &part);
+            self.queue.submit([]);
+            self.wait(&format!("uploading {label}"))?;
+        }
+        Ok(buffer)
     }
 
     /// Waits until all submitted work is done, or fails with [`Error::Timeout`].
@@ -190,7 +190,13 @@ impl Gpu {
                 self.check()?;
                 Err(Error::Timeout { what: what.into(), seconds: WAIT_TIMEOUT.as_secs() })
             }
-            Err(e) => Err(Error::Gpu(format!("{what}: {e}"))),
+            Err(e) => {
+                // e.g. a submission that never happened because the device
+                // went away: let wgpu run its lost-device callbacks, then report
+                let _ = self.device.poll(wgpu::PollType::Poll);
+                self.check()?;
+                Err(Error::Gpu(format!("{what}: {e}")))
+            }
         }
     }
 
@@ -265,8 +271,15 @@ impl Gpu {
         };
         match state {
             Some(Ok(())) => {}
-            Some(Err(e)) => return Err(Error::Gpu(format!("{what}: map failed: {e}"))),
-            None => return Err(Error::Gpu(format!("{what}: map never completed"))),
+            Some(Err(e)) => {
+                // a lost device is the cause worth reporting
+                self.check()?;
+                return Err(Error::Gpu(format!("{what}: map failed: {e}")));
+            }
+            None => {
+                self.check()?;
+                return Err(Error::Timeout { what: what.into(), seconds: WAIT_TIMEOUT.as_secs() });
+            }
         }
         let out = {
             let view = staging.get_mapped_range(0..size).map_err(|e| Error::Gpu(format!("{what}: {e}")))?;

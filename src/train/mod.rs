@@ -142,7 +142,12 @@ fn evaluate_rows(
         pred.get("output").map(|(c, v)| (c, v.to_vec())).unwrap_or((p.head.outputs, Vec::new()));
     let code = pred.get("code").map(|(c, v)| (c, v.to_vec()));
     let f = p.ds.cols();
-    let inputs: Vec<f32> = rows.iter().flat_map(|r| p.features[r * f..(r + 1) * f].iter().copied()).collect();
+    // the inputs only matter to reconstruction metrics (features are kept for those runs only)
+    let inputs: Vec<f32> = if p.features.is_empty() {
+        Vec::new()
+    } else {
+        rows.iter().flat_map(|r| p.features[r * f..(r + 1) * f].iter().copied()).collect()
+    };
     let targets: Vec<f32> =
         if p.ds.has_targets() { rows.iter().map(|r| p.ds.targets[*r]).collect() } else { Vec::new() };
     let m = metrics_for(&file.encoding, file.target_scale, &outputs, cols, &targets, &inputs);
@@ -164,6 +169,11 @@ pub fn train(
         return Err(Error::Usage("--batch-size and --epochs must be at least 1".into()));
     }
     let p = prepare(source, cfg)?;
+    log::debug!(
+        "data prepared: host RSS {} MiB, peak {} MiB",
+        host_rss_bytes() >> 20,
+        host_peak_rss_bytes() >> 20
+    );
     let (n_train, n_val, n_test) = (p.split.train.len(), p.split.val.len(), p.split.test.len());
     let mut file = ModelFile {
         medgpu_version: env!("CARGO_PKG_VERSION").into(),
@@ -182,6 +192,16 @@ pub fn train(
     let eval_graph = cfg.model.build(p.ds.cols(), p.head, eval_batch, false, cfg.seed)?;
     check_budget(&gpu, cfg, &p, &train_graph, &eval_graph)?;
     let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, p.ds.cols(), 1)?);
+    log::debug!(
+        "data on the GPU: host RSS {} MiB, peak {} MiB",
+        host_rss_bytes() >> 20,
+        host_peak_rss_bytes() >> 20
+    );
+    // the GPU holds the data now; only an autoencoder's metrics read the inputs back
+    let mut p = p;
+    if p.ds.encoding.task != crate::data::Task::Reconstruct {
+        p.features = Vec::new();
+    }
     let params = Arc::new(ParamStore::init(&gpu, &train_graph, cfg.seed)?);
     let mut cache = PipelineCache::new();
     let mode = ProgramOptions { mode: Mode::Train(cfg.optimizer) };

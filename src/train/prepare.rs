@@ -59,7 +59,8 @@ pub struct Prepared {
     pub preprocessor: Preprocessor,
     /// Regression target scaling.
     pub target_scale: Option<TargetScale>,
-    /// Normalized features, rows x cols.
+    /// Normalized features, rows x cols (emptied by the trainer once they are
+    /// on the GPU, except for reconstruction, whose metrics need them).
     pub features: Vec<f32>,
     /// What the loss reads: class index, scaled value, or 0 (reconstruct).
     pub train_targets: Vec<f32>,
@@ -114,6 +115,17 @@ fn filter_rows(
     Ok(kept)
 }
 
+/// Hands memory freed by the allocator back to the system. glibc keeps freed
+/// heap pages of the raw columns (a few MB each, below its mmap threshold)
+/// resident, which would count against a large run's peak memory.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused pages of glibc's own heap.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Loads, encodes, splits and normalizes the data of a run.
 pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     let (raw, default_target) = load_raw(&source.data)?;
@@ -149,6 +161,7 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     }
     // the raw cells are no longer needed: free them before the features are normalized
     drop(raw);
+    release_freed_memory();
     let preprocessor = Preprocessor::fit(&ds, &split.train, cfg.missing, cfg.normalize);
     // normalized in place: the unnormalized values are not needed after fitting
     let mut ds = ds;
