@@ -67,6 +67,10 @@ fn train_writes_the_run_directory() {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "run directory must be private, mode {mode:o}");
+        for f in ["summary.json", "weights.safetensors", "test_predictions.csv", "checkpoint/state.json"] {
+            let mode = std::fs::metadata(dir.join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{f} must be private to the user, mode {mode:o}");
+        }
     }
 }
 

@@ -68,3 +68,23 @@ fn a_parameter_store_that_does_not_match_the_model_is_refused() {
     .to_string();
     assert!(err.contains("dense1.weight") && err.contains("[3, 4]") && err.contains("[3, 5]"), "{err}");
 }
+
+#[test]
+fn a_grid_past_the_workgroup_limit_is_a_limit_error() {
+    let gpu = gpu();
+    let mut call = medgpu::kernels::add_into(16, false, 0usize, 1, 2);
+    call.groups = [gpu.limits.max_compute_workgroups_per_dimension + 1, 1, 1];
+    let bufs: Vec<wgpu::Buffer> = (0..3).map(|_| gpu.storage_buffer("t", 64).unwrap()).collect();
+    let slices = call
+        .map(|i| -> Result<medgpu::kernels::Slice, ()> {
+            Ok(medgpu::kernels::Slice { buffer: &bufs[*i], offset: 0, size: 64 })
+        })
+        .unwrap();
+    let ubuf = gpu.storage_buffer("u", 16).unwrap();
+    let u = medgpu::kernels::Slice { buffer: &ubuf, offset: 0, size: 16 };
+    // a uniform binding on a storage-only buffer would be a validation error:
+    // the limit check must come first and name the limit
+    let err = cache().lock().unwrap().build(&gpu, &slices, u).err().map(|e| e.to_string());
+    let err = err.expect("an oversized grid must be refused");
+    assert!(err.contains("max_compute_workgroups_per_dimension"), "{err}");
+}

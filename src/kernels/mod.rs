@@ -286,6 +286,15 @@ impl PipelineCache {
 
     /// Builds the dispatch of `call`, whose uniform words already sit in `uniform`.
     pub fn build(&mut self, gpu: &Gpu, call: &Call<Slice<'_>>, uniform: Slice<'_>) -> Result<Dispatch> {
+        let max_groups = gpu.limits.max_compute_workgroups_per_dimension;
+        if call.groups.iter().any(|g| *g > max_groups) {
+            return Err(Error::LimitExceeded {
+                limit: "max_compute_workgroups_per_dimension".into(),
+                max: max_groups as u64,
+                needed: *call.groups.iter().max().unwrap_or(&0) as u64,
+                context: call.kernel.entry_point().into(),
+            });
+        }
         let pipeline = self.pipeline(gpu, call.kernel, call.bindings.len(), &call.overrides)?;
         let layout = self.layout(gpu, call.bindings.len())?.0.clone();
         let max_binding = gpu.limits.max_storage_buffer_binding_size;
@@ -322,15 +331,6 @@ impl PipelineCache {
                 entries: &entries,
             })
         })?;
-        let max_groups = gpu.limits.max_compute_workgroups_per_dimension;
-        if call.groups.iter().any(|g| *g > max_groups) {
-            return Err(Error::LimitExceeded {
-                limit: "max_compute_workgroups_per_dimension".into(),
-                max: max_groups as u64,
-                needed: *call.groups.iter().max().unwrap_or(&0) as u64,
-                context: call.kernel.entry_point().into(),
-            });
-        }
         Ok(Dispatch { kernel: call.kernel, pipeline, bind_group, groups: call.groups })
     }
 }
