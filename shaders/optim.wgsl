@@ -37,11 +37,11 @@ fn skipped() -> bool {
     return guard[2] != 0.0;
 }
 
-// velocity = momentum * velocity + (g + wd * p); p -= lr * velocity
-@compute @workgroup_size(256, 1, 1)
-fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_index(gid, nwg);
-    if (i >= h.n || skipped()) { return; }
+// Each invocation updates ITEMS consecutive values: fewer, fuller workgroups
+// (per-workgroup cost dominates small arenas on software adapters).
+const ITEMS: u32 = 4u;
+
+fn sgd_one(i: u32) {
     let p = params[i];
     let g = grad_at(i) + h.weight_decay * p;
     let vel = h.momentum * m[i] + g;
@@ -49,11 +49,17 @@ fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     params[i] = p - h.lr * vel;
 }
 
-// Adam (L2 decay in the gradient) or AdamW (decoupled decay), bias-corrected.
+// velocity = momentum * velocity + (g + wd * p); p -= lr * velocity
 @compute @workgroup_size(256, 1, 1)
-fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_index(gid, nwg);
-    if (i >= h.n || skipped()) { return; }
+fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    if (skipped()) { return; }
+    let base = linear_index(gid, nwg) * ITEMS;
+    for (var j = 0u; j < ITEMS; j = j + 1u) {
+        if (base + j < h.n) { sgd_one(base + j); }
+    }
+}
+
+fn adam_one(i: u32) {
     let p = params[i];
     var g = grad_at(i);
     if (h.decoupled == 0u) { g = g + h.weight_decay * p; }
@@ -64,4 +70,14 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     var step = (mi / h.bc1) / (sqrt(vi / h.bc2) + h.eps);
     if (h.decoupled == 1u) { step = step + h.weight_decay * p; }
     params[i] = p - h.lr * step;
+}
+
+// Adam (L2 decay in the gradient) or AdamW (decoupled decay), bias-corrected.
+@compute @workgroup_size(256, 1, 1)
+fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    if (skipped()) { return; }
+    let base = linear_index(gid, nwg) * ITEMS;
+    for (var j = 0u; j < ITEMS; j = j + 1u) {
+        if (base + j < h.n) { adam_one(base + j); }
+    }
 }

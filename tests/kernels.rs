@@ -309,7 +309,8 @@ fn dropout_matches_reference_and_drops_the_asked_fraction() {
 fn gradient_guard_clips_and_skips_non_finite_steps_like_the_reference() {
     use kernels::GuardOperands;
     let o = GuardOperands { grads: 0, partials: 1, stats: 2, step: 3, guard: 4 };
-    for n in [1usize, 7, 4096, 4097, 20000] {
+    // up to GUARD_SINGLE_MAX the guard reads the gradients itself; past it, the partials
+    for n in [1usize, 7, 4096, 4097, 20000, kernels::GUARD_SINGLE_MAX + 1234] {
         for (clip, poison) in [(Some(1.0f32), false), (None, false), (Some(1.0), true)] {
             let mut g: Vec<f64> = rand_vec(n, n as u64 + 1).iter().map(|v| v * 0.5).collect();
             if poison {

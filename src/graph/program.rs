@@ -144,8 +144,11 @@ fn optimizer_calls(cfg: &OptimizerConfig, n: usize) -> Vec<Call<Ref>> {
         guard: Ref::Guard,
     };
     let stop = cfg.on_nonfinite == NonFinitePolicy::Stop;
-    let mut calls =
-        vec![kernels::grad_norm_partial(n, o.clone()), kernels::grad_guard(n, cfg.clip_grad_norm, stop, o)];
+    let mut calls = Vec::new();
+    if n > kernels::GUARD_SINGLE_MAX {
+        calls.push(kernels::grad_norm_partial(n, o.clone()));
+    }
+    calls.push(kernels::grad_guard(n, cfg.clip_grad_norm, stop, o));
     calls.push(match cfg.kind {
         Optimizer::Sgd => kernels::sgd_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::Guard, Ref::Dummy),
         _ => kernels::adam_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::StateV, Ref::Guard),

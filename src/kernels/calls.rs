@@ -316,6 +316,9 @@ impl OptimUniform {
     }
 }
 
+/// Values each optimizer invocation updates (ITEMS in optim.wgsl).
+pub const OPTIM_ITEMS: usize = 4;
+
 /// SGD with momentum and weight decay over the whole arena. The gradients are
 /// scaled by guard[0] and the step is skipped when guard[2] is set (see [`grad_guard`]).
 pub fn sgd_step<B: Clone>(h: &OptimUniform, params: B, grads: B, velocity: B, guard: B, dummy: B) -> Call<B> {
@@ -324,7 +327,7 @@ pub fn sgd_step<B: Clone>(h: &OptimUniform, params: B, grads: B, velocity: B, gu
         overrides: vec![],
         uniform: h.words(),
         bindings: vec![params, grads, velocity, dummy, guard],
-        groups: grid_1d(h.n as usize),
+        groups: grid_1d((h.n as usize).div_ceil(OPTIM_ITEMS)),
     }
 }
 
@@ -335,12 +338,16 @@ pub fn adam_step<B>(h: &OptimUniform, params: B, grads: B, m: B, v: B, guard: B)
         overrides: vec![],
         uniform: h.words(),
         bindings: vec![params, grads, m, v, guard],
-        groups: grid_1d(h.n as usize),
+        groups: grid_1d((h.n as usize).div_ceil(OPTIM_ITEMS)),
     }
 }
 
 /// Values each grad_norm_partial workgroup reduces (WG * ITEMS in guard.wgsl).
 pub const NORM_CHUNK: usize = 256 * 16;
+
+/// Arenas up to this many values are guarded by [`grad_guard`] alone, which
+/// then reads the gradients itself (one dispatch instead of two).
+pub const GUARD_SINGLE_MAX: usize = 1 << 16;
 
 /// Number of partial sums [`grad_norm_partial`] writes for `n` values.
 pub fn norm_partials(n: usize) -> usize {
@@ -366,7 +373,10 @@ fn guard_call<B>(kernel: KernelId, n: usize, clip: Option<f32>, stop: bool, o: G
     let parts = norm_partials(n);
     Call {
         kernel,
-        overrides: vec![("CLIP", clip.is_some() as u32 as f64)],
+        overrides: vec![
+            ("CLIP", clip.is_some() as u32 as f64),
+            ("SINGLE", (n <= GUARD_SINGLE_MAX) as u32 as f64),
+        ],
         uniform: vec![n as u32, parts as u32, clip.unwrap_or(0.0).to_bits(), stop as u32],
         bindings: vec![o.grads, o.partials, o.stats, o.step, o.guard],
         groups: [if kernel == KernelId::GradNormPartial { parts as u32 } else { 1 }, 1, 1],
@@ -378,9 +388,11 @@ pub fn grad_norm_partial<B>(n: usize, o: GuardOperands<B>) -> Call<B> {
     guard_call(KernelId::GradNormPartial, n, None, false, o)
 }
 
-/// guard = [min(1, clip / norm) (1 without clip), norm, skip]; skip when the
+/// guard = [min(1, clip / norm) (1 without clip), norm, skip]. Skip when the
 /// norm is not finite (or, with `stop`, after any earlier bad step), counted
-/// in stats[2] with the first bad step in stats[3].
+/// in stats[2] with the first bad step in stats[3]. Up to
+/// [`GUARD_SINGLE_MAX`] values it reads the gradients itself; past that it
+/// sums [`grad_norm_partial`]'s partials.
 pub fn grad_guard<B>(n: usize, clip: Option<f32>, stop: bool, o: GuardOperands<B>) -> Call<B> {
     guard_call(KernelId::GradGuard, n, clip, stop, o)
 }
