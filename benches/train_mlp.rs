@@ -1,4 +1,5 @@
-//! `cargo bench`: the default MLP training benchmark (same as `medgpu bench`).
+//! `cargo bench`: matmul GFLOPS up to 512 and the default MLP training
+//! benchmark (`medgpu bench` has every suite).
 
 use medgpu::gpu::{DeviceOptions, Gpu};
 use std::sync::Arc;
@@ -14,6 +15,21 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let mut cache = medgpu::kernels::PipelineCache::new();
+    match medgpu::bench::kernels::matmul(&gpu, &mut cache, 512, 5) {
+        Ok(figs) => {
+            for f in figs {
+                println!(
+                    "{:<40} {:>8.2} {} (min {:.2}, max {:.2})",
+                    f.name, f.value.median, f.unit, f.value.min, f.value.max
+                );
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
     match medgpu::bench::bench_default_mlp(gpu.clone(), 7, 20) {
         Ok(r) => {
             println!("adapter: {}", gpu.describe());

@@ -73,12 +73,17 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Benchmark training of the default MLP (samples/s, dispatches per step, first step time)
-    #[command(after_help = "Example: medgpu bench --json bench.json")]
+    /// Benchmarks: matmul GFLOPS, bandwidth, overheads, training throughput, memory
+    #[command(
+        after_help = "Examples:\n  medgpu bench --quick\n  medgpu bench --suite matmul,train --json bench.json"
+    )]
     Bench {
-        /// Fewer repetitions
+        /// Fewer repetitions and sizes (matmul up to 512)
         #[arg(long)]
         quick: bool,
+        /// Suites to run: matmul, elementwise, dispatch, train, memory (default: all)
+        #[arg(long, value_delimiter = ',')]
+        suite: Option<Vec<String>>,
         /// Also write the results as JSON to this file
         #[arg(long)]
         json: Option<PathBuf>,
@@ -106,7 +111,9 @@ fn main() {
         Command::Train(a) => cli::train::run(&dev, *a, cli.quiet),
         Command::Eval { run, json } => cli::predict::eval(&dev, &run.run, &run.data, json),
         Command::Predict { run, out } => cli::predict::predict(&dev, &run.run, &run.data, out.as_deref()),
-        Command::Bench { quick, json } => cli::bench::run(&dev, quick, json.as_deref()),
+        Command::Bench { quick, suite, json } => {
+            cli::bench::run(&dev, quick, suite.as_deref(), json.as_deref())
+        }
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -1,0 +1,135 @@
+//! Training throughput: samples/s, dispatches per step, CPU time to record a
+//! step, time from compile start to the first finished step, and memory
+//! (planned, created, and created again after more epochs: it must not grow).
+
+use super::Stat;
+use crate::data::{builtin, stratified_split, ZScore};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::graph::{
+    Act, GpuDataset, LossKind, MemoryReport, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions,
+    TargetSource,
+};
+use crate::kernels::PipelineCache;
+use crate::models::{Head, ModelSpec};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Results of one model's training benchmark.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainBench {
+    /// Model name and sizes, e.g. `mlp 30-64-32-1`.
+    pub model: String,
+    /// Rows per step.
+    pub batch: usize,
+    /// Training samples per second over repetitions of `epochs_per_rep` epochs.
+    pub samples_per_sec: Stat,
+    /// Dispatches in one step.
+    pub dispatches_per_step: usize,
+    /// CPU µs to record one step.
+    pub encode_us_per_step: Stat,
+    /// Seconds from the start of compilation (pipelines included) to the end of the first step.
+    pub first_step_secs: f64,
+    /// Epochs per repetition.
+    pub epochs_per_rep: usize,
+    /// How the time was taken.
+    pub timing: &'static str,
+    /// µs per dispatch of each kernel replayed alone, in step order.
+    pub per_dispatch_us: Vec<(&'static str, f64)>,
+    /// Memory the compiled training program planned (and allocated).
+    pub memory_planned: MemoryReport,
+    /// Bytes of GPU buffers the device has seen created (this benchmark's and
+    /// any earlier ones) after the first timed repetition.
+    pub gpu_bytes_after_first_rep: u64,
+    /// The same after the last repetition: equal when steps and epochs allocate nothing.
+    pub gpu_bytes_after_all: u64,
+}
+
+/// Trains `model` with `head` on the breast cancer training split (features
+/// z-scored) and measures it. `reps` repetitions of `epochs_per_rep` epochs.
+pub fn bench_training(
+    gpu: Arc<Gpu>,
+    name: &str,
+    model: &ModelSpec,
+    head: Head,
+    batch: usize,
+    reps: usize,
+    epochs_per_rep: usize,
+) -> Result<TrainBench> {
+    let table = builtin("breast_cancer")?;
+    let split = stratified_split(&table.targets, 0.15, 0.15, 42)?;
+    let z = ZScore::fit(&table, &split.train);
+    let mut features = table.features.clone();
+    z.apply(&mut features);
+    let data = Arc::new(GpuDataset::upload(&gpu, &features, &table.targets, table.cols(), 1)?);
+    let start = Instant::now();
+    let graph = model.build(table.cols(), head, batch, true, 42)?;
+    let params = Arc::new(ParamStore::init(&gpu, &graph, 42)?);
+    let mut cache = PipelineCache::new();
+    let opt = OptimizerConfig::adam(1e-3);
+    let mode = ProgramOptions { mode: Mode::Train(opt) };
+    let mut program = Program::compile(gpu.clone(), &graph, params, data, mode, &mut cache)?;
+    let rows: Vec<u32> = split.train.iter().map(|r| *r as u32).collect();
+    let batches: Vec<Vec<u32>> = rows.chunks(batch).map(|c| c.to_vec()).collect();
+    program.train_steps(&batches[..1], &[opt.lr])?;
+    gpu.wait("the first step")?;
+    let first_step_secs = start.elapsed().as_secs_f64();
+    program.train_steps(&batches[1..], &[opt.lr])?;
+    program.read_loss()?;
+
+    let mut epoch_batches = Vec::new();
+    for _ in 0..epochs_per_rep {
+        epoch_batches.extend(batches.iter().cloned());
+    }
+    let mut sps = Vec::new();
+    let mut enc = Vec::new();
+    let mut gpu_bytes_after_first_rep = 0;
+    for rep in 0..reps {
+        let t = Instant::now();
+        program.train_steps(&epoch_batches, &[opt.lr])?;
+        program.read_loss()?;
+        let secs = t.elapsed().as_secs_f64();
+        sps.push((rows.len() * epochs_per_rep) as f64 / secs);
+        enc.push(program.encode_us_per_step);
+        if rep == 0 {
+            gpu_bytes_after_first_rep = gpu.bytes_created();
+        }
+    }
+    let gpu_bytes_after_all = gpu.bytes_created();
+    let per_dispatch_us = program.profile_dispatches(100)?;
+    Ok(TrainBench {
+        model: format!("{name} {}", model.describe(table.cols(), head.outputs)),
+        batch,
+        samples_per_sec: Stat::of(&sps),
+        dispatches_per_step: program.dispatches_per_step(),
+        encode_us_per_step: Stat::of(&enc),
+        first_step_secs,
+        epochs_per_rep,
+        timing: "wall clock, loss readback included",
+        per_dispatch_us,
+        memory_planned: program.memory(),
+        gpu_bytes_after_first_rep,
+        gpu_bytes_after_all,
+    })
+}
+
+/// The default MLP (30-64-32-1, ReLU, Adam 1e-3, batch 32) on the breast cancer training split.
+pub fn bench_default_mlp(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+    let head = Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets };
+    bench_training(gpu, "mlp", &ModelSpec::mlp(&[64, 32], Act::Relu, 0.0), head, 32, reps, epochs_per_rep)
+}
+
+/// The dense autoencoder 30-16-8-16-30 on the same rows.
+pub fn bench_autoencoder(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+    let head = Head { outputs: 30, loss: LossKind::Mse, target: TargetSource::Features };
+    bench_training(
+        gpu,
+        "autoencoder",
+        &ModelSpec::autoencoder(&[16, 8], Act::Relu),
+        head,
+        32,
+        reps,
+        epochs_per_rep,
+    )
+}
