@@ -223,3 +223,36 @@ fn a_device_lost_mid_training_stops_the_run_and_keeps_the_checkpoint() {
     let tensors = medgpu::train::checkpoint::load_tensors(&w).unwrap();
     medgpu::train::checkpoint::check_against(&w, &tensors, &file.param_shapes().unwrap()).unwrap();
 }
+
+#[test]
+fn compiling_allocates_exactly_what_the_plan_reports() {
+    // a device of its own: other tests create buffers on the shared one meanwhile
+    let gpu = Arc::new(medgpu::gpu::Gpu::open(&Default::default()).unwrap());
+    let data = Arc::new(GpuDataset::upload(&gpu, &[0.5; 40 * 7], &[1.0; 40], 7, 1).unwrap());
+    for (hidden, mode) in [
+        (vec![13, 5], Mode::Train(OptimizerConfig::adam(1e-3))),
+        (vec![9], Mode::Train(OptimizerConfig::sgd(0.1, 0.9))),
+        (vec![13, 5], Mode::Inference),
+        (vec![4], Mode::Gradients { input_grad: true }),
+    ] {
+        let spec = MlpSpec {
+            inputs: 7,
+            hidden,
+            outputs: 1,
+            activation: Act::Tanh,
+            loss: LossKind::BceWithLogits,
+            target: TargetSource::Targets,
+        };
+        let g = spec.build(16).unwrap();
+        let params = Arc::new(ParamStore::init(&gpu, &g, 1).unwrap());
+        let planned = Program::estimate_memory(&g, mode, 1, params.len, &gpu.limits).unwrap();
+        let before = gpu.bytes_created();
+        let mut cache = medgpu::kernels::PipelineCache::new();
+        let p = Program::compile(gpu.clone(), &g, params, data.clone(), ProgramOptions { mode }, &mut cache)
+            .unwrap();
+        let created = gpu.bytes_created() - before;
+        assert_eq!(p.memory().total(), planned.total(), "{mode:?}: compile reports what was planned");
+        // the parameter arena belongs to the ParamStore, created before compiling
+        assert_eq!(created, planned.total() - planned.params, "{mode:?}: bytes created while compiling");
+    }
+}

@@ -111,6 +111,25 @@ impl OptimizerConfig {
         }
     }
 
+    /// The optimizer kernel's uniform for an arena of `n` f32 at optimizer
+    /// step `step` (from 1; 0 gives no bias correction) and learning rate `lr`.
+    pub fn uniform(&self, n: usize, lr: f32, step: u64) -> crate::kernels::OptimUniform {
+        let correction =
+            |beta: f32| if step == 0 { 1.0 } else { (1.0 - (beta as f64).powi(step as i32)) as f32 };
+        crate::kernels::OptimUniform {
+            n: n as u32,
+            decoupled: self.kind == Optimizer::AdamW,
+            lr,
+            weight_decay: self.weight_decay,
+            momentum: self.momentum,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            bc1: correction(self.beta1),
+            bc2: correction(self.beta2),
+        }
+    }
+
     /// SGD with momentum.
     pub fn sgd(lr: f32, momentum: f32) -> Self {
         OptimizerConfig { kind: Optimizer::Sgd, momentum, ..Self::adam(lr) }

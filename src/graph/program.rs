@@ -13,7 +13,7 @@ use super::plan::{plan_activations, ActivationPlan};
 use super::{Class, Graph, ParamStore, TensorId, TensorInfo};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernels::{self, Call, Dispatch, OptimUniform, PipelineCache, Slice};
+use crate::kernels::{self, Call, Dispatch, PipelineCache, Slice};
 use std::sync::Arc;
 
 /// Words of one step's row in the schedule buffer: the 12 optimizer uniform
@@ -124,18 +124,8 @@ impl<'a> Buffers<'a> {
 /// The gradient guard (norm, clipping, non-finite check) and the optimizer's
 /// call for a parameter arena of `n` f32.
 fn optimizer_calls(cfg: &OptimizerConfig, n: usize) -> Vec<Call<Ref>> {
-    let h = OptimUniform {
-        n: n as u32,
-        decoupled: cfg.kind == Optimizer::AdamW,
-        lr: cfg.lr,
-        weight_decay: cfg.weight_decay,
-        momentum: cfg.momentum,
-        beta1: cfg.beta1,
-        beta2: cfg.beta2,
-        eps: cfg.eps,
-        bc1: 1.0,
-        bc2: 1.0,
-    };
+    // step 0 placeholder: the step's own words are copied in before each replay
+    let h = cfg.uniform(n, cfg.lr, 0);
     let o = kernels::GuardOperands {
         grads: Ref::Grads,
         partials: Ref::GuardPartials,
@@ -156,15 +146,41 @@ fn optimizer_calls(cfg: &OptimizerConfig, n: usize) -> Vec<Call<Ref>> {
     calls
 }
 
-/// A program planned on the CPU: calls, memory plan and outputs, nothing allocated.
+/// A program planned on the CPU: every call (optimizer included), the
+/// activation plan, the uniform layout and outputs; nothing allocated.
 pub(crate) struct ProgramPlan {
     pass: Pass,
     low: super::autodiff::Lowered,
     plan: ActivationPlan,
     named_outputs: Vec<(String, TensorId)>,
-    /// What compiling it will allocate.
+    /// All uniform words, one aligned slot per call.
+    uniform_bytes: Vec<u8>,
+    /// (offset, size) of each call's uniform slot.
+    slots: Vec<(u64, u64)>,
+    /// Exactly what compiling it allocates.
     pub(crate) memory: MemoryReport,
 }
+
+/// Lays the calls' uniforms out in slots aligned for dynamic-free binding.
+fn uniform_layout(calls: &[Call<Ref>], limits: &wgpu::Limits) -> (Vec<u8>, Vec<(u64, u64)>) {
+    let ualign = limits.min_uniform_buffer_offset_alignment.max(16) as usize;
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut slots = Vec::new();
+    for c in calls {
+        let off = bytes.len().div_ceil(ualign) * ualign;
+        bytes.resize(off, 0);
+        let mut words = c.uniform.clone();
+        words.resize(words.len().max(4).div_ceil(4) * 4, 0);
+        bytes.extend_from_slice(bytemuck::cast_slice(&words));
+        slots.push((off as u64, (words.len() * 4) as u64));
+    }
+    bytes.resize(bytes.len().max(16), 0);
+    (bytes, slots)
+}
+
+/// Bytes of the small fixed buffers of every program: stats, step and guard
+/// (16 each), the stats readback (16) and the dummy binding (256).
+const FIXED_BYTES: u64 = 16 * 4 + 256;
 
 /// Plans `graph` for `mode` without touching the GPU, checking every tensor
 /// against the adapter's largest storage binding.
@@ -204,25 +220,33 @@ pub(crate) fn plan_program(
     let mut pinned: Vec<TensorId> = named_outputs.iter().map(|(_, t)| *t).collect();
     pinned.extend(low.input_grad);
     let plan = plan_activations(&low.tensors, &low.calls, &pinned);
-    let arena = (params_len * 4) as u64;
-    let slots = match mode {
-        Mode::Train(cfg) if cfg.kind == Optimizer::Sgd => 1,
-        Mode::Train(_) => 2,
+    let mut low = low;
+    let slots_state = match mode {
+        Mode::Train(cfg) => {
+            low.calls.extend(optimizer_calls(&cfg, params_len));
+            if cfg.kind == Optimizer::Sgd {
+                1
+            } else {
+                2
+            }
+        }
         _ => 0,
     };
-    let calls = low.calls.len() as u64 + 3;
+    let (uniform_bytes, slots) = uniform_layout(&low.calls, limits);
+    let arena = (params_len * 4) as u64;
+    let round16 = |b: u64| b.max(16).div_ceil(16) * 16;
     let memory = MemoryReport {
         params: arena,
         grads: if pass == Pass::ForwardBackward { arena } else { 0 },
-        optimizer_state: arena * slots,
-        activations: (plan.len.max(1) * 4) as u64,
+        optimizer_state: arena * slots_state,
+        activations: round16((plan.len.max(1) * 4) as u64),
         activations_unshared: (plan.unshared_len * 4) as u64,
-        other: calls * 256
-            + ((graph.batch + 1) * 4) as u64
-            + (kernels::norm_partials(params_len) * 4) as u64
-            + 304,
+        other: uniform_bytes.len() as u64
+            + round16(((graph.batch + 1) * 4) as u64)
+            + round16((kernels::norm_partials(params_len) * 4) as u64)
+            + FIXED_BYTES,
     };
-    Ok(ProgramPlan { pass, low, plan, named_outputs, memory })
+    Ok(ProgramPlan { pass, low, plan, named_outputs, uniform_bytes, slots, memory })
 }
 
 impl Program {
@@ -256,9 +280,9 @@ impl Program {
                 )));
             }
         }
-        let ProgramPlan { pass, low, plan, named_outputs, .. } =
+        let ProgramPlan { pass, low, plan, named_outputs, uniform_bytes, slots, memory } =
             plan_program(graph, opts.mode, data.tcols, params.len, &gpu.limits)?;
-        let mut calls = low.calls;
+        let calls = &low.calls;
 
         // Arenas and small buffers.
         let arena_bytes = (params.len * 4) as u64;
@@ -273,7 +297,6 @@ impl Program {
             for s in 0..slots {
                 state.push(gpu.storage_buffer(&format!("optimizer.state{s}"), arena_bytes)?);
             }
-            calls.extend(optimizer_calls(&cfg, params.len));
         }
         let batch_bytes = ((graph.batch + 1) * 4) as u64;
         let batch_buf = gpu.storage_buffer("batch", batch_bytes)?;
@@ -285,19 +308,6 @@ impl Program {
         let stats_readback = gpu.readback_buffer(16)?;
         let dummy = gpu.storage_buffer("dummy", 256)?;
 
-        // Uniforms: one aligned slot per call.
-        let ualign = gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
-        let mut uniform_bytes: Vec<u8> = Vec::new();
-        let mut slots = Vec::new();
-        for c in &calls {
-            let off = uniform_bytes.len().div_ceil(ualign) * ualign;
-            uniform_bytes.resize(off, 0);
-            let mut words = c.uniform.clone();
-            words.resize(words.len().max(4).div_ceil(4) * 4, 0);
-            uniform_bytes.extend_from_slice(bytemuck::cast_slice(&words));
-            slots.push((off as u64, (words.len() * 4) as u64));
-        }
-        uniform_bytes.resize(uniform_bytes.len().max(16), 0);
         gpu.note_created(uniform_bytes.len() as u64);
         let uniform_buf = gpu.scoped("creating uniforms", || {
             use wgpu::util::DeviceExt;
@@ -345,14 +355,6 @@ impl Program {
             .filter_map(|(name, t)| locate(*t).map(|(o, l)| (name.clone(), o, l)))
             .collect();
         let input_grad = low.input_grad.and_then(locate);
-        let memory = MemoryReport {
-            params: arena_bytes,
-            grads: if grads_buf.is_some() { arena_bytes } else { 0 },
-            optimizer_state: arena_bytes * state.len() as u64,
-            activations: (plan.len * 4) as u64,
-            activations_unshared: (plan.unshared_len * 4) as u64,
-            other: uniform_bytes.len() as u64 + batch_bytes + guard_partials.size() + 16 * 3 + 256,
-        };
         Ok(Program {
             gpu,
             params,

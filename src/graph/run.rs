@@ -4,7 +4,6 @@
 use super::config::Optimizer;
 use super::program::{Program, OPT_WORDS, SCHED_WORDS};
 use crate::error::{Error, Result};
-use crate::kernels::OptimUniform;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -103,18 +102,7 @@ impl Program {
         let mut sched: Vec<u32> = Vec::with_capacity(batches.len() * SCHED_WORDS);
         for s in 0..batches.len() {
             let t = self.step + s as u64 + 1;
-            let h = OptimUniform {
-                n: self.params.len as u32,
-                decoupled: cfg.kind == Optimizer::AdamW,
-                lr: if lrs.len() == 1 { lrs[0] } else { lrs[s] },
-                weight_decay: cfg.weight_decay,
-                momentum: cfg.momentum,
-                beta1: cfg.beta1,
-                beta2: cfg.beta2,
-                eps: cfg.eps,
-                bc1: (1.0 - (cfg.beta1 as f64).powi(t as i32)) as f32,
-                bc2: (1.0 - (cfg.beta2 as f64).powi(t as i32)) as f32,
-            };
+            let h = cfg.uniform(self.params.len, if lrs.len() == 1 { lrs[0] } else { lrs[s] }, t);
             sched.extend(h.words());
             sched.extend([t as u32, 0, 0, 0]);
         }
