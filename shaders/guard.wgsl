@@ -12,8 +12,6 @@ struct Params {
 }
 
 override CLIP: bool = false;
-// SINGLE: grad_guard reads the gradients itself (small arenas), so stage 1 is skipped
-override SINGLE: bool = false;
 
 const WG: u32 = 256u;
 const ITEMS: u32 = 16u;
@@ -56,15 +54,11 @@ fn grad_norm_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup
 }
 
 // Stage 2 (one workgroup): the norm, the clip factor and the skip decision.
-// With SINGLE it also does stage 1's work (one dispatch instead of two).
+// (Small arenas use the fused optimizer forms in optim.wgsl instead.)
 @compute @workgroup_size(256, 1, 1)
 fn grad_guard(@builtin(local_invocation_index) t: u32) {
     var s = 0.0;
-    if (SINGLE) {
-        for (var i = t; i < prm.n; i = i + WG) { let g = grads[i]; s = s + g * g; }
-    } else {
-        for (var i = t; i < prm.parts; i = i + WG) { s = s + partials[i]; }
-    }
+    for (var i = t; i < prm.parts; i = i + WG) { s = s + partials[i]; }
     let total = tree_sum(t, s);
     if (t == 0u) {
         let norm = sqrt(total);

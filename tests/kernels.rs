@@ -238,10 +238,12 @@ fn optimizers_match_reference() {
                 eps: 1e-7,
                 bc1: (1.0 - 0.9f64.powi(t)) as f32,
                 bc2: (1.0 - 0.999f64.powi(t)) as f32,
+                max_norm: 0.0,
+                stop: false,
             };
             let out = run_call(
-                &kernels::adam_step(&u, 0, 1, 2, 3, 4),
-                &[words(&p), words(&g), words(&m0), words(&v0), words(&[1.0, 0.0, 0.0, 0.0])],
+                &kernels::adam_step(&u, 0, 1, 2, 3, 4, 5),
+                &[words(&p), words(&g), words(&m0), words(&v0), words(&[1.0, 0.0, 0.0, 0.0]), vec![0; 4]],
             );
             let (mut wp, mut wm, mut wv) = (floats(&words(&p)), floats(&words(&m0)), floats(&words(&v0)));
             cpu_ref::adam_step(&h, &mut wp, &floats(&words(&g)), &mut wm, &mut wv);
@@ -309,7 +311,6 @@ fn dropout_matches_reference_and_drops_the_asked_fraction() {
 fn gradient_guard_clips_and_skips_non_finite_steps_like_the_reference() {
     use kernels::GuardOperands;
     let o = GuardOperands { grads: 0, partials: 1, stats: 2, step: 3, guard: 4 };
-    // up to GUARD_SINGLE_MAX the guard reads the gradients itself; past it, the partials
     for n in [1usize, 7, 4096, 4097, 20000, kernels::GUARD_SINGLE_MAX + 1234] {
         for (clip, poison) in [(Some(1.0f32), false), (None, false), (Some(1.0), true)] {
             let mut g: Vec<f64> = rand_vec(n, n as u64 + 1).iter().map(|v| v * 0.5).collect();
@@ -349,6 +350,8 @@ fn gradient_guard_clips_and_skips_non_finite_steps_like_the_reference() {
                 eps: 1e-7,
                 bc1: 1.0,
                 bc2: 1.0,
+                max_norm: 0.0,
+                stop: false,
             };
             let p0 = rand_vec(n, 5);
             let out = run_call(
@@ -375,11 +378,115 @@ fn gradient_guard_clips_and_skips_non_finite_steps_like_the_reference() {
         eps: 1e-7,
         bc1: 0.1,
         bc2: 0.001,
+        max_norm: 0.0,
+        stop: false,
     };
     let p0 = words(&rand_vec(7, 9));
     let out = run_call(
-        &kernels::adam_step(&u, 0, 1, 2, 3, 4),
-        &[p0.clone(), words(&[f64::NAN; 7]), vec![0; 7], vec![0; 7], words(&[1.0, f64::NAN, 1.0, 0.0])],
+        &kernels::adam_step(&u, 0, 1, 2, 3, 4, 5),
+        &[
+            p0.clone(),
+            words(&[f64::NAN; 7]),
+            vec![0; 7],
+            vec![0; 7],
+            words(&[1.0, f64::NAN, 1.0, 0.0]),
+            vec![0; 4],
+        ],
     );
     assert_eq!(out[0], p0);
+}
+
+#[test]
+fn fused_optimizer_steps_match_guard_then_step() {
+    use kernels::{FusedStepOperands, GuardOperands};
+    for n in [1usize, 7, 300, 4097, 20000] {
+        for (clip, poison, stop_first) in
+            [(None, false, false), (Some(0.5f32), false, false), (None, true, false), (None, false, true)]
+        {
+            let mut g: Vec<f64> = rand_vec(n, n as u64 + 7);
+            if poison {
+                g[n - 1] = f64::INFINITY;
+            }
+            let (p0, m0) = (rand_vec(n, 1), rand_vec(n, 2));
+            let v0: Vec<f64> = rand_vec(n, 3).iter().map(|x| x.abs()).collect();
+            // stop_first: an earlier step was bad, so with stop this one is skipped too
+            let stats0 = words(&[0.0, 0.0, if stop_first { 1.0 } else { 0.0 }, 3.0]);
+            for adam in [true, false] {
+                let u = OptimUniform {
+                    n: n as u32,
+                    decoupled: false,
+                    lr: 0.01,
+                    weight_decay: 0.01,
+                    momentum: 0.9,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    eps: 1e-7,
+                    bc1: 0.19,
+                    bc2: 0.002,
+                    max_norm: clip.unwrap_or(0.0),
+                    stop: true,
+                };
+                let o = FusedStepOperands { params: 0, grads: 1, m: 2, v: 3, guard: 4, stats: 5, step: 6 };
+                let call = if adam {
+                    kernels::adam_step_fused(&u, clip.is_some(), o)
+                } else {
+                    kernels::sgd_step_fused(&u, clip.is_some(), o)
+                };
+                let fused = run_call(
+                    &call,
+                    &[
+                        words(&p0),
+                        words(&g),
+                        words(&m0),
+                        words(&v0),
+                        vec![0; 4],
+                        stats0.clone(),
+                        vec![9, 0, 0, 0],
+                    ],
+                );
+
+                // the same through grad_norm_partial, grad_guard and the plain step
+                let go = GuardOperands { grads: 0, partials: 1, stats: 2, step: 3, guard: 4 };
+                let mut gb = vec![
+                    words(&g),
+                    vec![0; kernels::norm_partials(n)],
+                    stats0.clone(),
+                    vec![9, 0, 0, 0],
+                    vec![0; 4],
+                ];
+                gb = run_call(&kernels::grad_norm_partial(n, go.clone()), &gb);
+                gb = run_call(&kernels::grad_guard(n, clip, true, go), &gb);
+                let step = if adam {
+                    kernels::adam_step(&u, 0, 1, 2, 3, 4, 5)
+                } else {
+                    kernels::sgd_step(&u, 0, 1, 2, 4, 5)
+                };
+                let bufs = if adam {
+                    vec![words(&p0), words(&g), words(&m0), words(&v0), gb[4].clone(), vec![0; 4]]
+                } else {
+                    vec![words(&p0), words(&g), words(&m0), vec![0; 4], gb[4].clone(), vec![0; 4]]
+                };
+                let plain = run_call(&step, &bufs);
+                let what = format!("n={n} clip={clip:?} poison={poison} stop_first={stop_first} adam={adam}");
+                assert_close(&format!("{what}: params"), &floats(&fused[0]), &floats(&plain[0]), 1e-6, 1e-5);
+                assert_close(
+                    &format!("{what}: guard"),
+                    &floats(&fused[4])[..3]
+                        .iter()
+                        .map(|x| if x.is_finite() { *x } else { -1.0 })
+                        .collect::<Vec<_>>(),
+                    &floats(&gb[4])[..3]
+                        .iter()
+                        .map(|x| if x.is_finite() { *x } else { -1.0 })
+                        .collect::<Vec<_>>(),
+                    1e-6,
+                    1e-5,
+                );
+                assert_eq!(floats(&fused[5])[2..], floats(&gb[2])[2..], "{what}: bad-step counters");
+                if poison || stop_first {
+                    assert_eq!(fused[0], words(&p0), "{what}: a skipped step leaves the weights");
+                }
+            }
+        }
+    }
 }

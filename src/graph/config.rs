@@ -127,6 +127,8 @@ impl OptimizerConfig {
             eps: self.eps,
             bc1: correction(self.beta1),
             bc2: correction(self.beta2),
+            max_norm: self.clip_grad_norm.unwrap_or(0.0),
+            stop: self.on_nonfinite == NonFinitePolicy::Stop,
         }
     }
 

@@ -126,6 +126,23 @@ impl<'a> Buffers<'a> {
 fn optimizer_calls(cfg: &OptimizerConfig, n: usize) -> Vec<Call<Ref>> {
     // step 0 placeholder: the step's own words are copied in before each replay
     let h = cfg.uniform(n, cfg.lr, 0);
+    if n <= kernels::GUARD_SINGLE_MAX {
+        // one workgroup guards and updates: one dispatch
+        let o = kernels::FusedStepOperands {
+            params: Ref::Params,
+            grads: Ref::Grads,
+            m: Ref::StateM,
+            v: if cfg.kind == Optimizer::Sgd { Ref::StateM } else { Ref::StateV },
+            guard: Ref::Guard,
+            stats: Ref::Stats,
+            step: Ref::Step,
+        };
+        let clip = cfg.clip_grad_norm.is_some();
+        return vec![match cfg.kind {
+            Optimizer::Sgd => kernels::sgd_step_fused(&h, clip, o),
+            _ => kernels::adam_step_fused(&h, clip, o),
+        }];
+    }
     let o = kernels::GuardOperands {
         grads: Ref::Grads,
         partials: Ref::GuardPartials,
@@ -134,14 +151,13 @@ fn optimizer_calls(cfg: &OptimizerConfig, n: usize) -> Vec<Call<Ref>> {
         guard: Ref::Guard,
     };
     let stop = cfg.on_nonfinite == NonFinitePolicy::Stop;
-    let mut calls = Vec::new();
-    if n > kernels::GUARD_SINGLE_MAX {
-        calls.push(kernels::grad_norm_partial(n, o.clone()));
-    }
-    calls.push(kernels::grad_guard(n, cfg.clip_grad_norm, stop, o));
+    let mut calls =
+        vec![kernels::grad_norm_partial(n, o.clone()), kernels::grad_guard(n, cfg.clip_grad_norm, stop, o)];
     calls.push(match cfg.kind {
         Optimizer::Sgd => kernels::sgd_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::Guard, Ref::Dummy),
-        _ => kernels::adam_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::StateV, Ref::Guard),
+        _ => {
+            kernels::adam_step(&h, Ref::Params, Ref::Grads, Ref::StateM, Ref::StateV, Ref::Guard, Ref::Dummy)
+        }
     });
     calls
 }

@@ -294,6 +294,10 @@ pub struct OptimUniform {
     pub bc1: f32,
     /// 1 - beta2^t.
     pub bc2: f32,
+    /// Fused forms: clip the gradients to this norm (with `clip`).
+    pub max_norm: f32,
+    /// Fused forms: after a bad step, skip every later one.
+    pub stop: bool,
 }
 
 impl OptimUniform {
@@ -310,8 +314,8 @@ impl OptimUniform {
             self.eps.to_bits(),
             self.bc1.to_bits(),
             self.bc2.to_bits(),
-            0,
-            0,
+            self.max_norm.to_bits(),
+            self.stop as u32,
         ]
     }
 }
@@ -326,27 +330,67 @@ pub fn sgd_step<B: Clone>(h: &OptimUniform, params: B, grads: B, velocity: B, gu
         kernel: KernelId::SgdStep,
         overrides: vec![],
         uniform: h.words(),
-        bindings: vec![params, grads, velocity, dummy, guard],
+        bindings: vec![params, grads, velocity, dummy.clone(), guard, dummy.clone(), dummy],
         groups: grid_1d((h.n as usize).div_ceil(OPTIM_ITEMS)),
     }
 }
 
 /// Adam / AdamW over the whole arena; `guard` as for [`sgd_step`].
-pub fn adam_step<B>(h: &OptimUniform, params: B, grads: B, m: B, v: B, guard: B) -> Call<B> {
+pub fn adam_step<B: Clone>(h: &OptimUniform, params: B, grads: B, m: B, v: B, guard: B, dummy: B) -> Call<B> {
     Call {
         kernel: KernelId::AdamStep,
         overrides: vec![],
         uniform: h.words(),
-        bindings: vec![params, grads, m, v, guard],
+        bindings: vec![params, grads, m, v, guard, dummy.clone(), dummy],
         groups: grid_1d((h.n as usize).div_ceil(OPTIM_ITEMS)),
     }
+}
+
+/// The buffers of a fused optimizer step (guard and update in one workgroup).
+#[derive(Clone, Debug)]
+pub struct FusedStepOperands<B> {
+    /// Parameter arena.
+    pub params: B,
+    /// Gradient arena.
+    pub grads: B,
+    /// First moment (Adam) or velocity (SGD).
+    pub m: B,
+    /// Second moment (Adam; any buffer for SGD).
+    pub v: B,
+    /// guard [4] (written).
+    pub guard: B,
+    /// stats [4] (bad-step counters).
+    pub stats: B,
+    /// step [4].
+    pub step: B,
+}
+
+fn fused<B>(kernel: KernelId, h: &OptimUniform, clip: bool, o: FusedStepOperands<B>) -> Call<B> {
+    Call {
+        kernel,
+        overrides: vec![("CLIP", clip as u32 as f64)],
+        uniform: h.words(),
+        bindings: vec![o.params, o.grads, o.m, o.v, o.guard, o.stats, o.step],
+        groups: [1, 1, 1],
+    }
+}
+
+/// [`grad_guard`] and [`sgd_step`] in one dispatch of one workgroup (arenas
+/// up to [`GUARD_SINGLE_MAX`] values), with the same results.
+pub fn sgd_step_fused<B>(h: &OptimUniform, clip: bool, o: FusedStepOperands<B>) -> Call<B> {
+    fused(KernelId::SgdStepFused, h, clip, o)
+}
+
+/// [`grad_guard`] and [`adam_step`] in one dispatch of one workgroup.
+pub fn adam_step_fused<B>(h: &OptimUniform, clip: bool, o: FusedStepOperands<B>) -> Call<B> {
+    fused(KernelId::AdamStepFused, h, clip, o)
 }
 
 /// Values each grad_norm_partial workgroup reduces (WG * ITEMS in guard.wgsl).
 pub const NORM_CHUNK: usize = 256 * 16;
 
-/// Arenas up to this many values are guarded by [`grad_guard`] alone, which
-/// then reads the gradients itself (one dispatch instead of two).
+/// Arenas up to this many values are guarded and updated by one workgroup
+/// ([`adam_step_fused`], [`sgd_step_fused`]): one dispatch instead of three.
 pub const GUARD_SINGLE_MAX: usize = 1 << 16;
 
 /// Number of partial sums [`grad_norm_partial`] writes for `n` values.
@@ -373,10 +417,7 @@ fn guard_call<B>(kernel: KernelId, n: usize, clip: Option<f32>, stop: bool, o: G
     let parts = norm_partials(n);
     Call {
         kernel,
-        overrides: vec![
-            ("CLIP", clip.is_some() as u32 as f64),
-            ("SINGLE", (n <= GUARD_SINGLE_MAX) as u32 as f64),
-        ],
+        overrides: vec![("CLIP", clip.is_some() as u32 as f64)],
         uniform: vec![n as u32, parts as u32, clip.unwrap_or(0.0).to_bits(), stop as u32],
         bindings: vec![o.grads, o.partials, o.stats, o.step, o.guard],
         groups: [if kernel == KernelId::GradNormPartial { parts as u32 } else { 1 }, 1, 1],
@@ -388,11 +429,10 @@ pub fn grad_norm_partial<B>(n: usize, o: GuardOperands<B>) -> Call<B> {
     guard_call(KernelId::GradNormPartial, n, None, false, o)
 }
 
-/// guard = [min(1, clip / norm) (1 without clip), norm, skip]. Skip when the
-/// norm is not finite (or, with `stop`, after any earlier bad step), counted
-/// in stats[2] with the first bad step in stats[3]. Up to
-/// [`GUARD_SINGLE_MAX`] values it reads the gradients itself; past that it
-/// sums [`grad_norm_partial`]'s partials.
+/// guard = [min(1, clip / norm) (1 without clip), norm, skip] from
+/// [`grad_norm_partial`]'s partials. Skip when the norm is not finite (or,
+/// with `stop`, after any earlier bad step), counted in stats[2] with the
+/// first bad step in stats[3].
 pub fn grad_guard<B>(n: usize, clip: Option<f32>, stop: bool, o: GuardOperands<B>) -> Call<B> {
     guard_call(KernelId::GradGuard, n, clip, stop, o)
 }

@@ -128,6 +128,8 @@ kernel_table! {
     SoftmaxCrossEntropyLoss => Loss, "softmax_cross_entropy_loss";
     SgdStep => Optim, "sgd_step";
     AdamStep => Optim, "adam_step";
+    SgdStepFused => Optim, "sgd_step_fused";
+    AdamStepFused => Optim, "adam_step_fused";
     GatherRows => Data, "gather_rows";
     DropoutForward => Dropout, "dropout_forward";
     DropoutBackward => Dropout, "dropout_backward";
