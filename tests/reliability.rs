@@ -256,3 +256,20 @@ fn compiling_allocates_exactly_what_the_plan_reports() {
         assert_eq!(created, planned.total() - planned.params, "{mode:?}: bytes created while compiling");
     }
 }
+
+#[test]
+fn a_data_set_past_the_largest_binding_is_refused_before_upload() {
+    // a device of its own, so its byte count is this test's alone
+    let gpu = Arc::new(medgpu::gpu::Gpu::open(&Default::default()).unwrap());
+    let max = gpu.limits.max_storage_buffer_binding_size as usize;
+    let cols = 16;
+    let rows = max / (cols * 4) + 1;
+    let before = gpu.bytes_created();
+    let err = GpuDataset::upload(&gpu, &vec![0.0; rows * cols], &vec![0.0; rows], cols, 1).err().unwrap();
+    assert!(
+        matches!(&err, Error::LimitExceeded { limit, .. } if limit == "max_storage_buffer_binding_size"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("features"), "{err}");
+    assert_eq!(gpu.bytes_created(), before, "nothing may be allocated");
+}

@@ -89,13 +89,13 @@ fn layout_for(raw: &RawTable, enc: &Encoding, require_target: bool) -> Result<La
 
 /// Looks up class labels: by exact text, or by numeric value when every
 /// label is a number (so `1.0` finds label `1`).
-struct LabelIndex<'a> {
+pub(super) struct LabelIndex<'a> {
     exact: HashMap<&'a str, usize>,
     numeric: Option<Vec<f64>>,
 }
 
 impl<'a> LabelIndex<'a> {
-    fn new(labels: &'a [String]) -> Self {
+    pub(super) fn new(labels: &'a [String]) -> Self {
         LabelIndex {
             exact: labels.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect(),
             numeric: labels.iter().map(|l| l.parse::<f64>().ok()).collect(),
@@ -188,7 +188,7 @@ fn not_finite(cell: &str, name: &str) -> String {
 }
 
 /// Appends the features of row `row` to `out` and returns its target, if read.
-fn encode_row(
+pub(super) fn encode_row(
     raw: &RawTable,
     enc: &Encoding,
     layout: &Layout,

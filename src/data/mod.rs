@@ -7,11 +7,14 @@
 //! text) → [`encode_fit`] (an [`Encoding`] and a numeric [`Dataset`], NaN
 //! for missing cells) → [`rows_after_missing_policy`] → [`split_rows`] →
 //! [`Preprocessor::fit`] on the training rows → [`Preprocessor::apply`].
+//! [`encode_fit_owned`] encodes like [`encode_fit`] but takes the raw table
+//! and frees its cells as they are encoded, for large files.
 //! At eval/predict time the saved [`Encoding`] and [`Preprocessor`] are
 //! reapplied with [`encode_apply`] or [`encode_apply_lenient`].
 
 mod csv_table;
 mod encode;
+mod encode_owned;
 mod normalize;
 mod prepare;
 mod preprocess;
@@ -21,6 +24,7 @@ mod split;
 
 pub use csv_table::{parse_csv_table, read_csv_table, Table};
 pub use encode::{encode_apply, encode_apply_lenient};
+pub use encode_owned::encode_fit_owned;
 pub use normalize::ZScore;
 pub use prepare::{
     encode_fit, ColumnEncoding, Dataset, Encoding, MissingPolicy, Normalize, PrepareOptions, TargetEncoding,

@@ -264,6 +264,13 @@ const MAX_INFERRED_CLASSES: usize = 20;
 /// module documentation of [`super`] for the rules on tasks, labels and
 /// categories.
 pub fn encode_fit(raw: &RawTable, opts: &PrepareOptions) -> Result<Dataset> {
+    let (encoding, layout) = fit_encoding(raw, opts)?;
+    let (ds, _) = encode_rows(raw, encoding, &layout, false, opts.task.is_none())?;
+    Ok(ds)
+}
+
+/// The fitting half of [`encode_fit`]: the encoding and where its columns are in `raw`.
+pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Encoding, Layout)> {
     let src = &raw.source;
     let find = |flag: &str, name: &str| -> Result<usize> {
         raw.column(name).ok_or_else(|| {
@@ -390,8 +397,7 @@ pub fn encode_fit(raw: &RawTable, opts: &PrepareOptions) -> Result<Dataset> {
         task,
     };
     let layout = Layout { columns: feature_idx, target, id, group };
-    let (ds, _) = encode_rows(raw, encoding, &layout, false, opts.task.is_none())?;
-    Ok(ds)
+    Ok((encoding, layout))
 }
 
 /// Chooses the task (if not given) and fits the target encoding of column `t`.

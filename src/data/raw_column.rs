@@ -113,6 +113,12 @@ impl TextCells {
         self.ends.push(self.text.len());
     }
 
+    /// Keeps only the first `n` cells.
+    fn truncate(&mut self, n: usize) {
+        self.ends.truncate(n);
+        self.text.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+
     fn shrink_to_fit(&mut self) {
         self.text.shrink_to_fit();
         self.ends.shrink_to_fit();
@@ -274,6 +280,20 @@ impl RawColumn {
                 }
             },
         }
+    }
+
+    /// Keeps only the first `rows` cells, handing back the memory of the others.
+    pub(crate) fn truncate(&mut self, rows: usize) {
+        match self {
+            RawColumn::Numeric(n) => {
+                n.values.truncate(rows);
+                let k = n.exact_rows.partition_point(|&r| r < rows);
+                n.exact_rows.truncate(k);
+                n.exact_text.truncate(k);
+            }
+            RawColumn::Text(t) => t.truncate(rows),
+        }
+        self.shrink_to_fit();
     }
 
     /// Frees spare capacity once the column is complete.

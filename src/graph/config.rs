@@ -19,7 +19,8 @@ pub struct GpuDataset {
 }
 
 impl GpuDataset {
-    /// Uploads a data set.
+    /// Uploads a data set. Features and targets must each fit one storage
+    /// binding (128 MiB on lavapipe); a larger one is refused, naming the limit.
     pub fn upload(
         gpu: &Gpu,
         features: &[f32],
@@ -28,13 +29,7 @@ impl GpuDataset {
         tcols: usize,
     ) -> Result<GpuDataset> {
         let rows = features.len().checked_div(cols).unwrap_or(0);
-        if rows == 0 || features.len() != rows * cols || targets.len() != rows * tcols {
-            return Err(Error::Dataset(format!(
-                "features ({} values) and targets ({} values) do not form {cols}+{tcols} columns of the same rows",
-                features.len(),
-                targets.len()
-            )));
-        }
+        Self::check(gpu, features.len(), targets.len(), rows, cols, tcols)?;
         Ok(GpuDataset {
             features: gpu.storage_from("data.features", features)?,
             targets: gpu.storage_from("data.targets", targets)?,
@@ -42,6 +37,69 @@ impl GpuDataset {
             cols,
             tcols,
         })
+    }
+
+    /// Like [`GpuDataset::upload`], but takes the features and frees them
+    /// piece by piece as they go up, last piece first, so a large data set
+    /// never exists twice in full (on software adapters GPU memory is host
+    /// memory too).
+    pub fn upload_consuming(
+        gpu: &Gpu,
+        mut features: Vec<f32>,
+        targets: &[f32],
+        cols: usize,
+        tcols: usize,
+    ) -> Result<GpuDataset> {
+        // 16 MiB pieces
+        const PIECE: usize = 4 << 20;
+        let rows = features.len().checked_div(cols).unwrap_or(0);
+        Self::check(gpu, features.len(), targets.len(), rows, cols, tcols)?;
+        let buffer = gpu.storage_buffer("data.features", (features.len() * 4) as u64)?;
+        while !features.is_empty() {
+            let start = (features.len() - 1) / PIECE * PIECE;
+            gpu.queue.write_buffer(&buffer, (start * 4) as u64, bytemuck::cast_slice(&features[start..]));
+            gpu.queue.submit([]);
+            gpu.wait("uploading data.features")?;
+            features.truncate(start);
+            features.shrink_to_fit();
+        }
+        Ok(GpuDataset {
+            features: buffer,
+            targets: gpu.storage_from("data.targets", targets)?,
+            rows,
+            cols,
+            tcols,
+        })
+    }
+
+    fn check(
+        gpu: &Gpu,
+        features: usize,
+        targets: usize,
+        rows: usize,
+        cols: usize,
+        tcols: usize,
+    ) -> Result<()> {
+        if rows == 0 || features != rows * cols || targets != rows * tcols {
+            return Err(Error::Dataset(format!(
+                "features ({features} values) and targets ({targets} values) do not form {cols}+{tcols} columns of the same rows"
+            )));
+        }
+        let max = gpu.limits.max_storage_buffer_binding_size;
+        for (what, len) in [("features", features), ("targets", targets)] {
+            if (len * 4) as u64 > max {
+                return Err(Error::LimitExceeded {
+                    limit: "max_storage_buffer_binding_size".into(),
+                    max,
+                    needed: (len * 4) as u64,
+                    context: format!(
+                        "the data set's {what} ({len} values); splitting a data set across bindings is not \
+                         supported yet: use fewer rows or columns"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

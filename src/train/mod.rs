@@ -191,17 +191,21 @@ pub fn train(
     let eval_batch = INFER_BATCH.min(n_val.max(n_test)).max(1);
     let eval_graph = cfg.model.build(p.ds.cols(), p.head, eval_batch, false, cfg.seed)?;
     check_budget(&gpu, cfg, &p, &train_graph, &eval_graph)?;
-    let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, p.ds.cols(), 1)?);
+    // the GPU holds the data from here on; only an autoencoder's metrics read
+    // the inputs back, so other tasks hand the host copy over as it uploads
+    let mut p = p;
+    let data = if p.ds.encoding.task == crate::data::Task::Reconstruct {
+        GpuDataset::upload(&gpu, &p.features, &p.train_targets, p.ds.cols(), 1)?
+    } else {
+        let features = std::mem::take(&mut p.features);
+        GpuDataset::upload_consuming(&gpu, features, &p.train_targets, p.ds.cols(), 1)?
+    };
+    let data = Arc::new(data);
     log::debug!(
         "data on the GPU: host RSS {} MiB, peak {} MiB",
         host_rss_bytes() >> 20,
         host_peak_rss_bytes() >> 20
     );
-    // the GPU holds the data now; only an autoencoder's metrics read the inputs back
-    let mut p = p;
-    if p.ds.encoding.task != crate::data::Task::Reconstruct {
-        p.features = Vec::new();
-    }
     let params = Arc::new(ParamStore::init(&gpu, &train_graph, cfg.seed)?);
     let mut cache = PipelineCache::new();
     let mode = ProgramOptions { mode: Mode::Train(cfg.optimizer) };

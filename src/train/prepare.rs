@@ -5,8 +5,8 @@
 
 use super::config::{DataSource, TrainConfig};
 use crate::data::{
-    builtin_raw, encode_apply, encode_fit, read_raw_csv, rows_after_missing_policy, split_rows, Dataset,
-    Encoding, Preprocessor, RawColumn, RawTable, Split, Task,
+    builtin_raw, encode_apply, encode_fit_owned, read_raw_csv, rows_after_missing_policy, split_rows,
+    Dataset, Encoding, Preprocessor, RawColumn, RawTable, Split, Task,
 };
 use crate::error::{Error, Result};
 use crate::graph::{LossKind, TargetSource};
@@ -134,7 +134,18 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     if opts.target.is_none() {
         opts.target = default_target.map(str::to_string);
     }
-    let main = encode_fit(&raw, &opts)?;
+    // only the --train-filter column outlives the encoding; the other raw
+    // columns are freed as their cells go into the feature matrix
+    let keep: Vec<&str> = cfg.train_filter.iter().map(|(col, _)| col.as_str()).collect();
+    if let Some((col, _)) = &cfg.train_filter {
+        if raw.column(col).is_none() {
+            return Err(Error::Usage(format!(
+                "--train-filter: no column '{col}'; columns are: {}",
+                raw.column_list()
+            )));
+        }
+    }
+    let (main, raw) = encode_fit_owned(raw, &opts, &keep)?;
     let main_rows = rows_after_missing_policy(&main, cfg.missing)?;
     let n_main = main.rows();
     let (ds, test_rows) = match &source.test_data {
@@ -149,6 +160,7 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     };
     let test_frac = if test_rows.is_some() { 0.0 } else { cfg.test_frac };
     let mut split = split_rows(&ds, &main_rows, cfg.val_frac, test_frac, cfg.seed)?;
+    drop(main_rows);
     if let Some(rows) = test_rows {
         if rows.is_empty() {
             return Err(Error::Dataset("the test file has no usable rows".into()));
@@ -180,5 +192,7 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
         }
         Task::Reconstruct => (vec![0.0; ds.rows()], None),
     };
+    // the split's and the fit's temporaries are freed: return their pages before the upload
+    release_freed_memory();
     Ok(Prepared { ds, split, preprocessor, target_scale, features, train_targets, head })
 }
