@@ -110,7 +110,7 @@ fn encode_freeing(
 /// Hands memory freed by the allocator back to the system: glibc keeps the
 /// freed heap pages of cut columns resident (a column of a few MB can sit
 /// below its mmap threshold) until trimmed.
-fn release_freed_memory() {
+pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns unused pages of glibc's own heap.
     unsafe {

@@ -24,7 +24,7 @@ mod split;
 
 pub use csv_table::{parse_csv_table, read_csv_table, Table};
 pub use encode::{encode_apply, encode_apply_lenient};
-pub use encode_owned::encode_fit_owned;
+pub use encode_owned::{encode_fit_owned, release_freed_memory};
 pub use normalize::ZScore;
 pub use prepare::{
     encode_fit, ColumnEncoding, Dataset, Encoding, MissingPolicy, Normalize, PrepareOptions, TargetEncoding,

@@ -5,8 +5,8 @@
 
 use super::config::{DataSource, TrainConfig};
 use crate::data::{
-    builtin_raw, encode_apply, encode_fit_owned, read_raw_csv, rows_after_missing_policy, split_rows,
-    Dataset, Encoding, Preprocessor, RawColumn, RawTable, Split, Task,
+    builtin_raw, encode_apply, encode_fit_owned, read_raw_csv, release_freed_memory,
+    rows_after_missing_policy, split_rows, Dataset, Encoding, Preprocessor, RawColumn, RawTable, Split, Task,
 };
 use crate::error::{Error, Result};
 use crate::graph::{LossKind, TargetSource};
@@ -113,17 +113,6 @@ fn filter_rows(
         return Err(Error::Dataset(format!("--train-filter {col}={value} matches no training row")));
     }
     Ok(kept)
-}
-
-/// Hands memory freed by the allocator back to the system. glibc keeps freed
-/// heap pages of the raw columns (a few MB each, below its mmap threshold)
-/// resident, which would count against a large run's peak memory.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns unused pages of glibc's own heap.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 /// Loads, encodes, splits and normalizes the data of a run.
