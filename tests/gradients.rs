@@ -167,15 +167,13 @@ fn autoencoder_reconstruction_loss_matches_finite_differences() {
 #[test]
 fn whole_default_mlp_matches_finite_differences() {
     // the real model on real rows: 30-64-32-1, ReLU, BCE, z-scored breast cancer
-    let table = medgpu::data::builtin("breast_cancer").unwrap();
-    let rows: Vec<usize> = (0..table.rows()).collect();
-    let z = medgpu::data::ZScore::fit(&table, &rows);
-    let mut f = table.features.clone();
-    z.apply(&mut f);
+    // prepared as the trainer prepares them
+    let source = medgpu::train::DataSource::builtin("breast_cancer");
+    let p = medgpu::train::prepare::prepare(&source, &medgpu::train::TrainConfig::default()).unwrap();
     let data = Data {
-        features: f.iter().map(|v| *v as f64).collect(),
+        features: p.features.iter().map(|v| *v as f64).collect(),
         cols: 30,
-        targets: table.targets.iter().map(|v| *v as f64).collect(),
+        targets: p.train_targets.iter().map(|v| *v as f64).collect(),
         tcols: 1,
     };
     let spec = medgpu::models::MlpSpec {

@@ -3,7 +3,6 @@
 //! (planned, created, and created again after more epochs: it must not grow).
 
 use super::Stat;
-use crate::data::{builtin, stratified_split, ZScore};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::graph::{
@@ -12,6 +11,8 @@ use crate::graph::{
 };
 use crate::kernels::PipelineCache;
 use crate::models::{Head, ModelSpec};
+use crate::train::prepare::prepare;
+use crate::train::{DataSource, TrainConfig};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,20 +58,18 @@ pub fn bench_training(
     reps: usize,
     epochs_per_rep: usize,
 ) -> Result<TrainBench> {
-    let table = builtin("breast_cancer")?;
-    let split = stratified_split(&table.targets, 0.15, 0.15, 42)?;
-    let z = ZScore::fit(&table, &split.train);
-    let mut features = table.features.clone();
-    z.apply(&mut features);
-    let data = Arc::new(GpuDataset::upload(&gpu, &features, &table.targets, table.cols(), 1)?);
+    // the breast cancer training split, prepared as `medgpu train` prepares it
+    let p = prepare(&DataSource::builtin("breast_cancer"), &TrainConfig::default())?;
+    let cols = p.ds.cols();
+    let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
     let start = Instant::now();
-    let graph = model.build(table.cols(), head, batch, true, 42)?;
+    let graph = model.build(cols, head, batch, true, 42)?;
     let params = Arc::new(ParamStore::init(&gpu, &graph, 42)?);
     let mut cache = PipelineCache::new();
     let opt = OptimizerConfig::adam(1e-3);
     let mode = ProgramOptions { mode: Mode::Train(opt) };
     let mut program = Program::compile(gpu.clone(), &graph, params, data, mode, &mut cache)?;
-    let rows: Vec<u32> = split.train.iter().map(|r| *r as u32).collect();
+    let rows: Vec<u32> = p.split.train.iter().map(|r| *r as u32).collect();
     let batches: Vec<Vec<u32>> = rows.chunks(batch).map(|c| c.to_vec()).collect();
     program.train_steps(&batches[..1], &[opt.lr])?;
     gpu.wait("the first step")?;
@@ -99,7 +98,7 @@ pub fn bench_training(
     let gpu_bytes_after_all = gpu.bytes_created();
     let per_dispatch_us = program.profile_dispatches(100)?;
     Ok(TrainBench {
-        model: format!("{name} {}", model.describe(table.cols(), head.outputs)),
+        model: format!("{name} {}", model.describe(cols, head.outputs)),
         batch,
         samples_per_sec: Stat::of(&sps),
         dispatches_per_step: program.dispatches_per_step(),

@@ -1,7 +1,7 @@
 //! Tests of [`super::encode_fit`] and the encoding types.
 
 use super::*;
-use crate::data::{builtin, builtin_raw, parse_raw_csv};
+use crate::data::{builtin_raw, parse_raw_csv};
 
 fn raw(text: &str) -> RawTable {
     parse_raw_csv(text, "t.csv").unwrap()
@@ -27,18 +27,23 @@ fn labels(ds: &Dataset) -> Vec<String> {
 }
 
 #[test]
-fn breast_cancer_matches_table() {
+fn breast_cancer_encodes_as_published() {
     let (r, target) = builtin_raw("breast_cancer").unwrap();
     let ds = encode_fit(&r, &opts(target.unwrap())).unwrap();
-    let t = builtin("breast_cancer").unwrap();
     assert_eq!((ds.rows(), ds.cols()), (569, 30));
     assert_eq!(ds.encoding.task, Task::Classify);
     assert!(ds.task_inferred);
     assert_eq!(labels(&ds), vec!["0", "1"]);
     assert_eq!(ds.encoding.num_classes(), Some(2));
-    assert_eq!(ds.features, t.features);
-    assert_eq!(ds.targets, t.targets);
-    assert_eq!(ds.encoding.feature_names(), t.feature_names);
+    assert_eq!(ds.targets.iter().filter(|&&y| y == 1.0).count(), 212);
+    // first row, first and last feature (mean_radius, worst_fractal_dimension)
+    assert_eq!((ds.row(0)[0], ds.row(0)[29]), (17.99, 0.1189));
+    let names = ds.encoding.feature_names();
+    assert_eq!(
+        (names.len(), names[0].as_str(), names[29].as_str()),
+        (30, "mean_radius", "worst_fractal_dimension")
+    );
+    assert_eq!(ds.encoding.target.as_ref().map(|t| t.name()), Some("malignant"));
     assert_eq!(ds.lines[0], 2);
     assert_eq!(ds.source, "builtin:breast_cancer");
     assert!(ds.ids.is_empty() && ds.groups.is_empty());
@@ -210,4 +215,12 @@ fn numeric_ids_labels_and_categories_keep_their_text() {
     assert_eq!(ds.encoding.feature_names(), vec!["c=1", "c=2", "a"]);
     assert_eq!(labels(&ds), vec!["2", "10"]);
     assert_eq!(ds.targets, vec![1.0, 0.0, 0.0]);
+}
+
+#[test]
+fn digits_encode_as_ten_classes() {
+    let (r, target) = builtin_raw("digits").unwrap();
+    let ds = encode_fit(&r, &opts(target.unwrap())).unwrap();
+    assert_eq!((ds.rows(), ds.cols()), (1797, 64));
+    assert_eq!(labels(&ds), (0..10).map(|d| d.to_string()).collect::<Vec<_>>());
 }

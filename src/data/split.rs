@@ -211,7 +211,7 @@ fn finish(mut split: Split, n: usize, val_frac: f64, test_frac: f64, what: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{builtin, builtin_raw, encode_fit, parse_raw_csv, PrepareOptions};
+    use crate::data::{builtin_raw, encode_fit, parse_raw_csv, PrepareOptions};
 
     /// 40 rows, 10 patients of 4 rows each; y alternates 0/1 (numeric, so
     /// classify by inference, or regress when asked).
@@ -323,7 +323,9 @@ mod tests {
 
     #[test]
     fn breast_cancer_split() {
-        let t = builtin("breast_cancer").unwrap();
+        let (raw, target) = builtin_raw("breast_cancer").unwrap();
+        let opts = PrepareOptions { target: target.map(str::to_string), ..Default::default() };
+        let t = encode_fit(&raw, &opts).unwrap();
         let s = stratified_split(&t.targets, 0.15, 0.15, 42).unwrap();
         let n = t.rows();
         // Disjoint and covering every row.
