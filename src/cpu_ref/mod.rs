@@ -2,7 +2,10 @@
 //! plain loops. Tests compare the GPU against these, and finite differences
 //! of [`graph::forward`] check every backward rule.
 
+pub mod conv;
 pub mod graph;
+
+pub use conv::*;
 
 use crate::kernels::Act;
 

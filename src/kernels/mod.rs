@@ -6,8 +6,10 @@
 //! bindings in the shader's order, and the workgroup grid.
 
 pub mod calls;
+pub mod calls_conv;
 
 pub use calls::*;
+pub use calls_conv::*;
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -36,11 +38,17 @@ pub enum Family {
     Dropout,
     /// shaders/guard.wgsl
     Guard,
+    /// shaders/conv.wgsl
+    Conv,
+    /// shaders/pool.wgsl
+    Pool,
+    /// shaders/batchnorm.wgsl
+    BatchNorm,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 11] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -49,6 +57,9 @@ impl Family {
         Family::Data,
         Family::Dropout,
         Family::Guard,
+        Family::Conv,
+        Family::Pool,
+        Family::BatchNorm,
     ];
 
     /// File name under shaders/.
@@ -62,6 +73,9 @@ impl Family {
             Family::Data => "data.wgsl",
             Family::Dropout => "dropout.wgsl",
             Family::Guard => "guard.wgsl",
+            Family::Conv => "conv.wgsl",
+            Family::Pool => "pool.wgsl",
+            Family::BatchNorm => "batchnorm.wgsl",
         }
     }
 
@@ -75,6 +89,9 @@ impl Family {
             Family::Data => include_str!("../../shaders/data.wgsl"),
             Family::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Family::Guard => include_str!("../../shaders/guard.wgsl"),
+            Family::Conv => include_str!("../../shaders/conv.wgsl"),
+            Family::Pool => include_str!("../../shaders/pool.wgsl"),
+            Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
         }
     }
 
@@ -133,6 +150,18 @@ kernel_table! {
     GatherRows => Data, "gather_rows";
     DropoutForward => Dropout, "dropout_forward";
     DropoutBackward => Dropout, "dropout_backward";
+    Conv2dForward => Conv, "conv2d_forward";
+    Conv2dBackwardInput => Conv, "conv2d_backward_input";
+    Conv2dBackwardWeight => Conv, "conv2d_backward_weight";
+    MaxpoolForward => Pool, "maxpool_forward";
+    MaxpoolBackward => Pool, "maxpool_backward";
+    AvgpoolForward => Pool, "avgpool_forward";
+    AvgpoolBackward => Pool, "avgpool_backward";
+    UpsampleForward => Pool, "upsample_forward";
+    UpsampleBackward => Pool, "upsample_backward";
+    BatchnormForwardTrain => BatchNorm, "batchnorm_forward_train";
+    BatchnormForwardEval => BatchNorm, "batchnorm_forward_eval";
+    BatchnormBackward => BatchNorm, "batchnorm_backward";
 }
 
 /// A region of a buffer bound to one shader binding.

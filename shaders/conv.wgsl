@@ -1,0 +1,234 @@
+// 2-D convolution, NCHW, as implicit GEMMs (no im2col buffer):
+//   x [B, C, H, W], w [OC, C, KH, KW], bias [OC], y [B, OC, OH, OW]
+//   y[b, o, oy, ox] = act(bias[o] + sum_{c, ky, kx} x[b, c, oy*SH - PH + ky, ox*SW - PW + kx] * w[o, c, ky, kx])
+// Positions outside the input are zero (padding).
+//   conv2d_forward:         rows = output pixels (b, oy, ox), columns = o,      k = (c, ky, kx)
+//   conv2d_backward_input:  rows = input pixels (b, iy, ix),  columns = c,      k = (o, ky, kx)
+//   conv2d_backward_weight: rows = o,                         columns = (c, ky, kx), k = (b, oy, ox)
+// Each invocation computes a 4x4 block (4 rows x 4 columns): four loads of
+// each operand feed 16 FMAs per k step, as in matmul.wgsl. Rows and columns
+// past the edge are clamped for loading and not stored. Every output element
+// is written by exactly one invocation: no atomics, deterministic results.
+
+struct Conv {
+    batch: u32, c: u32, h: u32, w: u32,
+    oc: u32, oh: u32, ow: u32, kh: u32,
+    kw: u32, sh: u32, sw: u32, ph: u32,
+    pw: u32, pad0: u32, pad1: u32, pad2: u32,
+}
+
+override ACT: u32 = 0u;
+override GRAD_ACT: u32 = 0u;
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;
+override BIAS_GRAD: bool = false;
+
+@group(0) @binding(0) var<uniform> cv: Conv;
+// forward: x; backward_input: dy; backward_weight: x
+@group(0) @binding(1) var<storage, read_write> a: array<f32>;
+// forward and backward_input: w; backward_weight: dy
+@group(0) @binding(2) var<storage, read_write> b: array<f32>;
+// bias [OC]: read by the forward (HAS_BIAS), written by backward_weight (BIAS_GRAD)
+@group(0) @binding(3) var<storage, read_write> bias: array<f32>;
+// aux: the activation output whose derivative GRAD_ACT multiplies into dx
+@group(0) @binding(4) var<storage, read_write> aux: array<f32>;
+// forward: y; backward_input: dx; backward_weight: dw
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+const BLOCK: u32 = 4u;
+const WG: u32 = 64u;
+
+fn put(idx: u32, v: f32) {
+    if (ACCUMULATE) { out[idx] = out[idx] + v; } else { out[idx] = v; }
+}
+
+fn clamp4(base: u32, limit: u32) -> vec4<u32> {
+    let last = max(limit, 1u) - 1u;
+    return min(vec4<u32>(base) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
+}
+
+// The (row block, column block) of invocation `id`, or false past the end.
+fn block_of(gid: vec3<u32>, nwg: vec3<u32>, rows: u32, cols: u32) -> vec3<u32> {
+    let id = gid.x + gid.y * nwg.x * WG;
+    let nb = (cols + BLOCK - 1u) / BLOCK;
+    let mb = (rows + BLOCK - 1u) / BLOCK;
+    return vec3<u32>((id / nb) * BLOCK, (id % nb) * BLOCK, select(0u, 1u, id < nb * mb));
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let ohw = cv.oh * cv.ow;
+    let rows = cv.batch * ohw;
+    let blk = block_of(gid, nwg, rows, cv.oc);
+    if (blk.z == 0u) { return; }
+    let m = clamp4(blk.x, rows);
+    let bi = m / ohw;
+    let pix = m % ohw;
+    let hw = cv.h * cv.w;
+    let iy0 = vec4<i32>((pix / cv.ow) * cv.sh) - i32(cv.ph);
+    let ix0 = vec4<i32>((pix % cv.ow) * cv.sw) - i32(cv.pw);
+    let xbase = bi * (cv.c * hw);
+    let kk = cv.c * cv.kh * cv.kw;
+    let wrow = clamp4(blk.y, cv.oc) * kk;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let hi = vec4<i32>(i32(cv.h));
+    let wi = vec4<i32>(i32(cv.w));
+    for (var c = 0u; c < cv.c; c = c + 1u) {
+        let cbase = xbase + vec4<u32>(c * hw);
+        for (var ky = 0u; ky < cv.kh; ky = ky + 1u) {
+            let iy = iy0 + vec4<i32>(i32(ky));
+            let oky = (iy >= vec4<i32>(0)) & (iy < hi);
+            let rowoff = cbase + vec4<u32>(select(vec4<i32>(0), iy, oky)) * cv.w;
+            for (var kx = 0u; kx < cv.kw; kx = kx + 1u) {
+                let k = (c * cv.kh + ky) * cv.kw + kx;
+                let bv = vec4<f32>(b[wrow.x + k], b[wrow.y + k], b[wrow.z + k], b[wrow.w + k]);
+                let ix = ix0 + vec4<i32>(i32(kx));
+                let ok = oky & (ix >= vec4<i32>(0)) & (ix < wi);
+                let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ix, ok)), ok);
+                let av = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
+                acc0 = acc0 + av.x * bv;
+                acc1 = acc1 + av.y * bv;
+                acc2 = acc2 + av.z * bv;
+                acc3 = acc3 + av.w * bv;
+            }
+        }
+    }
+    var accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var r = 0u; r < BLOCK; r = r + 1u) {
+        let row = blk.x + r;
+        if (row >= rows) { break; }
+        let ob = (row / ohw) * cv.oc * ohw + row % ohw;
+        for (var j = 0u; j < BLOCK; j = j + 1u) {
+            let o = blk.y + j;
+            if (o >= cv.oc) { break; }
+            var v = accs[r][j];
+            if (HAS_BIAS) { v = v + bias[o]; }
+            put(ob + o * ohw, act_apply(ACT, v));
+        }
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let hw = cv.h * cv.w;
+    let ohw = cv.oh * cv.ow;
+    let rows = cv.batch * hw;
+    let blk = block_of(gid, nwg, rows, cv.c);
+    if (blk.z == 0u) { return; }
+    let m = clamp4(blk.x, rows);
+    let bi = m / hw;
+    let pix = m % hw;
+    // ty = iy + PH - ky must be a multiple of SH inside [0, OH * SH)
+    let ty0 = vec4<i32>(pix / cv.w) + i32(cv.ph);
+    let tx0 = vec4<i32>(pix % cv.w) + i32(cv.pw);
+    let dybase = bi * (cv.oc * ohw);
+    let kpl = cv.kh * cv.kw;
+    let ccol = clamp4(blk.y, cv.c) * kpl;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    let shi = vec4<i32>(i32(cv.sh));
+    let swi = vec4<i32>(i32(cv.sw));
+    let ohi = vec4<i32>(i32(cv.oh));
+    let owi = vec4<i32>(i32(cv.ow));
+    for (var o = 0u; o < cv.oc; o = o + 1u) {
+        let obase = dybase + vec4<u32>(o * ohw);
+        let wbase = o * cv.c * kpl;
+        for (var ky = 0u; ky < cv.kh; ky = ky + 1u) {
+            let ty = ty0 - vec4<i32>(i32(ky));
+            let tyc = select(vec4<i32>(0), ty, ty >= vec4<i32>(0));
+            let oy = tyc / shi;
+            let oky = (ty >= vec4<i32>(0)) & (oy * shi == tyc) & (oy < ohi);
+            let rowoff = obase + vec4<u32>(select(vec4<i32>(0), oy, oky)) * cv.ow;
+            for (var kx = 0u; kx < cv.kw; kx = kx + 1u) {
+                let wk = wbase + ky * cv.kw + kx;
+                let bv = vec4<f32>(b[wk + ccol.x], b[wk + ccol.y], b[wk + ccol.z], b[wk + ccol.w]);
+                let tx = tx0 - vec4<i32>(i32(kx));
+                let txc = select(vec4<i32>(0), tx, tx >= vec4<i32>(0));
+                let ox = txc / swi;
+                let ok = oky & (tx >= vec4<i32>(0)) & (ox * swi == txc) & (ox < owi);
+                let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ox, ok)), ok);
+                let av = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
+                acc0 = acc0 + av.x * bv;
+                acc1 = acc1 + av.y * bv;
+                acc2 = acc2 + av.z * bv;
+                acc3 = acc3 + av.w * bv;
+            }
+        }
+    }
+    var accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var r = 0u; r < BLOCK; r = r + 1u) {
+        let row = blk.x + r;
+        if (row >= rows) { break; }
+        let xb = (row / hw) * cv.c * hw + row % hw;
+        for (var j = 0u; j < BLOCK; j = j + 1u) {
+            let c = blk.y + j;
+            if (c >= cv.c) { break; }
+            let idx = xb + c * hw;
+            var v = accs[r][j];
+            if (GRAD_ACT != 0u) { v = v * act_grad_from_y(GRAD_ACT, aux[idx]); }
+            put(idx, v);
+        }
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let hw = cv.h * cv.w;
+    let ohw = cv.oh * cv.ow;
+    let kpl = cv.kh * cv.kw;
+    let cols = cv.c * kpl;
+    let blk = block_of(gid, nwg, cv.oc, cols);
+    if (blk.z == 0u) { return; }
+    let o = clamp4(blk.x, cv.oc);
+    let n = clamp4(blk.y, cols);
+    let ci = n / kpl;
+    let kyi = vec4<i32>((n % kpl) / cv.kw) - i32(cv.ph);
+    let kxi = vec4<i32>(n % cv.kw) - i32(cv.pw);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var rowsum = vec4<f32>(0.0);
+    let hi = vec4<i32>(i32(cv.h));
+    let wi = vec4<i32>(i32(cv.w));
+    for (var bb = 0u; bb < cv.batch; bb = bb + 1u) {
+        let dyb = o * ohw + vec4<u32>(bb * cv.oc * ohw);
+        let xb = ci * hw + vec4<u32>(bb * cv.c * hw);
+        for (var oy = 0u; oy < cv.oh; oy = oy + 1u) {
+            let iy = kyi + vec4<i32>(i32(oy * cv.sh));
+            let oky = (iy >= vec4<i32>(0)) & (iy < hi);
+            let rowoff = xb + vec4<u32>(select(vec4<i32>(0), iy, oky)) * cv.w;
+            let dyrow = dyb + vec4<u32>(oy * cv.ow);
+            for (var ox = 0u; ox < cv.ow; ox = ox + 1u) {
+                let av = vec4<f32>(b[dyrow.x + ox], b[dyrow.y + ox], b[dyrow.z + ox], b[dyrow.w + ox]);
+                let ix = kxi + vec4<i32>(i32(ox * cv.sw));
+                let ok = oky & (ix >= vec4<i32>(0)) & (ix < wi);
+                let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ix, ok)), ok);
+                let bv = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
+                acc0 = acc0 + av.x * bv;
+                acc1 = acc1 + av.y * bv;
+                acc2 = acc2 + av.z * bv;
+                acc3 = acc3 + av.w * bv;
+                rowsum = rowsum + av;
+            }
+        }
+    }
+    var accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var r = 0u; r < BLOCK; r = r + 1u) {
+        let oc = blk.x + r;
+        if (oc >= cv.oc) { break; }
+        for (var j = 0u; j < BLOCK; j = j + 1u) {
+            let col = blk.y + j;
+            if (col >= cols) { break; }
+            put(oc * cols + col, accs[r][j]);
+        }
+        if (BIAS_GRAD && blk.y == 0u) {
+            if (ACCUMULATE) { bias[oc] = bias[oc] + rowsum[r]; } else { bias[oc] = rowsum[r]; }
+        }
+    }
+}

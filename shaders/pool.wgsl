@@ -1,0 +1,161 @@
+// Pooling and nearest upsampling over NCHW planes.
+//   x [B, C, H, W] -> y [B, C, OH, OW]; window (KH, KW), stride (SH, SW),
+//   padding (PH, PW) at the top and left. Padding never wins a max and is not
+//   counted in an average (the divisor is the number of input positions the
+//   window covers; a window over padding only gives 0).
+// Forward kernels run one invocation per output, backward kernels one per
+// input element and gather from the windows that cover it: no atomics, the
+// same result on every run.
+// maxpool_forward also writes the in-plane index (iy * W + ix, bits of an
+// i32; -1 for a window with no input) of each maximum; maxpool_backward
+// sends each dy to that position (the first maximum on ties).
+// Upsampling repeats each input SH x SW times: OH = H * SH, OW = W * SW.
+
+struct Pool {
+    batch: u32, c: u32, h: u32, w: u32,
+    oh: u32, ow: u32, kh: u32, kw: u32,
+    sh: u32, sw: u32, ph: u32, pw: u32,
+}
+
+override GRAD_ACT: u32 = 0u;
+override ACCUMULATE: bool = false;
+
+@group(0) @binding(0) var<uniform> pl: Pool;
+// forward: x; backward: dy
+@group(0) @binding(1) var<storage, read_write> src: array<f32>;
+// max pool: argmax positions [B, C, OH, OW] (written forward, read backward)
+@group(0) @binding(2) var<storage, read_write> arg: array<f32>;
+// aux: the activation output whose derivative GRAD_ACT multiplies into dx
+@group(0) @binding(3) var<storage, read_write> aux: array<f32>;
+// forward: y; backward: dx
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+fn put_grad(idx: u32, g: f32) {
+    var v = g;
+    if (GRAD_ACT != 0u) { v = v * act_grad_from_y(GRAD_ACT, aux[idx]); }
+    if (ACCUMULATE) { dst[idx] = dst[idx] + v; } else { dst[idx] = v; }
+}
+
+// The first and last output index (inclusive) whose window covers input i
+// along one axis; empty when first > last.
+fn covering(i: u32, k: u32, s: u32, p: u32, n_out: u32) -> vec2<i32> {
+    let t = i32(i + p) - i32(k) + 1;
+    let first = select(0, (t + i32(s) - 1) / i32(s), t > 0);
+    let last = min(i32(n_out) - 1, i32(i + p) / i32(s));
+    return vec2<i32>(first, last);
+}
+
+// Input positions [start, end) the window of output o covers along one axis.
+fn window(o: u32, k: u32, s: u32, p: u32, n_in: u32) -> vec2<i32> {
+    let start = i32(o * s) - i32(p);
+    return vec2<i32>(max(start, 0), min(start + i32(k), i32(n_in)));
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    let ohw = pl.oh * pl.ow;
+    if (i >= pl.batch * pl.c * ohw) { return; }
+    let plane = (i / ohw) * pl.h * pl.w;
+    let r = i % ohw;
+    let wy = window(r / pl.ow, pl.kh, pl.sh, pl.ph, pl.h);
+    let wx = window(r % pl.ow, pl.kw, pl.sw, pl.pw, pl.w);
+    var best = 0.0;
+    var at = -1;
+    for (var y = wy.x; y < wy.y; y = y + 1) {
+        for (var x = wx.x; x < wx.y; x = x + 1) {
+            let p = y * i32(pl.w) + x;
+            let v = src[plane + u32(p)];
+            if (at < 0 || v > best) { best = v; at = p; }
+        }
+    }
+    dst[i] = best;
+    arg[i] = bitcast<f32>(at);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    let hw = pl.h * pl.w;
+    if (i >= pl.batch * pl.c * hw) { return; }
+    let oplane = (i / hw) * pl.oh * pl.ow;
+    let p = i % hw;
+    let cy = covering(p / pl.w, pl.kh, pl.sh, pl.ph, pl.oh);
+    let cx = covering(p % pl.w, pl.kw, pl.sw, pl.pw, pl.ow);
+    var g = 0.0;
+    for (var oy = cy.x; oy <= cy.y; oy = oy + 1) {
+        for (var ox = cx.x; ox <= cx.y; ox = ox + 1) {
+            let o = oplane + u32(oy) * pl.ow + u32(ox);
+            if (bitcast<i32>(arg[o]) == i32(p)) { g = g + src[o]; }
+        }
+    }
+    put_grad(i, g);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn avgpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    let ohw = pl.oh * pl.ow;
+    if (i >= pl.batch * pl.c * ohw) { return; }
+    let plane = (i / ohw) * pl.h * pl.w;
+    let r = i % ohw;
+    let wy = window(r / pl.ow, pl.kh, pl.sh, pl.ph, pl.h);
+    let wx = window(r % pl.ow, pl.kw, pl.sw, pl.pw, pl.w);
+    var sum = 0.0;
+    for (var y = wy.x; y < wy.y; y = y + 1) {
+        for (var x = wx.x; x < wx.y; x = x + 1) {
+            sum = sum + src[plane + u32(y * i32(pl.w) + x)];
+        }
+    }
+    let count = max(wy.y - wy.x, 0) * max(wx.y - wx.x, 0);
+    dst[i] = select(0.0, sum / f32(count), count > 0);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn avgpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    let hw = pl.h * pl.w;
+    if (i >= pl.batch * pl.c * hw) { return; }
+    let oplane = (i / hw) * pl.oh * pl.ow;
+    let p = i % hw;
+    let cy = covering(p / pl.w, pl.kh, pl.sh, pl.ph, pl.oh);
+    let cx = covering(p % pl.w, pl.kw, pl.sw, pl.pw, pl.ow);
+    var g = 0.0;
+    for (var oy = cy.x; oy <= cy.y; oy = oy + 1) {
+        let wy = window(u32(oy), pl.kh, pl.sh, pl.ph, pl.h);
+        for (var ox = cx.x; ox <= cx.y; ox = ox + 1) {
+            let wx = window(u32(ox), pl.kw, pl.sw, pl.pw, pl.w);
+            let count = (wy.y - wy.x) * (wx.y - wx.x);
+            g = g + src[oplane + u32(oy) * pl.ow + u32(ox)] / f32(count);
+        }
+    }
+    put_grad(i, g);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn upsample_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    let ohw = pl.oh * pl.ow;
+    if (i >= pl.batch * pl.c * ohw) { return; }
+    let plane = (i / ohw) * pl.h * pl.w;
+    let r = i % ohw;
+    dst[i] = src[plane + (r / pl.ow / pl.sh) * pl.w + (r % pl.ow) / pl.sw];
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn upsample_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    let hw = pl.h * pl.w;
+    if (i >= pl.batch * pl.c * hw) { return; }
+    let oplane = (i / hw) * pl.oh * pl.ow;
+    let p = i % hw;
+    let y0 = (p / pl.w) * pl.sh;
+    let x0 = (p % pl.w) * pl.sw;
+    var g = 0.0;
+    for (var y = 0u; y < pl.sh; y = y + 1u) {
+        for (var x = 0u; x < pl.sw; x = x + 1u) {
+            g = g + src[oplane + (y0 + y) * pl.ow + x0 + x];
+        }
+    }
+    put_grad(i, g);
+}
