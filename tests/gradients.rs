@@ -5,8 +5,10 @@
 mod common;
 use common::*;
 use medgpu::cpu_ref::graph::{forward, RefData};
+use medgpu::graph::image_ops::{Pair, Window};
 use medgpu::graph::{
-    Act, GpuDataset, Graph, LossKind, Mode, ParamStore, Program, ProgramOptions, TargetSource,
+    Act, GpuDataset, Graph, LossKind, Mode, Padding, ParamStore, PoolKind, Program, ProgramOptions,
+    TargetSource,
 };
 use medgpu::kernels::PipelineCache;
 use std::collections::BTreeMap;
@@ -210,4 +212,56 @@ fn dropout_backward_matches_finite_differences() {
     let y = g.dense("d2", h, 1, Act::None).unwrap();
     g.loss(y, LossKind::BceWithLogits, TargetSource::Targets).unwrap();
     check("dropout", &g, &data, &[0, 2, 4, 6, 8, 10, 12], 5);
+}
+
+fn window(k: usize, s: usize, padding: Padding) -> Window {
+    Window { kernel: Pair::Both(k), stride: Pair::Both(s), padding }
+}
+
+#[test]
+fn whole_cnn_with_pooling_and_batch_norm_matches_finite_differences() {
+    // [3, 2, 7, 6] -> conv 3x3 same relu -> maxpool 3/2 pad 1 -> [4, 4, 3]
+    // -> conv 2x2 stride 2 -> [5, 2, 1] -> batch norm tanh -> global avg -> dense 3
+    let data = random_data(10, 2 * 7 * 6, 1, LossKind::SoftmaxCrossEntropy, 31);
+    let mut g = Graph::new(3);
+    let x = g.input_shaped(&[2, 7, 6]).unwrap();
+    let h = g.conv2d("c1", x, 4, window(3, 1, Padding::SAME), Act::Relu).unwrap();
+    let h = g.pool2d("p1", PoolKind::Max, h, window(3, 2, Padding::Explicit(Pair::Both(1)))).unwrap();
+    assert_eq!(g.shape(h), &[3, 4, 4, 3]);
+    let h = g.conv2d("c2", h, 5, window(2, 2, Padding::VALID), Act::None).unwrap();
+    assert_eq!(g.shape(h), &[3, 5, 2, 1]);
+    let h = g.batchnorm("bn", h, 1e-3, 0.1, Act::Tanh, true).unwrap();
+    let h = g.global_avgpool2d("gap", h).unwrap();
+    let y = g.dense("out", h, 3, Act::None).unwrap();
+    g.loss(y, LossKind::SoftmaxCrossEntropy, TargetSource::Targets).unwrap();
+    check("cnn full batch", &g, &data, &[4, 1, 8], 3);
+    // a padding row must change neither the batch statistics nor the loss
+    check("cnn partial batch", &g, &data, &[7, 2], 3);
+}
+
+#[test]
+fn convolutional_autoencoder_with_upsampling_matches_finite_differences() {
+    // [2, 1, 4, 6] -> conv sigmoid -> avgpool 2 -> [3, 2, 3] -> upsample 2 -> conv -> [1, 4, 6]
+    let data = random_data(6, 24, 1, LossKind::Mse, 41);
+    let mut g = Graph::new(2);
+    let x = g.input_shaped(&[1, 4, 6]).unwrap();
+    let h = g.conv2d("enc", x, 3, window(3, 1, Padding::SAME), Act::Sigmoid).unwrap();
+    let h = g.pool2d("down", PoolKind::Avg, h, window(2, 2, Padding::VALID)).unwrap();
+    let h = g.upsample2d("up", h, Pair::Both(2)).unwrap();
+    let y = g.conv2d("dec", h, 1, window(3, 1, Padding::SAME), Act::None).unwrap();
+    assert_eq!(g.shape(y), &[2, 1, 4, 6]);
+    g.loss(y, LossKind::Mse, TargetSource::Features).unwrap();
+    check("conv autoencoder", &g, &data, &[5, 0], 8);
+}
+
+#[test]
+fn dense_batch_norm_on_a_partial_batch_matches_finite_differences() {
+    let data = random_data(12, 5, 1, LossKind::BceWithLogits, 51);
+    let mut g = Graph::new(6);
+    let x = g.input(5).unwrap();
+    let h = g.dense("d1", x, 7, Act::None).unwrap();
+    let h = g.batchnorm("bn1", h, 1e-3, 0.1, Act::Relu, true).unwrap();
+    let y = g.dense("d2", h, 1, Act::None).unwrap();
+    g.loss(y, LossKind::BceWithLogits, TargetSource::Targets).unwrap();
+    check("dense batch norm", &g, &data, &[0, 3, 5, 7, 11], 9);
 }

@@ -2,7 +2,8 @@
 //! checks by central finite differences.
 
 use super::{activation_forward, gather_rows, loss, matmul_nn, softmax_forward, Epi};
-use crate::graph::{Graph, Op, TargetSource};
+use crate::graph::{Graph, Op, PoolKind, TargetSource};
+use crate::kernels::NormGeom;
 use std::collections::BTreeMap;
 
 /// The data a forward pass reads.
@@ -74,8 +75,59 @@ pub fn forward(
                 super::dropout_forward(graph.seed as u32, 0, *stream, *rate as f64, &values[x.0], &mut o);
                 values[out.0] = o;
             }
+            Op::Conv2d { x, w, b: bias, act, geom, out, .. } => {
+                let mut o = vec![0.0; geom.out_len()];
+                let bias_v = bias.map(|t| values[t.0].clone());
+                super::conv2d_forward(geom, &values[x.0], &values[w.0], bias_v.as_deref(), *act, &mut o);
+                values[out.0] = o;
+            }
+            Op::Pool { kind, x, geom, out, .. } => {
+                let mut o = vec![0.0; geom.out_len()];
+                match kind {
+                    PoolKind::Max => {
+                        let mut arg = vec![0i64; geom.out_len()];
+                        super::maxpool_forward(geom, &values[x.0], &mut o, &mut arg);
+                    }
+                    PoolKind::Avg => super::avgpool_forward(geom, &values[x.0], &mut o),
+                    PoolKind::Upsample => super::upsample_forward(geom, &values[x.0], &mut o),
+                }
+                values[out.0] = o;
+            }
+            Op::BatchNorm {
+                x,
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                act,
+                eps,
+                momentum,
+                training,
+                out,
+                ..
+            } => {
+                let s = graph.shape(*x);
+                let g = NormGeom {
+                    batch: s[0],
+                    c: s[1],
+                    s: s[2..].iter().product(),
+                    eps: *eps,
+                    momentum: *momentum,
+                };
+                let mut o = vec![0.0; values[x.0].len()];
+                let (xv, gv, bv) = (&values[x.0], &values[gamma.0], &values[beta.0]);
+                if *training {
+                    let valid = (batch[0] as usize).clamp(1, b);
+                    let mut saved = vec![0.0; 2 * g.c];
+                    super::batchnorm_forward_train(&g, valid, *act, xv, gv, bv, None, &mut saved, &mut o);
+                } else {
+                    let (rm, rv) = (&values[running_mean.0], &values[running_var.0]);
+                    super::batchnorm_forward_eval(&g, *act, xv, gv, bv, rm, rv, &mut o);
+                }
+                values[out.0] = o;
+            }
             Op::Loss { logits, kind, target } => {
-                let s = graph.shape(*logits);
+                let s = [b, graph.row_len(*logits)];
                 let (t, tc) = match target {
                     TargetSource::Targets => (data.targets, data.tcols),
                     TargetSource::Features => (data.features, data.cols),

@@ -11,9 +11,12 @@
 //! Gradients are never zeroed: the first contribution to a gradient overwrites
 //! it and later ones accumulate, decided here at compile time.
 
-use super::{Act, Class, Graph, LossKind, Op, TargetSource, TensorId, TensorInfo};
+use super::{Act, Class, Graph, LossKind, Op, PoolKind, TargetSource, TensorId, TensorInfo};
 use crate::error::{Error, Result};
-use crate::kernels::{self, Call, DropoutParams, Epilogue, LossOperands, MatmulOperands};
+use crate::kernels::{
+    self, Call, ConvOperands, DropoutParams, Epilogue, LossOperands, MatmulOperands, NormBackward,
+    NormForward, NormGeom,
+};
 
 /// A binding as the compiler names it, resolved to a buffer range later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,21 +68,39 @@ pub struct Lowered {
     pub input_grad: Option<TensorId>,
 }
 
-/// The activation fused into the Linear op that produced `t` (None otherwise:
-/// a standalone Activation op runs its own backward).
+/// The activation fused into the Linear, Conv2d or BatchNorm op that
+/// produced `t` (None otherwise: a standalone Activation op runs its own backward).
 fn producer_act(graph: &Graph, t: TensorId) -> Act {
     graph
         .ops
         .iter()
         .find_map(|o| match o {
-            Op::Linear { out, act, .. } if *out == t => Some(*act),
+            Op::Linear { out, act, .. } | Op::Conv2d { out, act, .. } | Op::BatchNorm { out, act, .. }
+                if *out == t =>
+            {
+                Some(*act)
+            }
             _ => None,
         })
         .unwrap_or(Act::None)
 }
 
-/// Lowers `graph`; with `input_grad` the gradient w.r.t. the input batch is kept.
-pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Result<Lowered> {
+/// Batch-norm geometry of x: [batch, C] or [batch, C, H, W].
+fn norm_geom(graph: &Graph, x: TensorId, eps: f32, momentum: f32) -> NormGeom {
+    let s = graph.shape(x);
+    NormGeom { batch: s[0], c: s[1], s: s[2..].iter().product(), eps, momentum }
+}
+
+/// Lowers `graph`; with `input_grad` the gradient w.r.t. the input batch is
+/// kept; with `update_state` training steps update state tensors (batch-norm
+/// running statistics).
+pub fn lower(
+    graph: &Graph,
+    pass: Pass,
+    input_grad: bool,
+    update_state: bool,
+    tcols: usize,
+) -> Result<Lowered> {
     let mut tensors = graph.tensors.clone();
     let mut calls = Vec::new();
     let t = Ref::T;
@@ -87,7 +108,7 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
     for op in &graph.ops {
         match op {
             Op::Input { out } => {
-                let f = graph.shape(*out)[1];
+                let f = graph.row_len(*out);
                 calls.push(kernels::gather_rows(b, f, Ref::Batch, Ref::Features, t(*out)));
             }
             Op::Linear { x, w, b: bias, act, out, .. } => {
@@ -114,6 +135,51 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
                     calls.push(kernels::dropout_forward(d, Ref::Step, t(*x), t(*out)));
                 }
             }
+            Op::Conv2d { x, w, b: bias, act, geom, out, .. } => {
+                let o = ConvOperands { a: t(*x), b: t(*w), bias: bias.map(t), aux: None, out: t(*out) };
+                calls.push(kernels::conv2d_forward(geom, o, *act, Ref::Dummy));
+            }
+            Op::Pool { kind, x, geom, argmax, out, .. } => calls.push(match kind {
+                PoolKind::Max => {
+                    let arg = argmax.map_or(Ref::Dummy, t);
+                    kernels::maxpool_forward(geom, t(*x), arg, t(*out), Ref::Dummy)
+                }
+                PoolKind::Avg => kernels::avgpool_forward(geom, t(*x), t(*out), Ref::Dummy),
+                PoolKind::Upsample => kernels::upsample_forward(geom, t(*x), t(*out), Ref::Dummy),
+            }),
+            Op::BatchNorm {
+                x,
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                saved,
+                act,
+                eps,
+                momentum,
+                training,
+                out,
+                ..
+            } => {
+                let g = norm_geom(graph, *x, *eps, *momentum);
+                // a training graph compiled for inference still normalizes with the batch
+                let batch_stats = *training && pass == Pass::ForwardBackward;
+                let o = NormForward {
+                    batch: Ref::Batch,
+                    x: t(*x),
+                    gamma: t(*gamma),
+                    beta: t(*beta),
+                    running_mean: t(*running_mean),
+                    running_var: t(*running_var),
+                    saved: if batch_stats { t(*saved) } else { Ref::Dummy },
+                    y: t(*out),
+                };
+                calls.push(if batch_stats {
+                    kernels::batchnorm_forward_train(&g, *act, update_state, o)
+                } else {
+                    kernels::batchnorm_forward_eval(&g, *act, o)
+                });
+            }
             Op::Loss { .. } => {}
         }
     }
@@ -131,14 +197,17 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
     for (i, ti) in graph.tensors.iter().enumerate() {
         needs[i] = matches!(ti.class, Class::Param(_)) || (input_grad && ti.class == Class::Input);
     }
-    // (input, consumer is a dx matmul) for every differentiable edge
+    // (input, the consumer's dx kernel can fuse the producer's activation
+    // derivative) for every differentiable edge
     let edges = |op: &Op| -> Vec<(TensorId, bool)> {
         match op {
-            Op::Linear { x, w, b, .. } => {
+            Op::Linear { x, w, b, .. } | Op::Conv2d { x, w, b, .. } => {
                 let mut v = vec![(*x, true), (*w, false)];
                 v.extend(b.map(|b| (b, false)));
                 v
             }
+            Op::Pool { x, .. } => vec![(*x, true)],
+            Op::BatchNorm { x, gamma, beta, .. } => vec![(*x, false), (*gamma, false), (*beta, false)],
             Op::Activation { x, .. } | Op::Softmax { x, .. } | Op::Dropout { x, .. } => {
                 vec![(*x, false)]
             }
@@ -151,7 +220,10 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
             Op::Linear { out, .. }
             | Op::Activation { out, .. }
             | Op::Softmax { out, .. }
-            | Op::Dropout { out, .. } => Some(*out),
+            | Op::Dropout { out, .. }
+            | Op::Conv2d { out, .. }
+            | Op::Pool { out, .. }
+            | Op::BatchNorm { out, .. } => Some(*out),
             _ => None,
         }
     };
@@ -160,9 +232,10 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
             needs[out.0] = edges(op).iter().any(|(x, _)| needs[x.0]);
         }
     }
-    // Contributors to each gradient, and whether the only one is a dx matmul.
+    // Contributors to each gradient, and whether the only one can fuse the
+    // activation derivative.
     let mut count = vec![0usize; n];
-    let mut via_matmul = vec![false; n];
+    let mut via_fusable = vec![false; n];
     let reaches_loss = {
         // a tensor's gradient is non-zero only if the loss depends on it
         let mut r = vec![false; n];
@@ -189,7 +262,7 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
         for (x, is_dx) in edges(op) {
             if needs[x.0] {
                 count[x.0] += 1;
-                via_matmul[x.0] = is_dx;
+                via_fusable[x.0] = is_dx;
             }
         }
     }
@@ -203,7 +276,7 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
         }
     }
     let fused: Vec<bool> = (0..n)
-        .map(|i| count[i] == 1 && via_matmul[i] && producer_act(graph, TensorId(i)) != Act::None)
+        .map(|i| count[i] == 1 && via_fusable[i] && producer_act(graph, TensorId(i)) != Act::None)
         .collect();
 
     // Gradient buffers, created on first use.
@@ -232,7 +305,8 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
 
     for op in graph.ops.iter().rev() {
         if let Op::Loss { logits, kind, target } = op {
-            let s = graph.shape(*logits);
+            // image outputs (a convolutional decoder) are read flattened
+            let s = [graph.batch, graph.row_len(*logits)];
             let g = grad_of(*logits, &mut tensors);
             first(*logits);
             let (targets, tc) = match target {
@@ -321,6 +395,72 @@ pub fn lower(graph: &Graph, pass: Pass, input_grad: bool, tcols: usize) -> Resul
                     let d = DropoutParams { n, seed: graph.seed as u32, layer: *stream, p: *rate };
                     calls.push(kernels::dropout_backward(d, acc, Ref::Step, t(gy), t(gx)));
                 }
+            }
+            Op::Conv2d { x, w, b: bias, geom, .. } => {
+                if needs[w.0] {
+                    let gw = grad_of(*w, &mut tensors);
+                    let gb = bias.filter(|b| needs[b.0]).map(|bb| grad_of(bb, &mut tensors));
+                    let acc = first(*w);
+                    if let Some(bb) = bias {
+                        first(*bb);
+                    }
+                    let o = ConvOperands { a: t(*x), b: t(gz), bias: gb.map(t), aux: None, out: t(gw) };
+                    calls.push(kernels::conv2d_backward_weight(geom, o, acc, Ref::Dummy));
+                }
+                if needs[x.0] {
+                    let gx = grad_of(*x, &mut tensors);
+                    let acc = first(*x);
+                    let grad_act = if fused[x.0] { producer_act(graph, *x) } else { Act::None };
+                    let aux = fused[x.0].then_some(t(*x));
+                    let o = ConvOperands { a: t(gz), b: t(*w), bias: None, aux, out: t(gx) };
+                    calls.push(kernels::conv2d_backward_input(geom, o, grad_act, acc, Ref::Dummy));
+                }
+            }
+            Op::Pool { kind, x, geom, argmax, .. } => {
+                if needs[x.0] {
+                    let gx = grad_of(*x, &mut tensors);
+                    let acc = first(*x);
+                    let grad_act = if fused[x.0] { producer_act(graph, *x) } else { Act::None };
+                    let aux = fused[x.0].then_some(t(*x));
+                    let (dy, dx) = (t(gz), t(gx));
+                    calls.push(match kind {
+                        PoolKind::Max => {
+                            let arg = argmax.map_or(Ref::Dummy, t);
+                            kernels::maxpool_backward(geom, grad_act, acc, dy, arg, aux, dx, Ref::Dummy)
+                        }
+                        PoolKind::Avg => {
+                            kernels::avgpool_backward(geom, grad_act, acc, dy, aux, dx, Ref::Dummy)
+                        }
+                        PoolKind::Upsample => {
+                            kernels::upsample_backward(geom, grad_act, acc, dy, aux, dx, Ref::Dummy)
+                        }
+                    });
+                }
+            }
+            Op::BatchNorm { x, gamma, beta, saved, eps, momentum, training, .. } => {
+                if !training {
+                    return Err(Error::Model(
+                        "batch norm with running statistics (an inference graph) cannot be trained".into(),
+                    ));
+                }
+                let g = norm_geom(graph, *x, *eps, *momentum);
+                let (gg, gbeta) = (grad_of(*gamma, &mut tensors), grad_of(*beta, &mut tensors));
+                let accp = first(*gamma);
+                first(*beta);
+                // dx is always written; without a consumer it is scratch
+                let gx = grad_of(*x, &mut tensors);
+                let acc = if needs[x.0] { first(*x) } else { false };
+                let o = NormBackward {
+                    batch: Ref::Batch,
+                    x: t(*x),
+                    gamma: t(*gamma),
+                    dy: t(gz),
+                    saved: t(*saved),
+                    dgamma: t(gg),
+                    dbeta: t(gbeta),
+                    dx: t(gx),
+                };
+                calls.push(kernels::batchnorm_backward(&g, accp, acc, o));
             }
             Op::Input { .. } | Op::Loss { .. } => {}
         }

@@ -7,15 +7,17 @@
 
 pub mod autodiff;
 pub mod config;
+pub mod image_ops;
 pub mod params;
 pub mod plan;
 pub mod program;
 pub mod run;
 
-pub use crate::kernels::Act;
+pub use crate::kernels::{Act, WindowGeom};
 pub use config::{
     GpuDataset, MemoryReport, Mode, NonFinitePolicy, Optimizer, OptimizerConfig, ProgramOptions,
 };
+pub use image_ops::{Padding, PoolKind};
 pub use params::ParamStore;
 pub use program::Program;
 pub use run::{Predictions, StepStats};
@@ -36,6 +38,8 @@ pub enum Init {
     HeNormal,
     /// All zeros (biases).
     Zeros,
+    /// All ones (batch-norm scale, running variance).
+    Ones,
 }
 
 /// What a tensor is and where it will live.
@@ -45,6 +49,10 @@ pub enum Class {
     Input,
     /// A trainable parameter (parameter arena).
     Param(Init),
+    /// Non-trainable state kept with the parameters and saved in checkpoints
+    /// (batch-norm running statistics); placed after every `Param` in the
+    /// arena so the optimizer's range leaves it alone.
+    State(Init),
     /// The gradient of a parameter (gradient arena, same offset as the parameter).
     ParamGrad(TensorId),
     /// An intermediate value or gradient (activation arena, reused by liveness).
@@ -152,6 +160,65 @@ pub enum Op {
         /// Output.
         out: TensorId,
     },
+    /// 2-D convolution, NCHW: out = act(conv(x, w) + b), w [OC, C, KH, KW].
+    Conv2d {
+        /// Layer name for messages.
+        name: String,
+        /// Input [batch, C, H, W].
+        x: TensorId,
+        /// Weight [OC, C, KH, KW].
+        w: TensorId,
+        /// Optional bias [OC].
+        b: Option<TensorId>,
+        /// Fused activation.
+        act: Act,
+        /// Shapes, stride and padding.
+        geom: WindowGeom,
+        /// Output [batch, OC, OH, OW].
+        out: TensorId,
+    },
+    /// Max or average pooling, or nearest upsampling, over NCHW planes.
+    Pool {
+        /// Layer name for messages.
+        name: String,
+        /// Which window op.
+        kind: PoolKind,
+        /// Input [batch, C, H, W].
+        x: TensorId,
+        /// Shapes, window, stride and padding.
+        geom: WindowGeom,
+        /// Max pooling: the in-plane index of each maximum [batch, C, OH, OW].
+        argmax: Option<TensorId>,
+        /// Output [batch, C, OH, OW].
+        out: TensorId,
+    },
+    /// Batch normalization per channel (dim 1) with a fused activation.
+    BatchNorm {
+        /// Layer name for messages.
+        name: String,
+        /// Input [batch, C] or [batch, C, H, W].
+        x: TensorId,
+        /// Scale [C].
+        gamma: TensorId,
+        /// Shift [C].
+        beta: TensorId,
+        /// Running mean [C] (state).
+        running_mean: TensorId,
+        /// Running variance [C] (state).
+        running_var: TensorId,
+        /// Batch mean and 1/std per channel [2C], kept for the backward.
+        saved: TensorId,
+        /// Fused activation.
+        act: Act,
+        /// Added to the variance.
+        eps: f32,
+        /// Weight of each batch in the running statistics.
+        momentum: f32,
+        /// Batch statistics (training graph) or running statistics (inference graph).
+        training: bool,
+        /// Output, same shape as x.
+        out: TensorId,
+    },
     /// The training objective (mean over the valid rows of the batch).
     Loss {
         /// Logits [batch, cols].
@@ -211,18 +278,31 @@ impl Graph {
         TensorId(self.tensors.len() - 1)
     }
 
+    /// Values per batch row of a tensor: the product of its dims after the first.
+    pub fn row_len(&self, t: TensorId) -> usize {
+        self.shape(t)[1..].iter().product()
+    }
+
     /// The input batch [batch, features]; one per graph.
     pub fn input(&mut self, features: usize) -> Result<TensorId> {
+        self.input_shaped(&[features])
+    }
+
+    /// The input batch [batch, ...shape] (e.g. [C, H, W] for images, each
+    /// data row holding the values in that order); one per graph.
+    pub fn input_shaped(&mut self, shape: &[usize]) -> Result<TensorId> {
         if self.input.is_some() {
             return Err(Error::Model("a graph has exactly one input".into()));
         }
-        if features == 0 || self.batch == 0 {
+        if shape.is_empty() || shape.contains(&0) || self.batch == 0 {
             return Err(Error::Model(format!(
-                "input needs at least one feature and one row per batch, got [{}, {features}]",
+                "input needs at least one feature and one row per batch, got batch {} and shape {shape:?}",
                 self.batch
             )));
         }
-        let out = self.add_tensor("input".into(), vec![self.batch, features], Class::Input);
+        let mut full = vec![self.batch];
+        full.extend_from_slice(shape);
+        let out = self.add_tensor("input".into(), full, Class::Input);
         self.ops.push(Op::Input { out });
         self.input = Some(out);
         Ok(out)
@@ -230,16 +310,25 @@ impl Graph {
 
     /// A trainable parameter.
     pub fn param(&mut self, name: &str, shape: &[usize], init: Init) -> Result<TensorId> {
+        self.stored(name, shape, Class::Param(init))
+    }
+
+    /// Non-trainable state stored with the parameters (see [`Class::State`]).
+    pub fn state(&mut self, name: &str, shape: &[usize], init: Init) -> Result<TensorId> {
+        self.stored(name, shape, Class::State(init))
+    }
+
+    fn stored(&mut self, name: &str, shape: &[usize], class: Class) -> Result<TensorId> {
         if self.tensors.iter().any(|t| t.name == name) {
             return Err(Error::Model(format!("two tensors are named '{name}'")));
         }
         if shape.is_empty() || shape.contains(&0) {
             return Err(Error::Model(format!("parameter '{name}' has an empty shape {shape:?}")));
         }
-        Ok(self.add_tensor(name.into(), shape.to_vec(), Class::Param(init)))
+        Ok(self.add_tensor(name.into(), shape.to_vec(), class))
     }
 
-    fn activation_out(&mut self, name: &str, shape: Vec<usize>) -> TensorId {
+    pub(crate) fn activation_out(&mut self, name: &str, shape: Vec<usize>) -> TensorId {
         self.add_tensor(format!("{name}.out"), shape, Class::Activation)
     }
 
@@ -254,7 +343,8 @@ impl Graph {
     ) -> Result<TensorId> {
         let xs = self.shape(x).to_vec();
         let ws = self.shape(w).to_vec();
-        if xs.len() != 2 || ws.len() != 2 || xs[1] != ws[0] {
+        // an image input [batch, C, H, W] is read flattened: [batch, C*H*W]
+        if xs.len() < 2 || ws.len() != 2 || self.row_len(x) != ws[0] {
             return Err(Error::Model(format!(
                 "linear '{name}': input shape {xs:?} does not match weight shape {ws:?} (need [batch, k] and [k, n])"
             )));
@@ -279,14 +369,15 @@ impl Graph {
     /// A dense layer: creates `name.weight` [in, units] and `name.bias` [units].
     pub fn dense(&mut self, name: &str, x: TensorId, units: usize, act: Act) -> Result<TensorId> {
         let xs = self.shape(x).to_vec();
-        if xs.len() != 2 {
+        if xs.len() < 2 {
             return Err(Error::Model(format!("dense '{name}': input shape {xs:?} is not [batch, features]")));
         }
+        let features = self.row_len(x);
         let init = match act {
             Act::Relu | Act::LeakyRelu => Init::HeNormal,
             _ => Init::XavierUniform,
         };
-        let w = self.param(&format!("{name}.weight"), &[xs[1], units], init)?;
+        let w = self.param(&format!("{name}.weight"), &[features, units], init)?;
         let b = self.param(&format!("{name}.bias"), &[units], Init::Zeros)?;
         self.linear(name, x, w, Some(b), act)
     }
@@ -332,7 +423,7 @@ impl Graph {
             return Err(Error::Model("a graph has exactly one loss".into()));
         }
         let shape = self.shape(logits).to_vec();
-        if shape.len() != 2 {
+        if shape.len() != 2 && (kind == LossKind::SoftmaxCrossEntropy || shape.len() < 2) {
             return Err(Error::Model(format!("loss: logits shape {shape:?} is not [batch, outputs]")));
         }
         if kind == LossKind::SoftmaxCrossEntropy && shape[1] < 2 {
@@ -362,11 +453,16 @@ impl Graph {
         })
     }
 
-    /// Parameter tensors in creation order.
+    /// Tensors stored in the parameter arena: every trainable parameter in
+    /// creation order, then every state tensor in creation order.
     pub fn params(&self) -> Vec<TensorId> {
-        (0..self.tensors.len())
-            .filter(|i| matches!(self.tensors[*i].class, Class::Param(_)))
-            .map(TensorId)
-            .collect()
+        let of = |want_state: bool| {
+            (0..self.tensors.len()).filter(move |i| match self.tensors[*i].class {
+                Class::Param(_) => !want_state,
+                Class::State(_) => want_state,
+                _ => false,
+            })
+        };
+        of(false).chain(of(true)).map(TensorId).collect()
     }
 }

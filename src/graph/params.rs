@@ -32,6 +32,10 @@ pub struct ParamStore {
     pub entries: Vec<ParamEntry>,
     /// Arena length in f32 (padding included).
     pub len: usize,
+    /// Length of the trainable part at the start of the arena (state
+    /// tensors such as running statistics follow it); the optimizer updates
+    /// only this part.
+    pub trainable_len: usize,
     /// Kept for reading the arena back without allocating each time.
     readback: std::sync::Mutex<wgpu::Buffer>,
 }
@@ -57,12 +61,17 @@ fn uniform(key: u64, i: u64) -> f64 {
 /// Initial values of one parameter tensor.
 pub fn init_values(name: &str, shape: &[usize], init: Init, seed: u64) -> Vec<f32> {
     let len: usize = shape.iter().product();
-    let fan_in = if shape.len() >= 2 { shape[0] } else { len };
-    let fan_out = if shape.len() >= 2 { shape[1..].iter().product() } else { len };
+    // dense [in, out]; conv [out channels, in channels, kh, kw]
+    let (fan_in, fan_out) = match *shape {
+        [i, o] => (i, o),
+        [oc, c, kh, kw] => (c * kh * kw, oc * kh * kw),
+        _ => (len, len),
+    };
     let key = mix(seed) ^ name_key(name);
     (0..len as u64)
         .map(|i| match init {
             Init::Zeros => 0.0,
+            Init::Ones => 1.0,
             Init::XavierUniform => {
                 let a = (6.0 / (fan_in + fan_out) as f64).sqrt();
                 ((2.0 * uniform(key, i) - 1.0) * a) as f32
@@ -84,13 +93,21 @@ impl ParamStore {
         len.max(align(1))
     }
 
+    /// The length of the arena's trainable part for `graph`.
+    pub fn trainable_len(graph: &Graph) -> usize {
+        let params = graph.params();
+        let trainable = params.iter().filter(|t| matches!(graph.tensors[t.0].class, Class::Param(_)));
+        let len: usize = trainable.map(|t| align(graph.tensors[t.0].len())).sum();
+        len.max(align(1)).min(Self::arena_len(graph))
+    }
+
     /// Lays out and initializes the parameters of `graph` with `seed`.
     pub fn init(gpu: &Gpu, graph: &Graph, seed: u64) -> Result<ParamStore> {
         let mut entries = Vec::new();
         let mut host = Vec::new();
         for t in graph.params() {
             let info = &graph.tensors[t.0];
-            let Class::Param(init) = info.class else {
+            let (Class::Param(init) | Class::State(init)) = info.class else {
                 continue;
             };
             let offset = host.len();
@@ -109,7 +126,8 @@ impl ParamStore {
         }
         let buffer = gpu.storage_from("parameters", &host)?;
         let readback = std::sync::Mutex::new(gpu.readback_buffer((host.len() * 4) as u64)?);
-        Ok(ParamStore { buffer, len: host.len(), entries, readback })
+        let trainable_len = Self::trainable_len(graph);
+        Ok(ParamStore { buffer, len: host.len(), trainable_len, entries, readback })
     }
 
     /// The entry of a parameter, checking that its shape is what `expected` says.

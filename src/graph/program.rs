@@ -88,7 +88,7 @@ impl<'a> Buffers<'a> {
             Ref::T(t) => {
                 let size = (self.tensors[t.0].len() * 4) as u64;
                 match self.tensors[t.0].class {
-                    Class::Param(_) => {
+                    Class::Param(_) | Class::State(_) => {
                         Slice { buffer: &self.params.buffer, offset: self.param_offset(t)?, size }
                     }
                     Class::ParamGrad(p) => {
@@ -212,7 +212,8 @@ pub(crate) fn plan_program(
         Mode::Train(_) => (Pass::ForwardBackward, false),
         Mode::Gradients { input_grad } => (Pass::ForwardBackward, input_grad),
     };
-    let low = lower(graph, pass, want_input_grad, tcols)?;
+    let update_state = matches!(mode, Mode::Train(_));
+    let low = lower(graph, pass, want_input_grad, update_state, tcols)?;
     let max_binding = limits.max_storage_buffer_binding_size;
     for t in &low.tensors {
         let bytes = (t.len() * 4) as u64;
@@ -239,7 +240,7 @@ pub(crate) fn plan_program(
     let mut low = low;
     let slots_state = match mode {
         Mode::Train(cfg) => {
-            low.calls.extend(optimizer_calls(&cfg, params_len));
+            low.calls.extend(optimizer_calls(&cfg, super::ParamStore::trainable_len(graph).min(params_len)));
             if cfg.kind == Optimizer::Sgd {
                 1
             } else {
@@ -288,10 +289,10 @@ impl Program {
         cache: &mut PipelineCache,
     ) -> Result<Program> {
         if let Some(i) = graph.input {
-            if graph.shape(i)[1] != data.cols {
+            if graph.row_len(i) != data.cols {
                 return Err(Error::Model(format!(
                     "the model's input has {} features but the data set has {}",
-                    graph.shape(i)[1],
+                    graph.row_len(i),
                     data.cols
                 )));
             }

@@ -102,7 +102,7 @@ impl Program {
         let mut sched: Vec<u32> = Vec::with_capacity(batches.len() * SCHED_WORDS);
         for s in 0..batches.len() {
             let t = self.step + s as u64 + 1;
-            let h = cfg.uniform(self.params.len, if lrs.len() == 1 { lrs[0] } else { lrs[s] }, t);
+            let h = cfg.uniform(self.params.trainable_len, if lrs.len() == 1 { lrs[0] } else { lrs[s] }, t);
             sched.extend(h.words());
             sched.extend([t as u32, 0, 0, 0]);
         }

@@ -1,0 +1,256 @@
+//! Graph ops over NCHW image tensors: convolution, pooling, upsampling and
+//! batch normalization, with shape rules whose errors name the layer and
+//! the shapes.
+
+use super::{Act, Class, Graph, Init, Op, TensorId, WindowGeom};
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// A size given once for both axes or as [height, width].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Pair {
+    /// The same for height and width.
+    Both(usize),
+    /// [height, width].
+    Each([usize; 2]),
+}
+
+impl Pair {
+    /// (height, width).
+    pub fn hw(self) -> (usize, usize) {
+        match self {
+            Pair::Both(v) => (v, v),
+            Pair::Each([h, w]) => (h, w),
+        }
+    }
+}
+
+/// Named padding modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PadMode {
+    /// Output size ceil(in / stride); the padding is split between both
+    /// sides, the odd one at the bottom/right.
+    Same,
+    /// No padding.
+    Valid,
+}
+
+/// How a window op pads its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Padding {
+    /// `same` or `valid`.
+    Mode(PadMode),
+    /// Explicit zero padding on both sides of each axis.
+    Explicit(Pair),
+}
+
+impl Padding {
+    /// No padding.
+    pub const VALID: Padding = Padding::Mode(PadMode::Valid);
+    /// Output size ceil(in / stride).
+    pub const SAME: Padding = Padding::Mode(PadMode::Same);
+
+    /// (out size, padding before) along one axis, or None when the window
+    /// does not fit.
+    fn axis(self, input: usize, k: usize, s: usize, explicit: usize) -> Option<(usize, usize)> {
+        match self {
+            Padding::Mode(PadMode::Same) => {
+                let out = input.div_ceil(s);
+                let total = ((out - 1) * s + k).saturating_sub(input);
+                Some((out, total / 2))
+            }
+            Padding::Mode(PadMode::Valid) => (input >= k).then(|| ((input - k) / s + 1, 0)),
+            Padding::Explicit(_) => {
+                (input + 2 * explicit >= k).then(|| ((input + 2 * explicit - k) / s + 1, explicit))
+            }
+        }
+    }
+}
+
+/// Which window op a [`Op::Pool`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolKind {
+    /// Maximum over the window.
+    Max,
+    /// Mean over the input positions the window covers.
+    Avg,
+    /// Nearest-neighbour upsampling (window = stride = the factor).
+    Upsample,
+}
+
+/// Window, stride and padding of a convolution or pooling layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Kernel / window size.
+    pub kernel: Pair,
+    /// Stride.
+    pub stride: Pair,
+    /// Padding.
+    pub padding: Padding,
+}
+
+impl Graph {
+    fn image_shape(&self, what: &str, name: &str, x: TensorId) -> Result<[usize; 4]> {
+        match *self.shape(x) {
+            [b, c, h, w] => Ok([b, c, h, w]),
+            ref s => Err(Error::Model(format!(
+                "{what} '{name}': input shape {s:?} is not [batch, channels, height, width]; \
+                 give image data an input shape (--input-shape C,H,W)"
+            ))),
+        }
+    }
+
+    /// The geometry of a window op on x with `oc` output channels.
+    fn geom(&self, what: &str, name: &str, x: TensorId, oc: usize, win: Window) -> Result<WindowGeom> {
+        let [batch, c, h, w] = self.image_shape(what, name, x)?;
+        let ((kh, kw), (sh, sw)) = (win.kernel.hw(), win.stride.hw());
+        if kh == 0 || kw == 0 || sh == 0 || sw == 0 {
+            return Err(Error::Model(format!("{what} '{name}': kernel and stride must be at least 1")));
+        }
+        let (eh, ew) = match win.padding {
+            Padding::Explicit(p) => p.hw(),
+            _ => (0, 0),
+        };
+        let fit = win.padding.axis(h, kh, sh, eh).zip(win.padding.axis(w, kw, sw, ew));
+        let Some(((oh, ph), (ow, pw))) = fit else {
+            return Err(Error::Model(format!(
+                "{what} '{name}': a {kh}x{kw} window with padding {:?} does not fit the input of shape {:?}",
+                win.padding,
+                self.shape(x)
+            )));
+        };
+        Ok(WindowGeom { batch, c, h, w, oc, oh, ow, kh, kw, sh, sw, ph, pw })
+    }
+
+    /// A 2-D convolution layer: creates `name.weight` [filters, C, KH, KW]
+    /// and `name.bias` [filters]; out = act(conv(x) + bias).
+    pub fn conv2d(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        filters: usize,
+        win: Window,
+        act: Act,
+    ) -> Result<TensorId> {
+        if filters == 0 {
+            return Err(Error::Model(format!("conv2d '{name}': filters must be at least 1")));
+        }
+        let g = self.geom("conv2d", name, x, filters, win)?;
+        let init = match act {
+            Act::Relu | Act::LeakyRelu => Init::HeNormal,
+            _ => Init::XavierUniform,
+        };
+        let w = self.param(&format!("{name}.weight"), &[filters, g.c, g.kh, g.kw], init)?;
+        let b = Some(self.param(&format!("{name}.bias"), &[filters], Init::Zeros)?);
+        let out = self.activation_out(name, vec![g.batch, filters, g.oh, g.ow]);
+        self.ops.push(Op::Conv2d { name: name.into(), x, w, b, act, geom: g, out });
+        Ok(out)
+    }
+
+    /// Max or average pooling with `win`.
+    pub fn pool2d(&mut self, name: &str, kind: PoolKind, x: TensorId, win: Window) -> Result<TensorId> {
+        let what = if kind == PoolKind::Max { "maxpool2d" } else { "avgpool2d" };
+        let c = self.image_shape(what, name, x)?[1];
+        let g = self.geom(what, name, x, c, win)?;
+        let shape = vec![g.batch, c, g.oh, g.ow];
+        let argmax = (kind == PoolKind::Max)
+            .then(|| self.add_tensor(format!("{name}.argmax"), shape.clone(), Class::Activation));
+        let out = self.activation_out(name, shape);
+        self.ops.push(Op::Pool { name: name.into(), kind, x, geom: g, argmax, out });
+        Ok(out)
+    }
+
+    /// Average over each whole plane: [batch, C, H, W] -> [batch, C, 1, 1].
+    pub fn global_avgpool2d(&mut self, name: &str, x: TensorId) -> Result<TensorId> {
+        let [_, _, h, w] = self.image_shape("global_avgpool2d", name, x)?;
+        let win = Window { kernel: Pair::Each([h, w]), stride: Pair::Both(1), padding: Padding::VALID };
+        self.pool2d(name, PoolKind::Avg, x, win)
+    }
+
+    /// Nearest-neighbour upsampling by `factor`: [.., H, W] -> [.., H*fh, W*fw].
+    pub fn upsample2d(&mut self, name: &str, x: TensorId, factor: Pair) -> Result<TensorId> {
+        let [batch, c, h, w] = self.image_shape("upsample2d", name, x)?;
+        let (fh, fw) = factor.hw();
+        if fh == 0 || fw == 0 {
+            return Err(Error::Model(format!("upsample2d '{name}': the factor must be at least 1")));
+        }
+        let g = WindowGeom {
+            batch,
+            c,
+            h,
+            w,
+            oc: c,
+            oh: h * fh,
+            ow: w * fw,
+            kh: fh,
+            kw: fw,
+            sh: fh,
+            sw: fw,
+            ph: 0,
+            pw: 0,
+        };
+        let out = self.activation_out(name, vec![batch, c, g.oh, g.ow]);
+        self.ops.push(Op::Pool {
+            name: name.into(),
+            kind: PoolKind::Upsample,
+            x,
+            geom: g,
+            argmax: None,
+            out,
+        });
+        Ok(out)
+    }
+
+    /// Batch normalization over dim 1 of [batch, C] or [batch, C, H, W]:
+    /// creates `name.gamma` (ones), `name.beta` (zeros) and the state
+    /// `name.running_mean` (zeros), `name.running_var` (ones). A training
+    /// graph normalizes with the batch statistics, an inference graph with
+    /// the running ones.
+    pub fn batchnorm(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        eps: f32,
+        momentum: f32,
+        act: Act,
+        training: bool,
+    ) -> Result<TensorId> {
+        let shape = self.shape(x).to_vec();
+        if shape.len() != 2 && shape.len() != 4 {
+            return Err(Error::Model(format!(
+                "batchnorm '{name}': input shape {shape:?} is neither [batch, features] nor [batch, C, H, W]"
+            )));
+        }
+        if !(eps > 0.0 && eps.is_finite()) || !(0.0..=1.0).contains(&momentum) {
+            return Err(Error::Model(format!(
+                "batchnorm '{name}': eps must be > 0 and momentum in [0, 1], got eps {eps} and momentum {momentum}"
+            )));
+        }
+        let c = shape[1];
+        let gamma = self.param(&format!("{name}.gamma"), &[c], Init::Ones)?;
+        let beta = self.param(&format!("{name}.beta"), &[c], Init::Zeros)?;
+        let running_mean = self.state(&format!("{name}.running_mean"), &[c], Init::Zeros)?;
+        let running_var = self.state(&format!("{name}.running_var"), &[c], Init::Ones)?;
+        let saved = self.add_tensor(format!("{name}.saved"), vec![2 * c], Class::Activation);
+        let out = self.activation_out(name, shape);
+        self.ops.push(Op::BatchNorm {
+            name: name.into(),
+            x,
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+            saved,
+            act,
+            eps,
+            momentum,
+            training,
+            out,
+        });
+        Ok(out)
+    }
+}
