@@ -54,9 +54,13 @@ pub struct TrainArgs {
     /// Test fraction
     #[arg(long, default_value_t = 0.15)]
     test_frac: f64,
-    /// mlp, autoencoder, or a model spec file (.toml or .json)
+    /// mlp, autoencoder, cnn, cnn-autoencoder, or a model spec file (.toml or .json)
     #[arg(long, default_value = "mlp")]
     model: String,
+    /// C,H,W of image data: the feature columns hold each row's pixels in
+    /// channel, row, column order (builtin:digits is 1,8,8)
+    #[arg(long, value_delimiter = ',')]
+    input_shape: Option<Vec<usize>>,
     /// Hidden layer sizes (mlp default 64,32; autoencoder 16,8)
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
@@ -148,14 +152,28 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             t,
             &[("classify", Task::Classify), ("regress", Task::Regress), ("reconstruct", Task::Reconstruct)],
         )?),
-        None if a.model == "autoencoder" => Some(Task::Reconstruct),
+        None if matches!(a.model.as_str(), "autoencoder" | "cnn-autoencoder") => Some(Task::Reconstruct),
         None => None,
     };
-    let model = match a.model.as_str() {
+    let input_shape = image_shape(a)?;
+    let needs_shape = || {
+        input_shape.ok_or_else(|| {
+            Error::Usage(format!(
+                "--model {} needs --input-shape C,H,W (the pixel columns' channels, height and width)",
+                a.model
+            ))
+        })
+    };
+    let mut model = match a.model.as_str() {
         "mlp" => ModelSpec::mlp(a.hidden.as_deref().unwrap_or(&[64, 32]), activation, a.dropout),
         "autoencoder" => ModelSpec::autoencoder(a.hidden.as_deref().unwrap_or(&[16, 8]), activation),
+        "cnn" => ModelSpec::cnn(needs_shape()?),
+        "cnn-autoencoder" | "conv-autoencoder" => ModelSpec::conv_autoencoder(needs_shape()?),
         path => ModelSpec::from_file(std::path::Path::new(path))?,
     };
+    if input_shape.is_some() {
+        model.input_shape = input_shape;
+    }
     model.validate()?;
     let train_filter = match &a.train_filter {
         Some(f) => {
@@ -327,4 +345,14 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
     print!("{}", format_metrics("test:", &out.test, &out.file.encoding));
     println!("run directory: {}", dir.display());
     Ok(())
+}
+
+/// `--input-shape C,H,W`, or the built-in data's own shape (digits: 1,8,8).
+fn image_shape(a: &TrainArgs) -> Result<Option<[usize; 3]>> {
+    match a.input_shape.as_deref() {
+        Some(&[c, h, w]) if c > 0 && h > 0 && w > 0 => Ok(Some([c, h, w])),
+        Some(v) => Err(Error::Usage(format!("--input-shape must be three positive numbers C,H,W, got {v:?}"))),
+        None if a.data == "builtin:digits" && a.model.starts_with("cnn") => Ok(Some([1, 8, 8])),
+        None => Ok(None),
+    }
 }

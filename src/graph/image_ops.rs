@@ -225,7 +225,7 @@ impl Graph {
                 "batchnorm '{name}': input shape {shape:?} is neither [batch, features] nor [batch, C, H, W]"
             )));
         }
-        if !(eps > 0.0 && eps.is_finite()) || !(0.0..=1.0).contains(&momentum) {
+        if !(eps > 0.0 && eps.is_finite() && (0.0..=1.0).contains(&momentum)) {
             return Err(Error::Model(format!(
                 "batchnorm '{name}': eps must be > 0 and momentum in [0, 1], got eps {eps} and momentum {momentum}"
             )));

@@ -174,6 +174,7 @@ pub fn maxpool_forward<B: Clone>(g: &WindowGeom, x: B, argmax: B, y: B, dummy: B
 }
 
 /// dx (+)= dy sent to each window's maximum, times act'(aux) with `grad_act`.
+#[allow(clippy::too_many_arguments)] // the kernel's own binding list
 pub fn maxpool_backward<B: Clone>(
     g: &WindowGeom,
     grad_act: Act,

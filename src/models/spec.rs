@@ -17,14 +17,50 @@
 //! units = 32
 //! activation = "relu"
 //! ```
+//!
+//! Image models add `input_shape = [C, H, W]` (or take it from
+//! `--input-shape`) and use `conv2d` (filters, kernel, stride, padding =
+//! "same" | "valid" | n | [h, w], activation), `maxpool2d` / `avgpool2d`
+//! (kernel, stride defaulting to the kernel, padding), `global_avgpool2d`,
+//! `upsample2d` (factor), `batchnorm` (momentum, eps, activation) and
+//! `flatten` before the dense layers.
 
 use crate::error::{Error, Result};
-use crate::graph::{Act, Graph, LossKind, TargetSource, TensorId};
+use crate::graph::image_ops::{Pair, Window};
+use crate::graph::{Act, Graph, LossKind, Padding, PoolKind, TargetSource, TensorId};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 fn default_act() -> Act {
     Act::None
+}
+
+fn three() -> Pair {
+    Pair::Both(3)
+}
+
+fn one() -> Pair {
+    Pair::Both(1)
+}
+
+fn two() -> Pair {
+    Pair::Both(2)
+}
+
+fn same() -> Padding {
+    Padding::SAME
+}
+
+fn valid() -> Padding {
+    Padding::VALID
+}
+
+fn bn_momentum() -> f32 {
+    0.1
+}
+
+fn bn_eps() -> f32 {
+    1e-5
 }
 
 /// One layer of a model body.
@@ -49,6 +85,99 @@ pub enum LayerSpec {
         /// Which activation.
         activation: Act,
     },
+    /// 2-D convolution over [C, H, W] with a fused activation.
+    Conv2d {
+        /// Output channels.
+        filters: usize,
+        /// Kernel size (default 3).
+        #[serde(default = "three")]
+        kernel: Pair,
+        /// Stride (default 1).
+        #[serde(default = "one")]
+        stride: Pair,
+        /// "same" (default), "valid", or explicit padding.
+        #[serde(default = "same")]
+        padding: Padding,
+        /// Activation (default none).
+        #[serde(default = "default_act")]
+        activation: Act,
+    },
+    /// Max pooling.
+    Maxpool2d {
+        /// Window (default 2).
+        #[serde(default = "two")]
+        kernel: Pair,
+        /// Stride (default: the window).
+        #[serde(default)]
+        stride: Option<Pair>,
+        /// "valid" (default), "same", or explicit padding.
+        #[serde(default = "valid")]
+        padding: Padding,
+    },
+    /// Average pooling (padding is not counted in the mean).
+    Avgpool2d {
+        /// Window (default 2).
+        #[serde(default = "two")]
+        kernel: Pair,
+        /// Stride (default: the window).
+        #[serde(default)]
+        stride: Option<Pair>,
+        /// "valid" (default), "same", or explicit padding.
+        #[serde(default = "valid")]
+        padding: Padding,
+    },
+    /// Mean of each channel: [C, H, W] -> [C, 1, 1].
+    GlobalAvgpool2d,
+    /// Nearest-neighbour upsampling.
+    Upsample2d {
+        /// Factor (default 2).
+        #[serde(default = "two")]
+        factor: Pair,
+    },
+    /// Batch normalization over channels (images) or features.
+    Batchnorm {
+        /// Weight of each batch in the running statistics (default 0.1).
+        #[serde(default = "bn_momentum")]
+        momentum: f32,
+        /// Added to the variance (default 1e-5).
+        #[serde(default = "bn_eps")]
+        eps: f32,
+        /// Activation after the normalization (default none).
+        #[serde(default = "default_act")]
+        activation: Act,
+    },
+    /// Marks the end of the image layers; dense layers read the image
+    /// flattened in C, H, W order (no copy).
+    Flatten,
+}
+
+impl LayerSpec {
+    /// The layer type's name in spec files.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LayerSpec::Dense { .. } => "dense",
+            LayerSpec::Dropout { .. } => "dropout",
+            LayerSpec::Activation { .. } => "activation",
+            LayerSpec::Conv2d { .. } => "conv2d",
+            LayerSpec::Maxpool2d { .. } => "maxpool2d",
+            LayerSpec::Avgpool2d { .. } => "avgpool2d",
+            LayerSpec::GlobalAvgpool2d => "global_avgpool2d",
+            LayerSpec::Upsample2d { .. } => "upsample2d",
+            LayerSpec::Batchnorm { .. } => "batchnorm",
+            LayerSpec::Flatten => "flatten",
+        }
+    }
+
+    fn is_image(&self) -> bool {
+        matches!(
+            self,
+            LayerSpec::Conv2d { .. }
+                | LayerSpec::Maxpool2d { .. }
+                | LayerSpec::Avgpool2d { .. }
+                | LayerSpec::GlobalAvgpool2d
+                | LayerSpec::Upsample2d { .. }
+        )
+    }
 }
 
 /// A model body plus the facts needed to rebuild it.
@@ -63,6 +192,9 @@ pub struct ModelSpec {
     /// Index of the layer whose output is the bottleneck code (autoencoders).
     #[serde(default)]
     pub code_layer: Option<usize>,
+    /// [C, H, W] of image input: each data row holds the pixels in that order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_shape: Option<[usize; 3]>,
 }
 
 fn custom_name() -> String {
@@ -90,7 +222,7 @@ impl ModelSpec {
                 layers.push(LayerSpec::Dropout { rate: dropout });
             }
         }
-        ModelSpec { name: "mlp".into(), layers, code_layer: None }
+        ModelSpec { name: "mlp".into(), layers, code_layer: None, input_shape: None }
     }
 
     /// A symmetric dense autoencoder: encoder `hidden` (the last is the
@@ -102,7 +234,57 @@ impl ModelSpec {
         for &units in hidden.iter().rev().skip(1) {
             layers.push(LayerSpec::Dense { units, activation });
         }
-        ModelSpec { name: "autoencoder".into(), layers, code_layer }
+        ModelSpec { name: "autoencoder".into(), layers, code_layer, input_shape: None }
+    }
+
+    /// The default CNN for images of `shape` [C, H, W]: conv 3x3 (16
+    /// filters, ReLU) + 2x2 max-pool, conv 3x3 (32) + max-pool, a further
+    /// conv (64) + pool block while the image is larger than 8x8, then
+    /// flatten and the task's dense head.
+    pub fn cnn(shape: [usize; 3]) -> ModelSpec {
+        let (mut h, mut w) = (shape[1], shape[2]);
+        let mut layers = Vec::new();
+        for filters in [16, 32, 64, 64, 64] {
+            let more = layers.len() < 4 || h.min(w) > 8;
+            if !more {
+                break;
+            }
+            layers.push(LayerSpec::Conv2d {
+                filters,
+                kernel: three(),
+                stride: one(),
+                padding: same(),
+                activation: Act::Relu,
+            });
+            if h >= 2 && w >= 2 {
+                layers.push(LayerSpec::Maxpool2d { kernel: two(), stride: None, padding: valid() });
+                (h, w) = (h / 2, w / 2);
+            }
+        }
+        layers.push(LayerSpec::Flatten);
+        ModelSpec { name: "cnn".into(), layers, code_layer: None, input_shape: Some(shape) }
+    }
+
+    /// A convolutional autoencoder for images of `shape`: conv 3x3 (16,
+    /// ReLU), 2x2 max-pool, conv 3x3 (8, ReLU: the code), 2x upsampling,
+    /// conv 3x3 (16, ReLU); the head is a 3x3 convolution back to C channels
+    /// when the decoder restores H x W (even sizes), a dense layer otherwise.
+    pub fn conv_autoencoder(shape: [usize; 3]) -> ModelSpec {
+        let conv = |filters| LayerSpec::Conv2d {
+            filters,
+            kernel: three(),
+            stride: one(),
+            padding: same(),
+            activation: Act::Relu,
+        };
+        let layers = vec![
+            conv(16),
+            LayerSpec::Maxpool2d { kernel: two(), stride: None, padding: valid() },
+            conv(8),
+            LayerSpec::Upsample2d { factor: two() },
+            conv(16),
+        ];
+        ModelSpec { name: "conv_autoencoder".into(), layers, code_layer: Some(2), input_shape: Some(shape) }
     }
 
     /// Reads a spec from a `.toml` or `.json` file.
@@ -143,8 +325,23 @@ impl ModelSpec {
 
     /// Checks each layer's settings, naming the layer (no layers: a linear model).
     pub fn validate(&self) -> Result<()> {
+        let mut flat = self.input_shape.is_none();
         for (i, l) in self.layers.iter().enumerate() {
+            if l.is_image() && flat {
+                return Err(Error::Model(format!(
+                    "layer {} ({}): needs image input [C, H, W] before any flatten or dense layer; \
+                     give the input shape (input_shape = [C, H, W] in the spec, or --input-shape C,H,W)",
+                    i + 1,
+                    l.kind()
+                )));
+            }
+            if matches!(l, LayerSpec::Flatten | LayerSpec::Dense { .. }) {
+                flat = true;
+            }
             match l {
+                LayerSpec::Conv2d { filters: 0, .. } => {
+                    return Err(Error::Model(format!("layer {} (conv2d): filters must be at least 1", i + 1)))
+                }
                 LayerSpec::Dense { units: 0, .. } => {
                     return Err(Error::Model(format!("layer {} (dense): units must be at least 1", i + 1)))
                 }
@@ -165,51 +362,104 @@ impl ModelSpec {
         Ok(())
     }
 
-    /// Layer sizes for messages, e.g. `30-64-32-1`.
+    /// Layer sizes for messages, e.g. `30-64-32-1` or `1x8x8-conv16-pool-conv32-pool-10`.
     pub fn describe(&self, inputs: usize, outputs: usize) -> String {
-        let mut v = vec![inputs.to_string()];
+        let mut v = vec![match self.input_shape {
+            Some([c, h, w]) => format!("{c}x{h}x{w}"),
+            None => inputs.to_string(),
+        }];
         for l in &self.layers {
-            if let LayerSpec::Dense { units, .. } = l {
-                v.push(units.to_string());
+            match l {
+                LayerSpec::Dense { units, .. } => v.push(units.to_string()),
+                LayerSpec::Conv2d { filters, .. } => v.push(format!("conv{filters}")),
+                LayerSpec::Maxpool2d { .. } | LayerSpec::Avgpool2d { .. } => v.push("pool".into()),
+                LayerSpec::GlobalAvgpool2d => v.push("gap".into()),
+                LayerSpec::Upsample2d { .. } => v.push("up".into()),
+                LayerSpec::Batchnorm { .. } => v.push("bn".into()),
+                _ => {}
             }
         }
         v.push(outputs.to_string());
         v.join("-")
     }
 
-    /// Builds the graph: input, the body (dense layers named `dense1`..,
-    /// dropout `dropout1`.., activations `act1`..), the head `output` and its
-    /// loss. Inference graphs (`training` false) leave dropout out.
+    /// Builds the graph: input, the body (layers named by type and count:
+    /// `dense1`.., `conv1`.., `pool1`.., `bn1`.., `dropout1`.., `act1`..,
+    /// `up1`..), the head `output` and its loss. Inference graphs
+    /// (`training` false) leave dropout out and use batch-norm running
+    /// statistics.
     pub fn build(&self, inputs: usize, head: Head, batch: usize, training: bool, seed: u64) -> Result<Graph> {
         self.validate()?;
         let mut g = Graph::new(batch);
         g.seed = seed;
-        let mut x: TensorId = g.input(inputs)?;
-        let (mut nd, mut nr, mut na) = (0, 0, 0);
+        let mut x: TensorId = match self.input_shape {
+            Some(shape) => {
+                if shape.iter().product::<usize>() != inputs {
+                    return Err(Error::Model(format!(
+                        "the input shape {shape:?} holds {} values but the data has {inputs} feature columns",
+                        shape.iter().product::<usize>()
+                    )));
+                }
+                g.input_shaped(&shape)?
+            }
+            None => g.input(inputs)?,
+        };
+        let mut counts = std::collections::HashMap::new();
+        let mut next = |kind: &str| {
+            let c = counts.entry(kind.to_string()).or_insert(0);
+            *c += 1;
+            format!("{kind}{c}")
+        };
         for (i, l) in self.layers.iter().enumerate() {
             x = match l {
-                LayerSpec::Dense { units, activation } => {
-                    nd += 1;
-                    g.dense(&format!("dense{nd}"), x, *units, *activation)?
-                }
+                LayerSpec::Dense { units, activation } => g.dense(&next("dense"), x, *units, *activation)?,
                 LayerSpec::Dropout { rate } => {
-                    nr += 1;
+                    let name = next("dropout");
                     if training && *rate > 0.0 {
-                        g.dropout(&format!("dropout{nr}"), x, *rate)?
+                        g.dropout(&name, x, *rate)?
                     } else {
                         x
                     }
                 }
-                LayerSpec::Activation { activation } => {
-                    na += 1;
-                    g.activation(&format!("act{na}"), x, *activation)?
+                LayerSpec::Activation { activation } => g.activation(&next("act"), x, *activation)?,
+                LayerSpec::Conv2d { filters, kernel, stride, padding, activation } => {
+                    let win = Window { kernel: *kernel, stride: *stride, padding: *padding };
+                    g.conv2d(&next("conv"), x, *filters, win, *activation)?
                 }
+                LayerSpec::Maxpool2d { kernel, stride, padding } => {
+                    let win = Window { kernel: *kernel, stride: stride.unwrap_or(*kernel), padding: *padding };
+                    g.pool2d(&next("pool"), PoolKind::Max, x, win)?
+                }
+                LayerSpec::Avgpool2d { kernel, stride, padding } => {
+                    let win = Window { kernel: *kernel, stride: stride.unwrap_or(*kernel), padding: *padding };
+                    g.pool2d(&next("pool"), PoolKind::Avg, x, win)?
+                }
+                LayerSpec::GlobalAvgpool2d => g.global_avgpool2d(&next("pool"), x)?,
+                LayerSpec::Upsample2d { factor } => g.upsample2d(&next("up"), x, *factor)?,
+                LayerSpec::Batchnorm { momentum, eps, activation } => {
+                    g.batchnorm(&next("bn"), x, *eps, *momentum, *activation, training)?
+                }
+                LayerSpec::Flatten => x,
             };
             if self.code_layer == Some(i) {
                 g.add_extra_output("code", x);
             }
         }
-        let out = g.dense("output", x, head.outputs, Act::None)?;
+        // a decoder that restores the input's height and width ends in a
+        // convolution back to its channels; every other head is dense
+        let image_out = match (self.input_shape, g.shape(x)) {
+            (Some([c, h, w]), &[_, _, oh, ow]) if head.target == TargetSource::Features && (oh, ow) == (h, w) => {
+                Some(c)
+            }
+            _ => None,
+        };
+        let out = match image_out {
+            Some(c) => {
+                let win = Window { kernel: three(), stride: one(), padding: same() };
+                g.conv2d("output", x, c, win, Act::None)?
+            }
+            None => g.dense("output", x, head.outputs, Act::None)?,
+        };
         g.set_output(out);
         g.loss(out, head.loss, head.target)?;
         Ok(g)
