@@ -47,19 +47,22 @@ pub struct TrainBench {
     pub gpu_bytes_after_all: u64,
 }
 
-/// Trains `model` with `head` on the breast cancer training split (features
-/// z-scored) and measures it. `reps` repetitions of `epochs_per_rep` epochs.
+/// Trains `model` with `head` on the training split of the built-in data
+/// set `data` (features z-scored) and measures it. `reps` repetitions of
+/// `epochs_per_rep` epochs.
+#[allow(clippy::too_many_arguments)] // one benchmark's settings
 pub fn bench_training(
     gpu: Arc<Gpu>,
     name: &str,
+    data: &str,
     model: &ModelSpec,
     head: Head,
     batch: usize,
     reps: usize,
     epochs_per_rep: usize,
 ) -> Result<TrainBench> {
-    // the breast cancer training split, prepared as `medgpu train` prepares it
-    let p = prepare(&DataSource::builtin("breast_cancer"), &TrainConfig::default())?;
+    // the training split, prepared as `medgpu train` prepares it
+    let p = prepare(&DataSource::builtin(data), &TrainConfig::default())?;
     let cols = p.ds.cols();
     let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
     let start = Instant::now();
@@ -116,19 +119,19 @@ pub fn bench_training(
 /// The default MLP (30-64-32-1, ReLU, Adam 1e-3, batch 32) on the breast cancer training split.
 pub fn bench_default_mlp(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let head = Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets };
-    bench_training(gpu, "mlp", &ModelSpec::mlp(&[64, 32], Act::Relu, 0.0), head, 32, reps, epochs_per_rep)
+    let model = ModelSpec::mlp(&[64, 32], Act::Relu, 0.0);
+    bench_training(gpu, "mlp", "breast_cancer", &model, head, 32, reps, epochs_per_rep)
 }
 
 /// The dense autoencoder 30-16-8-16-30 on the same rows.
 pub fn bench_autoencoder(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let head = Head { outputs: 30, loss: LossKind::Mse, target: TargetSource::Features };
-    bench_training(
-        gpu,
-        "autoencoder",
-        &ModelSpec::autoencoder(&[16, 8], Act::Relu),
-        head,
-        32,
-        reps,
-        epochs_per_rep,
-    )
+    let model = ModelSpec::autoencoder(&[16, 8], Act::Relu);
+    bench_training(gpu, "autoencoder", "breast_cancer", &model, head, 32, reps, epochs_per_rep)
+}
+
+/// The default CNN (`--model cnn`) on the digits training split, batch 32.
+pub fn bench_cnn(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+    let head = Head { outputs: 10, loss: LossKind::SoftmaxCrossEntropy, target: TargetSource::Targets };
+    bench_training(gpu, "cnn", "digits", &ModelSpec::cnn([1, 8, 8]), head, 32, reps, epochs_per_rep)
 }
