@@ -73,7 +73,9 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
     let mut trained = Vec::new();
     if has("train") || has("memory") {
         let epochs = if quick { 5 } else { 20 };
-        println!("\ntraining throughput ({reps} reps of {epochs} epochs; training splits of the built-in data)");
+        println!(
+            "\ntraining throughput ({reps} reps of {epochs} epochs; training splits of the built-in data)"
+        );
         let mlp = bench::bench_default_mlp(gpu.clone(), reps, epochs)?;
         print_train(&mlp, ">= 25000 (issue 2), 60000 (issue 6)");
         let ae = bench::bench_autoencoder(gpu.clone(), reps, epochs)?;

@@ -351,7 +351,9 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
 fn image_shape(a: &TrainArgs) -> Result<Option<[usize; 3]>> {
     match a.input_shape.as_deref() {
         Some(&[c, h, w]) if c > 0 && h > 0 && w > 0 => Ok(Some([c, h, w])),
-        Some(v) => Err(Error::Usage(format!("--input-shape must be three positive numbers C,H,W, got {v:?}"))),
+        Some(v) => {
+            Err(Error::Usage(format!("--input-shape must be three positive numbers C,H,W, got {v:?}")))
+        }
         None if a.data == "builtin:digits" && a.model.starts_with("cnn") => Ok(Some([1, 8, 8])),
         None => Ok(None),
     }

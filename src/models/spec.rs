@@ -319,11 +319,13 @@ impl ModelSpec {
                 "{source}: the model has no layers; add at least one [[layers]] entry"
             )));
         }
-        spec.validate()?;
+        // the input shape may still come from the command line
+        spec.validate_layers()?;
         Ok(spec)
     }
 
-    /// Checks each layer's settings, naming the layer (no layers: a linear model).
+    /// Checks each layer's settings and that image layers get image input,
+    /// naming the layer (no layers: a linear model).
     pub fn validate(&self) -> Result<()> {
         let mut flat = self.input_shape.is_none();
         for (i, l) in self.layers.iter().enumerate() {
@@ -338,6 +340,13 @@ impl ModelSpec {
             if matches!(l, LayerSpec::Flatten | LayerSpec::Dense { .. }) {
                 flat = true;
             }
+        }
+        self.validate_layers()
+    }
+
+    /// Checks each layer's own settings, naming the layer.
+    pub fn validate_layers(&self) -> Result<()> {
+        for (i, l) in self.layers.iter().enumerate() {
             match l {
                 LayerSpec::Conv2d { filters: 0, .. } => {
                     return Err(Error::Model(format!("layer {} (conv2d): filters must be at least 1", i + 1)))
@@ -427,11 +436,13 @@ impl ModelSpec {
                     g.conv2d(&next("conv"), x, *filters, win, *activation)?
                 }
                 LayerSpec::Maxpool2d { kernel, stride, padding } => {
-                    let win = Window { kernel: *kernel, stride: stride.unwrap_or(*kernel), padding: *padding };
+                    let win =
+                        Window { kernel: *kernel, stride: stride.unwrap_or(*kernel), padding: *padding };
                     g.pool2d(&next("pool"), PoolKind::Max, x, win)?
                 }
                 LayerSpec::Avgpool2d { kernel, stride, padding } => {
-                    let win = Window { kernel: *kernel, stride: stride.unwrap_or(*kernel), padding: *padding };
+                    let win =
+                        Window { kernel: *kernel, stride: stride.unwrap_or(*kernel), padding: *padding };
                     g.pool2d(&next("pool"), PoolKind::Avg, x, win)?
                 }
                 LayerSpec::GlobalAvgpool2d => g.global_avgpool2d(&next("pool"), x)?,
@@ -448,7 +459,9 @@ impl ModelSpec {
         // a decoder that restores the input's height and width ends in a
         // convolution back to its channels; every other head is dense
         let image_out = match (self.input_shape, g.shape(x)) {
-            (Some([c, h, w]), &[_, _, oh, ow]) if head.target == TargetSource::Features && (oh, ow) == (h, w) => {
+            (Some([c, h, w]), &[_, _, oh, ow])
+                if head.target == TargetSource::Features && (oh, ow) == (h, w) =>
+            {
                 Some(c)
             }
             _ => None,
