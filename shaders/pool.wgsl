@@ -45,6 +45,13 @@ fn covering(i: u32, k: u32, s: u32, p: u32, n_out: u32) -> vec2<i32> {
     return vec2<i32>(first, last);
 }
 
+// Windows that tile the input without overlap or padding (the usual 2x2,
+// stride 2): every input lies in at most one window and every window is
+// inside the input, so the kernels skip the general bounds and loops.
+fn tiling() -> bool {
+    return pl.kh == pl.sh && pl.kw == pl.sw && pl.ph == 0u && pl.pw == 0u;
+}
+
 // Input positions [start, end) the window of output o covers along one axis.
 fn window(o: u32, k: u32, s: u32, p: u32, n_in: u32) -> vec2<i32> {
     let start = i32(o * s) - i32(p);
@@ -58,6 +65,23 @@ fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     if (i >= pl.batch * pl.c * ohw) { return; }
     let plane = (i / ohw) * pl.h * pl.w;
     let r = i % ohw;
+    if (tiling()) {
+        // uniform loop bounds: no per-invocation window arithmetic
+        let y0 = (r / pl.ow) * pl.kh;
+        let x0 = (r % pl.ow) * pl.kw;
+        var best = src[plane + y0 * pl.w + x0];
+        var at = y0 * pl.w + x0;
+        for (var y = 0u; y < pl.kh; y = y + 1u) {
+            for (var x = 0u; x < pl.kw; x = x + 1u) {
+                let p = (y0 + y) * pl.w + x0 + x;
+                let v = src[plane + p];
+                if (v > best) { best = v; at = p; }
+            }
+        }
+        dst[i] = best;
+        arg[i] = bitcast<f32>(i32(at));
+        return;
+    }
     let wy = window(r / pl.ow, pl.kh, pl.sh, pl.ph, pl.h);
     let wx = window(r % pl.ow, pl.kw, pl.sw, pl.pw, pl.w);
     var best = 0.0;
@@ -80,6 +104,16 @@ fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if (i >= pl.batch * pl.c * hw) { return; }
     let oplane = (i / hw) * pl.oh * pl.ow;
     let p = i % hw;
+    if (tiling()) {
+        // the one window holding p, if any (rows and columns past the last
+        // whole window belong to none)
+        let oy = (p / pl.w) / pl.kh;
+        let ox = (p % pl.w) / pl.kw;
+        let inside = oy < pl.oh && ox < pl.ow;
+        let o = select(0u, oplane + oy * pl.ow + ox, inside);
+        put_grad(i, select(0.0, src[o], inside && bitcast<i32>(arg[o]) == i32(p)));
+        return;
+    }
     let cy = covering(p / pl.w, pl.kh, pl.sh, pl.ph, pl.oh);
     let cx = covering(p % pl.w, pl.kw, pl.sw, pl.pw, pl.ow);
     var g = 0.0;

@@ -5,7 +5,16 @@
 mod common;
 use common::*;
 use medgpu::cpu_ref;
-use medgpu::kernels::{self, Act, ConvOperands, NormBackward, NormForward, NormGeom, WindowGeom};
+use medgpu::kernels::{self, Act, ConvOperands, NormBackward, NormForward, NormGeom, Variants, WindowGeom};
+
+/// The portable kernels, and the subgroup variants where the adapter runs them.
+fn variants() -> Vec<Variants> {
+    let mut v = vec![Variants::default()];
+    if gpu().variants().subgroup8 {
+        v.push(gpu().variants());
+    }
+    v
+}
 
 /// Geometry with symmetric padding: oh = (h + 2 ph - kh) / sh + 1.
 #[allow(clippy::too_many_arguments)]
@@ -60,19 +69,21 @@ fn conv2d_forward_matches_reference() {
             let w = f32ed(&rand_vec(g.oc * g.c * g.kh * g.kw, seed + 1));
             let bias = f32ed(&rand_vec(g.oc, seed + 2));
             let o = ConvOperands { a: 0, b: 1, bias: Some(2), aux: None, out: 3 };
-            let call = kernels::conv2d_forward(g, o, *act, 4);
-            let out =
-                run_call(&call, &[words(&x), words(&w), words(&bias), vec![0; g.out_len()], vec![0; 4]]);
             let mut want = vec![0.0; g.out_len()];
             cpu_ref::conv2d_forward(g, &x, &w, Some(&bias), *act, &mut want);
-            let k = (g.c * g.kh * g.kw) as f64;
-            assert_close(
-                &format!("conv2d_forward {g:?} {act:?}"),
-                &floats(&out[3]),
-                &want,
-                1e-5 * k.sqrt(),
-                1e-4,
-            );
+            for v in variants() {
+                let call = kernels::specialize(kernels::conv2d_forward(g, o.clone(), *act, 4), v);
+                let out =
+                    run_call(&call, &[words(&x), words(&w), words(&bias), vec![0; g.out_len()], vec![0; 4]]);
+                let k = (g.c * g.kh * g.kw) as f64;
+                assert_close(
+                    &format!("conv2d_forward {g:?} {act:?} {v:?}"),
+                    &floats(&out[3]),
+                    &want,
+                    1e-5 * k.sqrt(),
+                    1e-4,
+                );
+            }
         }
     }
 }
@@ -90,19 +101,22 @@ fn conv2d_backward_input_matches_reference() {
             let aux = f32ed(&aux);
             let dx0 = f32ed(&rand_vec(g.in_len(), seed + 3));
             let o = ConvOperands { a: 0, b: 1, bias: None, aux: Some(2), out: 3 };
-            let call = kernels::conv2d_backward_input(g, o, *act, accumulate, 4);
-            let out = run_call(&call, &[words(&dy), words(&w), words(&aux), words(&dx0), vec![0; 4]]);
             let mut want = dx0.clone();
             let ga = (*act != Act::None).then_some((*act, aux.as_slice()));
             cpu_ref::conv2d_backward_input(g, &dy, &w, ga, accumulate, &mut want);
-            let k = (g.oc * g.kh * g.kw) as f64;
-            assert_close(
-                &format!("conv2d_backward_input {g:?} {act:?}"),
-                &floats(&out[3]),
-                &want,
-                1e-5 * k.sqrt(),
-                1e-4,
-            );
+            for v in variants() {
+                let call =
+                    kernels::specialize(kernels::conv2d_backward_input(g, o.clone(), *act, accumulate, 4), v);
+                let out = run_call(&call, &[words(&dy), words(&w), words(&aux), words(&dx0), vec![0; 4]]);
+                let k = (g.oc * g.kh * g.kw) as f64;
+                assert_close(
+                    &format!("conv2d_backward_input {g:?} {act:?} {v:?}"),
+                    &floats(&out[3]),
+                    &want,
+                    1e-5 * k.sqrt(),
+                    1e-4,
+                );
+            }
         }
     }
 }
@@ -117,13 +131,22 @@ fn conv2d_backward_weight_and_bias_match_reference() {
             let nw = g.oc * g.c * g.kh * g.kw;
             let (dw0, db0) = (f32ed(&rand_vec(nw, seed + 2)), f32ed(&rand_vec(g.oc, seed + 3)));
             let o = ConvOperands { a: 0, b: 1, bias: Some(2), aux: None, out: 3 };
-            let call = kernels::conv2d_backward_weight(g, o, accumulate, 4);
-            let out = run_call(&call, &[words(&x), words(&dy), words(&db0), words(&dw0), vec![0; 4]]);
             let (mut dw, mut db) = (dw0.clone(), db0.clone());
             cpu_ref::conv2d_backward_weight(g, &x, &dy, accumulate, &mut dw, Some(&mut db));
-            let k = (g.batch * g.oh * g.ow) as f64;
-            assert_close(&format!("conv2d dw {g:?}"), &floats(&out[3]), &dw, 1e-5 * k.sqrt(), 1e-4);
-            assert_close(&format!("conv2d dbias {g:?}"), &floats(&out[2]), &db, 1e-5 * k.sqrt(), 1e-4);
+            for v in variants() {
+                let call =
+                    kernels::specialize(kernels::conv2d_backward_weight(g, o.clone(), accumulate, 4), v);
+                let out = run_call(&call, &[words(&x), words(&dy), words(&db0), words(&dw0), vec![0; 4]]);
+                let k = (g.batch * g.oh * g.ow) as f64;
+                assert_close(&format!("conv2d dw {g:?} {v:?}"), &floats(&out[3]), &dw, 1e-5 * k.sqrt(), 1e-4);
+                assert_close(
+                    &format!("conv2d dbias {g:?} {v:?}"),
+                    &floats(&out[2]),
+                    &db,
+                    1e-5 * k.sqrt(),
+                    1e-4,
+                );
+            }
         }
     }
 }

@@ -46,6 +46,13 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
     }
     let gpu = Arc::new(Gpu::open(opts)?);
     println!("adapter: {} (driver {} {})", gpu.describe(), gpu.info.driver, gpu.info.driver_info);
+    let variants = gpu.variants();
+    println!(
+        "kernels: {} (subgroup sizes {}-{}; MEDGPU_PORTABLE_KERNELS=1 for the portable ones)",
+        if variants.subgroup8 { "subgroup variants for convolutions" } else { "portable" },
+        gpu.info.subgroup_min_size,
+        gpu.info.subgroup_max_size
+    );
     println!(
         "medgpu {}; {}; wall-clock timing around submit + wait",
         env!("CARGO_PKG_VERSION"),
@@ -110,6 +117,7 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
             "adapter": {"name": gpu.info.name, "backend": format!("{:?}", gpu.info.backend),
                         "driver": gpu.info.driver, "driver_info": gpu.info.driver_info},
             "timing": "wall clock around submit + wait",
+            "subgroup_kernels": variants.subgroup8,
             "suites": out,
         });
         let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::Gpu(e.to_string()))?;

@@ -82,6 +82,18 @@ impl Gpu {
         })
     }
 
+    /// The kernel variants this device runs. Subgroup kernels need
+    /// SUBGROUP with subgroups of at least 8 invocations;
+    /// `MEDGPU_PORTABLE_KERNELS=1` turns them off (for comparisons).
+    pub fn variants(&self) -> crate::kernels::Variants {
+        let off = std::env::var("MEDGPU_PORTABLE_KERNELS").is_ok_and(|v| v == "1");
+        crate::kernels::Variants {
+            subgroup8: !off
+                && self.features.contains(wgpu::Features::SUBGROUP)
+                && self.info.subgroup_min_size >= 8,
+        }
+    }
+
     /// Bytes of all GPU buffers medgpu has created on this device so far
     /// (storage, uniform and readback). A training loop that allocates
     /// nothing per step or epoch keeps this constant.

@@ -357,7 +357,7 @@ impl Program {
         };
         let mut dispatches = Vec::with_capacity(calls.len());
         for (c, (uoff, usize_)) in calls.iter().zip(&slots) {
-            let resolved: Call<Slice> = c.map(|r| bufs.resolve(r))?;
+            let resolved: Call<Slice> = kernels::specialize(c.map(|r| bufs.resolve(r))?, gpu.variants());
             let u = Slice { buffer: &uniform_buf, offset: *uoff, size: *usize_ };
             dispatches.push(cache.build(&gpu, &resolved, u)?);
         }

@@ -69,6 +69,42 @@ impl WindowGeom {
 /// Invocations per workgroup of the convolution kernels (`WG` in conv.wgsl).
 const CONV_WG: usize = 64;
 
+/// Grid of a subgroup conv kernel: 4 rows per invocation and 64
+/// invocations per workgroup along x (folded into z past 65535 groups), 8
+/// columns per workgroup along y.
+fn subgroup_grid(rows: usize, cols: usize) -> [u32; 3] {
+    let groups = rows.div_ceil(4 * CONV_WG).max(1);
+    let (x, z) = if groups <= 65535 { (groups, 1) } else { (65535, groups.div_ceil(65535)) };
+    [x as u32, cols.div_ceil(8).max(1) as u32, z as u32]
+}
+
+/// Kernel variants an adapter can run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Variants {
+    /// Subgroup operations with at least 8 invocations per subgroup
+    /// (shaders/conv_sg.wgsl: the convolution forward and input gradient).
+    pub subgroup8: bool,
+}
+
+/// The fastest variant of `call` the adapter runs: the same kernel with
+/// another grid, same bindings, uniform and results (tested against the
+/// same references).
+pub fn specialize<B>(mut call: Call<B>, v: Variants) -> Call<B> {
+    let conv = [KernelId::Conv2dForward, KernelId::Conv2dBackwardInput];
+    if !v.subgroup8 || !conv.contains(&call.kernel) || call.uniform.len() < 9 {
+        return call;
+    }
+    let w = |i: usize| call.uniform[i] as usize;
+    let (batch, c, h, ww, oc, oh, ow) = (w(0), w(1), w(2), w(3), w(4), w(5), w(6));
+    let (kernel, rows, cols) = match call.kernel {
+        KernelId::Conv2dForward => (KernelId::Conv2dForwardSg, batch * oh * ow, oc),
+        _ => (KernelId::Conv2dBackwardInputSg, batch * h * ww, c),
+    };
+    call.kernel = kernel;
+    call.groups = subgroup_grid(rows, cols);
+    call
+}
+
 /// Grid of a conv kernel with `rows` x `cols` outputs in 4x4 blocks.
 fn conv_grid(rows: usize, cols: usize) -> [u32; 3] {
     let blocks = rows.div_ceil(4) * cols.div_ceil(4);
@@ -77,6 +113,7 @@ fn conv_grid(rows: usize, cols: usize) -> [u32; 3] {
 }
 
 /// The bindings of a convolution kernel (see conv.wgsl for each kernel's use).
+#[derive(Clone, Debug)]
 pub struct ConvOperands<B> {
     /// x (forward, backward_weight) or dy (backward_input).
     pub a: B,

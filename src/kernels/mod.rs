@@ -44,11 +44,13 @@ pub enum Family {
     Pool,
     /// shaders/batchnorm.wgsl
     BatchNorm,
+    /// shaders/conv_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
+    ConvSg,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -60,6 +62,7 @@ impl Family {
         Family::Conv,
         Family::Pool,
         Family::BatchNorm,
+        Family::ConvSg,
     ];
 
     /// File name under shaders/.
@@ -76,6 +79,7 @@ impl Family {
             Family::Conv => "conv.wgsl",
             Family::Pool => "pool.wgsl",
             Family::BatchNorm => "batchnorm.wgsl",
+            Family::ConvSg => "conv_sg.wgsl",
         }
     }
 
@@ -92,6 +96,7 @@ impl Family {
             Family::Conv => include_str!("../../shaders/conv.wgsl"),
             Family::Pool => include_str!("../../shaders/pool.wgsl"),
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
+            Family::ConvSg => include_str!("../../shaders/conv_sg.wgsl"),
         }
     }
 
@@ -153,6 +158,8 @@ kernel_table! {
     Conv2dForward => Conv, "conv2d_forward";
     Conv2dBackwardInput => Conv, "conv2d_backward_input";
     Conv2dBackwardWeight => Conv, "conv2d_backward_weight";
+    Conv2dForwardSg => ConvSg, "conv2d_forward_sg";
+    Conv2dBackwardInputSg => ConvSg, "conv2d_backward_input_sg";
     MaxpoolForward => Pool, "maxpool_forward";
     MaxpoolBackward => Pool, "maxpool_backward";
     AvgpoolForward => Pool, "avgpool_forward";

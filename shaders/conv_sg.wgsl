@@ -1,0 +1,206 @@
+// Subgroup variants of conv2d_forward and conv2d_backward_input (same
+// uniform, bindings, overrides and results as in conv.wgsl), for adapters
+// whose subgroups have at least 8 invocations. Why: on CPU adapters every
+// storage load inside a loop runs once per invocation, so loads per FMA set
+// the speed. Here a workgroup owns 8 columns (output channels for the
+// forward, input channels for backward_input) and each invocation 4 rows x
+// those 8 columns. Per k step an invocation loads its own 4 row
+// values and one shared column value (lane j of every subgroup loads column
+// j), then subgroupBroadcast hands each column value to every lane: 5 loads
+// feed 32 FMAs, where the 4x4 kernels need 8 loads for 16.
+//   conv2d_forward_sg:        rows = output pixels (b, oy, ox), columns = o, k = (c, ky, kx)
+//   conv2d_backward_input_sg: rows = input pixels (b, iy, ix),  columns = c, k = (o, ky, kx)
+// (A weight-gradient variant, rows = taps, was slower: a 3x3 kernel on one
+// input channel has 9 taps, too few rows to fill a subgroup.)
+// Loops have uniform bounds and every invocation stays active until the
+// stores (subgroup operations need the whole subgroup).
+
+struct Conv {
+    batch: u32, c: u32, h: u32, w: u32,
+    oc: u32, oh: u32, ow: u32, kh: u32,
+    kw: u32, sh: u32, sw: u32, ph: u32,
+    pw: u32, pad0: u32, pad1: u32, pad2: u32,
+}
+
+override ACT: u32 = 0u;
+override GRAD_ACT: u32 = 0u;
+override HAS_BIAS: bool = false;
+override ACCUMULATE: bool = false;
+override BIAS_GRAD: bool = false;
+
+@group(0) @binding(0) var<uniform> cv: Conv;
+@group(0) @binding(1) var<storage, read_write> a: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> aux: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = 64u;
+const COLS: u32 = 8u;
+
+fn put(idx: u32, v: f32) {
+    if (ACCUMULATE) { out[idx] = out[idx] + v; } else { out[idx] = v; }
+}
+
+fn clamp4(base: u32, limit: u32) -> vec4<u32> {
+    let last = max(limit, 1u) - 1u;
+    return min(vec4<u32>(base) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
+}
+
+// First of this invocation's 4 rows (workgroups fold into z past 65535).
+fn first_row(wid: vec3<u32>, li: u32) -> u32 {
+    return ((wid.x + wid.z * 65535u) * WG + li) * 4u;
+}
+
+// Column j's value from lane j of the subgroup, times the row values.
+fn fma8(acc: ptr<function, array<vec4<f32>, 8>>, rows: vec4<f32>, col: f32) {
+    (*acc)[0] = (*acc)[0] + rows * subgroupBroadcast(col, 0u);
+    (*acc)[1] = (*acc)[1] + rows * subgroupBroadcast(col, 1u);
+    (*acc)[2] = (*acc)[2] + rows * subgroupBroadcast(col, 2u);
+    (*acc)[3] = (*acc)[3] + rows * subgroupBroadcast(col, 3u);
+    (*acc)[4] = (*acc)[4] + rows * subgroupBroadcast(col, 4u);
+    (*acc)[5] = (*acc)[5] + rows * subgroupBroadcast(col, 5u);
+    (*acc)[6] = (*acc)[6] + rows * subgroupBroadcast(col, 6u);
+    (*acc)[7] = (*acc)[7] + rows * subgroupBroadcast(col, 7u);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn conv2d_forward_sg(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let ohw = cv.oh * cv.ow;
+    let rows = cv.batch * ohw;
+    let r0 = first_row(wid, li);
+    let m = clamp4(r0, rows);
+    let bi = m / ohw;
+    let pix = m % ohw;
+    let hw = cv.h * cv.w;
+    let iy0 = vec4<i32>((pix / cv.ow) * cv.sh) - i32(cv.ph);
+    let ix0 = vec4<i32>((pix % cv.ow) * cv.sw) - i32(cv.pw);
+    let xbase = bi * (cv.c * hw);
+    let kk = cv.c * cv.kh * cv.kw;
+    let o0 = wid.y * COLS;
+    // the weight row this lane loads for its subgroup
+    let wrow = min(o0 + min(lane, COLS - 1u), cv.oc - 1u) * kk;
+    var acc: array<vec4<f32>, 8>;
+    let hi = vec4<i32>(i32(cv.h));
+    let wi = vec4<i32>(i32(cv.w));
+    for (var c = 0u; c < cv.c; c = c + 1u) {
+        let cbase = xbase + vec4<u32>(c * hw);
+        for (var ky = 0u; ky < cv.kh; ky = ky + 1u) {
+            let iy = iy0 + vec4<i32>(i32(ky));
+            let oky = (iy >= vec4<i32>(0)) & (iy < hi);
+            let rowoff = cbase + vec4<u32>(select(vec4<i32>(0), iy, oky)) * cv.w;
+            for (var kx = 0u; kx < cv.kw; kx = kx + 1u) {
+                let ix = ix0 + vec4<i32>(i32(kx));
+                let ok = oky & (ix >= vec4<i32>(0)) & (ix < wi);
+                let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ix, ok)), ok);
+                let xv = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
+                fma8(&acc, xv, b[wrow + (c * cv.kh + ky) * cv.kw + kx]);
+            }
+        }
+    }
+    for (var j = 0u; j < COLS; j = j + 1u) {
+        // constant indices keep the accumulators in registers
+        switch j {
+            case 0u: { store_forward(r0, o0, acc[0]); }
+            case 1u: { store_forward(r0, o0 + 1u, acc[1]); }
+            case 2u: { store_forward(r0, o0 + 2u, acc[2]); }
+            case 3u: { store_forward(r0, o0 + 3u, acc[3]); }
+            case 4u: { store_forward(r0, o0 + 4u, acc[4]); }
+            case 5u: { store_forward(r0, o0 + 5u, acc[5]); }
+            case 6u: { store_forward(r0, o0 + 6u, acc[6]); }
+            default: { store_forward(r0, o0 + 7u, acc[7]); }
+        }
+    }
+}
+
+// Stores output channel o of rows r0..r0+3.
+fn store_forward(r0: u32, o: u32, v: vec4<f32>) {
+    let ohw = cv.oh * cv.ow;
+    let rows = cv.batch * ohw;
+    if (o >= cv.oc) { return; }
+    for (var r = 0u; r < 4u; r = r + 1u) {
+        let row = r0 + r;
+        if (row >= rows) { return; }
+        var x = v[r];
+        if (HAS_BIAS) { x = x + bias[o]; }
+        put((row / ohw) * cv.oc * ohw + o * ohw + row % ohw, act_apply(ACT, x));
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn conv2d_backward_input_sg(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let hw = cv.h * cv.w;
+    let ohw = cv.oh * cv.ow;
+    let rows = cv.batch * hw;
+    let r0 = first_row(wid, li);
+    let m = clamp4(r0, rows);
+    let bi = m / hw;
+    let pix = m % hw;
+    let ty0 = vec4<i32>(pix / cv.w) + i32(cv.ph);
+    let tx0 = vec4<i32>(pix % cv.w) + i32(cv.pw);
+    let dybase = bi * (cv.oc * ohw);
+    let kpl = cv.kh * cv.kw;
+    let c0 = wid.y * COLS;
+    // w[o, c, ky, kx] for this lane's channel is at o * C * kpl + wcol + ky * kw + kx
+    let wcol = min(c0 + min(lane, COLS - 1u), cv.c - 1u) * kpl;
+    var acc: array<vec4<f32>, 8>;
+    let shi = vec4<i32>(i32(cv.sh));
+    let swi = vec4<i32>(i32(cv.sw));
+    let ohi = vec4<i32>(i32(cv.oh));
+    let owi = vec4<i32>(i32(cv.ow));
+    for (var o = 0u; o < cv.oc; o = o + 1u) {
+        let obase = dybase + vec4<u32>(o * ohw);
+        let wbase = o * cv.c * kpl + wcol;
+        for (var ky = 0u; ky < cv.kh; ky = ky + 1u) {
+            let ty = ty0 - vec4<i32>(i32(ky));
+            let tyc = select(vec4<i32>(0), ty, ty >= vec4<i32>(0));
+            let oy = tyc / shi;
+            let oky = (ty >= vec4<i32>(0)) & (oy * shi == tyc) & (oy < ohi);
+            let rowoff = obase + vec4<u32>(select(vec4<i32>(0), oy, oky)) * cv.ow;
+            for (var kx = 0u; kx < cv.kw; kx = kx + 1u) {
+                let tx = tx0 - vec4<i32>(i32(kx));
+                let txc = select(vec4<i32>(0), tx, tx >= vec4<i32>(0));
+                let ox = txc / swi;
+                let ok = oky & (tx >= vec4<i32>(0)) & (ox * swi == txc) & (ox < owi);
+                let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ox, ok)), ok);
+                let dv = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
+                fma8(&acc, dv, b[wbase + ky * cv.kw + kx]);
+            }
+        }
+    }
+    for (var j = 0u; j < COLS; j = j + 1u) {
+        switch j {
+            case 0u: { store_input(r0, c0, acc[0]); }
+            case 1u: { store_input(r0, c0 + 1u, acc[1]); }
+            case 2u: { store_input(r0, c0 + 2u, acc[2]); }
+            case 3u: { store_input(r0, c0 + 3u, acc[3]); }
+            case 4u: { store_input(r0, c0 + 4u, acc[4]); }
+            case 5u: { store_input(r0, c0 + 5u, acc[5]); }
+            case 6u: { store_input(r0, c0 + 6u, acc[6]); }
+            default: { store_input(r0, c0 + 7u, acc[7]); }
+        }
+    }
+}
+
+// Stores input channel c of input pixels r0..r0+3.
+fn store_input(r0: u32, c: u32, v: vec4<f32>) {
+    let hw = cv.h * cv.w;
+    let rows = cv.batch * hw;
+    if (c >= cv.c) { return; }
+    for (var r = 0u; r < 4u; r = r + 1u) {
+        let row = r0 + r;
+        if (row >= rows) { return; }
+        let idx = (row / hw) * cv.c * hw + c * hw + row % hw;
+        var x = v[r];
+        if (GRAD_ACT != 0u) { x = x * act_grad_from_y(GRAD_ACT, aux[idx]); }
+        put(idx, x);
+    }
+}
