@@ -1,4 +1,4 @@
-//! Tabular data: CSV loading, the built-in data sets,
+//! Tabular data: CSV loading, image folders, the built-in data sets,
 //! stratified and grouped splits, column encoding (numeric, one-hot, class
 //! labels), missing values and normalization.
 //!
@@ -11,9 +11,13 @@
 //! and frees its cells as they are encoded, for large files.
 //! At eval/predict time the saved [`Encoding`] and [`Preprocessor`] are
 //! reapplied with [`encode_apply`] or [`encode_apply_lenient`].
+//! [`read_image_folder`] reads a folder of images, one subfolder per class,
+//! into a raw table (one numeric column per pixel and a `label` column) that
+//! takes the same path.
 
 mod encode;
 mod encode_owned;
+mod image_folder;
 mod prepare;
 mod preprocess;
 mod raw;
@@ -22,6 +26,7 @@ mod split;
 
 pub use encode::{encode_apply, encode_apply_lenient};
 pub use encode_owned::{encode_fit_owned, release_freed_memory};
+pub use image_folder::read_image_folder;
 pub use prepare::{
     encode_fit, ColumnEncoding, Dataset, Encoding, MissingPolicy, Normalize, PrepareOptions, TargetEncoding,
     Task,

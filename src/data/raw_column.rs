@@ -136,6 +136,13 @@ pub struct NumericCells {
 }
 
 impl NumericCells {
+    /// A column of plain numbers whose text is the value formatted back
+    /// (integers below 2^24 or decimals, no missing markers), e.g. pixel
+    /// values read from images.
+    pub(crate) fn from_values(values: Vec<f32>) -> Self {
+        NumericCells { values, exact_rows: Vec::new(), exact_text: TextCells::default() }
+    }
+
     /// One value per row; NaN for a missing cell.
     pub fn values(&self) -> &[f32] {
         &self.values
