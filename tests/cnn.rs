@@ -180,3 +180,66 @@ fn image_layers_without_an_input_shape_are_refused_with_the_layer_named() {
     assert!(err.contains("[1, 5, 5]") && err.contains("30 feature columns"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// ROOT/h/*.png hold a horizontal bar, ROOT/v/*.png a vertical one, each at
+/// a random place on a noisy 12x10 grey background.
+fn bar_images(root: &Path, per_class: usize) {
+    let mut state = 12345u64;
+    let mut next = move |n: u32| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) % n as u64) as u32
+    };
+    for class in ["h", "v"] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..per_class {
+            let (w, h) = (10u32, 12u32);
+            let at = next(8) + 1;
+            let img = image::GrayImage::from_fn(w, h, |x, y| {
+                let on = if class == "h" { y == at } else { x == at };
+                image::Luma([if on { 200 + next(55) as u8 } else { next(60) as u8 }])
+            });
+            img.save(root.join(class).join(format!("{i:03}.png"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_cnn_trains_on_an_image_folder_and_predicts_it() {
+    let d = tmp("folder");
+    let root = d.join("images");
+    bar_images(&root, 30);
+    let run = d.join("run");
+    let args = [
+        "train",
+        "--data",
+        s(&root),
+        "--model",
+        "cnn",
+        "--image-size",
+        "8x8",
+        "--epochs",
+        "15",
+        "--out",
+        s(&run),
+    ];
+    let (code, out, err) = medgpu(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("cnn 1x8x8-conv16-pool-conv32-pool-1"), "{out}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let acc = summary["test"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.85, "bar orientation test accuracy {acc}");
+    let preds = d.join("preds.csv");
+    let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&root), "--out", s(&preds)]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 1 + 60);
+
+    // a file that cannot be decoded is named, and no run directory is written
+    std::fs::write(root.join("v").join("broken.png"), b"not a png").unwrap();
+    let run2 = d.join("run2");
+    let (code, _, err) = medgpu(&["train", "--data", s(&root), "--image-size", "8x8", "--out", s(&run2)]);
+    assert_ne!(code, 0);
+    assert!(err.contains("broken.png") && err.contains("cannot decode"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!run2.exists(), "a failed run must not leave a run directory");
+}

@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// Evaluates the run in `run_dir` on `data` (which must have the target column).
 pub fn eval(opts: &DeviceOptions, run_dir: &Path, data: &str, json: bool) -> Result<()> {
     let model = TrainedModel::load(run_dir)?;
-    let (raw, _) = load_raw(data)?;
+    let (raw, _) = load_raw(data, model.file.model.input_shape)?;
     let f = &model.file;
     let ds = encode_apply(&raw, &f.encoding, f.encoding.target.is_some())?;
     let gpu = Arc::new(Gpu::open(opts)?);
@@ -31,7 +31,7 @@ pub fn eval(opts: &DeviceOptions, run_dir: &Path, data: &str, json: bool) -> Res
 /// rows that cannot be read are listed on stderr, never dropped silently.
 pub fn predict(opts: &DeviceOptions, run_dir: &Path, data: &str, out: Option<&Path>) -> Result<()> {
     let model = TrainedModel::load(run_dir)?;
-    let (raw, _) = load_raw(data)?;
+    let (raw, _) = load_raw(data, model.file.model.input_shape)?;
     let (ds, bad) = medgpu::data::encode_apply_lenient(&raw, &model.file.encoding)?;
     if !bad.is_empty() {
         eprintln!("warning: {} of {} rows could not be read and have no prediction:", bad.len(), raw.rows());

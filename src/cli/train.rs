@@ -61,6 +61,13 @@ pub struct TrainArgs {
     /// channel, row, column order (builtin:digits is 1,8,8)
     #[arg(long, value_delimiter = ',')]
     input_shape: Option<Vec<usize>>,
+    /// HxW every image of an image folder (--data DIR, one subfolder per
+    /// class) is resized to
+    #[arg(long, default_value = "32x32")]
+    image_size: String,
+    /// grey or rgb: the channels images of a folder are read as
+    #[arg(long, default_value = "grey")]
+    color: String,
     /// Hidden layer sizes (mlp default 64,32; autoencoder 16,8)
     #[arg(long, value_delimiter = ',')]
     hidden: Option<Vec<usize>>,
@@ -347,12 +354,30 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// `--input-shape C,H,W`, or the built-in data's own shape (digits: 1,8,8).
+/// `--input-shape C,H,W`; for an image folder `--color` and `--image-size`;
+/// for the built-in digits with a CNN their own shape 1,8,8.
 fn image_shape(a: &TrainArgs) -> Result<Option<[usize; 3]>> {
     match a.input_shape.as_deref() {
         Some(&[c, h, w]) if c > 0 && h > 0 && w > 0 => Ok(Some([c, h, w])),
         Some(v) => {
             Err(Error::Usage(format!("--input-shape must be three positive numbers C,H,W, got {v:?}")))
+        }
+        None if std::path::Path::new(&a.data).is_dir() => {
+            let c = match a.color.to_lowercase().as_str() {
+                "grey" | "gray" => 1,
+                "rgb" => 3,
+                o => return Err(Error::Usage(format!("unknown --color '{o}': use grey or rgb"))),
+            };
+            let size = a.image_size.to_lowercase();
+            let hw = size
+                .split_once('x')
+                .and_then(|(h, w)| Some((h.trim().parse().ok()?, w.trim().parse().ok()?)));
+            match hw {
+                Some((h, w)) if h > 0 && w > 0 => Ok(Some([c, h, w])),
+                _ => {
+                    Err(Error::Usage(format!("--image-size must be HxW, e.g. 32x32, got '{}'", a.image_size)))
+                }
+            }
         }
         None if a.data == "builtin:digits" && a.model.starts_with("cnn") => Ok(Some([1, 8, 8])),
         None => Ok(None),

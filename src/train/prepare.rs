@@ -5,7 +5,7 @@
 
 use super::config::{DataSource, TrainConfig};
 use crate::data::{
-    builtin_raw, encode_apply, encode_fit_owned, read_raw_csv, release_freed_memory,
+    builtin_raw, encode_apply, encode_fit_owned, read_image_folder, read_raw_csv, release_freed_memory,
     rows_after_missing_policy, split_rows, Dataset, Encoding, Preprocessor, RawColumn, RawTable, Split, Task,
 };
 use crate::error::{Error, Result};
@@ -14,13 +14,23 @@ use crate::models::Head;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// Reads `builtin:NAME` or a CSV file; also gives the built-in's default target.
-pub fn load_raw(source: &str) -> Result<(RawTable, Option<&'static str>)> {
+/// Reads `builtin:NAME`, a CSV file, or an image folder (one subfolder per
+/// class; every image resized to `image_shape` [C, H, W], default grey
+/// 32x32); also gives the default target (a built-in's label, `label` for
+/// image folders).
+pub fn load_raw(source: &str, image_shape: Option<[usize; 3]>) -> Result<(RawTable, Option<&'static str>)> {
     match source.strip_prefix("builtin:") {
         Some(name) => builtin_raw(name),
+        None if Path::new(source).is_dir() => {
+            let [c, h, w] = image_shape.unwrap_or(DEFAULT_IMAGE_SHAPE);
+            Ok((read_image_folder(Path::new(source), (h, w), c)?, Some("label")))
+        }
         None => Ok((read_raw_csv(Path::new(source))?, None)),
     }
 }
+
+/// Shape images from a folder are resized to when nothing else is asked: grey 32x32.
+pub const DEFAULT_IMAGE_SHAPE: [usize; 3] = [1, 32, 32];
 
 /// Regression targets are trained standardized: t' = (t - mean) / std (training rows).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -117,7 +127,7 @@ fn filter_rows(
 
 /// Loads, encodes, splits and normalizes the data of a run.
 pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
-    let (raw, default_target) = load_raw(&source.data)?;
+    let (raw, default_target) = load_raw(&source.data, cfg.model.input_shape)?;
     let mut opts = source.prepare.clone();
     // a built-in's label column is never a feature; an autoencoder keeps it for evaluation
     if opts.target.is_none() {
@@ -139,7 +149,7 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     let n_main = main.rows();
     let (ds, test_rows) = match &source.test_data {
         Some(path) => {
-            let (test_raw, _) = load_raw(path)?;
+            let (test_raw, _) = load_raw(path, cfg.model.input_shape)?;
             let test = encode_apply(&test_raw, &main.encoding, main.has_targets())?;
             let rows: Vec<usize> =
                 rows_after_missing_policy(&test, cfg.missing)?.iter().map(|r| r + n_main).collect();
