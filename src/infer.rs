@@ -117,9 +117,10 @@ pub fn run_model(gpu: Arc<Gpu>, model: &TrainedModel, ds: &Dataset) -> Result<In
     for (name, t) in &model.weights {
         params.write(&gpu, name, &t.values)?;
     }
-    let mut cache = PipelineCache::new();
+    let mut cache = PipelineCache::persistent(&gpu);
     let mut program =
         Program::compile(gpu, &graph, params, data, ProgramOptions { mode: Mode::Inference }, &mut cache)?;
+    cache.save();
     let rows: Vec<u32> = (0..ds.rows() as u32).collect();
     let p = program.predict(&rows)?;
     let (cols_out, outputs) =

@@ -32,6 +32,10 @@ pub struct TrainBench {
     pub encode_us_per_step: Stat,
     /// Seconds from the start of compilation (pipelines included) to the end of the first step.
     pub first_step_secs: f64,
+    /// The driver's pipeline cache on disk at that first step: `none` (the
+    /// backend has none, or MEDGPU_PIPELINE_CACHE=off), `cold` (empty) or
+    /// `warm (N bytes)`.
+    pub pipeline_cache: String,
     /// Epochs per repetition.
     pub epochs_per_rep: usize,
     /// How the time was taken.
@@ -68,7 +72,12 @@ pub fn bench_training(
     let start = Instant::now();
     let graph = model.build(cols, head, batch, true, 42)?;
     let params = Arc::new(ParamStore::init(&gpu, &graph, 42)?);
-    let mut cache = PipelineCache::new();
+    let mut cache = PipelineCache::persistent(&gpu);
+    let pipeline_cache = match cache.disk_loaded_bytes() {
+        None => "none".to_string(),
+        Some(0) => "cold".to_string(),
+        Some(n) => format!("warm ({n} bytes)"),
+    };
     let opt = OptimizerConfig::adam(1e-3);
     let mode = ProgramOptions { mode: Mode::Train(opt) };
     let mut program = Program::compile(gpu.clone(), &graph, params, data, mode, &mut cache)?;
@@ -77,6 +86,7 @@ pub fn bench_training(
     program.train_steps(&batches[..1], &[opt.lr])?;
     gpu.wait("the first step")?;
     let first_step_secs = start.elapsed().as_secs_f64();
+    cache.save();
     program.train_steps(&batches[1..], &[opt.lr])?;
     program.read_loss()?;
 
@@ -107,6 +117,7 @@ pub fn bench_training(
         dispatches_per_step: program.dispatches_per_step(),
         encode_us_per_step: Stat::of(&enc),
         first_step_secs,
+        pipeline_cache,
         epochs_per_rep,
         timing: "wall clock, loss readback included",
         per_dispatch_us,

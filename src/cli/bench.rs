@@ -30,8 +30,8 @@ fn print_train(r: &TrainBench, target: &str) {
     let e = &r.encode_us_per_step;
     println!("    CPU us to record step  {:>10.1} {:>10.1} {:>10.1}", e.median, e.min, e.max);
     println!(
-        "    first step             {:>10.3} s (compile + pipelines + one step; target <= 2 s)",
-        r.first_step_secs
+        "    first step             {:>10.3} s (compile + pipelines + one step; target <= 2 s; pipeline cache {})",
+        r.first_step_secs, r.pipeline_cache
     );
 }
 

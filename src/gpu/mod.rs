@@ -38,7 +38,7 @@ impl Gpu {
         let adapter = adapters::choose_adapter(opts)?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let features = adapter.features() & (wgpu::Features::SUBGROUP);
+        let features = adapter.features() & (wgpu::Features::SUBGROUP | wgpu::Features::PIPELINE_CACHE);
         let desc = wgpu::DeviceDescriptor {
             label: Some("medgpu"),
             required_features: features,

@@ -7,6 +7,7 @@
 
 pub mod calls;
 pub mod calls_conv;
+pub mod disk_cache;
 
 pub use calls::*;
 pub use calls_conv::*;
@@ -213,12 +214,30 @@ pub struct PipelineCache {
     // explicit layouts by storage-binding count: a specialization that leaves
     // a binding unused must still accept it (auto layouts would drop it)
     layouts: HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
+    disk: Option<disk_cache::DiskCache>,
 }
 
 impl PipelineCache {
-    /// An empty cache.
+    /// An empty cache, in memory only.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty cache whose pipelines also go through the driver's
+    /// pipeline cache kept on disk between runs (see [`disk_cache`]), where
+    /// the backend has one. Call [`PipelineCache::save`] once pipelines are built.
+    pub fn persistent(gpu: &Gpu) -> Self {
+        PipelineCache { disk: disk_cache::DiskCache::open(gpu), ..Self::default() }
+    }
+
+    /// Writes the driver's pipeline cache back to disk if it grew; the bytes written.
+    pub fn save(&self) -> usize {
+        self.disk.as_ref().map_or(0, |d| d.save())
+    }
+
+    /// `None` without an on-disk cache, else the bytes loaded from it (0: cold).
+    pub fn disk_loaded_bytes(&self) -> Option<usize> {
+        self.disk.as_ref().map(|d| d.loaded_bytes)
     }
 
     fn layout(
@@ -304,7 +323,7 @@ impl PipelineCache {
                     constants: overrides,
                     zero_initialize_workgroup_memory: false,
                 },
-                cache: None,
+                cache: self.disk.as_ref().map(|d| &d.cache),
             })
         })?;
         let pipeline = Arc::new(pipeline);

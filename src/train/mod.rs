@@ -207,12 +207,13 @@ pub fn train(
         host_peak_rss_bytes() >> 20
     );
     let params = Arc::new(ParamStore::init(&gpu, &train_graph, cfg.seed)?);
-    let mut cache = PipelineCache::new();
+    let mut cache = PipelineCache::persistent(&gpu);
     let mode = ProgramOptions { mode: Mode::Train(cfg.optimizer) };
     let mut trainer =
         Program::compile(gpu.clone(), &train_graph, params.clone(), data.clone(), mode, &mut cache)?;
     let mode = ProgramOptions { mode: Mode::Inference };
     let mut evaluator = Program::compile(gpu.clone(), &eval_graph, params.clone(), data, mode, &mut cache)?;
+    cache.save();
 
     let ckpt = dir.join("checkpoint");
     std::fs::create_dir_all(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
