@@ -1,8 +1,12 @@
-//! `cargo bench`: matmul GFLOPS up to 512 and the default MLP training
-//! benchmark (`medgpu bench` has every suite).
+//! `cargo bench`: matmul GFLOPS up to 512 and the training benchmarks of
+//! the MLP, the dense autoencoder and the digits CNN, each with the time of
+//! every kernel of its step (`medgpu bench` has every suite).
 
 use medgpu::gpu::{DeviceOptions, Gpu};
 use std::sync::Arc;
+
+/// A training benchmark: (gpu, repetitions, epochs per repetition).
+type TrainBenchFn = fn(Arc<Gpu>, usize, usize) -> medgpu::Result<medgpu::bench::TrainBench>;
 
 fn main() {
     if std::env::var_os("VK_LOADER_LAYERS_DISABLE").is_none() {
@@ -30,24 +34,34 @@ fn main() {
             std::process::exit(1);
         }
     }
-    match medgpu::bench::bench_default_mlp(gpu.clone(), 7, 20) {
-        Ok(r) => {
-            println!("adapter: {}", gpu.describe());
-            println!(
-                "mlp {} batch {}: {:.0} samples/s (min {:.0}, max {:.0}), {} dispatches/step, {:.1} us CPU to record a step, first step {:.3} s",
-                r.model,
-                r.batch,
-                r.samples_per_sec.median,
-                r.samples_per_sec.min,
-                r.samples_per_sec.max,
-                r.dispatches_per_step,
-                r.encode_us_per_step.median,
-                r.first_step_secs
-            );
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::exit(1);
+    println!("adapter: {}; kernels timed by {}", gpu.describe(), medgpu::bench::kernels::timing(&gpu));
+    let models: [(&str, TrainBenchFn); 3] = [
+        ("mlp", medgpu::bench::bench_default_mlp),
+        ("autoencoder", medgpu::bench::bench_autoencoder),
+        ("cnn", medgpu::bench::bench_cnn),
+    ];
+    for (name, run) in models {
+        match run(gpu.clone(), 5, 5) {
+            Ok(r) => {
+                println!(
+                    "{name} {} batch {}: {:.0} samples/s (min {:.0}, max {:.0}), {} dispatches/step, {:.1} us CPU to record a step, first step {:.3} s",
+                    r.model,
+                    r.batch,
+                    r.samples_per_sec.median,
+                    r.samples_per_sec.min,
+                    r.samples_per_sec.max,
+                    r.dispatches_per_step,
+                    r.encode_us_per_step.median,
+                    r.first_step_secs
+                );
+                for (kernel, us) in &r.per_dispatch_us {
+                    println!("    {kernel:<28} {us:>9.1} us");
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
         }
     }
 }

@@ -54,9 +54,10 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
         gpu.info.subgroup_max_size
     );
     println!(
-        "medgpu {}; {}; wall-clock timing around submit + wait",
+        "medgpu {}; {}; kernels and per-dispatch profiles timed by {}; training throughput by wall clock",
         env!("CARGO_PKG_VERSION"),
-        if quick { "quick" } else { "full" }
+        if quick { "quick" } else { "full" },
+        bench::kernels::timing(&gpu)
     );
     let reps = if quick { 3 } else { 7 };
     let mut cache = PipelineCache::new();
@@ -116,7 +117,7 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
             "medgpu_version": env!("CARGO_PKG_VERSION"),
             "adapter": {"name": gpu.info.name, "backend": format!("{:?}", gpu.info.backend),
                         "driver": gpu.info.driver, "driver_info": gpu.info.driver_info},
-            "timing": "wall clock around submit + wait",
+            "timing": {"kernels": bench::kernels::timing(&gpu), "training": "wall clock, loss readback included"},
             "subgroup_kernels": variants.subgroup8,
             "suites": out,
         });

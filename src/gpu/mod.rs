@@ -5,6 +5,7 @@
 //! allocation and pipeline creation in error scopes.
 
 mod adapters;
+pub mod timer;
 
 pub use adapters::{list_adapters, AdapterReport, DeviceOptions};
 
@@ -38,7 +39,9 @@ impl Gpu {
         let adapter = adapters::choose_adapter(opts)?;
         let info = adapter.get_info();
         let limits = adapter.limits();
-        let features = adapter.features() & (wgpu::Features::SUBGROUP | wgpu::Features::PIPELINE_CACHE);
+        let wanted =
+            wgpu::Features::SUBGROUP | wgpu::Features::PIPELINE_CACHE | wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & wanted;
         let desc = wgpu::DeviceDescriptor {
             label: Some("medgpu"),
             required_features: features,

@@ -302,23 +302,15 @@ impl Program {
         Ok(p.outputs.swap_remove(0).2)
     }
 
-    /// Wall-clock µs per replay of each dispatch alone (the dispatch recorded
-    /// `reps` times in one pass, one submit and wait), for profiling. Replays
+    /// µs per replay of each dispatch alone (the dispatch recorded `reps`
+    /// times in one pass; GPU timestamps where the adapter has them, wall
+    /// clock around submit and wait otherwise), for profiling. Replays
     /// change the state (the optimizer steps), so use a throw-away program.
     pub fn profile_dispatches(&mut self, reps: usize) -> Result<Vec<(&'static str, f64)>> {
         let mut out = Vec::new();
         for d in &self.dispatches {
-            let t = Instant::now();
-            let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                for _ in 0..reps {
-                    d.record(&mut pass);
-                }
-            }
-            self.gpu.queue.submit([enc.finish()]);
-            self.gpu.wait("profiling")?;
-            out.push((d.kernel.entry_point(), t.elapsed().as_secs_f64() * 1e6 / reps.max(1) as f64));
+            let per = crate::bench::kernels::time_dispatch(&self.gpu, d, reps, 1)?;
+            out.push((d.kernel.entry_point(), per.first().copied().unwrap_or(0.0) * 1e6));
         }
         Ok(out)
     }
