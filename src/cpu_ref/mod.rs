@@ -4,6 +4,7 @@
 
 pub mod conv;
 pub mod graph;
+pub mod rnn;
 
 pub use conv::*;
 

@@ -7,10 +7,12 @@
 
 pub mod calls;
 pub mod calls_conv;
+pub mod calls_rnn;
 pub mod disk_cache;
 
 pub use calls::*;
 pub use calls_conv::*;
+pub use calls_rnn::*;
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -47,11 +49,13 @@ pub enum Family {
     BatchNorm,
     /// shaders/conv_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
     ConvSg,
+    /// shaders/rnn.wgsl
+    Rnn,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 12] = [
+    pub const ALL: [Family; 13] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -64,6 +68,7 @@ impl Family {
         Family::Pool,
         Family::BatchNorm,
         Family::ConvSg,
+        Family::Rnn,
     ];
 
     /// File name under shaders/.
@@ -81,6 +86,7 @@ impl Family {
             Family::Pool => "pool.wgsl",
             Family::BatchNorm => "batchnorm.wgsl",
             Family::ConvSg => "conv_sg.wgsl",
+            Family::Rnn => "rnn.wgsl",
         }
     }
 
@@ -98,6 +104,7 @@ impl Family {
             Family::Pool => include_str!("../../shaders/pool.wgsl"),
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Family::ConvSg => include_str!("../../shaders/conv_sg.wgsl"),
+            Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
         }
     }
 
@@ -161,6 +168,8 @@ kernel_table! {
     Conv2dBackwardWeight => Conv, "conv2d_backward_weight";
     Conv2dForwardSg => ConvSg, "conv2d_forward_sg";
     Conv2dBackwardInputSg => ConvSg, "conv2d_backward_input_sg";
+    LstmForward => Rnn, "lstm_forward";
+    LstmBackward => Rnn, "lstm_backward";
     MaxpoolForward => Pool, "maxpool_forward";
     MaxpoolBackward => Pool, "maxpool_backward";
     AvgpoolForward => Pool, "avgpool_forward";

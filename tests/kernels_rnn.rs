@@ -1,0 +1,59 @@
+//! The LSTM persistent kernels against their f64 twins in medgpu::cpu_ref,
+//! on odd sizes: one step, one unit, hidden sizes that fill 1/4 to all of
+//! the 256-invocation workgroup, last state only or the whole sequence.
+
+mod common;
+use common::*;
+use medgpu::cpu_ref::rnn as cref;
+use medgpu::kernels::{self, LstmOperands, RnnGeom};
+
+fn f32ed(v: &[f64]) -> Vec<f64> {
+    floats(&words(v))
+}
+
+#[test]
+fn lstm_forward_and_backward_match_reference() {
+    for (ci, &(batch, steps, hidden)) in
+        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
+    {
+        for last_only in [true, false] {
+            let g = RnnGeom { batch, steps, hidden, last_only };
+            let seed = ci as u64 * 10 + last_only as u64 + 11000;
+            let g4 = 4 * hidden;
+            let gx = f32ed(&rand_vec(batch * steps * g4, seed));
+            let whh = f32ed(&rand_vec(hidden * g4, seed + 1).iter().map(|v| v * 0.5).collect::<Vec<_>>());
+            let out_len = if last_only { batch * hidden } else { batch * steps * hidden };
+            let o = LstmOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5 };
+            let bufs = [
+                words(&gx),
+                words(&whh),
+                vec![0; batch * steps * g4],
+                vec![0; batch * steps * hidden],
+                vec![0; batch * steps * hidden],
+                vec![0; out_len],
+            ];
+            let got = run_call(&kernels::lstm_forward(&g, o.clone()), &bufs);
+            let want = cref::lstm_forward(&g, &gx, &whh);
+            let what = format!("lstm {g:?}");
+            let tol = 1e-5 * (steps as f64).sqrt();
+            assert_close(&format!("{what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
+            assert_close(&format!("{what} cells"), &floats(&got[3]), &want.cells, tol, 1e-4);
+            assert_close(&format!("{what} hprev"), &floats(&got[4]), &want.hprev, tol, 1e-4);
+            assert_close(&format!("{what} out"), &floats(&got[5]), &want.out, tol, 1e-4);
+
+            let dout = f32ed(&rand_vec(out_len, seed + 2));
+            let (gates, cells) = (f32ed(&want.gates), f32ed(&want.cells));
+            let bufs = [
+                words(&dout),
+                words(&whh),
+                words(&gates),
+                words(&cells),
+                vec![0; 4],
+                vec![0; batch * steps * g4],
+            ];
+            let got = run_call(&kernels::lstm_backward(&g, o), &bufs);
+            let want_dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells);
+            assert_close(&format!("{what} dz"), &floats(&got[5]), &want_dz, 1e-5 * steps as f64, 1e-3);
+        }
+    }
+}
