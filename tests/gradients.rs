@@ -265,3 +265,30 @@ fn dense_batch_norm_on_a_partial_batch_matches_finite_differences() {
     g.loss(y, LossKind::BceWithLogits, TargetSource::Targets).unwrap();
     check("dense batch norm", &g, &data, &[0, 3, 5, 7, 11], 9);
 }
+
+#[test]
+fn lstm_through_time_matches_finite_differences() {
+    // [3 rows (2 valid), 5 steps, 2 features] -> lstm 3 (last state) -> dense 1, MSE
+    let data = random_data(9, 5 * 2, 1, LossKind::Mse, 61);
+    let mut g = Graph::new(3);
+    let x = g.input_shaped(&[5, 2]).unwrap();
+    let h = g.lstm("lstm1", x, 3, false).unwrap();
+    assert_eq!(g.shape(h), &[3, 3]);
+    let y = g.dense("out", h, 1, Act::None).unwrap();
+    g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+    check("lstm last state", &g, &data, &[4, 7], 12);
+}
+
+#[test]
+fn stacked_lstms_returning_sequences_match_finite_differences() {
+    // lstm 4 (every step) -> lstm 2 (last state) -> dense 3, softmax cross-entropy
+    let data = random_data(8, 4 * 3, 1, LossKind::SoftmaxCrossEntropy, 71);
+    let mut g = Graph::new(2);
+    let x = g.input_shaped(&[4, 3]).unwrap();
+    let h = g.lstm("lstm1", x, 4, true).unwrap();
+    assert_eq!(g.shape(h), &[2, 4, 4]);
+    let h = g.lstm("lstm2", h, 2, false).unwrap();
+    let y = g.dense("out", h, 3, Act::None).unwrap();
+    g.loss(y, LossKind::SoftmaxCrossEntropy, TargetSource::Targets).unwrap();
+    check("stacked lstm", &g, &data, &[1, 6], 13);
+}

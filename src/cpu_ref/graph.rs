@@ -126,6 +126,18 @@ pub fn forward(
                 }
                 values[out.0] = o;
             }
+            Op::Lstm { x, w_ih, w_hh, b: bias, geom, out, .. } => {
+                let (rows, features, g4) = (geom.batch * geom.steps, graph.shape(*w_ih)[0], 4 * geom.hidden);
+                let mut gx = vec![0.0; rows * g4];
+                let epi = Epi {
+                    bias: Some(&values[bias.0]),
+                    act: crate::kernels::Act::None,
+                    grad_act: None,
+                    accumulate: false,
+                };
+                matmul_nn(rows, g4, features, &values[x.0], &values[w_ih.0], epi, &mut gx);
+                values[out.0] = super::rnn::lstm_forward(geom, &gx, &values[w_hh.0]).out;
+            }
             Op::Loss { logits, kind, target } => {
                 let s = [b, graph.row_len(*logits)];
                 let (t, tc) = match target {

@@ -14,8 +14,8 @@
 use super::{Act, Class, Graph, LossKind, Op, PoolKind, TargetSource, TensorId, TensorInfo};
 use crate::error::{Error, Result};
 use crate::kernels::{
-    self, Call, ConvOperands, DropoutParams, Epilogue, LossOperands, MatmulOperands, NormBackward,
-    NormForward, NormGeom,
+    self, Call, ConvOperands, DropoutParams, Epilogue, LossOperands, LstmOperands, MatmulOperands,
+    NormBackward, NormForward, NormGeom,
 };
 
 /// A binding as the compiler names it, resolved to a buffer range later.
@@ -180,6 +180,21 @@ pub fn lower(
                     kernels::batchnorm_forward_eval(&g, *act, o)
                 });
             }
+            Op::Lstm { x, w_ih, w_hh, b: bias, gx, gates, cells, hprev, geom, out, .. } => {
+                let (rows, features, g4) = (geom.batch * geom.steps, graph.shape(*w_ih)[0], 4 * geom.hidden);
+                let ops =
+                    MatmulOperands { a: t(*x), b: t(*w_ih), bias: Some(t(*bias)), aux: None, c: t(*gx) };
+                calls.push(kernels::matmul_nn(rows, g4, features, ops, Epilogue::PLAIN, Ref::Dummy));
+                let o = LstmOperands {
+                    src: t(*gx),
+                    whh: t(*w_hh),
+                    gates: t(*gates),
+                    cells: t(*cells),
+                    hprev: t(*hprev),
+                    dst: t(*out),
+                };
+                calls.push(kernels::lstm_forward(geom, o));
+            }
             Op::Loss { .. } => {}
         }
     }
@@ -207,6 +222,9 @@ pub fn lower(
                 v
             }
             Op::Pool { x, .. } => vec![(*x, true)],
+            Op::Lstm { x, w_ih, w_hh, b, .. } => {
+                vec![(*x, true), (*w_ih, false), (*w_hh, false), (*b, false)]
+            }
             Op::BatchNorm { x, gamma, beta, .. } => vec![(*x, false), (*gamma, false), (*beta, false)],
             Op::Activation { x, .. } | Op::Softmax { x, .. } | Op::Dropout { x, .. } => {
                 vec![(*x, false)]
@@ -223,7 +241,8 @@ pub fn lower(
             | Op::Dropout { out, .. }
             | Op::Conv2d { out, .. }
             | Op::Pool { out, .. }
-            | Op::BatchNorm { out, .. } => Some(*out),
+            | Op::BatchNorm { out, .. }
+            | Op::Lstm { out, .. } => Some(*out),
             _ => None,
         }
     };
@@ -461,6 +480,47 @@ pub fn lower(
                     dx: t(gx),
                 };
                 calls.push(kernels::batchnorm_backward(&g, accp, acc, o));
+            }
+            Op::Lstm { x, w_ih, w_hh, b: bias, gates, cells, hprev, geom, .. } => {
+                let (rows, features, g4) = (geom.batch * geom.steps, graph.shape(*w_ih)[0], 4 * geom.hidden);
+                tensors.push(TensorInfo {
+                    name: format!("gradz({})", graph.name(*gates)),
+                    shape: vec![geom.batch, geom.steps, g4],
+                    class: Class::Activation,
+                });
+                let dz = TensorId(tensors.len() - 1);
+                let o = LstmOperands {
+                    src: t(gz),
+                    whh: t(*w_hh),
+                    gates: t(*gates),
+                    cells: t(*cells),
+                    hprev: Ref::Dummy,
+                    dst: t(dz),
+                };
+                calls.push(kernels::lstm_backward(geom, o));
+                let (gwhh, gwih, gb) = (
+                    grad_of(*w_hh, &mut tensors),
+                    grad_of(*w_ih, &mut tensors),
+                    grad_of(*bias, &mut tensors),
+                );
+                let acc = first(*w_hh);
+                let ops = MatmulOperands { a: t(*hprev), b: t(dz), bias: None, aux: None, c: t(gwhh) };
+                let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
+                calls.push(kernels::matmul_tn(geom.hidden, g4, rows, ops, epi, Ref::Dummy));
+                let acc = first(*w_ih);
+                first(*bias);
+                let ops = MatmulOperands { a: t(*x), b: t(dz), bias: Some(t(gb)), aux: None, c: t(gwih) };
+                let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
+                calls.push(kernels::matmul_tn(features, g4, rows, ops, epi, Ref::Dummy));
+                if needs[x.0] {
+                    let gx = grad_of(*x, &mut tensors);
+                    let acc = first(*x);
+                    let grad_act = if fused[x.0] { producer_act(graph, *x) } else { Act::None };
+                    let aux = fused[x.0].then_some(t(*x));
+                    let ops = MatmulOperands { a: t(dz), b: t(*w_ih), bias: None, aux, c: t(gx) };
+                    let epi = Epilogue { act: Act::None, grad_act, accumulate: acc };
+                    calls.push(kernels::matmul_nt(rows, features, g4, ops, epi, Ref::Dummy));
+                }
             }
             Op::Input { .. } | Op::Loss { .. } => {}
         }

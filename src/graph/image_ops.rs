@@ -254,3 +254,47 @@ impl Graph {
         Ok(out)
     }
 }
+
+impl Graph {
+    /// An LSTM layer over x [batch, T, F] with `units` hidden units: creates
+    /// `name.w_ih` [F, 4H], `name.w_hh` [H, 4H] and `name.bias` [4H] (gate
+    /// order i, f, g, o; forget bias 1). Outputs h_T [batch, H], or every
+    /// h_t [batch, T, H] with `return_sequences` (to stack layers).
+    pub fn lstm(
+        &mut self,
+        name: &str,
+        x: TensorId,
+        units: usize,
+        return_sequences: bool,
+    ) -> Result<TensorId> {
+        let (batch, steps, features) = match *self.shape(x) {
+            [b, t, f] => (b, t, f),
+            ref s => {
+                return Err(Error::Model(format!(
+                    "lstm '{name}': input shape {s:?} is not [batch, steps, features]; \
+                     give sequence data a window (--window) or an input shape"
+                )))
+            }
+        };
+        if units == 0 || units > crate::kernels::RNN_MAX_HIDDEN {
+            return Err(Error::Model(format!(
+                "lstm '{name}': {units} units; this version runs 1 to {} units per layer \
+                 (stack layers for more capacity)",
+                crate::kernels::RNN_MAX_HIDDEN
+            )));
+        }
+        let g4 = 4 * units;
+        let w_ih = self.param(&format!("{name}.w_ih"), &[features, g4], Init::XavierUniform)?;
+        let w_hh = self.param(&format!("{name}.w_hh"), &[units, g4], Init::XavierUniform)?;
+        let b = self.param(&format!("{name}.bias"), &[g4], Init::LstmBias)?;
+        let gx = self.add_tensor(format!("{name}.gx"), vec![batch, steps, g4], Class::Activation);
+        let gates = self.add_tensor(format!("{name}.gates"), vec![batch, steps, g4], Class::Activation);
+        let cells = self.add_tensor(format!("{name}.cells"), vec![batch, steps, units], Class::Activation);
+        let hprev = self.add_tensor(format!("{name}.hprev"), vec![batch, steps, units], Class::Activation);
+        let shape = if return_sequences { vec![batch, steps, units] } else { vec![batch, units] };
+        let out = self.activation_out(name, shape);
+        let geom = crate::kernels::RnnGeom { batch, steps, hidden: units, last_only: !return_sequences };
+        self.ops.push(Op::Lstm { name: name.into(), x, w_ih, w_hh, b, gx, gates, cells, hprev, geom, out });
+        Ok(out)
+    }
+}

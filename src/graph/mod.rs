@@ -40,6 +40,9 @@ pub enum Init {
     Zeros,
     /// All ones (batch-norm scale, running variance).
     Ones,
+    /// LSTM bias [4H]: 1 for the forget gate (second quarter), 0 elsewhere,
+    /// so cells keep their state early in training.
+    LstmBias,
 }
 
 /// What a tensor is and where it will live.
@@ -217,6 +220,31 @@ pub enum Op {
         /// Batch statistics (training graph) or running statistics (inference graph).
         training: bool,
         /// Output, same shape as x.
+        out: TensorId,
+    },
+    /// LSTM over a sequence x [batch, T, F] (gates i, f, g, o; see rnn.wgsl).
+    Lstm {
+        /// Layer name for messages.
+        name: String,
+        /// Input [batch, T, F].
+        x: TensorId,
+        /// Input weights [F, 4H].
+        w_ih: TensorId,
+        /// Recurrent weights [H, 4H].
+        w_hh: TensorId,
+        /// Bias [4H].
+        b: TensorId,
+        /// x . w_ih + b for every step [batch, T, 4H].
+        gx: TensorId,
+        /// Activated gates [batch, T, 4H], kept for the backward.
+        gates: TensorId,
+        /// Cell states [batch, T, H], kept for the backward.
+        cells: TensorId,
+        /// h_{t-1} of every step [batch, T, H], for the w_hh gradient.
+        hprev: TensorId,
+        /// Shapes.
+        geom: crate::kernels::RnnGeom,
+        /// Output: h_T [batch, H], or every h_t [batch, T, H].
         out: TensorId,
     },
     /// The training objective (mean over the valid rows of the batch).

@@ -72,6 +72,10 @@ pub fn init_values(name: &str, shape: &[usize], init: Init, seed: u64) -> Vec<f3
         .map(|i| match init {
             Init::Zeros => 0.0,
             Init::Ones => 1.0,
+            Init::LstmBias => {
+                let h = len as u64 / 4;
+                (i >= h && i < 2 * h) as u32 as f32
+            }
             Init::XavierUniform => {
                 let a = (6.0 / (fan_in + fan_out) as f64).sqrt();
                 ((2.0 * uniform(key, i) - 1.0) * a) as f32
