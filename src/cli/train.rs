@@ -48,13 +48,23 @@ pub struct TrainArgs {
     /// zscore, minmax or none, fitted on the training split
     #[arg(long, default_value = "zscore")]
     normalize: String,
-    /// Validation fraction
-    #[arg(long, default_value_t = 0.15)]
-    val_frac: f64,
-    /// Test fraction
-    #[arg(long, default_value_t = 0.15)]
-    test_frac: f64,
-    /// mlp, autoencoder, cnn, cnn-autoencoder, or a model spec file (.toml or .json)
+    /// Validation fraction (default 0.15; 0.1 of the record with --window)
+    #[arg(long)]
+    val_frac: Option<f64>,
+    /// Test fraction (default 0.15; the last 0.2 of the record with --window)
+    #[arg(long)]
+    test_frac: Option<f64>,
+    /// Sequence models: cut the signal (one row per sample) into windows of W
+    /// samples; the target is the next sample of --target (or a text label)
+    #[arg(long)]
+    window: Option<usize>,
+    /// Samples between window starts
+    #[arg(long, default_value_t = 1)]
+    stride: usize,
+    /// Forecast the sample this many steps after each window (1 for now)
+    #[arg(long, default_value_t = 1)]
+    horizon: usize,
+    /// mlp, autoencoder, cnn, cnn-autoencoder, lstm, or a model spec file (.toml or .json)
     #[arg(long, default_value = "mlp")]
     model: String,
     /// C,H,W of image data: the feature columns hold each row's pixels in
@@ -175,11 +185,18 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         "mlp" => ModelSpec::mlp(a.hidden.as_deref().unwrap_or(&[64, 32]), activation, a.dropout),
         "autoencoder" => ModelSpec::autoencoder(a.hidden.as_deref().unwrap_or(&[16, 8]), activation),
         "cnn" => ModelSpec::cnn(needs_shape()?),
+        "lstm" => ModelSpec::lstm(
+            a.hidden.as_deref().unwrap_or(&[32]),
+            a.window.ok_or_else(|| Error::Usage("--model lstm needs sequence windows: --window W".into()))?,
+        ),
         "cnn-autoencoder" | "conv-autoencoder" => ModelSpec::conv_autoencoder(needs_shape()?),
         path => ModelSpec::from_file(std::path::Path::new(path))?,
     };
     if input_shape.is_some() {
         model.input_shape = input_shape;
+    }
+    if a.window.is_some() {
+        model.sequence_steps = a.window;
     }
     model.validate()?;
     let train_filter = match &a.train_filter {
@@ -219,6 +236,13 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             id_column: a.id_column.clone(),
             group_column: a.group_column.clone(),
         },
+        window: a.window.map(|window| medgpu::data::WindowOptions {
+            window,
+            stride: a.stride,
+            horizon: a.horizon,
+            signals: Vec::new(),
+            target: a.target.clone(),
+        }),
     };
     let cfg = TrainConfig {
         model,
@@ -240,8 +264,8 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         lr_schedule,
         early_stopping: a.early_stopping,
         seed: a.seed,
-        val_frac: a.val_frac,
-        test_frac: a.test_frac,
+        val_frac: a.val_frac.unwrap_or(if a.window.is_some() { 0.1 } else { 0.15 }),
+        test_frac: a.test_frac.unwrap_or(if a.window.is_some() { 0.2 } else { 0.15 }),
         missing: parse("--missing policy", &a.missing, &missing)?,
         normalize: parse("--normalize", &a.normalize, &normalize)?,
         train_filter,
@@ -350,6 +374,17 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
         print!("{}", format_metrics("validation:", &out.val, &out.file.encoding));
     }
     print!("{}", format_metrics("test:", &out.test, &out.file.encoding));
+    if let Some(w) = &out.prepared.windows {
+        println!("{}", w.split);
+        if let (Some(naive), medgpu::train::Metrics::Regression(m)) = (w.naive_test_mse, &out.test) {
+            println!(
+                "test MSE {:.6} vs {:.6} for repeating the last value: ratio {:.3}",
+                m.mse,
+                naive,
+                m.mse / naive.max(f64::MIN_POSITIVE)
+            );
+        }
+    }
     println!("run directory: {}", dir.display());
     Ok(())
 }

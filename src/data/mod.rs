@@ -23,6 +23,7 @@ mod preprocess;
 mod raw;
 mod raw_column;
 mod split;
+mod windows;
 
 pub use encode::{encode_apply, encode_apply_lenient};
 pub use encode_owned::{encode_fit_owned, release_freed_memory};
@@ -35,6 +36,7 @@ pub use preprocess::{rows_after_missing_policy, Preprocessor};
 pub use raw::{builtin_raw, parse_raw_csv, read_raw_csv, RawTable};
 pub use raw_column::{NumericCells, RawColumn, TextCells};
 pub use split::{split_rows, stratified_split, Split, SplitMix64};
+pub use windows::{window_table, WindowOptions, Windows};
 
 /// Breast Cancer Wisconsin (Diagnostic): 569 rows, 30 features, target `malignant`.
 const BREAST_CANCER_CSV: &str = include_str!("../../data/breast_cancer.csv");

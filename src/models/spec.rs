@@ -149,6 +149,14 @@ pub enum LayerSpec {
     /// Marks the end of the image layers; dense layers read the image
     /// flattened in C, H, W order (no copy).
     Flatten,
+    /// LSTM over the steps of a sequence (gates i, f, g, o).
+    Lstm {
+        /// Hidden units (1 to 64).
+        units: usize,
+        /// Output every step's h (to stack another recurrent layer) instead of the last.
+        #[serde(default)]
+        return_sequences: bool,
+    },
 }
 
 impl LayerSpec {
@@ -165,6 +173,7 @@ impl LayerSpec {
             LayerSpec::Upsample2d { .. } => "upsample2d",
             LayerSpec::Batchnorm { .. } => "batchnorm",
             LayerSpec::Flatten => "flatten",
+            LayerSpec::Lstm { .. } => "lstm",
         }
     }
 
@@ -195,6 +204,10 @@ pub struct ModelSpec {
     /// [C, H, W] of image input: each data row holds the pixels in that order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_shape: Option<[usize; 3]>,
+    /// Steps T of sequence input: each data row holds T steps of
+    /// features/T values, step by step (windows of a signal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_steps: Option<usize>,
 }
 
 fn custom_name() -> String {
@@ -222,7 +235,7 @@ impl ModelSpec {
                 layers.push(LayerSpec::Dropout { rate: dropout });
             }
         }
-        ModelSpec { name: "mlp".into(), layers, code_layer: None, input_shape: None }
+        ModelSpec { name: "mlp".into(), layers, code_layer: None, input_shape: None, sequence_steps: None }
     }
 
     /// A symmetric dense autoencoder: encoder `hidden` (the last is the
@@ -234,7 +247,7 @@ impl ModelSpec {
         for &units in hidden.iter().rev().skip(1) {
             layers.push(LayerSpec::Dense { units, activation });
         }
-        ModelSpec { name: "autoencoder".into(), layers, code_layer, input_shape: None }
+        ModelSpec { name: "autoencoder".into(), layers, code_layer, input_shape: None, sequence_steps: None }
     }
 
     /// The default CNN for images of `shape` [C, H, W]: conv 3x3 (16
@@ -262,7 +275,13 @@ impl ModelSpec {
             }
         }
         layers.push(LayerSpec::Flatten);
-        ModelSpec { name: "cnn".into(), layers, code_layer: None, input_shape: Some(shape) }
+        ModelSpec {
+            name: "cnn".into(),
+            layers,
+            code_layer: None,
+            input_shape: Some(shape),
+            sequence_steps: None,
+        }
     }
 
     /// A convolutional autoencoder for images of `shape`: conv 3x3 (16,
@@ -284,7 +303,30 @@ impl ModelSpec {
             LayerSpec::Upsample2d { factor: two() },
             conv(16),
         ];
-        ModelSpec { name: "conv_autoencoder".into(), layers, code_layer: Some(2), input_shape: Some(shape) }
+        ModelSpec {
+            name: "conv_autoencoder".into(),
+            layers,
+            code_layer: Some(2),
+            input_shape: Some(shape),
+            sequence_steps: None,
+        }
+    }
+
+    /// Stacked LSTMs of the given sizes over sequences of `steps` steps (every
+    /// layer but the last returns all steps), then the task's dense head.
+    pub fn lstm(hidden: &[usize], steps: usize) -> ModelSpec {
+        let layers = hidden
+            .iter()
+            .enumerate()
+            .map(|(i, &units)| LayerSpec::Lstm { units, return_sequences: i + 1 < hidden.len() })
+            .collect();
+        ModelSpec {
+            name: "lstm".into(),
+            layers,
+            code_layer: None,
+            input_shape: None,
+            sequence_steps: Some(steps),
+        }
     }
 
     /// Reads a spec from a `.toml` or `.json` file.
@@ -340,6 +382,13 @@ impl ModelSpec {
             if matches!(l, LayerSpec::Flatten | LayerSpec::Dense { .. }) {
                 flat = true;
             }
+            if matches!(l, LayerSpec::Lstm { .. }) && self.sequence_steps.is_none() {
+                return Err(Error::Model(format!(
+                    "layer {} (lstm): needs sequence input; give windows of a signal (--window W) \
+                     or sequence_steps in the spec",
+                    i + 1
+                )));
+            }
         }
         self.validate_layers()
     }
@@ -348,6 +397,13 @@ impl ModelSpec {
     pub fn validate_layers(&self) -> Result<()> {
         for (i, l) in self.layers.iter().enumerate() {
             match l {
+                LayerSpec::Lstm { units, .. } if *units == 0 || *units > crate::kernels::RNN_MAX_HIDDEN => {
+                    return Err(Error::Model(format!(
+                        "layer {} (lstm): units must be 1 to {}",
+                        i + 1,
+                        crate::kernels::RNN_MAX_HIDDEN
+                    )))
+                }
                 LayerSpec::Conv2d { filters: 0, .. } => {
                     return Err(Error::Model(format!("layer {} (conv2d): filters must be at least 1", i + 1)))
                 }
@@ -375,7 +431,10 @@ impl ModelSpec {
     pub fn describe(&self, inputs: usize, outputs: usize) -> String {
         let mut v = vec![match self.input_shape {
             Some([c, h, w]) => format!("{c}x{h}x{w}"),
-            None => inputs.to_string(),
+            None => match self.sequence_steps {
+                Some(t) if t > 0 => format!("{t}x{}", inputs / t),
+                _ => inputs.to_string(),
+            },
         }];
         for l in &self.layers {
             match l {
@@ -385,6 +444,7 @@ impl ModelSpec {
                 LayerSpec::GlobalAvgpool2d => v.push("gap".into()),
                 LayerSpec::Upsample2d { .. } => v.push("up".into()),
                 LayerSpec::Batchnorm { .. } => v.push("bn".into()),
+                LayerSpec::Lstm { units, .. } => v.push(format!("lstm{units}")),
                 _ => {}
             }
         }
@@ -411,7 +471,15 @@ impl ModelSpec {
                 }
                 g.input_shaped(&shape)?
             }
-            None => g.input(inputs)?,
+            None => match self.sequence_steps {
+                Some(t) if t > 0 && inputs % t == 0 => g.input_shaped(&[t, inputs / t])?,
+                Some(t) => {
+                    return Err(Error::Model(format!(
+                        "{inputs} feature columns do not split into {t} steps of equal width"
+                    )))
+                }
+                None => g.input(inputs)?,
+            },
         };
         let mut counts = std::collections::HashMap::new();
         let mut next = |kind: &str| {
@@ -451,6 +519,9 @@ impl ModelSpec {
                     g.batchnorm(&next("bn"), x, *eps, *momentum, *activation, training)?
                 }
                 LayerSpec::Flatten => x,
+                LayerSpec::Lstm { units, return_sequences } => {
+                    g.lstm(&next("lstm"), x, *units, *return_sequences)?
+                }
             };
             if self.code_layer == Some(i) {
                 g.add_extra_output("code", x);

@@ -51,6 +51,9 @@ pub struct DataSource {
     pub test_data: Option<String>,
     /// Column choices.
     pub prepare: PrepareOptions,
+    /// Sliding windows over a signal (sequence models), split by time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<crate::data::WindowOptions>,
 }
 
 /// How to train.
@@ -136,7 +139,12 @@ impl Default for TrainConfig {
 impl DataSource {
     /// A built-in data set with its default target.
     pub fn builtin(name: &str) -> DataSource {
-        DataSource { data: format!("builtin:{name}"), test_data: None, prepare: PrepareOptions::default() }
+        DataSource {
+            data: format!("builtin:{name}"),
+            test_data: None,
+            prepare: PrepareOptions::default(),
+            window: None,
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 use super::config::{DataSource, TrainConfig};
 use crate::data::{
     builtin_raw, encode_apply, encode_fit_owned, read_image_folder, read_raw_csv, release_freed_memory,
-    rows_after_missing_policy, split_rows, Dataset, Encoding, Preprocessor, RawColumn, RawTable, Split, Task,
+    rows_after_missing_policy, split_rows, window_table, Dataset, Encoding, Preprocessor, RawColumn,
+    RawTable, Split, Task,
 };
 use crate::error::{Error, Result};
 use crate::graph::{LossKind, TargetSource};
@@ -76,6 +77,18 @@ pub struct Prepared {
     pub train_targets: Vec<f32>,
     /// The output head.
     pub head: Head,
+    /// Windowed signals: how the record was split by time and the naive
+    /// forecast's test MSE to compare with.
+    pub windows: Option<WindowReport>,
+}
+
+/// What windowing a signal did, for the output and summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowReport {
+    /// The split by time in words.
+    pub split: String,
+    /// Test MSE of repeating each window's last value (the data's units).
+    pub naive_test_mse: Option<f64>,
 }
 
 fn concat(mut a: Dataset, b: Dataset) -> Dataset {
@@ -129,6 +142,27 @@ fn filter_rows(
 pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     let (raw, default_target) = load_raw(&source.data, cfg.model.input_shape)?;
     let mut opts = source.prepare.clone();
+    // sequence models: one row per window, split by time
+    let (raw, time_split, windows) = match &source.window {
+        Some(w) => {
+            if source.test_data.is_some() {
+                return Err(Error::Usage(
+                    "--test-data with --window is not supported: the test period is the end of the record \
+                     (--test-frac)"
+                        .into(),
+                ));
+            }
+            let mut w = w.clone();
+            if w.signals.is_empty() {
+                w.signals = opts.features.take().unwrap_or_default();
+            }
+            let win = window_table(&raw, &w, cfg.val_frac, cfg.test_frac)?;
+            opts.target = Some(win.target.clone());
+            let report = WindowReport { split: win.describe(), naive_test_mse: win.naive_test_mse };
+            (win.table, Some(win.split), Some(report))
+        }
+        None => (raw, None, None),
+    };
     // a built-in's label column is never a feature; an autoencoder keeps it for evaluation
     if opts.target.is_none() {
         opts.target = default_target.map(str::to_string);
@@ -158,7 +192,11 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
         None => (main, None),
     };
     let test_frac = if test_rows.is_some() { 0.0 } else { cfg.test_frac };
-    let mut split = split_rows(&ds, &main_rows, cfg.val_frac, test_frac, cfg.seed)?;
+    let mut split = match time_split {
+        // windows are complete by construction: every row is usable
+        Some(s) => s,
+        None => split_rows(&ds, &main_rows, cfg.val_frac, test_frac, cfg.seed)?,
+    };
     drop(main_rows);
     if let Some(rows) = test_rows {
         if rows.is_empty() {
@@ -193,5 +231,5 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     };
     // the split's and the fit's temporaries are freed: return their pages before the upload
     release_freed_memory();
-    Ok(Prepared { ds, split, preprocessor, target_scale, features, train_targets, head })
+    Ok(Prepared { ds, split, preprocessor, target_scale, features, train_targets, head, windows })
 }

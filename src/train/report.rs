@@ -65,6 +65,7 @@ pub fn write_run(dir: &Path, gpu: &Gpu, out: &TrainOutcome) -> Result<()> {
         },
         "dispatches_per_step": out.dispatches_per_step,
         "train_samples_per_sec": out.samples_per_sec,
+        "windows": p.windows,
     });
     write_atomic(&dir.join("summary.json"), &to_json(&summary)?)
 }

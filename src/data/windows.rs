@@ -1,0 +1,296 @@
+//! Sliding windows over a signal table (one row per sample, one or more
+//! numeric columns) for sequence models, and the split by time that keeps
+//! every window of the test period out of training.
+//!
+//! Window k covers samples [k*S, k*S + W) and its target is the sample H
+//! steps after the window's last one (forecasting, `horizon` H), or the
+//! label at the window's last sample (classification, a label column). The
+//! windowed table has one row per window: the values time-major (`{col}_t{t}`
+//! for t in 0..W, each signal column in turn), so the model reads them as
+//! [W, F]; then the target column.
+//!
+//! Split by time: the record is cut into train, validation and test periods
+//! (in that order, by sample fractions) and a window belongs to a period only
+//! if it and its target lie inside it; windows across a boundary are dropped,
+//! so no test sample is ever seen in training.
+
+use super::raw::RawTable;
+use super::raw_column::{NumericCells, RawColumn, TextCells};
+use super::split::Split;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// How to cut windows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowOptions {
+    /// Samples per window (W).
+    pub window: usize,
+    /// Samples between window starts (S).
+    pub stride: usize,
+    /// Forecast the sample this many steps after the window (H); ignored
+    /// with a label column.
+    pub horizon: usize,
+    /// Signal columns; empty: every numeric column except the label.
+    pub signals: Vec<String>,
+    /// The numeric column to forecast (default: the only signal column), or
+    /// a text label column whose value at the window's last sample is the
+    /// window's class.
+    pub target: Option<String>,
+}
+
+/// A windowed table and what was done to make it.
+pub struct Windows {
+    /// One row per window: W * F value columns, then the target column.
+    pub table: RawTable,
+    /// Name of the target column in `table`.
+    pub target: String,
+    /// [W, F]: the model's input shape.
+    pub shape: [usize; 2],
+    /// Windows of each period, by row of `table`.
+    pub split: Split,
+    /// Sample ranges [start, end) of the train, validation and test periods.
+    pub periods: [(usize, usize); 3],
+    /// Forecasting: the mean squared error of repeating each test window's
+    /// last value of the target column (in the data's units).
+    pub naive_test_mse: Option<f64>,
+}
+
+impl Windows {
+    /// One line for the output, e.g. `split by time: train samples 0-75600 (9443 windows), ...`.
+    pub fn describe(&self) -> String {
+        let names = ["train", "validation", "test"];
+        let counts = [self.split.train.len(), self.split.val.len(), self.split.test.len()];
+        let parts: Vec<String> = (0..3)
+            .map(|i| {
+                let (a, b) = self.periods[i];
+                format!("{} samples {a}-{b} ({} windows)", names[i], counts[i])
+            })
+            .collect();
+        format!("split by time, never shuffled: {}", parts.join(", "))
+    }
+}
+
+/// Cuts `raw` into windows and splits them by time (`val_frac`, `test_frac`
+/// of the samples, the test period last).
+pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_frac: f64) -> Result<Windows> {
+    let (w, s) = (opts.window, opts.stride);
+    if w == 0 || s == 0 {
+        return Err(Error::Usage("--window and --stride must be at least 1".into()));
+    }
+    let numeric = |name: &str| -> Result<&[f32]> {
+        let i = raw.column(name).ok_or_else(|| {
+            Error::Usage(format!("{}: no column '{name}'; columns are: {}", raw.source, raw.column_list()))
+        })?;
+        match &raw.columns[i] {
+            RawColumn::Numeric(c) => Ok(c.values()),
+            RawColumn::Text(_) => Err(Error::Dataset(format!(
+                "{}: signal column '{name}' has text cells; a signal column must be numeric",
+                raw.source
+            ))),
+        }
+    };
+    // a text target is the windows' class; a numeric one is forecast
+    let label = opts
+        .target
+        .as_deref()
+        .filter(|t| raw.column(t).is_some_and(|i| matches!(raw.columns[i], RawColumn::Text(_))));
+    let signals: Vec<String> = if opts.signals.is_empty() {
+        raw.headers
+            .iter()
+            .zip(&raw.columns)
+            .filter(|(h, c)| matches!(c, RawColumn::Numeric(_)) && Some(h.as_str()) != label)
+            .map(|(h, _)| h.clone())
+            .collect()
+    } else {
+        opts.signals.clone()
+    };
+    if signals.is_empty() {
+        return Err(Error::Dataset(format!("{}: no numeric signal column to window", raw.source)));
+    }
+    let values: Vec<&[f32]> = signals.iter().map(|n| numeric(n)).collect::<Result<_>>()?;
+    let n = raw.rows();
+    for (name, v) in signals.iter().zip(&values) {
+        if let Some(r) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::Dataset(format!(
+                "{}:{}: column '{name}' has a missing or non-finite value; a signal must be complete \
+                 (clean or interpolate it first)",
+                raw.source,
+                raw.lines.get(r).copied().unwrap_or(0)
+            )));
+        }
+    }
+    // the forecast column (a signal) or the label column
+    let forecast = match (&opts.target, label) {
+        (_, Some(_)) => None,
+        (Some(t), None) => Some(signals.iter().position(|s| s == t).ok_or_else(|| {
+            Error::Usage(format!("--target '{t}' is not one of the signal columns {signals:?}"))
+        })?),
+        (None, None) if signals.len() == 1 => Some(0),
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "{} signal columns {signals:?}: say which one to forecast with --target",
+                signals.len()
+            )))
+        }
+    };
+    let h = if forecast.is_some() { opts.horizon.max(1) } else { 0 };
+    if h > 1 {
+        return Err(Error::Usage(
+            "--horizon above 1 is not supported yet: this version forecasts the next sample".into(),
+        ));
+    }
+    let span = w + h; // samples a window and its target cover
+    if n < span {
+        return Err(Error::Dataset(format!(
+            "{}: {n} samples are fewer than one window of {w} plus the horizon {h}",
+            raw.source
+        )));
+    }
+    // periods by sample: train, validation, test
+    let test_start = n - ((n as f64 * test_frac).round() as usize).min(n);
+    let val_start = test_start - ((n as f64 * val_frac).round() as usize).min(test_start);
+    let periods = [(0, val_start), (val_start, test_start), (test_start, n)];
+    let starts: Vec<usize> = (0..=n - span).step_by(s).collect();
+    let f = signals.len();
+    let mut cols: Vec<Vec<f32>> = vec![Vec::with_capacity(starts.len()); w * f];
+    let mut target_num = Vec::new();
+    let mut target_text = TextCells::default();
+    let mut split = Split { train: Vec::new(), val: Vec::new(), test: Vec::new() };
+    let label_col = label.and_then(|l| raw.column(l));
+    let mut naive = (0.0f64, 0usize);
+    for (row, &k) in starts.iter().enumerate() {
+        for t in 0..w {
+            for (c, v) in values.iter().enumerate() {
+                cols[t * f + c].push(v[k + t]);
+            }
+        }
+        let end = k + span; // exclusive
+        match (forecast, label_col) {
+            (Some(c), _) => target_num.push(values[c][k + w - 1 + h]),
+            (None, Some(li)) => target_text.push(&raw.columns[li].text(k + w - 1)),
+            _ => {}
+        }
+        let period = periods.iter().position(|(a, b)| k >= *a && end <= *b);
+        match period {
+            Some(0) => split.train.push(row),
+            Some(1) => split.val.push(row),
+            Some(2) => {
+                split.test.push(row);
+                if let Some(c) = forecast {
+                    let d = (values[c][k + w - 1 + h] - values[c][k + w - 1]) as f64;
+                    naive = (naive.0 + d * d, naive.1 + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    if split.train.is_empty() || (test_frac > 0.0 && split.test.is_empty()) {
+        return Err(Error::Dataset(format!(
+            "{}: {n} samples give no whole window of {w} (+{h}) in the train or test period; \
+             use a shorter --window or other --val-frac/--test-frac",
+            raw.source
+        )));
+    }
+    let mut headers = Vec::with_capacity(w * f + 1);
+    for t in 0..w {
+        for name in &signals {
+            headers.push(format!("{name}_t{t}"));
+        }
+    }
+    let target = match (forecast, label) {
+        (Some(c), _) => format!("{}_next", signals[c]),
+        (None, Some(l)) => l.to_string(),
+        _ => unreachable!("a window target is a forecast or a label"),
+    };
+    headers.push(target.clone());
+    let mut columns: Vec<RawColumn> =
+        cols.into_iter().map(|v| RawColumn::Numeric(NumericCells::from_values(v))).collect();
+    columns.push(if forecast.is_some() {
+        RawColumn::Numeric(NumericCells::from_values(target_num))
+    } else {
+        RawColumn::Text(target_text)
+    });
+    let lines: Vec<u64> =
+        starts.iter().map(|k| raw.lines.get(*k).copied().unwrap_or(*k as u64 + 2)).collect();
+    let table =
+        RawTable { source: format!("{} (windows of {w}, stride {s})", raw.source), headers, columns, lines };
+    Ok(Windows {
+        table,
+        target,
+        shape: [w, f],
+        split,
+        periods,
+        naive_test_mse: (naive.1 > 0).then(|| naive.0 / naive.1 as f64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::parse_raw_csv;
+
+    fn signal(n: usize) -> RawTable {
+        let mut text = String::from("a,b\n");
+        for i in 0..n {
+            text.push_str(&format!("{i},{}\n", 100 + i));
+        }
+        parse_raw_csv(&text, "sig.csv").unwrap()
+    }
+
+    #[test]
+    fn windows_are_time_major_with_the_next_sample_as_target() {
+        let opts =
+            WindowOptions { window: 3, stride: 2, horizon: 1, signals: vec![], target: Some("a".into()) };
+        let w = window_table(&signal(20), &opts, 0.2, 0.2).unwrap();
+        assert_eq!(w.shape, [3, 2]);
+        assert_eq!(&w.table.headers[..4], ["a_t0", "b_t0", "a_t1", "b_t1"]);
+        assert_eq!(w.target, "a_next");
+        let col = |name: &str| match &w.table.columns[w.table.column(name).unwrap()] {
+            RawColumn::Numeric(c) => c.values().to_vec(),
+            _ => panic!(),
+        };
+        // window 1 starts at sample 2: a = 2, 3, 4; target a[5]
+        assert_eq!(col("a_t0")[1], 2.0);
+        assert_eq!(col("b_t2")[1], 104.0);
+        assert_eq!(col("a_next")[1], 5.0);
+        // periods 0-12, 12-16, 16-20; windows cover 4 samples (3 + target)
+        assert_eq!(w.periods, [(0, 12), (12, 16), (16, 20)]);
+        assert_eq!(w.split.train, vec![0, 1, 2, 3, 4]); // starts 0..8, end <= 12
+        assert_eq!(w.split.val, vec![6]); // start 12
+        assert_eq!(w.split.test, vec![8]); // start 16
+                                           // the naive forecast misses by 1 on this ramp
+        assert_eq!(w.naive_test_mse, Some(1.0));
+    }
+
+    #[test]
+    fn no_test_window_ever_overlaps_training() {
+        let opts =
+            WindowOptions { window: 5, stride: 1, horizon: 1, signals: vec!["a".into()], target: None };
+        let w = window_table(&signal(100), &opts, 0.1, 0.2).unwrap();
+        let start = |r: &usize| *r; // stride 1: row = start sample
+        let train_end = w.split.train.iter().map(|r| start(r) + 6).max().unwrap();
+        let test_begin = w.split.test.iter().map(start).min().unwrap();
+        assert!(train_end <= w.periods[0].1 && test_begin >= w.periods[2].0);
+        assert!(train_end <= test_begin);
+    }
+
+    #[test]
+    fn bad_window_requests_say_what_to_change() {
+        let raw = signal(10);
+        let mut opts =
+            WindowOptions { window: 20, stride: 1, horizon: 1, signals: vec![], target: Some("a".into()) };
+        assert!(window_table(&raw, &opts, 0.1, 0.2)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("fewer than one window"));
+        opts.window = 3;
+        opts.target = None;
+        assert!(window_table(&raw, &opts, 0.1, 0.2).err().unwrap().to_string().contains("--target"));
+        opts.target = Some("zz".into());
+        assert!(window_table(&raw, &opts, 0.1, 0.2).err().unwrap().to_string().contains("'zz'"));
+        opts.target = Some("a".into());
+        opts.horizon = 3;
+        assert!(window_table(&raw, &opts, 0.1, 0.2).err().unwrap().to_string().contains("--horizon"));
+    }
+}
