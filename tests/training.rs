@@ -251,6 +251,7 @@ fn categorical_columns_group_splits_and_imputation_work_together() {
             group_column: Some("patient".into()),
             ..Default::default()
         },
+        window: None,
     };
     let cfg =
         TrainConfig { epochs: 30, missing: medgpu::data::MissingPolicy::Median, ..TrainConfig::default() };

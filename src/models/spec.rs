@@ -472,7 +472,7 @@ impl ModelSpec {
                 g.input_shaped(&shape)?
             }
             None => match self.sequence_steps {
-                Some(t) if t > 0 && inputs % t == 0 => g.input_shaped(&[t, inputs / t])?,
+                Some(t) if t > 0 && inputs.is_multiple_of(t) => g.input_shaped(&[t, inputs / t])?,
                 Some(t) => {
                     return Err(Error::Model(format!(
                         "{inputs} feature columns do not split into {t} steps of equal width"
