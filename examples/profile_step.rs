@@ -1,5 +1,5 @@
 //! Per-kernel time of one training step of a built-in benchmark model:
-//! `cargo run --release --example profile_step -- [mlp|autoencoder|cnn] [reps]`.
+//! `cargo run --release --example profile_step -- [mlp|autoencoder|cnn|lstm] [reps]`.
 //! Each dispatch is replayed alone `reps` times (wall clock); the figures
 //! show where a step's time goes when tuning kernels.
 
@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let r = match model {
             "mlp" => medgpu::bench::bench_default_mlp(gpu.clone(), 3, 2)?,
             "autoencoder" => medgpu::bench::bench_autoencoder(gpu.clone(), 3, 2)?,
+            "lstm" => medgpu::bench::bench_lstm(gpu.clone(), 1, 1)?,
             _ => medgpu::bench::bench_cnn(gpu.clone(), 3, 2)?,
         };
         println!("round {round}: {} samples/s {:.0}", r.model, r.samples_per_sec.median);

@@ -1,4 +1,4 @@
-// LSTM recurrence as persistent kernels: one workgroup owns one batch row
+// LSTM recurrence as persistent kernels: a workgroup owns whole batch rows
 // and loops over every time step inside one dispatch (forward and
 // backward), so a sequence of T steps costs one dispatch, not a handful per
 // step. The input projection for all steps is one matmul before it:
@@ -8,8 +8,14 @@
 //   c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t),  h_{-1} = c_{-1} = 0
 // The forward saves the gates, c_t and h_{t-1} for the backward and the
 // weight gradients (dw_hh = hprev^T . dz, dw_ih = x^T . dz: matmuls after it).
-// Invocation j < 4H computes gate unit j; invocation u < H owns cell u.
-// Requires 4H <= 256.
+// Invocation u of a row owns cell u and computes all four of its gates, so
+// the cell update needs nothing from other invocations; only h (forward)
+// and the gate gradients (backward) pass through workgroup memory. Each
+// invocation keeps its four columns (forward) or its row (backward) of w_hh
+// in private registers, loaded once: on CPU adapters, where every storage or
+// workgroup load in a loop runs once per invocation, this leaves H loads per
+// step forward and 4H backward. A workgroup of 64 holds 64 / H rows.
+// Requires H <= 64.
 
 struct Rnn { batch: u32, steps: u32, hidden: u32, last_only: u32 }
 
@@ -27,92 +33,125 @@ struct Rnn { batch: u32, steps: u32, hidden: u32, last_only: u32 }
 // forward: out ([B, H] when last_only, else [B, T, H]); backward: dz [B, T, 4H]
 @group(0) @binding(6) var<storage, read_write> dst: array<f32>;
 
-const WG: u32 = 256u;
+const WG: u32 = 64u;
 var<workgroup> h_sh: array<f32, 64>;
-var<workgroup> a_sh: array<f32, 256>;
+var<workgroup> dz_sh: array<vec4<f32>, 64>;
 
-@compute @workgroup_size(256, 1, 1)
-fn lstm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) j: u32) {
-    let b = wid.x;
-    let hd = rn.hidden;
-    let g4 = 4u * hd;
-    if (j < hd) { h_sh[j] = 0.0; }
-    var c = 0.0;
-    workgroupBarrier();
-    for (var t = 0u; t < rn.steps; t = t + 1u) {
-        let row = b * rn.steps + t;
-        if (j < g4) {
-            var z = src[row * g4 + j];
-            for (var k = 0u; k < hd; k = k + 1u) {
-                z = z + h_sh[k] * whh[k * g4 + j];
-            }
-            // g (the third quarter) is tanh, the others sigmoid
-            let a = select(1.0 / (1.0 + exp(-z)), tanh(clamp(z, -15.0, 15.0)), j >= 2u * hd && j < 3u * hd);
-            a_sh[j] = a;
-            gates[row * g4 + j] = a;
-        }
-        if (j < hd) { hprev[row * hd + j] = h_sh[j]; }
-        workgroupBarrier();
-        if (j < hd) {
-            c = a_sh[hd + j] * c + a_sh[j] * a_sh[2u * hd + j];
-            let h = a_sh[3u * hd + j] * tanh(clamp(c, -15.0, 15.0));
-            cells[row * hd + j] = c;
-            h_sh[j] = h;
-            if (rn.last_only == 0u) { dst[row * hd + j] = h; }
-        }
-        workgroupBarrier();
-    }
-    if (rn.last_only != 0u && j < hd) { dst[b * hd + j] = h_sh[j]; }
+// (row of the batch, unit, whether this invocation has a cell) of invocation li.
+fn place(wid: u32, li: u32) -> vec3<u32> {
+    let per = WG / rn.hidden;
+    let r = li / rn.hidden;
+    let b = wid * per + r;
+    return vec3<u32>(b, li % rn.hidden, select(0u, 1u, r < per && b < rn.batch));
 }
 
-@compute @workgroup_size(256, 1, 1)
-fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) j: u32) {
-    let b = wid.x;
+fn sigmoid(z: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-z));
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn lstm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let hd = rn.hidden;
     let g4 = 4u * hd;
-    var dh_rec = 0.0;
-    var dc = 0.0;
-    for (var step = 0u; step < rn.steps; step = step + 1u) {
-        let t = rn.steps - 1u - step;
-        let row = b * rn.steps + t;
-        if (j < hd) {
-            var dh = dh_rec;
-            if (rn.last_only == 0u) {
-                dh = dh + src[row * hd + j];
-            } else if (t + 1u == rn.steps) {
-                dh = dh + src[b * hd + j];
-            }
-            let gi = gates[row * g4 + j];
-            let gf = gates[row * g4 + hd + j];
-            let gg = gates[row * g4 + 2u * hd + j];
-            let go = gates[row * g4 + 3u * hd + j];
-            let ct = cells[row * hd + j];
-            let cp = select(0.0, cells[(row - select(0u, 1u, t > 0u)) * hd + j], t > 0u);
-            let tc = tanh(clamp(ct, -15.0, 15.0));
-            dc = dc + dh * go * (1.0 - tc * tc);
-            let dzi = dc * gg * gi * (1.0 - gi);
-            let dzf = dc * cp * gf * (1.0 - gf);
-            let dzg = dc * gi * (1.0 - gg * gg);
-            let dzo = dh * tc * go * (1.0 - go);
-            dc = dc * gf;
-            a_sh[j] = dzi;
-            a_sh[hd + j] = dzf;
-            a_sh[2u * hd + j] = dzg;
-            a_sh[3u * hd + j] = dzo;
-            dst[row * g4 + j] = dzi;
-            dst[row * g4 + hd + j] = dzf;
-            dst[row * g4 + 2u * hd + j] = dzg;
-            dst[row * g4 + 3u * hd + j] = dzo;
+    let p = place(wid.x, li);
+    let b = p.x;
+    let u = p.y;
+    let owns = p.z == 1u;
+    let base = li - u; // this row's first slot in h_sh
+    // columns u, H+u, 2H+u, 3H+u of w_hh, k by k
+    var w: array<vec4<f32>, 64>;
+    for (var k = 0u; k < hd; k = k + 1u) {
+        w[k] = vec4<f32>(whh[k * g4 + u], whh[k * g4 + hd + u], whh[k * g4 + 2u * hd + u], whh[k * g4 + 3u * hd + u]);
+    }
+    h_sh[li] = 0.0;
+    var c = 0.0;
+    var h = 0.0;
+    workgroupBarrier();
+    for (var t = 0u; t < rn.steps; t = t + 1u) {
+        let row = min(b, rn.batch - 1u) * rn.steps + t;
+        var z = vec4<f32>(src[row * g4 + u], src[row * g4 + hd + u], src[row * g4 + 2u * hd + u], src[row * g4 + 3u * hd + u]);
+        for (var k = 0u; k < hd; k = k + 1u) {
+            z = z + h_sh[base + k] * w[k];
+        }
+        let gi = sigmoid(z.x);
+        let gf = sigmoid(z.y);
+        let gg = tanh(clamp(z.z, -15.0, 15.0));
+        let go = sigmoid(z.w);
+        if (owns) {
+            gates[row * g4 + u] = gi;
+            gates[row * g4 + hd + u] = gf;
+            gates[row * g4 + 2u * hd + u] = gg;
+            gates[row * g4 + 3u * hd + u] = go;
+            hprev[row * hd + u] = h;
+        }
+        c = gf * c + gi * gg;
+        h = go * tanh(clamp(c, -15.0, 15.0));
+        if (owns) {
+            cells[row * hd + u] = c;
+            if (rn.last_only == 0u) { dst[row * hd + u] = h; }
         }
         workgroupBarrier();
-        if (j < hd) {
-            // dL/dh_{t-1} through the recurrence: dz . w_hh^T (row j of w_hh)
-            var s = 0.0;
-            for (var k = 0u; k < g4; k = k + 1u) {
-                s = s + a_sh[k] * whh[j * g4 + k];
-            }
-            dh_rec = s;
+        h_sh[li] = h;
+        workgroupBarrier();
+    }
+    if (owns && rn.last_only != 0u) { dst[b * hd + u] = h; }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let hd = rn.hidden;
+    let g4 = 4u * hd;
+    let p = place(wid.x, li);
+    let b = p.x;
+    let u = p.y;
+    let owns = p.z == 1u;
+    let base = li - u;
+    // row u of w_hh, gate by gate: w_hh[u, k], w_hh[u, H+k], ...
+    var w: array<vec4<f32>, 64>;
+    for (var k = 0u; k < hd; k = k + 1u) {
+        w[k] = vec4<f32>(whh[u * g4 + k], whh[u * g4 + hd + k], whh[u * g4 + 2u * hd + k], whh[u * g4 + 3u * hd + k]);
+    }
+    var dh_rec = 0.0;
+    var dc = 0.0;
+    let bb = min(b, rn.batch - 1u);
+    for (var step = 0u; step < rn.steps; step = step + 1u) {
+        let t = rn.steps - 1u - step;
+        let row = bb * rn.steps + t;
+        var dh = dh_rec;
+        if (rn.last_only == 0u) {
+            dh = dh + src[row * hd + u];
+        } else if (t + 1u == rn.steps) {
+            dh = dh + src[bb * hd + u];
         }
+        let gi = gates[row * g4 + u];
+        let gf = gates[row * g4 + hd + u];
+        let gg = gates[row * g4 + 2u * hd + u];
+        let go = gates[row * g4 + 3u * hd + u];
+        let ct = cells[row * hd + u];
+        let cp = select(0.0, cells[(row - select(0u, 1u, t > 0u)) * hd + u], t > 0u);
+        let tc = tanh(clamp(ct, -15.0, 15.0));
+        dc = dc + dh * go * (1.0 - tc * tc);
+        let dz = vec4<f32>(
+            dc * gg * gi * (1.0 - gi),
+            dc * cp * gf * (1.0 - gf),
+            dc * gi * (1.0 - gg * gg),
+            dh * tc * go * (1.0 - go),
+        );
+        dc = dc * gf;
+        if (owns) {
+            dst[row * g4 + u] = dz.x;
+            dst[row * g4 + hd + u] = dz.y;
+            dst[row * g4 + 2u * hd + u] = dz.z;
+            dst[row * g4 + 3u * hd + u] = dz.w;
+        }
+        dz_sh[li] = dz;
+        workgroupBarrier();
+        // dL/dh_{t-1} through the recurrence: row u of w_hh . dz
+        var s = 0.0;
+        for (var k = 0u; k < hd; k = k + 1u) {
+            s = s + dot(dz_sh[base + k], w[k]);
+        }
+        dh_rec = s;
         workgroupBarrier();
     }
 }

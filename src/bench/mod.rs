@@ -9,7 +9,7 @@
 pub mod kernels;
 pub mod train;
 
-pub use train::{bench_autoencoder, bench_cnn, bench_default_mlp, bench_training, TrainBench};
+pub use train::{bench_autoencoder, bench_cnn, bench_default_mlp, bench_lstm, bench_training, TrainBench};
 
 use serde::Serialize;
 

@@ -51,22 +51,27 @@ pub struct TrainBench {
     pub gpu_bytes_after_all: u64,
 }
 
-/// Trains `model` with `head` on the training split of the built-in data
-/// set `data` (features z-scored) and measures it. `reps` repetitions of
-/// `epochs_per_rep` epochs.
+/// Trains `model` with `head` on the training split of `data` (prepared as
+/// `medgpu train` prepares it, with the default splits of its kind) and
+/// measures it. `reps` repetitions of `epochs_per_rep` epochs.
 #[allow(clippy::too_many_arguments)] // one benchmark's settings
 pub fn bench_training(
     gpu: Arc<Gpu>,
     name: &str,
-    data: &str,
+    data: &DataSource,
     model: &ModelSpec,
     head: Head,
     batch: usize,
     reps: usize,
     epochs_per_rep: usize,
 ) -> Result<TrainBench> {
-    // the training split, prepared as `medgpu train` prepares it
-    let p = prepare(&DataSource::builtin(data), &TrainConfig::default())?;
+    let cfg = match data.window {
+        Some(_) => {
+            TrainConfig { model: model.clone(), val_frac: 0.1, test_frac: 0.2, ..TrainConfig::default() }
+        }
+        None => TrainConfig { model: model.clone(), ..TrainConfig::default() },
+    };
+    let p = prepare(data, &cfg)?;
     let cols = p.ds.cols();
     let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
     let start = Instant::now();
@@ -131,18 +136,30 @@ pub fn bench_training(
 pub fn bench_default_mlp(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let head = Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets };
     let model = ModelSpec::mlp(&[64, 32], Act::Relu, 0.0);
-    bench_training(gpu, "mlp", "breast_cancer", &model, head, 32, reps, epochs_per_rep)
+    bench_training(gpu, "mlp", &DataSource::builtin("breast_cancer"), &model, head, 32, reps, epochs_per_rep)
 }
 
 /// The dense autoencoder 30-16-8-16-30 on the same rows.
 pub fn bench_autoencoder(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let head = Head { outputs: 30, loss: LossKind::Mse, target: TargetSource::Features };
     let model = ModelSpec::autoencoder(&[16, 8], Act::Relu);
-    bench_training(gpu, "autoencoder", "breast_cancer", &model, head, 32, reps, epochs_per_rep)
+    let data = DataSource::builtin("breast_cancer");
+    bench_training(gpu, "autoencoder", &data, &model, head, 32, reps, epochs_per_rep)
 }
 
 /// The default CNN (`--model cnn`) on the digits training split, batch 32.
 pub fn bench_cnn(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let head = Head { outputs: 10, loss: LossKind::SoftmaxCrossEntropy, target: TargetSource::Targets };
-    bench_training(gpu, "cnn", "digits", &ModelSpec::cnn([1, 8, 8]), head, 32, reps, epochs_per_rep)
+    let model = ModelSpec::cnn([1, 8, 8]);
+    bench_training(gpu, "cnn", &DataSource::builtin("digits"), &model, head, 32, reps, epochs_per_rep)
+}
+
+/// LSTM(32) forecasting the next ECG sample from windows of 64 (stride 8),
+/// batch 64: the sequence model of the RNN issue.
+pub fn bench_lstm(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+    let head = Head { outputs: 1, loss: LossKind::Mse, target: TargetSource::Targets };
+    let window =
+        crate::data::WindowOptions { window: 64, stride: 8, horizon: 1, signals: vec![], target: None };
+    let data = DataSource { window: Some(window), ..DataSource::builtin("ecg") };
+    bench_training(gpu, "lstm", &data, &ModelSpec::lstm(&[32], 64), head, 64, reps, epochs_per_rep)
 }

@@ -4,8 +4,8 @@
 use super::calls::Call;
 use super::KernelId;
 
-/// Largest hidden size the persistent kernels take (4 gates x 64 = one
-/// workgroup of 256 invocations).
+/// Largest hidden size the persistent kernels take (one invocation per
+/// unit, 64 per workgroup).
 pub const RNN_MAX_HIDDEN: usize = 64;
 
 /// Shape of a recurrent layer call: `batch` sequences of `steps` steps,
@@ -51,7 +51,8 @@ fn lstm<B>(kernel: KernelId, g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
         overrides: vec![],
         uniform: g.words(),
         bindings: vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst],
-        groups: [g.batch as u32, 1, 1],
+        // a workgroup of 64 holds 64 / hidden rows
+        groups: [g.batch.div_ceil((64 / g.hidden.max(1)).max(1)) as u32, 1, 1],
     }
 }
 
