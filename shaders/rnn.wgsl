@@ -1,4 +1,4 @@
-// LSTM recurrence as persistent kernels: a workgroup owns whole batch rows
+// Recurrences (LSTM, GRU, Elman) as persistent kernels: a workgroup owns whole batch rows
 // and loops over every time step inside one dispatch (forward and
 // backward), so a sequence of T steps costs one dispatch, not a handful per
 // step. The input projection for all steps is one matmul before it:
@@ -16,6 +16,16 @@
 // workgroup load in a loop runs once per invocation, this leaves H loads per
 // step forward and 4H backward. A workgroup of 64 holds 64 / H rows.
 // Requires H <= 64.
+// GRU (gate order r, z, n as PyTorch; the reset gate is applied after the
+// hidden matmul): with gx = x . w_ih + b_ih [B, T, 3H] and
+// gh = h_{t-1} . w_hh + b_hh [3H]:
+//   r = sigmoid(gx_r + gh_r), z = sigmoid(gx_z + gh_z),
+//   n = tanh(gx_n + r * gh_n),  h_t = (1 - z) * n + z * h_{t-1}.
+// The forward saves r, z, n (`gates`) and gh_n (`cells`); the backward
+// writes the gradient of gx (dst) and of gh (`aux`), whose matmuls with x
+// and h_{t-1} give the weight and bias gradients.
+// Elman: h_t = act(gx + h_{t-1} . w_hh) with ACT (tanh or relu); h_t is
+// saved in `cells`, the backward writes the pre-activation gradient.
 
 struct Rnn { batch: u32, steps: u32, hidden: u32, last_only: u32 }
 
@@ -32,6 +42,10 @@ struct Rnn { batch: u32, steps: u32, hidden: u32, last_only: u32 }
 @group(0) @binding(5) var<storage, read_write> hprev: array<f32>;
 // forward: out ([B, H] when last_only, else [B, T, H]); backward: dz [B, T, 4H]
 @group(0) @binding(6) var<storage, read_write> dst: array<f32>;
+// GRU: b_hh [3H] (forward), the gradient of gh [B, T, 3H] (backward); unused otherwise
+@group(0) @binding(7) var<storage, read_write> aux: array<f32>;
+
+override ACT: u32 = 4u;
 
 const WG: u32 = 64u;
 var<workgroup> h_sh: array<f32, 64>;
@@ -150,6 +164,170 @@ fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         var s = 0.0;
         for (var k = 0u; k < hd; k = k + 1u) {
             s = s + dot(dz_sh[base + k], w[k]);
+        }
+        dh_rec = s;
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn gru_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let hd = rn.hidden;
+    let g3 = 3u * hd;
+    let p = place(wid.x, li);
+    let b = p.x;
+    let u = p.y;
+    let owns = p.z == 1u;
+    let base = li - u;
+    var w: array<vec3<f32>, 64>;
+    for (var k = 0u; k < hd; k = k + 1u) {
+        w[k] = vec3<f32>(whh[k * g3 + u], whh[k * g3 + hd + u], whh[k * g3 + 2u * hd + u]);
+    }
+    let bh = vec3<f32>(aux[u], aux[hd + u], aux[2u * hd + u]);
+    h_sh[li] = 0.0;
+    var h = 0.0;
+    workgroupBarrier();
+    for (var t = 0u; t < rn.steps; t = t + 1u) {
+        let row = min(b, rn.batch - 1u) * rn.steps + t;
+        var gh = bh;
+        for (var k = 0u; k < hd; k = k + 1u) {
+            gh = gh + h_sh[base + k] * w[k];
+        }
+        let r = sigmoid(src[row * g3 + u] + gh.x);
+        let z = sigmoid(src[row * g3 + hd + u] + gh.y);
+        let n = tanh(clamp(src[row * g3 + 2u * hd + u] + r * gh.z, -15.0, 15.0));
+        if (owns) {
+            gates[row * g3 + u] = r;
+            gates[row * g3 + hd + u] = z;
+            gates[row * g3 + 2u * hd + u] = n;
+            cells[row * hd + u] = gh.z;
+            hprev[row * hd + u] = h;
+        }
+        h = (1.0 - z) * n + z * h;
+        if (owns && rn.last_only == 0u) { dst[row * hd + u] = h; }
+        workgroupBarrier();
+        h_sh[li] = h;
+        workgroupBarrier();
+    }
+    if (owns && rn.last_only != 0u) { dst[b * hd + u] = h; }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn gru_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let hd = rn.hidden;
+    let g3 = 3u * hd;
+    let p = place(wid.x, li);
+    let b = p.x;
+    let u = p.y;
+    let owns = p.z == 1u;
+    let base = li - u;
+    var w: array<vec3<f32>, 64>;
+    for (var k = 0u; k < hd; k = k + 1u) {
+        w[k] = vec3<f32>(whh[u * g3 + k], whh[u * g3 + hd + k], whh[u * g3 + 2u * hd + k]);
+    }
+    var dh_rec = 0.0;
+    let bb = min(b, rn.batch - 1u);
+    for (var step = 0u; step < rn.steps; step = step + 1u) {
+        let t = rn.steps - 1u - step;
+        let row = bb * rn.steps + t;
+        var dh = dh_rec;
+        if (rn.last_only == 0u) {
+            dh = dh + src[row * hd + u];
+        } else if (t + 1u == rn.steps) {
+            dh = dh + src[bb * hd + u];
+        }
+        let r = gates[row * g3 + u];
+        let z = gates[row * g3 + hd + u];
+        let n = gates[row * g3 + 2u * hd + u];
+        let ghn = cells[row * hd + u];
+        let hp = hprev[row * hd + u];
+        let dan = dh * (1.0 - z) * (1.0 - n * n);
+        let dar = dan * ghn * r * (1.0 - r);
+        let daz = dh * (hp - n) * z * (1.0 - z);
+        let dgh = vec3<f32>(dar, daz, dan * r);
+        if (owns) {
+            dst[row * g3 + u] = dar;
+            dst[row * g3 + hd + u] = daz;
+            dst[row * g3 + 2u * hd + u] = dan;
+            aux[row * g3 + u] = dgh.x;
+            aux[row * g3 + hd + u] = dgh.y;
+            aux[row * g3 + 2u * hd + u] = dgh.z;
+        }
+        dz_sh[li] = vec4<f32>(dgh, 0.0);
+        workgroupBarrier();
+        var s = dh * z;
+        for (var k = 0u; k < hd; k = k + 1u) {
+            s = s + dot(dz_sh[base + k].xyz, w[k]);
+        }
+        dh_rec = s;
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn elman_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let hd = rn.hidden;
+    let p = place(wid.x, li);
+    let b = p.x;
+    let u = p.y;
+    let owns = p.z == 1u;
+    let base = li - u;
+    var w: array<f32, 64>;
+    for (var k = 0u; k < hd; k = k + 1u) {
+        w[k] = whh[k * hd + u];
+    }
+    h_sh[li] = 0.0;
+    var h = 0.0;
+    workgroupBarrier();
+    for (var t = 0u; t < rn.steps; t = t + 1u) {
+        let row = min(b, rn.batch - 1u) * rn.steps + t;
+        var a = src[row * hd + u];
+        for (var k = 0u; k < hd; k = k + 1u) {
+            a = a + h_sh[base + k] * w[k];
+        }
+        if (owns) { hprev[row * hd + u] = h; }
+        h = act_apply(ACT, a);
+        if (owns) {
+            cells[row * hd + u] = h;
+            if (rn.last_only == 0u) { dst[row * hd + u] = h; }
+        }
+        workgroupBarrier();
+        h_sh[li] = h;
+        workgroupBarrier();
+    }
+    if (owns && rn.last_only != 0u) { dst[b * hd + u] = h; }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn elman_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let hd = rn.hidden;
+    let p = place(wid.x, li);
+    let b = p.x;
+    let u = p.y;
+    let owns = p.z == 1u;
+    let base = li - u;
+    var w: array<f32, 64>;
+    for (var k = 0u; k < hd; k = k + 1u) {
+        w[k] = whh[u * hd + k];
+    }
+    var dh_rec = 0.0;
+    let bb = min(b, rn.batch - 1u);
+    for (var step = 0u; step < rn.steps; step = step + 1u) {
+        let t = rn.steps - 1u - step;
+        let row = bb * rn.steps + t;
+        var dh = dh_rec;
+        if (rn.last_only == 0u) {
+            dh = dh + src[row * hd + u];
+        } else if (t + 1u == rn.steps) {
+            dh = dh + src[bb * hd + u];
+        }
+        let da = dh * act_grad_from_y(ACT, cells[row * hd + u]);
+        if (owns) { dst[row * hd + u] = da; }
+        h_sh[li] = da;
+        workgroupBarrier();
+        var s = 0.0;
+        for (var k = 0u; k < hd; k = k + 1u) {
+            s = s + h_sh[base + k] * w[k];
         }
         dh_rec = s;
         workgroupBarrier();

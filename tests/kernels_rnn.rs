@@ -57,3 +57,108 @@ fn lstm_forward_and_backward_match_reference() {
         }
     }
 }
+
+#[test]
+fn gru_and_elman_forward_and_backward_match_reference() {
+    use medgpu::kernels::{Act, RecurrenceOperands};
+    for (ci, &(batch, steps, hidden)) in
+        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
+    {
+        for last_only in [true, false] {
+            let g = RnnGeom { batch, steps, hidden, last_only };
+            let seed = ci as u64 * 10 + last_only as u64 + 12000;
+            let what = format!("{g:?}");
+            let tol = 1e-5 * (steps as f64).sqrt();
+            let out_len = if last_only { batch * hidden } else { batch * steps * hidden };
+            let seq = batch * steps * hidden;
+            let dout = f32ed(&rand_vec(out_len, seed + 5));
+            let o = RecurrenceOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5, aux: 6 };
+
+            // GRU
+            let g3 = 3 * hidden;
+            let gx = f32ed(&rand_vec(batch * steps * g3, seed));
+            let whh = f32ed(&rand_vec(hidden * g3, seed + 1).iter().map(|v| v * 0.5).collect::<Vec<_>>());
+            let bhh = f32ed(&rand_vec(g3, seed + 2));
+            let bufs = [
+                words(&gx),
+                words(&whh),
+                vec![0; batch * steps * g3],
+                vec![0; seq],
+                vec![0; seq],
+                vec![0; out_len],
+                words(&bhh),
+            ];
+            let got = run_call(&kernels::gru_forward(&g, o.clone()), &bufs);
+            let want = cref::gru_forward(&g, &gx, &whh, &bhh);
+            assert_close(&format!("gru {what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
+            assert_close(&format!("gru {what} gh_n"), &floats(&got[3]), &want.cells, tol, 1e-4);
+            assert_close(&format!("gru {what} hprev"), &floats(&got[4]), &want.hprev, tol, 1e-4);
+            assert_close(&format!("gru {what} out"), &floats(&got[5]), &want.out, tol, 1e-4);
+            let saved = cref::RecurrenceForward {
+                gates: f32ed(&want.gates),
+                cells: f32ed(&want.cells),
+                hprev: f32ed(&want.hprev),
+                out: Vec::new(),
+            };
+            let bufs = [
+                words(&dout),
+                words(&whh),
+                words(&saved.gates),
+                words(&saved.cells),
+                words(&saved.hprev),
+                vec![0; batch * steps * g3],
+                vec![0; batch * steps * g3],
+            ];
+            let got = run_call(&kernels::gru_backward(&g, o.clone()), &bufs);
+            let (dgx, dgh) = cref::gru_backward(&g, &dout, &whh, &saved);
+            assert_close(&format!("gru {what} dgx"), &floats(&got[5]), &dgx, 1e-5 * steps as f64, 1e-3);
+            assert_close(&format!("gru {what} dgh"), &floats(&got[6]), &dgh, 1e-5 * steps as f64, 1e-3);
+
+            // Elman, tanh and relu
+            for act in [Act::Tanh, Act::Relu] {
+                let gx = f32ed(&rand_vec(seq, seed + 3));
+                let whh =
+                    f32ed(&rand_vec(hidden * hidden, seed + 4).iter().map(|v| v * 0.5).collect::<Vec<_>>());
+                let bufs = [
+                    words(&gx),
+                    words(&whh),
+                    vec![0; 4],
+                    vec![0; seq],
+                    vec![0; seq],
+                    vec![0; out_len],
+                    vec![0; 4],
+                ];
+                let got = run_call(&kernels::elman_forward(&g, act, o.clone()), &bufs);
+                let want = cref::elman_forward(&g, act, &gx, &whh);
+                assert_close(&format!("elman {act:?} {what} h"), &floats(&got[3]), &want.cells, tol, 1e-4);
+                assert_close(
+                    &format!("elman {act:?} {what} hprev"),
+                    &floats(&got[4]),
+                    &want.hprev,
+                    tol,
+                    1e-4,
+                );
+                assert_close(&format!("elman {act:?} {what} out"), &floats(&got[5]), &want.out, tol, 1e-4);
+                let cells = f32ed(&want.cells);
+                let bufs = [
+                    words(&dout),
+                    words(&whh),
+                    vec![0; 4],
+                    words(&cells),
+                    vec![0; 4],
+                    vec![0; seq],
+                    vec![0; 4],
+                ];
+                let got = run_call(&kernels::elman_backward(&g, act, o.clone()), &bufs);
+                let da = cref::elman_backward(&g, act, &dout, &whh, &cells);
+                assert_close(
+                    &format!("elman {act:?} {what} da"),
+                    &floats(&got[5]),
+                    &da,
+                    1e-5 * steps as f64,
+                    1e-3,
+                );
+            }
+        }
+    }
+}

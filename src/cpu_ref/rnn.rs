@@ -93,3 +93,164 @@ pub fn lstm_backward(g: &RnnGeom, dout: &[f64], whh: &[f64], gates: &[f64], cell
     }
     dz
 }
+
+/// What the GRU and Elman forwards write: gates (GRU r, z, n), cells (GRU
+/// gh_n; Elman h_t), hprev and the output.
+pub struct RecurrenceForward {
+    /// GRU: r, z, n [B, T, 3H]; Elman: empty.
+    pub gates: Vec<f64>,
+    /// GRU: gh_n; Elman: h_t [B, T, H].
+    pub cells: Vec<f64>,
+    /// h_{t-1} [B, T, H].
+    pub hprev: Vec<f64>,
+    /// h_T or every h_t.
+    pub out: Vec<f64>,
+}
+
+fn out_len(g: &RnnGeom) -> usize {
+    if g.last_only {
+        g.batch * g.hidden
+    } else {
+        g.batch * g.steps * g.hidden
+    }
+}
+
+/// GRU over all steps from gx = x . w_ih + b_ih [B, T, 3H], w_hh [H, 3H], b_hh [3H].
+pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64]) -> RecurrenceForward {
+    let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
+    let g3 = 3 * hd;
+    let mut f = RecurrenceForward {
+        gates: vec![0.0; b_n * t_n * g3],
+        cells: vec![0.0; b_n * t_n * hd],
+        hprev: vec![0.0; b_n * t_n * hd],
+        out: vec![0.0; out_len(g)],
+    };
+    for b in 0..b_n {
+        let mut h = vec![0.0; hd];
+        for t in 0..t_n {
+            let row = b * t_n + t;
+            let gh: Vec<f64> =
+                (0..g3).map(|j| bhh[j] + (0..hd).map(|k| h[k] * whh[k * g3 + j]).sum::<f64>()).collect();
+            f.hprev[row * hd..(row + 1) * hd].copy_from_slice(&h);
+            for u in 0..hd {
+                let r = sigmoid(gx[row * g3 + u] + gh[u]);
+                let z = sigmoid(gx[row * g3 + hd + u] + gh[hd + u]);
+                let n = (gx[row * g3 + 2 * hd + u] + r * gh[2 * hd + u]).tanh();
+                f.gates[row * g3 + u] = r;
+                f.gates[row * g3 + hd + u] = z;
+                f.gates[row * g3 + 2 * hd + u] = n;
+                f.cells[row * hd + u] = gh[2 * hd + u];
+                h[u] = (1.0 - z) * n + z * h[u];
+            }
+            if !g.last_only {
+                f.out[row * hd..(row + 1) * hd].copy_from_slice(&h);
+            }
+        }
+        if g.last_only {
+            f.out[b * hd..(b + 1) * hd].copy_from_slice(&h);
+        }
+    }
+    f
+}
+
+fn dh_at(g: &RnnGeom, dout: &[f64], b: usize, t: usize, u: usize) -> f64 {
+    if !g.last_only {
+        dout[(b * g.steps + t) * g.hidden + u]
+    } else if t + 1 == g.steps {
+        dout[b * g.hidden + u]
+    } else {
+        0.0
+    }
+}
+
+/// GRU backpropagation through time: (gradient of gx, gradient of gh), each [B, T, 3H].
+pub fn gru_backward(g: &RnnGeom, dout: &[f64], whh: &[f64], f: &RecurrenceForward) -> (Vec<f64>, Vec<f64>) {
+    let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
+    let g3 = 3 * hd;
+    let (mut dgx, mut dgh) = (vec![0.0; b_n * t_n * g3], vec![0.0; b_n * t_n * g3]);
+    for b in 0..b_n {
+        let mut dh_rec = vec![0.0; hd];
+        for t in (0..t_n).rev() {
+            let row = b * t_n + t;
+            let mut direct = vec![0.0; hd];
+            for u in 0..hd {
+                let dh = dh_rec[u] + dh_at(g, dout, b, t, u);
+                let (r, z, n) =
+                    (f.gates[row * g3 + u], f.gates[row * g3 + hd + u], f.gates[row * g3 + 2 * hd + u]);
+                let (ghn, hp) = (f.cells[row * hd + u], f.hprev[row * hd + u]);
+                let dan = dh * (1.0 - z) * (1.0 - n * n);
+                let dar = dan * ghn * r * (1.0 - r);
+                let daz = dh * (hp - n) * z * (1.0 - z);
+                dgx[row * g3 + u] = dar;
+                dgx[row * g3 + hd + u] = daz;
+                dgx[row * g3 + 2 * hd + u] = dan;
+                dgh[row * g3 + u] = dar;
+                dgh[row * g3 + hd + u] = daz;
+                dgh[row * g3 + 2 * hd + u] = dan * r;
+                direct[u] = dh * z;
+            }
+            for u in 0..hd {
+                dh_rec[u] = direct[u] + (0..g3).map(|j| dgh[row * g3 + j] * whh[u * g3 + j]).sum::<f64>();
+            }
+        }
+    }
+    (dgx, dgh)
+}
+
+/// Elman RNN over all steps: h_t = act(gx + h_{t-1} . w_hh), gx [B, T, H].
+pub fn elman_forward(g: &RnnGeom, act: crate::kernels::Act, gx: &[f64], whh: &[f64]) -> RecurrenceForward {
+    let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
+    let mut f = RecurrenceForward {
+        gates: Vec::new(),
+        cells: vec![0.0; b_n * t_n * hd],
+        hprev: vec![0.0; b_n * t_n * hd],
+        out: vec![0.0; out_len(g)],
+    };
+    for b in 0..b_n {
+        let mut h = vec![0.0; hd];
+        for t in 0..t_n {
+            let row = b * t_n + t;
+            f.hprev[row * hd..(row + 1) * hd].copy_from_slice(&h);
+            let a: Vec<f64> = (0..hd)
+                .map(|u| gx[row * hd + u] + (0..hd).map(|k| h[k] * whh[k * hd + u]).sum::<f64>())
+                .collect();
+            for u in 0..hd {
+                h[u] = super::act_apply(act, a[u]);
+            }
+            f.cells[row * hd..(row + 1) * hd].copy_from_slice(&h);
+            if !g.last_only {
+                f.out[row * hd..(row + 1) * hd].copy_from_slice(&h);
+            }
+        }
+        if g.last_only {
+            f.out[b * hd..(b + 1) * hd].copy_from_slice(&h);
+        }
+    }
+    f
+}
+
+/// Elman backpropagation through time: the pre-activation gradient [B, T, H].
+pub fn elman_backward(
+    g: &RnnGeom,
+    act: crate::kernels::Act,
+    dout: &[f64],
+    whh: &[f64],
+    cells: &[f64],
+) -> Vec<f64> {
+    let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
+    let mut da = vec![0.0; b_n * t_n * hd];
+    for b in 0..b_n {
+        let mut dh_rec = vec![0.0; hd];
+        for t in (0..t_n).rev() {
+            let row = b * t_n + t;
+            for u in 0..hd {
+                let dh = dh_rec[u] + dh_at(g, dout, b, t, u);
+                da[row * hd + u] = dh * super::act_grad_from_y(act, cells[row * hd + u]);
+            }
+            for u in 0..hd {
+                dh_rec[u] = (0..hd).map(|k| da[row * hd + k] * whh[u * hd + k]).sum();
+            }
+        }
+    }
+    da
+}

@@ -1,7 +1,7 @@
 //! Host fns of the recurrent kernels (shaders/rnn.wgsl): shapes in, a
 //! [`Call`] out, bindings in the shader's order.
 
-use super::calls::Call;
+use super::calls::{Act, Call};
 use super::KernelId;
 
 /// Largest hidden size the persistent kernels take (one invocation per
@@ -45,24 +45,72 @@ pub struct LstmOperands<B> {
     pub dst: B,
 }
 
-fn lstm<B>(kernel: KernelId, g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
+/// The buffers of a GRU or Elman recurrence call (see rnn.wgsl).
+#[derive(Clone, Debug)]
+pub struct RecurrenceOperands<B> {
+    /// Forward: gx [B, T, G*H]; backward: dL/dout.
+    pub src: B,
+    /// w_hh [H, G*H].
+    pub whh: B,
+    /// GRU: r, z, n [B, T, 3H]; Elman: unused.
+    pub gates: B,
+    /// GRU: gh_n [B, T, H]; Elman: h_t [B, T, H].
+    pub cells: B,
+    /// h_{t-1} [B, T, H].
+    pub hprev: B,
+    /// Forward: the output h; backward: the gradient of gx.
+    pub dst: B,
+    /// GRU: b_hh [3H] forward, the gradient of gh [B, T, 3H] backward; Elman: unused.
+    pub aux: B,
+}
+
+fn recurrence<B>(kernel: KernelId, g: &RnnGeom, act: Option<Act>, bindings: Vec<B>) -> Call<B> {
     Call {
         kernel,
-        overrides: vec![],
+        overrides: act.map(|a| vec![("ACT", a.code())]).unwrap_or_default(),
         uniform: g.words(),
-        bindings: vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst],
+        bindings,
         // a workgroup of 64 holds 64 / hidden rows
         groups: [g.batch.div_ceil((64 / g.hidden.max(1)).max(1)) as u32, 1, 1],
     }
 }
 
-/// The LSTM recurrence over all steps, one workgroup per sequence.
-pub fn lstm_forward<B>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
+fn lstm<B: Clone>(kernel: KernelId, g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
+    let dummy = o.hprev.clone();
+    recurrence(kernel, g, None, vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, dummy])
+}
+
+/// The LSTM recurrence over all steps (rows of a batch in parallel).
+pub fn lstm_forward<B: Clone>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
     lstm(KernelId::LstmForward, g, o)
 }
 
 /// Backpropagation through time of [`lstm_forward`]: dz [B, T, 4H] (the
 /// gradient of the gates' pre-activations) from dL/dout.
-pub fn lstm_backward<B>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
+pub fn lstm_backward<B: Clone>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
     lstm(KernelId::LstmBackward, g, o)
+}
+
+fn operands<B>(o: RecurrenceOperands<B>) -> Vec<B> {
+    vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, o.aux]
+}
+
+/// The GRU recurrence over all steps.
+pub fn gru_forward<B>(g: &RnnGeom, o: RecurrenceOperands<B>) -> Call<B> {
+    recurrence(KernelId::GruForward, g, None, operands(o))
+}
+
+/// Backpropagation through time of [`gru_forward`]: the gradients of gx (dst) and gh (aux).
+pub fn gru_backward<B>(g: &RnnGeom, o: RecurrenceOperands<B>) -> Call<B> {
+    recurrence(KernelId::GruBackward, g, None, operands(o))
+}
+
+/// The Elman recurrence h_t = act(gx + h_{t-1} . w_hh) over all steps.
+pub fn elman_forward<B>(g: &RnnGeom, act: Act, o: RecurrenceOperands<B>) -> Call<B> {
+    recurrence(KernelId::ElmanForward, g, Some(act), operands(o))
+}
+
+/// Backpropagation through time of [`elman_forward`]: the pre-activation gradient (dst).
+pub fn elman_backward<B>(g: &RnnGeom, act: Act, o: RecurrenceOperands<B>) -> Call<B> {
+    recurrence(KernelId::ElmanBackward, g, Some(act), operands(o))
 }

@@ -170,6 +170,10 @@ kernel_table! {
     Conv2dBackwardInputSg => ConvSg, "conv2d_backward_input_sg";
     LstmForward => Rnn, "lstm_forward";
     LstmBackward => Rnn, "lstm_backward";
+    GruForward => Rnn, "gru_forward";
+    GruBackward => Rnn, "gru_backward";
+    ElmanForward => Rnn, "elman_forward";
+    ElmanBackward => Rnn, "elman_backward";
     MaxpoolForward => Pool, "maxpool_forward";
     MaxpoolBackward => Pool, "maxpool_backward";
     AvgpoolForward => Pool, "avgpool_forward";
