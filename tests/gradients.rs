@@ -292,3 +292,19 @@ fn stacked_lstms_returning_sequences_match_finite_differences() {
     g.loss(y, LossKind::SoftmaxCrossEntropy, TargetSource::Targets).unwrap();
     check("stacked lstm", &g, &data, &[1, 6], 13);
 }
+
+#[test]
+fn gru_and_elman_through_time_match_finite_differences() {
+    use medgpu::graph::Cell;
+    for (ci, cell) in [Cell::Gru, Cell::Elman(Act::Tanh), Cell::Elman(Act::Relu)].into_iter().enumerate() {
+        // a sequence layer feeding a last-state layer of the same cell, then dense 1, MSE
+        let data = random_data(9, 6 * 2, 1, LossKind::Mse, 81 + ci as u64);
+        let mut g = Graph::new(3);
+        let x = g.input_shaped(&[6, 2]).unwrap();
+        let h = g.recurrent("r1", cell, x, 3, true).unwrap();
+        let h = g.recurrent("r2", cell, h, 2, false).unwrap();
+        let y = g.dense("out", h, 1, Act::None).unwrap();
+        g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+        check(&format!("{cell:?}"), &g, &data, &[2, 5], 14 + ci as u64);
+    }
+}

@@ -64,7 +64,7 @@ pub struct TrainArgs {
     /// Forecast the sample this many steps after each window (1 for now)
     #[arg(long, default_value_t = 1)]
     horizon: usize,
-    /// mlp, autoencoder, cnn, cnn-autoencoder, lstm, or a model spec file (.toml or .json)
+    /// mlp, autoencoder, cnn, cnn-autoencoder, lstm, gru, rnn, or a model spec file (.toml or .json)
     #[arg(long, default_value = "mlp")]
     model: String,
     /// C,H,W of image data: the feature columns hold each row's pixels in
@@ -185,10 +185,20 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         "mlp" => ModelSpec::mlp(a.hidden.as_deref().unwrap_or(&[64, 32]), activation, a.dropout),
         "autoencoder" => ModelSpec::autoencoder(a.hidden.as_deref().unwrap_or(&[16, 8]), activation),
         "cnn" => ModelSpec::cnn(needs_shape()?),
-        "lstm" => ModelSpec::lstm(
-            a.hidden.as_deref().unwrap_or(&[32]),
-            a.window.ok_or_else(|| Error::Usage("--model lstm needs sequence windows: --window W".into()))?,
-        ),
+        kind @ ("lstm" | "gru" | "rnn") => {
+            let cell = match kind {
+                "lstm" => medgpu::graph::Cell::Lstm,
+                "gru" => medgpu::graph::Cell::Gru,
+                _ if activation == Act::Relu || activation == Act::Tanh => {
+                    medgpu::graph::Cell::Elman(activation)
+                }
+                _ => return Err(Error::Usage("--model rnn takes --activation tanh or relu".into())),
+            };
+            let steps = a
+                .window
+                .ok_or_else(|| Error::Usage(format!("--model {kind} needs sequence windows: --window W")))?;
+            ModelSpec::recurrent(cell, a.hidden.as_deref().unwrap_or(&[32]), steps)
+        }
         "cnn-autoencoder" | "conv-autoencoder" => ModelSpec::conv_autoencoder(needs_shape()?),
         path => ModelSpec::from_file(std::path::Path::new(path))?,
     };

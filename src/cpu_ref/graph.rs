@@ -2,7 +2,7 @@
 //! checks by central finite differences.
 
 use super::{activation_forward, gather_rows, loss, matmul_nn, softmax_forward, Epi};
-use crate::graph::{Graph, Op, PoolKind, TargetSource};
+use crate::graph::{Cell, Graph, Op, PoolKind, TargetSource};
 use crate::kernels::NormGeom;
 use std::collections::BTreeMap;
 
@@ -126,17 +126,25 @@ pub fn forward(
                 }
                 values[out.0] = o;
             }
-            Op::Lstm { x, w_ih, w_hh, b: bias, geom, out, .. } => {
-                let (rows, features, g4) = (geom.batch * geom.steps, graph.shape(*w_ih)[0], 4 * geom.hidden);
-                let mut gx = vec![0.0; rows * g4];
+            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, geom, out, .. } => {
+                let (rows, features, width) =
+                    (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
+                let mut gx = vec![0.0; rows * width];
                 let epi = Epi {
                     bias: Some(&values[bias.0]),
                     act: crate::kernels::Act::None,
                     grad_act: None,
                     accumulate: false,
                 };
-                matmul_nn(rows, g4, features, &values[x.0], &values[w_ih.0], epi, &mut gx);
-                values[out.0] = super::rnn::lstm_forward(geom, &gx, &values[w_hh.0]).out;
+                matmul_nn(rows, width, features, &values[x.0], &values[w_ih.0], epi, &mut gx);
+                let whh = &values[w_hh.0];
+                values[out.0] = match cell {
+                    Cell::Lstm => super::rnn::lstm_forward(geom, &gx, whh).out,
+                    Cell::Gru => {
+                        super::rnn::gru_forward(geom, &gx, whh, &values[b_hh.expect("a GRU has b_hh").0]).out
+                    }
+                    Cell::Elman(act) => super::rnn::elman_forward(geom, *act, &gx, whh).out,
+                };
             }
             Op::Loss { logits, kind, target } => {
                 let s = [b, graph.row_len(*logits)];

@@ -11,11 +11,11 @@
 //! Gradients are never zeroed: the first contribution to a gradient overwrites
 //! it and later ones accumulate, decided here at compile time.
 
-use super::{Act, Class, Graph, LossKind, Op, PoolKind, TargetSource, TensorId, TensorInfo};
+use super::{Act, Cell, Class, Graph, LossKind, Op, PoolKind, TargetSource, TensorId, TensorInfo};
 use crate::error::{Error, Result};
 use crate::kernels::{
-    self, Call, ConvOperands, DropoutParams, Epilogue, LossOperands, LstmOperands, MatmulOperands,
-    NormBackward, NormForward, NormGeom,
+    self, Call, ConvOperands, DropoutParams, Epilogue, LossOperands, MatmulOperands, NormBackward,
+    NormForward, NormGeom, RecurrenceOperands,
 };
 
 /// A binding as the compiler names it, resolved to a buffer range later.
@@ -180,20 +180,28 @@ pub fn lower(
                     kernels::batchnorm_forward_eval(&g, *act, o)
                 });
             }
-            Op::Lstm { x, w_ih, w_hh, b: bias, gx, gates, cells, hprev, geom, out, .. } => {
-                let (rows, features, g4) = (geom.batch * geom.steps, graph.shape(*w_ih)[0], 4 * geom.hidden);
+            Op::Recurrent {
+                cell, x, w_ih, w_hh, b: bias, b_hh, gx, gates, cells, hprev, geom, out, ..
+            } => {
+                let (rows, features, width) =
+                    (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
                 let ops =
                     MatmulOperands { a: t(*x), b: t(*w_ih), bias: Some(t(*bias)), aux: None, c: t(*gx) };
-                calls.push(kernels::matmul_nn(rows, g4, features, ops, Epilogue::PLAIN, Ref::Dummy));
-                let o = LstmOperands {
+                calls.push(kernels::matmul_nn(rows, width, features, ops, Epilogue::PLAIN, Ref::Dummy));
+                let o = RecurrenceOperands {
                     src: t(*gx),
                     whh: t(*w_hh),
-                    gates: t(*gates),
+                    gates: gates.map_or(Ref::Dummy, t),
                     cells: t(*cells),
                     hprev: t(*hprev),
                     dst: t(*out),
+                    aux: b_hh.map_or(Ref::Dummy, t),
                 };
-                calls.push(kernels::lstm_forward(geom, o));
+                calls.push(match cell {
+                    Cell::Lstm => kernels::lstm_forward(geom, o.lstm()),
+                    Cell::Gru => kernels::gru_forward(geom, o),
+                    Cell::Elman(act) => kernels::elman_forward(geom, *act, o),
+                });
             }
             Op::Loss { .. } => {}
         }
@@ -222,8 +230,10 @@ pub fn lower(
                 v
             }
             Op::Pool { x, .. } => vec![(*x, true)],
-            Op::Lstm { x, w_ih, w_hh, b, .. } => {
-                vec![(*x, true), (*w_ih, false), (*w_hh, false), (*b, false)]
+            Op::Recurrent { x, w_ih, w_hh, b, b_hh, .. } => {
+                let mut v = vec![(*x, true), (*w_ih, false), (*w_hh, false), (*b, false)];
+                v.extend(b_hh.map(|bh| (bh, false)));
+                v
             }
             Op::BatchNorm { x, gamma, beta, .. } => vec![(*x, false), (*gamma, false), (*beta, false)],
             Op::Activation { x, .. } | Op::Softmax { x, .. } | Op::Dropout { x, .. } => {
@@ -242,7 +252,7 @@ pub fn lower(
             | Op::Conv2d { out, .. }
             | Op::Pool { out, .. }
             | Op::BatchNorm { out, .. }
-            | Op::Lstm { out, .. } => Some(*out),
+            | Op::Recurrent { out, .. } => Some(*out),
             _ => None,
         }
     };
@@ -481,45 +491,58 @@ pub fn lower(
                 };
                 calls.push(kernels::batchnorm_backward(&g, accp, acc, o));
             }
-            Op::Lstm { x, w_ih, w_hh, b: bias, gates, cells, hprev, geom, .. } => {
-                let (rows, features, g4) = (geom.batch * geom.steps, graph.shape(*w_ih)[0], 4 * geom.hidden);
-                tensors.push(TensorInfo {
-                    name: format!("gradz({})", graph.name(*gates)),
-                    shape: vec![geom.batch, geom.steps, g4],
-                    class: Class::Activation,
-                });
-                let dz = TensorId(tensors.len() - 1);
-                let o = LstmOperands {
+            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, gates, cells, hprev, geom, .. } => {
+                let (rows, features, width) =
+                    (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
+                let scratch = |what: &str, tensors: &mut Vec<TensorInfo>| {
+                    tensors.push(TensorInfo {
+                        name: format!("{what}({})", graph.name(*cells)),
+                        shape: vec![geom.batch, geom.steps, width],
+                        class: Class::Activation,
+                    });
+                    TensorId(tensors.len() - 1)
+                };
+                // the gradients of gx and of the hidden product (one tensor but for the GRU)
+                let dgx = scratch("gradgx", &mut tensors);
+                let dgh = if *cell == Cell::Gru { scratch("gradgh", &mut tensors) } else { dgx };
+                let o = RecurrenceOperands {
                     src: t(gz),
                     whh: t(*w_hh),
-                    gates: t(*gates),
+                    gates: gates.map_or(Ref::Dummy, t),
                     cells: t(*cells),
-                    hprev: Ref::Dummy,
-                    dst: t(dz),
+                    hprev: t(*hprev),
+                    dst: t(dgx),
+                    aux: if *cell == Cell::Gru { t(dgh) } else { Ref::Dummy },
                 };
-                calls.push(kernels::lstm_backward(geom, o));
-                let (gwhh, gwih, gb) = (
-                    grad_of(*w_hh, &mut tensors),
-                    grad_of(*w_ih, &mut tensors),
-                    grad_of(*bias, &mut tensors),
-                );
+                calls.push(match cell {
+                    Cell::Lstm => kernels::lstm_backward(geom, o.lstm()),
+                    Cell::Gru => kernels::gru_backward(geom, o),
+                    Cell::Elman(act) => kernels::elman_backward(geom, *act, o),
+                });
+                let gwhh = grad_of(*w_hh, &mut tensors);
+                let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
                 let acc = first(*w_hh);
-                let ops = MatmulOperands { a: t(*hprev), b: t(dz), bias: None, aux: None, c: t(gwhh) };
+                if let Some(bh) = b_hh {
+                    first(*bh);
+                }
+                let ops =
+                    MatmulOperands { a: t(*hprev), b: t(dgh), bias: gbhh.map(t), aux: None, c: t(gwhh) };
                 let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
-                calls.push(kernels::matmul_tn(geom.hidden, g4, rows, ops, epi, Ref::Dummy));
+                calls.push(kernels::matmul_tn(geom.hidden, width, rows, ops, epi, Ref::Dummy));
+                let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
                 let acc = first(*w_ih);
                 first(*bias);
-                let ops = MatmulOperands { a: t(*x), b: t(dz), bias: Some(t(gb)), aux: None, c: t(gwih) };
+                let ops = MatmulOperands { a: t(*x), b: t(dgx), bias: Some(t(gb)), aux: None, c: t(gwih) };
                 let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
-                calls.push(kernels::matmul_tn(features, g4, rows, ops, epi, Ref::Dummy));
+                calls.push(kernels::matmul_tn(features, width, rows, ops, epi, Ref::Dummy));
                 if needs[x.0] {
                     let gx = grad_of(*x, &mut tensors);
                     let acc = first(*x);
                     let grad_act = if fused[x.0] { producer_act(graph, *x) } else { Act::None };
                     let aux = fused[x.0].then_some(t(*x));
-                    let ops = MatmulOperands { a: t(dz), b: t(*w_ih), bias: None, aux, c: t(gx) };
+                    let ops = MatmulOperands { a: t(dgx), b: t(*w_ih), bias: None, aux, c: t(gx) };
                     let epi = Epilogue { act: Act::None, grad_act, accumulate: acc };
-                    calls.push(kernels::matmul_nt(rows, features, g4, ops, epi, Ref::Dummy));
+                    calls.push(kernels::matmul_nt(rows, features, width, ops, epi, Ref::Dummy));
                 }
             }
             Op::Input { .. } | Op::Loss { .. } => {}

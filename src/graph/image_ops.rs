@@ -255,11 +255,39 @@ impl Graph {
     }
 }
 
+/// The cell of a recurrent layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cell {
+    /// LSTM: gates i, f, g, o.
+    Lstm,
+    /// GRU: gates r, z, n, the reset gate applied after the hidden matmul.
+    Gru,
+    /// Elman RNN: h_t = act(x . w_ih + b + h_{t-1} . w_hh), tanh or relu.
+    Elman(Act),
+}
+
+impl Cell {
+    /// Gates per unit (the width of w_ih and w_hh is gates x units).
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+            Cell::Elman(_) => 1,
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
+            Cell::Elman(_) => "rnn",
+        }
+    }
+}
+
 impl Graph {
-    /// An LSTM layer over x [batch, T, F] with `units` hidden units: creates
-    /// `name.w_ih` [F, 4H], `name.w_hh` [H, 4H] and `name.bias` [4H] (gate
-    /// order i, f, g, o; forget bias 1). Outputs h_T [batch, H], or every
-    /// h_t [batch, T, H] with `return_sequences` (to stack layers).
+    /// An LSTM layer over x [batch, T, F]: see [`Graph::recurrent`].
     pub fn lstm(
         &mut self,
         name: &str,
@@ -267,34 +295,78 @@ impl Graph {
         units: usize,
         return_sequences: bool,
     ) -> Result<TensorId> {
+        self.recurrent(name, Cell::Lstm, x, units, return_sequences)
+    }
+
+    /// A recurrent layer over x [batch, T, F] with `units` hidden units:
+    /// creates `name.w_ih` [F, G*H], `name.w_hh` [H, G*H], `name.bias`
+    /// [G*H] (LSTM: forget-gate bias 1) and for a GRU `name.bias_hh` [3H].
+    /// Outputs h_T [batch, H], or every h_t [batch, T, H] with
+    /// `return_sequences` (to stack layers).
+    pub fn recurrent(
+        &mut self,
+        name: &str,
+        cell: Cell,
+        x: TensorId,
+        units: usize,
+        return_sequences: bool,
+    ) -> Result<TensorId> {
+        let kind = cell.kind();
         let (batch, steps, features) = match *self.shape(x) {
             [b, t, f] => (b, t, f),
             ref s => {
                 return Err(Error::Model(format!(
-                    "lstm '{name}': input shape {s:?} is not [batch, steps, features]; \
-                     give sequence data a window (--window) or an input shape"
+                    "{kind} '{name}': input shape {s:?} is not [batch, steps, features]; \
+                     give sequence data a window (--window)"
                 )))
             }
         };
         if units == 0 || units > crate::kernels::RNN_MAX_HIDDEN {
             return Err(Error::Model(format!(
-                "lstm '{name}': {units} units; this version runs 1 to {} units per layer \
+                "{kind} '{name}': {units} units; this version runs 1 to {} units per layer \
                  (stack layers for more capacity)",
                 crate::kernels::RNN_MAX_HIDDEN
             )));
         }
-        let g4 = 4 * units;
-        let w_ih = self.param(&format!("{name}.w_ih"), &[features, g4], Init::XavierUniform)?;
-        let w_hh = self.param(&format!("{name}.w_hh"), &[units, g4], Init::XavierUniform)?;
-        let b = self.param(&format!("{name}.bias"), &[g4], Init::LstmBias)?;
-        let gx = self.add_tensor(format!("{name}.gx"), vec![batch, steps, g4], Class::Activation);
-        let gates = self.add_tensor(format!("{name}.gates"), vec![batch, steps, g4], Class::Activation);
+        if let Cell::Elman(a) = cell {
+            if !matches!(a, Act::Tanh | Act::Relu) {
+                return Err(Error::Model(format!(
+                    "rnn '{name}': the activation must be tanh or relu, not {a:?}"
+                )));
+            }
+        }
+        let width = cell.gates() * units;
+        let w_ih = self.param(&format!("{name}.w_ih"), &[features, width], Init::XavierUniform)?;
+        let w_hh = self.param(&format!("{name}.w_hh"), &[units, width], Init::XavierUniform)?;
+        let bias_init = if cell == Cell::Lstm { Init::LstmBias } else { Init::Zeros };
+        let b = self.param(&format!("{name}.bias"), &[width], bias_init)?;
+        let b_hh = match cell {
+            Cell::Gru => Some(self.param(&format!("{name}.bias_hh"), &[width], Init::Zeros)?),
+            _ => None,
+        };
+        let gx = self.add_tensor(format!("{name}.gx"), vec![batch, steps, width], Class::Activation);
+        let gates = (cell != Cell::Elman(Act::Tanh) && cell != Cell::Elman(Act::Relu))
+            .then(|| self.add_tensor(format!("{name}.gates"), vec![batch, steps, width], Class::Activation));
         let cells = self.add_tensor(format!("{name}.cells"), vec![batch, steps, units], Class::Activation);
         let hprev = self.add_tensor(format!("{name}.hprev"), vec![batch, steps, units], Class::Activation);
         let shape = if return_sequences { vec![batch, steps, units] } else { vec![batch, units] };
         let out = self.activation_out(name, shape);
         let geom = crate::kernels::RnnGeom { batch, steps, hidden: units, last_only: !return_sequences };
-        self.ops.push(Op::Lstm { name: name.into(), x, w_ih, w_hh, b, gx, gates, cells, hprev, geom, out });
+        self.ops.push(Op::Recurrent {
+            name: name.into(),
+            cell,
+            x,
+            w_ih,
+            w_hh,
+            b,
+            b_hh,
+            gx,
+            gates,
+            cells,
+            hprev,
+            geom,
+            out,
+        });
         Ok(out)
     }
 }

@@ -17,7 +17,7 @@ pub use crate::kernels::{Act, WindowGeom};
 pub use config::{
     GpuDataset, MemoryReport, Mode, NonFinitePolicy, Optimizer, OptimizerConfig, ProgramOptions,
 };
-pub use image_ops::{Padding, PoolKind};
+pub use image_ops::{Cell, Padding, PoolKind};
 pub use params::ParamStore;
 pub use program::Program;
 pub use run::{Predictions, StepStats};
@@ -222,23 +222,28 @@ pub enum Op {
         /// Output, same shape as x.
         out: TensorId,
     },
-    /// LSTM over a sequence x [batch, T, F] (gates i, f, g, o; see rnn.wgsl).
-    Lstm {
+    /// A recurrent layer over a sequence x [batch, T, F] (LSTM, GRU or
+    /// Elman; see rnn.wgsl for the equations and gate order).
+    Recurrent {
         /// Layer name for messages.
         name: String,
+        /// Which cell.
+        cell: Cell,
         /// Input [batch, T, F].
         x: TensorId,
-        /// Input weights [F, 4H].
+        /// Input weights [F, G*H] (G gates: LSTM 4, GRU 3, Elman 1).
         w_ih: TensorId,
-        /// Recurrent weights [H, 4H].
+        /// Recurrent weights [H, G*H].
         w_hh: TensorId,
-        /// Bias [4H].
+        /// Input bias [G*H].
         b: TensorId,
-        /// x . w_ih + b for every step [batch, T, 4H].
+        /// GRU: the hidden bias [3H] (inside the reset gate's product).
+        b_hh: Option<TensorId>,
+        /// x . w_ih + b for every step [batch, T, G*H].
         gx: TensorId,
-        /// Activated gates [batch, T, 4H], kept for the backward.
-        gates: TensorId,
-        /// Cell states [batch, T, H], kept for the backward.
+        /// LSTM and GRU: activated gates [batch, T, G*H], kept for the backward.
+        gates: Option<TensorId>,
+        /// LSTM: c_t; GRU: the hidden part of n; Elman: h_t [batch, T, H].
         cells: TensorId,
         /// h_{t-1} of every step [batch, T, H], for the w_hh gradient.
         hprev: TensorId,

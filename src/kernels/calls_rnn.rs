@@ -91,6 +91,20 @@ pub fn lstm_backward<B: Clone>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
     lstm(KernelId::LstmBackward, g, o)
 }
 
+impl<B> RecurrenceOperands<B> {
+    /// The LSTM's view of the same buffers (it has no `aux`).
+    pub fn lstm(self) -> LstmOperands<B> {
+        LstmOperands {
+            src: self.src,
+            whh: self.whh,
+            gates: self.gates,
+            cells: self.cells,
+            hprev: self.hprev,
+            dst: self.dst,
+        }
+    }
+}
+
 fn operands<B>(o: RecurrenceOperands<B>) -> Vec<B> {
     vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, o.aux]
 }

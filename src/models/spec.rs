@@ -27,7 +27,7 @@
 
 use crate::error::{Error, Result};
 use crate::graph::image_ops::{Pair, Window};
-use crate::graph::{Act, Graph, LossKind, Padding, PoolKind, TargetSource, TensorId};
+use crate::graph::{Act, Cell, Graph, LossKind, Padding, PoolKind, TargetSource, TensorId};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -157,6 +157,29 @@ pub enum LayerSpec {
         #[serde(default)]
         return_sequences: bool,
     },
+    /// GRU over the steps of a sequence (gates r, z, n; reset after the hidden matmul).
+    Gru {
+        /// Hidden units (1 to 64).
+        units: usize,
+        /// Output every step's h instead of the last.
+        #[serde(default)]
+        return_sequences: bool,
+    },
+    /// Elman RNN: h_t = act(x . w_ih + b + h_{t-1} . w_hh).
+    Rnn {
+        /// Hidden units (1 to 64).
+        units: usize,
+        /// Output every step's h instead of the last.
+        #[serde(default)]
+        return_sequences: bool,
+        /// tanh (default) or relu.
+        #[serde(default = "tanh")]
+        activation: Act,
+    },
+}
+
+fn tanh() -> Act {
+    Act::Tanh
 }
 
 impl LayerSpec {
@@ -174,6 +197,20 @@ impl LayerSpec {
             LayerSpec::Batchnorm { .. } => "batchnorm",
             LayerSpec::Flatten => "flatten",
             LayerSpec::Lstm { .. } => "lstm",
+            LayerSpec::Gru { .. } => "gru",
+            LayerSpec::Rnn { .. } => "rnn",
+        }
+    }
+
+    /// The cell, units and return_sequences of a recurrent layer.
+    fn recurrent(&self) -> Option<(Cell, usize, bool)> {
+        match *self {
+            LayerSpec::Lstm { units, return_sequences } => Some((Cell::Lstm, units, return_sequences)),
+            LayerSpec::Gru { units, return_sequences } => Some((Cell::Gru, units, return_sequences)),
+            LayerSpec::Rnn { units, return_sequences, activation } => {
+                Some((Cell::Elman(activation), units, return_sequences))
+            }
+            _ => None,
         }
     }
 
@@ -315,13 +352,30 @@ impl ModelSpec {
     /// Stacked LSTMs of the given sizes over sequences of `steps` steps (every
     /// layer but the last returns all steps), then the task's dense head.
     pub fn lstm(hidden: &[usize], steps: usize) -> ModelSpec {
+        Self::recurrent(Cell::Lstm, hidden, steps)
+    }
+
+    /// Stacked recurrent layers of one cell (named `lstm`, `gru` or `rnn`).
+    pub fn recurrent(cell: Cell, hidden: &[usize], steps: usize) -> ModelSpec {
         let layers = hidden
             .iter()
             .enumerate()
-            .map(|(i, &units)| LayerSpec::Lstm { units, return_sequences: i + 1 < hidden.len() })
+            .map(|(i, &units)| {
+                let return_sequences = i + 1 < hidden.len();
+                match cell {
+                    Cell::Lstm => LayerSpec::Lstm { units, return_sequences },
+                    Cell::Gru => LayerSpec::Gru { units, return_sequences },
+                    Cell::Elman(activation) => LayerSpec::Rnn { units, return_sequences, activation },
+                }
+            })
             .collect();
+        let name = match cell {
+            Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
+            Cell::Elman(_) => "rnn",
+        };
         ModelSpec {
-            name: "lstm".into(),
+            name: name.into(),
             layers,
             code_layer: None,
             input_shape: None,
@@ -382,11 +436,12 @@ impl ModelSpec {
             if matches!(l, LayerSpec::Flatten | LayerSpec::Dense { .. }) {
                 flat = true;
             }
-            if matches!(l, LayerSpec::Lstm { .. }) && self.sequence_steps.is_none() {
+            if l.recurrent().is_some() && self.sequence_steps.is_none() {
                 return Err(Error::Model(format!(
-                    "layer {} (lstm): needs sequence input; give windows of a signal (--window W) \
+                    "layer {} ({}): needs sequence input; give windows of a signal (--window W) \
                      or sequence_steps in the spec",
-                    i + 1
+                    i + 1,
+                    l.kind()
                 )));
             }
         }
@@ -397,11 +452,18 @@ impl ModelSpec {
     pub fn validate_layers(&self) -> Result<()> {
         for (i, l) in self.layers.iter().enumerate() {
             match l {
-                LayerSpec::Lstm { units, .. } if *units == 0 || *units > crate::kernels::RNN_MAX_HIDDEN => {
+                l if l.recurrent().is_some_and(|(_, u, _)| u == 0 || u > crate::kernels::RNN_MAX_HIDDEN) => {
                     return Err(Error::Model(format!(
-                        "layer {} (lstm): units must be 1 to {}",
+                        "layer {} ({}): units must be 1 to {}",
                         i + 1,
+                        l.kind(),
                         crate::kernels::RNN_MAX_HIDDEN
+                    )))
+                }
+                LayerSpec::Rnn { activation, .. } if !matches!(activation, Act::Tanh | Act::Relu) => {
+                    return Err(Error::Model(format!(
+                        "layer {} (rnn): activation must be tanh or relu",
+                        i + 1
                     )))
                 }
                 LayerSpec::Conv2d { filters: 0, .. } => {
@@ -444,7 +506,10 @@ impl ModelSpec {
                 LayerSpec::GlobalAvgpool2d => v.push("gap".into()),
                 LayerSpec::Upsample2d { .. } => v.push("up".into()),
                 LayerSpec::Batchnorm { .. } => v.push("bn".into()),
-                LayerSpec::Lstm { units, .. } => v.push(format!("lstm{units}")),
+                l if l.recurrent().is_some() => {
+                    let (_, units, _) = l.recurrent().unwrap_or((Cell::Lstm, 0, false));
+                    v.push(format!("{}{units}", l.kind()))
+                }
                 _ => {}
             }
         }
@@ -519,8 +584,9 @@ impl ModelSpec {
                     g.batchnorm(&next("bn"), x, *eps, *momentum, *activation, training)?
                 }
                 LayerSpec::Flatten => x,
-                LayerSpec::Lstm { units, return_sequences } => {
-                    g.lstm(&next("lstm"), x, *units, *return_sequences)?
+                LayerSpec::Lstm { .. } | LayerSpec::Gru { .. } | LayerSpec::Rnn { .. } => {
+                    let (cell, units, seq) = l.recurrent().unwrap_or((Cell::Lstm, 0, false));
+                    g.recurrent(&next(l.kind()), cell, x, units, seq)?
                 }
             };
             if self.code_layer == Some(i) {
