@@ -75,6 +75,17 @@ fn recurrent_models_train_on_windows_split_by_time() {
         assert!(out.contains("for repeating the last value: ratio"), "{out}");
         // 240 test samples, windows of 16 + 1 every 4 inside them
         assert_eq!(summary["split"]["test"], 56, "{summary}");
+
+        // predict and eval cut a signal file into the same windows (all of them)
+        let preds = d.join(format!("{model}.csv"));
+        let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&csv), "--out", s(&preds)]);
+        assert_eq!(code, 0, "{err}");
+        let windows = (1200 - 17) / 4 + 1;
+        assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 1 + windows);
+        let (code, out, err) = medgpu(&["eval", "--run", s(&run), "--data", s(&csv), "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(eval["rows"], windows, "{eval}");
     }
 }
 

@@ -3,7 +3,7 @@
 use medgpu::data::encode_apply;
 use medgpu::gpu::{DeviceOptions, Gpu};
 use medgpu::infer::{predictions_csv, run_model, TrainedModel};
-use medgpu::train::prepare::load_raw;
+use medgpu::train::prepare::{load_raw, windows_for};
 use medgpu::train::{format_metrics, metrics_for};
 use medgpu::{Error, Result};
 use std::path::Path;
@@ -13,6 +13,7 @@ use std::sync::Arc;
 pub fn eval(opts: &DeviceOptions, run_dir: &Path, data: &str, json: bool) -> Result<()> {
     let model = TrainedModel::load(run_dir)?;
     let (raw, _) = load_raw(data, model.file.model.input_shape)?;
+    let raw = windows_for(raw, &model.file.source)?;
     let f = &model.file;
     let ds = encode_apply(&raw, &f.encoding, f.encoding.target.is_some())?;
     let gpu = Arc::new(Gpu::open(opts)?);
@@ -32,6 +33,7 @@ pub fn eval(opts: &DeviceOptions, run_dir: &Path, data: &str, json: bool) -> Res
 pub fn predict(opts: &DeviceOptions, run_dir: &Path, data: &str, out: Option<&Path>) -> Result<()> {
     let model = TrainedModel::load(run_dir)?;
     let (raw, _) = load_raw(data, model.file.model.input_shape)?;
+    let raw = windows_for(raw, &model.file.source)?;
     let (ds, bad) = medgpu::data::encode_apply_lenient(&raw, &model.file.encoding)?;
     if !bad.is_empty() {
         eprintln!("warning: {} of {} rows could not be read and have no prediction:", bad.len(), raw.rows());

@@ -30,6 +30,18 @@ pub fn load_raw(source: &str, image_shape: Option<[usize; 3]>) -> Result<(RawTab
     }
 }
 
+/// Cuts a signal into the windows a run was trained on (`source.window`),
+/// every window kept (no split): how `eval` and `predict` read new signals.
+/// Tables without windows are returned as they are.
+pub fn windows_for(raw: RawTable, source: &DataSource) -> Result<RawTable> {
+    let Some(w) = &source.window else { return Ok(raw) };
+    let mut w = w.clone();
+    if w.signals.is_empty() {
+        w.signals = source.prepare.features.clone().unwrap_or_default();
+    }
+    Ok(window_table(&raw, &w, 0.0, 0.0)?.table)
+}
+
 /// Shape images from a folder are resized to when nothing else is asked: grey 32x32.
 pub const DEFAULT_IMAGE_SHAPE: [usize; 3] = [1, 32, 32];
 
