@@ -145,3 +145,37 @@ fn lstm_forecasts_the_ecg_better_than_repeating_the_last_value() {
     assert!((naive - 0.0039).abs() < 0.0002, "naive forecast MSE {naive}");
     assert!(mse <= 0.7 * naive, "LSTM test MSE {mse} vs naive {naive}: ratio {}", mse / naive);
 }
+
+#[test]
+fn an_lstm_autoencoder_scores_each_window_by_its_reconstruction_error() {
+    let d = tmp("ae");
+    let csv = d.join("sig.csv");
+    signal(&csv, 600);
+    let run = d.join("run");
+    let args = [
+        "train",
+        "--data",
+        s(&csv),
+        "--model",
+        "lstm-autoencoder",
+        "--window",
+        "12",
+        "--stride",
+        "3",
+        "--hidden",
+        "6",
+        "--epochs",
+        "3",
+        "--out",
+        s(&run),
+    ];
+    let (code, out, err) = medgpu(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("lstm_autoencoder 12x1-lstm6-12-12") && out.contains("reconstruction mse"), "{out}");
+    let preds = d.join("scores.csv");
+    let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&csv), "--out", s(&preds)]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&preds).unwrap();
+    assert!(text.starts_with("line,reconstruction_error,code_0,"), "{}", &text[..80]);
+    assert_eq!(text.lines().count(), 1 + (600 - 13) / 3 + 1);
+}

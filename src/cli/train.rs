@@ -64,7 +64,7 @@ pub struct TrainArgs {
     /// Forecast the sample this many steps after each window (1 for now)
     #[arg(long, default_value_t = 1)]
     horizon: usize,
-    /// mlp, autoencoder, cnn, cnn-autoencoder, lstm, gru, rnn, or a model spec file (.toml or .json)
+    /// mlp, autoencoder, cnn, cnn-autoencoder, lstm, gru, rnn, lstm-autoencoder, or a model spec file (.toml or .json)
     #[arg(long, default_value = "mlp")]
     model: String,
     /// C,H,W of image data: the feature columns hold each row's pixels in
@@ -169,7 +169,9 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             t,
             &[("classify", Task::Classify), ("regress", Task::Regress), ("reconstruct", Task::Reconstruct)],
         )?),
-        None if matches!(a.model.as_str(), "autoencoder" | "cnn-autoencoder") => Some(Task::Reconstruct),
+        None if matches!(a.model.as_str(), "autoencoder" | "cnn-autoencoder" | "lstm-autoencoder") => {
+            Some(Task::Reconstruct)
+        }
         None => None,
     };
     let input_shape = image_shape(a)?;
@@ -185,6 +187,12 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         "mlp" => ModelSpec::mlp(a.hidden.as_deref().unwrap_or(&[64, 32]), activation, a.dropout),
         "autoencoder" => ModelSpec::autoencoder(a.hidden.as_deref().unwrap_or(&[16, 8]), activation),
         "cnn" => ModelSpec::cnn(needs_shape()?),
+        "lstm-autoencoder" => {
+            let steps = a.window.ok_or_else(|| {
+                Error::Usage("--model lstm-autoencoder needs sequence windows: --window W".into())
+            })?;
+            ModelSpec::lstm_autoencoder(a.hidden.as_deref().unwrap_or(&[32]), steps)
+        }
         kind @ ("lstm" | "gru" | "rnn") => {
             let cell = match kind {
                 "lstm" => medgpu::graph::Cell::Lstm,

@@ -355,6 +355,19 @@ impl ModelSpec {
         Self::recurrent(Cell::Lstm, hidden, steps)
     }
 
+    /// An LSTM autoencoder for windows of `steps` steps: stacked LSTMs
+    /// (`hidden`; the last one's final state is the code), a dense ReLU
+    /// layer of twice the code width, and the head that reconstructs the
+    /// whole window. The reconstruction error per window is its anomaly score.
+    pub fn lstm_autoencoder(hidden: &[usize], steps: usize) -> ModelSpec {
+        let mut spec = Self::recurrent(Cell::Lstm, hidden, steps);
+        spec.code_layer = spec.layers.len().checked_sub(1);
+        let width = hidden.last().copied().unwrap_or(32) * 2;
+        spec.layers.push(LayerSpec::Dense { units: width, activation: Act::Relu });
+        spec.name = "lstm_autoencoder".into();
+        spec
+    }
+
     /// Stacked recurrent layers of one cell (named `lstm`, `gru` or `rnn`).
     pub fn recurrent(cell: Cell, hidden: &[usize], steps: usize) -> ModelSpec {
         let layers = hidden
