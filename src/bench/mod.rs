@@ -9,7 +9,9 @@
 pub mod kernels;
 pub mod train;
 
-pub use train::{bench_autoencoder, bench_cnn, bench_default_mlp, bench_lstm, bench_training, TrainBench};
+pub use train::{
+    bench_autoencoder, bench_cnn, bench_default_mlp, bench_lstm, bench_recurrent, bench_training, TrainBench,
+};
 
 use serde::Serialize;
 

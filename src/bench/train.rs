@@ -157,9 +157,21 @@ pub fn bench_cnn(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<Tr
 /// LSTM(32) forecasting the next ECG sample from windows of 64 (stride 8),
 /// batch 64: the sequence model of the RNN issue.
 pub fn bench_lstm(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+    bench_recurrent(gpu, crate::graph::Cell::Lstm, reps, epochs_per_rep)
+}
+
+/// The same ECG setup with another recurrent cell (32 units, batch 64).
+pub fn bench_recurrent(
+    gpu: Arc<Gpu>,
+    cell: crate::graph::Cell,
+    reps: usize,
+    epochs_per_rep: usize,
+) -> Result<TrainBench> {
     let head = Head { outputs: 1, loss: LossKind::Mse, target: TargetSource::Targets };
     let window =
         crate::data::WindowOptions { window: 64, stride: 8, horizon: 1, signals: vec![], target: None };
     let data = DataSource { window: Some(window), ..DataSource::builtin("ecg") };
-    bench_training(gpu, "lstm", &data, &ModelSpec::lstm(&[32], 64), head, 64, reps, epochs_per_rep)
+    let model = ModelSpec::recurrent(cell, &[32], 64);
+    let name = model.name.clone();
+    bench_training(gpu, &name, &data, &model, head, 64, reps, epochs_per_rep)
 }

@@ -92,8 +92,16 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
         print_train(&cnn, ">= 10000 (issue 4), first step <= 2 s");
         let lstm = bench::bench_lstm(gpu.clone(), reps, if quick { 1 } else { 2 })?;
         print_train(&lstm, ">= 6500 (issue 5), first step <= 2 s");
-        println!("  gru, rnn: not built yet (their issue adds them here)");
         trained = vec![mlp, ae, cnn, lstm];
+        if quick {
+            println!("  gru, rnn: in the full run (medgpu bench without --quick)");
+        } else {
+            for cell in [medgpu::graph::Cell::Gru, medgpu::graph::Cell::Elman(medgpu::graph::Act::Tanh)] {
+                let r = bench::bench_recurrent(gpu.clone(), cell, reps, 2)?;
+                print_train(&r, "(no target; LSTM's is 6500)");
+                trained.push(r);
+            }
+        }
     }
     if has("train") {
         out.insert("train".into(), json!(trained));
