@@ -27,7 +27,13 @@
 // Elman: h_t = act(gx + h_{t-1} . w_hh) with ACT (tanh or relu); h_t is
 // saved in `cells`, the backward writes the pre-activation gradient.
 
-struct Rnn { batch: u32, steps: u32, hidden: u32, last_only: u32 }
+// reverse: run from the last step to the first (the backward direction of a
+// bidirectional layer); the output row is out_width wide and this layer's
+// h starts at out_offset in it (both directions write one tensor).
+struct Rnn {
+    batch: u32, steps: u32, hidden: u32, last_only: u32,
+    reverse: u32, out_width: u32, out_offset: u32, pad: u32,
+}
 
 @group(0) @binding(0) var<uniform> rn: Rnn;
 // forward: gx [B, T, 4H]; backward: dout ([B, H] when last_only, else [B, T, H])
@@ -59,6 +65,16 @@ fn place(wid: u32, li: u32) -> vec3<u32> {
     return vec3<u32>(b, li % rn.hidden, select(0u, 1u, r < per && b < rn.batch));
 }
 
+// The time step processed tt-th.
+fn time(tt: u32) -> u32 {
+    return select(tt, rn.steps - 1u - tt, rn.reverse != 0u);
+}
+
+// Index of unit u of output row r (a batch row, or a (row, step) pair).
+fn out_at(r: u32, u: u32) -> u32 {
+    return r * rn.out_width + rn.out_offset + u;
+}
+
 fn sigmoid(z: f32) -> f32 {
     return 1.0 / (1.0 + exp(-z));
 }
@@ -81,8 +97,8 @@ fn lstm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     var c = 0.0;
     var h = 0.0;
     workgroupBarrier();
-    for (var t = 0u; t < rn.steps; t = t + 1u) {
-        let row = min(b, rn.batch - 1u) * rn.steps + t;
+    for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
+        let row = min(b, rn.batch - 1u) * rn.steps + time(tt);
         var z = vec4<f32>(src[row * g4 + u], src[row * g4 + hd + u], src[row * g4 + 2u * hd + u], src[row * g4 + 3u * hd + u]);
         for (var k = 0u; k < hd; k = k + 1u) {
             z = z + h_sh[base + k] * w[k];
@@ -102,13 +118,13 @@ fn lstm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         h = go * tanh(clamp(c, -15.0, 15.0));
         if (owns) {
             cells[row * hd + u] = c;
-            if (rn.last_only == 0u) { dst[row * hd + u] = h; }
+            if (rn.last_only == 0u) { dst[out_at(row, u)] = h; }
         }
         workgroupBarrier();
         h_sh[li] = h;
         workgroupBarrier();
     }
-    if (owns && rn.last_only != 0u) { dst[b * hd + u] = h; }
+    if (owns && rn.last_only != 0u) { dst[out_at(b, u)] = h; }
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -129,20 +145,22 @@ fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     var dc = 0.0;
     let bb = min(b, rn.batch - 1u);
     for (var step = 0u; step < rn.steps; step = step + 1u) {
-        let t = rn.steps - 1u - step;
-        let row = bb * rn.steps + t;
+        let tt = rn.steps - 1u - step;
+        let row = bb * rn.steps + time(tt);
         var dh = dh_rec;
         if (rn.last_only == 0u) {
-            dh = dh + src[row * hd + u];
-        } else if (t + 1u == rn.steps) {
-            dh = dh + src[bb * hd + u];
+            dh = dh + src[out_at(row, u)];
+        } else if (tt + 1u == rn.steps) {
+            dh = dh + src[out_at(bb, u)];
         }
         let gi = gates[row * g4 + u];
         let gf = gates[row * g4 + hd + u];
         let gg = gates[row * g4 + 2u * hd + u];
         let go = gates[row * g4 + 3u * hd + u];
         let ct = cells[row * hd + u];
-        let cp = select(0.0, cells[(row - select(0u, 1u, t > 0u)) * hd + u], t > 0u);
+        // c of the step processed before this one
+        let prow = bb * rn.steps + time(max(tt, 1u) - 1u);
+        let cp = select(0.0, cells[prow * hd + u], tt > 0u);
         let tc = tanh(clamp(ct, -15.0, 15.0));
         dc = dc + dh * go * (1.0 - tc * tc);
         let dz = vec4<f32>(
@@ -187,8 +205,8 @@ fn gru_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     h_sh[li] = 0.0;
     var h = 0.0;
     workgroupBarrier();
-    for (var t = 0u; t < rn.steps; t = t + 1u) {
-        let row = min(b, rn.batch - 1u) * rn.steps + t;
+    for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
+        let row = min(b, rn.batch - 1u) * rn.steps + time(tt);
         var gh = bh;
         for (var k = 0u; k < hd; k = k + 1u) {
             gh = gh + h_sh[base + k] * w[k];
@@ -204,12 +222,12 @@ fn gru_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             hprev[row * hd + u] = h;
         }
         h = (1.0 - z) * n + z * h;
-        if (owns && rn.last_only == 0u) { dst[row * hd + u] = h; }
+        if (owns && rn.last_only == 0u) { dst[out_at(row, u)] = h; }
         workgroupBarrier();
         h_sh[li] = h;
         workgroupBarrier();
     }
-    if (owns && rn.last_only != 0u) { dst[b * hd + u] = h; }
+    if (owns && rn.last_only != 0u) { dst[out_at(b, u)] = h; }
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -228,13 +246,13 @@ fn gru_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     var dh_rec = 0.0;
     let bb = min(b, rn.batch - 1u);
     for (var step = 0u; step < rn.steps; step = step + 1u) {
-        let t = rn.steps - 1u - step;
-        let row = bb * rn.steps + t;
+        let tt = rn.steps - 1u - step;
+        let row = bb * rn.steps + time(tt);
         var dh = dh_rec;
         if (rn.last_only == 0u) {
-            dh = dh + src[row * hd + u];
-        } else if (t + 1u == rn.steps) {
-            dh = dh + src[bb * hd + u];
+            dh = dh + src[out_at(row, u)];
+        } else if (tt + 1u == rn.steps) {
+            dh = dh + src[out_at(bb, u)];
         }
         let r = gates[row * g3 + u];
         let z = gates[row * g3 + hd + u];
@@ -279,8 +297,8 @@ fn elman_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     h_sh[li] = 0.0;
     var h = 0.0;
     workgroupBarrier();
-    for (var t = 0u; t < rn.steps; t = t + 1u) {
-        let row = min(b, rn.batch - 1u) * rn.steps + t;
+    for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
+        let row = min(b, rn.batch - 1u) * rn.steps + time(tt);
         var a = src[row * hd + u];
         for (var k = 0u; k < hd; k = k + 1u) {
             a = a + h_sh[base + k] * w[k];
@@ -289,13 +307,13 @@ fn elman_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         h = act_apply(ACT, a);
         if (owns) {
             cells[row * hd + u] = h;
-            if (rn.last_only == 0u) { dst[row * hd + u] = h; }
+            if (rn.last_only == 0u) { dst[out_at(row, u)] = h; }
         }
         workgroupBarrier();
         h_sh[li] = h;
         workgroupBarrier();
     }
-    if (owns && rn.last_only != 0u) { dst[b * hd + u] = h; }
+    if (owns && rn.last_only != 0u) { dst[out_at(b, u)] = h; }
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -313,13 +331,13 @@ fn elman_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     var dh_rec = 0.0;
     let bb = min(b, rn.batch - 1u);
     for (var step = 0u; step < rn.steps; step = step + 1u) {
-        let t = rn.steps - 1u - step;
-        let row = bb * rn.steps + t;
+        let tt = rn.steps - 1u - step;
+        let row = bb * rn.steps + time(tt);
         var dh = dh_rec;
         if (rn.last_only == 0u) {
-            dh = dh + src[row * hd + u];
-        } else if (t + 1u == rn.steps) {
-            dh = dh + src[bb * hd + u];
+            dh = dh + src[out_at(row, u)];
+        } else if (tt + 1u == rn.steps) {
+            dh = dh + src[out_at(bb, u)];
         }
         let da = dh * act_grad_from_y(ACT, cells[row * hd + u]);
         if (owns) { dst[row * hd + u] = da; }

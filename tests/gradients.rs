@@ -308,3 +308,21 @@ fn gru_and_elman_through_time_match_finite_differences() {
         check(&format!("{cell:?}"), &g, &data, &[2, 5], 14 + ci as u64);
     }
 }
+
+#[test]
+fn bidirectional_layers_match_finite_differences() {
+    use medgpu::graph::Cell;
+    for (ci, cell) in [Cell::Lstm, Cell::Gru, Cell::Elman(Act::Tanh)].into_iter().enumerate() {
+        // bidirectional, every step -> bidirectional, last state -> dense 2, BCE
+        let data = random_data(8, 5 * 2, 2, LossKind::BceWithLogits, 91 + ci as u64);
+        let mut g = Graph::new(3);
+        let x = g.input_shaped(&[5, 2]).unwrap();
+        let h = g.recurrent_layer("b1", cell, x, 3, true, true).unwrap();
+        assert_eq!(g.shape(h), &[3, 5, 6]);
+        let h = g.recurrent_layer("b2", cell, h, 2, false, true).unwrap();
+        assert_eq!(g.shape(h), &[3, 4]);
+        let y = g.dense("out", h, 2, Act::None).unwrap();
+        g.loss(y, LossKind::BceWithLogits, TargetSource::Targets).unwrap();
+        check(&format!("bidirectional {cell:?}"), &g, &data, &[1, 6], 21 + ci as u64);
+    }
+}

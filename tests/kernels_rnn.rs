@@ -17,7 +17,7 @@ fn lstm_forward_and_backward_match_reference() {
         [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
     {
         for last_only in [true, false] {
-            let g = RnnGeom { batch, steps, hidden, last_only };
+            let g = RnnGeom::new(batch, steps, hidden, last_only);
             let seed = ci as u64 * 10 + last_only as u64 + 11000;
             let g4 = 4 * hidden;
             let gx = f32ed(&rand_vec(batch * steps * g4, seed));
@@ -65,7 +65,7 @@ fn gru_and_elman_forward_and_backward_match_reference() {
         [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
     {
         for last_only in [true, false] {
-            let g = RnnGeom { batch, steps, hidden, last_only };
+            let g = RnnGeom::new(batch, steps, hidden, last_only);
             let seed = ci as u64 * 10 + last_only as u64 + 12000;
             let what = format!("{g:?}");
             let tol = 1e-5 * (steps as f64).sqrt();

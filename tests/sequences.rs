@@ -179,3 +179,38 @@ fn an_lstm_autoencoder_scores_each_window_by_its_reconstruction_error() {
     assert!(text.starts_with("line,reconstruction_error,code_0,"), "{}", &text[..80]);
     assert_eq!(text.lines().count(), 1 + (600 - 13) / 3 + 1);
 }
+
+#[test]
+fn a_bidirectional_gru_trains_and_predicts() {
+    let d = tmp("bi");
+    let csv = d.join("sig.csv");
+    signal(&csv, 600);
+    let run = d.join("run");
+    let args = [
+        "train",
+        "--data",
+        s(&csv),
+        "--model",
+        "gru",
+        "--bidirectional",
+        "--window",
+        "12",
+        "--stride",
+        "3",
+        "--hidden",
+        "6",
+        "--epochs",
+        "2",
+        "--out",
+        s(&run),
+    ];
+    let (code, out, err) = medgpu(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("gru 12x1-bigru6-1"), "{out}");
+    let bytes = std::fs::read(run.join("weights.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert!(st.tensor("gru1.w_hh_reverse").is_ok() && st.tensor("gru1.bias_hh_reverse").is_ok());
+    let preds = d.join("p.csv");
+    let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&csv), "--out", s(&preds)]);
+    assert_eq!(code, 0, "{err}");
+}

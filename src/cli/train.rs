@@ -58,6 +58,9 @@ pub struct TrainArgs {
     /// samples; the target is the next sample of --target (or a text label)
     #[arg(long)]
     window: Option<usize>,
+    /// Recurrent models (lstm, gru, rnn): add a second direction over each window
+    #[arg(long)]
+    bidirectional: bool,
     /// Samples between window starts
     #[arg(long, default_value_t = 1)]
     stride: usize,
@@ -205,7 +208,12 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             let steps = a
                 .window
                 .ok_or_else(|| Error::Usage(format!("--model {kind} needs sequence windows: --window W")))?;
-            ModelSpec::recurrent(cell, a.hidden.as_deref().unwrap_or(&[32]), steps)
+            let spec = ModelSpec::recurrent(cell, a.hidden.as_deref().unwrap_or(&[32]), steps);
+            if a.bidirectional {
+                spec.bidirectional()
+            } else {
+                spec
+            }
         }
         "cnn-autoencoder" | "conv-autoencoder" => ModelSpec::conv_autoencoder(needs_shape()?),
         path => ModelSpec::from_file(std::path::Path::new(path))?,

@@ -137,14 +137,40 @@ pub fn forward(
                     accumulate: false,
                 };
                 matmul_nn(rows, width, features, &values[x.0], &values[w_ih.0], epi, &mut gx);
-                let whh = &values[w_hh.0];
-                values[out.0] = match cell {
-                    Cell::Lstm => super::rnn::lstm_forward(geom, &gx, whh).out,
-                    Cell::Gru => {
-                        super::rnn::gru_forward(geom, &gx, whh, &values[b_hh.expect("a GRU has b_hh").0]).out
+                // the reverse direction: the forward twin on the time-reversed sequence
+                let plain = crate::kernels::RnnGeom::new(geom.batch, geom.steps, geom.hidden, geom.last_only);
+                let flip = |v: &[f64], w: usize| -> Vec<f64> {
+                    let mut o = v.to_vec();
+                    for b in 0..geom.batch {
+                        for t in 0..geom.steps {
+                            let (src, dst) =
+                                ((b * geom.steps + t) * w, (b * geom.steps + geom.steps - 1 - t) * w);
+                            o[dst..dst + w].copy_from_slice(&v[src..src + w]);
+                        }
                     }
-                    Cell::Elman(act) => super::rnn::elman_forward(geom, *act, &gx, whh).out,
+                    o
                 };
+                if geom.reverse {
+                    gx = flip(&gx, width);
+                }
+                let whh = &values[w_hh.0];
+                let mut h = match cell {
+                    Cell::Lstm => super::rnn::lstm_forward(&plain, &gx, whh).out,
+                    Cell::Gru => {
+                        super::rnn::gru_forward(&plain, &gx, whh, &values[b_hh.expect("a GRU has b_hh").0])
+                            .out
+                    }
+                    Cell::Elman(act) => super::rnn::elman_forward(&plain, *act, &gx, whh).out,
+                };
+                if geom.reverse && !geom.last_only {
+                    h = flip(&h, geom.hidden);
+                }
+                // this direction's units of each output row
+                let o = &mut values[out.0];
+                for (r, row) in h.chunks(geom.hidden).enumerate() {
+                    let at = r * geom.out_width + geom.out_offset;
+                    o[at..at + geom.hidden].copy_from_slice(row);
+                }
             }
             Op::Loss { logits, kind, target } => {
                 let s = [b, graph.row_len(*logits)];

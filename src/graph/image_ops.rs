@@ -298,22 +298,25 @@ impl Graph {
         self.recurrent(name, Cell::Lstm, x, units, return_sequences)
     }
 
-    /// A recurrent layer over x [batch, T, F] with `units` hidden units:
-    /// creates `name.w_ih` [F, G*H], `name.w_hh` [H, G*H], `name.bias`
-    /// [G*H] (LSTM: forget-gate bias 1) and for a GRU `name.bias_hh` [3H].
-    /// Outputs h_T [batch, H], or every h_t [batch, T, H] with
-    /// `return_sequences` (to stack layers).
-    pub fn recurrent(
+    /// A recurrent layer over x [batch, T, F] with `units` hidden units: creates
+    /// `name.w_ih` [F, G*H], `name.w_hh` [H, G*H], `name.bias` [G*H] (LSTM:
+    /// forget-gate bias 1) and for a GRU `name.bias_hh` [3H]. Outputs h_T
+    /// [batch, H], or every h_t [batch, T, H] with `return_sequences` (to
+    /// stack layers). With `bidirectional` a second set of weights (suffix
+    /// `_reverse`) runs from the last step to the first and its h fills the
+    /// second half of each output row: [batch, (T,) 2H].
+    pub fn recurrent_layer(
         &mut self,
         name: &str,
         cell: Cell,
         x: TensorId,
         units: usize,
         return_sequences: bool,
+        bidirectional: bool,
     ) -> Result<TensorId> {
         let kind = cell.kind();
-        let (batch, steps, features) = match *self.shape(x) {
-            [b, t, f] => (b, t, f),
+        let (batch, steps) = match *self.shape(x) {
+            [b, t, _] => (b, t),
             ref s => {
                 return Err(Error::Model(format!(
                     "{kind} '{name}': input shape {s:?} is not [batch, steps, features]; \
@@ -335,23 +338,61 @@ impl Graph {
                 )));
             }
         }
+        let width = if bidirectional { 2 * units } else { units };
+        let shape = if return_sequences { vec![batch, steps, width] } else { vec![batch, width] };
+        let out = self.activation_out(name, shape);
+        let geom = crate::kernels::RnnGeom {
+            out_width: width,
+            ..crate::kernels::RnnGeom::new(batch, steps, units, !return_sequences)
+        };
+        self.direction(name, "", cell, x, geom, out)?;
+        if bidirectional {
+            let geom = crate::kernels::RnnGeom { reverse: true, out_offset: units, ..geom };
+            self.direction(name, "_reverse", cell, x, geom, out)?;
+        }
+        Ok(out)
+    }
+
+    /// A one-direction recurrent layer: see [`Graph::recurrent_layer`].
+    pub fn recurrent(
+        &mut self,
+        name: &str,
+        cell: Cell,
+        x: TensorId,
+        units: usize,
+        return_sequences: bool,
+    ) -> Result<TensorId> {
+        self.recurrent_layer(name, cell, x, units, return_sequences, false)
+    }
+
+    /// One direction: its weights (names end in `suffix`), saved tensors and op.
+    fn direction(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        cell: Cell,
+        x: TensorId,
+        geom: crate::kernels::RnnGeom,
+        out: TensorId,
+    ) -> Result<()> {
+        let features = self.shape(x)[2];
+        let (batch, steps, units) = (geom.batch, geom.steps, geom.hidden);
         let width = cell.gates() * units;
-        let w_ih = self.param(&format!("{name}.w_ih"), &[features, width], Init::XavierUniform)?;
-        let w_hh = self.param(&format!("{name}.w_hh"), &[units, width], Init::XavierUniform)?;
+        let w_ih = self.param(&format!("{name}.w_ih{suffix}"), &[features, width], Init::XavierUniform)?;
+        let w_hh = self.param(&format!("{name}.w_hh{suffix}"), &[units, width], Init::XavierUniform)?;
         let bias_init = if cell == Cell::Lstm { Init::LstmBias } else { Init::Zeros };
-        let b = self.param(&format!("{name}.bias"), &[width], bias_init)?;
+        let b = self.param(&format!("{name}.bias{suffix}"), &[width], bias_init)?;
         let b_hh = match cell {
-            Cell::Gru => Some(self.param(&format!("{name}.bias_hh"), &[width], Init::Zeros)?),
+            Cell::Gru => Some(self.param(&format!("{name}.bias_hh{suffix}"), &[width], Init::Zeros)?),
             _ => None,
         };
-        let gx = self.add_tensor(format!("{name}.gx"), vec![batch, steps, width], Class::Activation);
-        let gates = (cell != Cell::Elman(Act::Tanh) && cell != Cell::Elman(Act::Relu))
-            .then(|| self.add_tensor(format!("{name}.gates"), vec![batch, steps, width], Class::Activation));
-        let cells = self.add_tensor(format!("{name}.cells"), vec![batch, steps, units], Class::Activation);
-        let hprev = self.add_tensor(format!("{name}.hprev"), vec![batch, steps, units], Class::Activation);
-        let shape = if return_sequences { vec![batch, steps, units] } else { vec![batch, units] };
-        let out = self.activation_out(name, shape);
-        let geom = crate::kernels::RnnGeom { batch, steps, hidden: units, last_only: !return_sequences };
+        let internal = |g: &mut Graph, what: &str, w: usize| {
+            g.add_tensor(format!("{name}.{what}{suffix}"), vec![batch, steps, w], Class::Activation)
+        };
+        let gx = internal(self, "gx", width);
+        let gates = (!matches!(cell, Cell::Elman(_))).then(|| internal(self, "gates", width));
+        let cells = internal(self, "cells", units);
+        let hprev = internal(self, "hprev", units);
         self.ops.push(Op::Recurrent {
             name: name.into(),
             cell,
@@ -367,6 +408,6 @@ impl Graph {
             geom,
             out,
         });
-        Ok(out)
+        Ok(())
     }
 }

@@ -20,11 +20,34 @@ pub struct RnnGeom {
     pub hidden: usize,
     /// Output (and its gradient) is h_T [batch, hidden] instead of every h_t [batch, steps, hidden].
     pub last_only: bool,
+    /// Run from the last step to the first (a bidirectional layer's second direction).
+    pub reverse: bool,
+    /// Width of an output row (2 * hidden for a bidirectional layer).
+    pub out_width: usize,
+    /// Where this direction's h starts in an output row.
+    pub out_offset: usize,
 }
 
 impl RnnGeom {
+    /// One direction writing its own output: forward in time, rows `hidden` wide.
+    pub fn new(batch: usize, steps: usize, hidden: usize, last_only: bool) -> RnnGeom {
+        RnnGeom { batch, steps, hidden, last_only, reverse: false, out_width: hidden, out_offset: 0 }
+    }
+
     fn words(&self) -> Vec<u32> {
-        vec![self.batch as u32, self.steps as u32, self.hidden as u32, self.last_only as u32]
+        [
+            self.batch,
+            self.steps,
+            self.hidden,
+            self.last_only as usize,
+            self.reverse as usize,
+            self.out_width,
+            self.out_offset,
+            0,
+        ]
+        .iter()
+        .map(|v| *v as u32)
+        .collect()
     }
 }
 

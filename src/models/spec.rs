@@ -156,6 +156,9 @@ pub enum LayerSpec {
         /// Output every step's h (to stack another recurrent layer) instead of the last.
         #[serde(default)]
         return_sequences: bool,
+        /// A second direction from the last step to the first; outputs are [.., 2 * units].
+        #[serde(default)]
+        bidirectional: bool,
     },
     /// GRU over the steps of a sequence (gates r, z, n; reset after the hidden matmul).
     Gru {
@@ -164,6 +167,9 @@ pub enum LayerSpec {
         /// Output every step's h instead of the last.
         #[serde(default)]
         return_sequences: bool,
+        /// A second direction from the last step to the first.
+        #[serde(default)]
+        bidirectional: bool,
     },
     /// Elman RNN: h_t = act(x . w_ih + b + h_{t-1} . w_hh).
     Rnn {
@@ -172,6 +178,9 @@ pub enum LayerSpec {
         /// Output every step's h instead of the last.
         #[serde(default)]
         return_sequences: bool,
+        /// A second direction from the last step to the first.
+        #[serde(default)]
+        bidirectional: bool,
         /// tanh (default) or relu.
         #[serde(default = "tanh")]
         activation: Act,
@@ -202,13 +211,17 @@ impl LayerSpec {
         }
     }
 
-    /// The cell, units and return_sequences of a recurrent layer.
-    fn recurrent(&self) -> Option<(Cell, usize, bool)> {
+    /// The cell, units, return_sequences and bidirectional of a recurrent layer.
+    fn recurrent(&self) -> Option<(Cell, usize, bool, bool)> {
         match *self {
-            LayerSpec::Lstm { units, return_sequences } => Some((Cell::Lstm, units, return_sequences)),
-            LayerSpec::Gru { units, return_sequences } => Some((Cell::Gru, units, return_sequences)),
-            LayerSpec::Rnn { units, return_sequences, activation } => {
-                Some((Cell::Elman(activation), units, return_sequences))
+            LayerSpec::Lstm { units, return_sequences, bidirectional } => {
+                Some((Cell::Lstm, units, return_sequences, bidirectional))
+            }
+            LayerSpec::Gru { units, return_sequences, bidirectional } => {
+                Some((Cell::Gru, units, return_sequences, bidirectional))
+            }
+            LayerSpec::Rnn { units, return_sequences, bidirectional, activation } => {
+                Some((Cell::Elman(activation), units, return_sequences, bidirectional))
             }
             _ => None,
         }
@@ -368,6 +381,19 @@ impl ModelSpec {
         spec
     }
 
+    /// The same spec with every recurrent layer bidirectional.
+    pub fn bidirectional(mut self) -> ModelSpec {
+        for l in &mut self.layers {
+            match l {
+                LayerSpec::Lstm { bidirectional, .. }
+                | LayerSpec::Gru { bidirectional, .. }
+                | LayerSpec::Rnn { bidirectional, .. } => *bidirectional = true,
+                _ => {}
+            }
+        }
+        self
+    }
+
     /// Stacked recurrent layers of one cell (named `lstm`, `gru` or `rnn`).
     pub fn recurrent(cell: Cell, hidden: &[usize], steps: usize) -> ModelSpec {
         let layers = hidden
@@ -375,10 +401,13 @@ impl ModelSpec {
             .enumerate()
             .map(|(i, &units)| {
                 let return_sequences = i + 1 < hidden.len();
+                let bidirectional = false;
                 match cell {
-                    Cell::Lstm => LayerSpec::Lstm { units, return_sequences },
-                    Cell::Gru => LayerSpec::Gru { units, return_sequences },
-                    Cell::Elman(activation) => LayerSpec::Rnn { units, return_sequences, activation },
+                    Cell::Lstm => LayerSpec::Lstm { units, return_sequences, bidirectional },
+                    Cell::Gru => LayerSpec::Gru { units, return_sequences, bidirectional },
+                    Cell::Elman(activation) => {
+                        LayerSpec::Rnn { units, return_sequences, bidirectional, activation }
+                    }
                 }
             })
             .collect();
@@ -465,7 +494,10 @@ impl ModelSpec {
     pub fn validate_layers(&self) -> Result<()> {
         for (i, l) in self.layers.iter().enumerate() {
             match l {
-                l if l.recurrent().is_some_and(|(_, u, _)| u == 0 || u > crate::kernels::RNN_MAX_HIDDEN) => {
+                l if l
+                    .recurrent()
+                    .is_some_and(|(_, u, _, _)| u == 0 || u > crate::kernels::RNN_MAX_HIDDEN) =>
+                {
                     return Err(Error::Model(format!(
                         "layer {} ({}): units must be 1 to {}",
                         i + 1,
@@ -520,8 +552,8 @@ impl ModelSpec {
                 LayerSpec::Upsample2d { .. } => v.push("up".into()),
                 LayerSpec::Batchnorm { .. } => v.push("bn".into()),
                 l if l.recurrent().is_some() => {
-                    let (_, units, _) = l.recurrent().unwrap_or((Cell::Lstm, 0, false));
-                    v.push(format!("{}{units}", l.kind()))
+                    let (_, units, _, bi) = l.recurrent().unwrap_or((Cell::Lstm, 0, false, false));
+                    v.push(format!("{}{}{units}", if bi { "bi" } else { "" }, l.kind()))
                 }
                 _ => {}
             }
@@ -598,8 +630,8 @@ impl ModelSpec {
                 }
                 LayerSpec::Flatten => x,
                 LayerSpec::Lstm { .. } | LayerSpec::Gru { .. } | LayerSpec::Rnn { .. } => {
-                    let (cell, units, seq) = l.recurrent().unwrap_or((Cell::Lstm, 0, false));
-                    g.recurrent(&next(l.kind()), cell, x, units, seq)?
+                    let (cell, units, seq, bi) = l.recurrent().unwrap_or((Cell::Lstm, 0, false, false));
+                    g.recurrent_layer(&next(l.kind()), cell, x, units, seq, bi)?
                 }
             };
             if self.code_layer == Some(i) {
