@@ -15,37 +15,9 @@
 // Loops have uniform bounds and every invocation stays active until the
 // stores (subgroup operations need the whole subgroup).
 
-struct Conv {
-    batch: u32, c: u32, h: u32, w: u32,
-    oc: u32, oh: u32, ow: u32, kh: u32,
-    kw: u32, sh: u32, sw: u32, ph: u32,
-    pw: u32, pad0: u32, pad1: u32, pad2: u32,
-}
+// The uniform, overrides, bindings, WG, put and clamp4 are in conv_common.wgsl.
 
-override ACT: u32 = 0u;
-override GRAD_ACT: u32 = 0u;
-override HAS_BIAS: bool = false;
-override ACCUMULATE: bool = false;
-override BIAS_GRAD: bool = false;
-
-@group(0) @binding(0) var<uniform> cv: Conv;
-@group(0) @binding(1) var<storage, read_write> a: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> aux: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-
-const WG: u32 = 64u;
 const COLS: u32 = 8u;
-
-fn put(idx: u32, v: f32) {
-    if (ACCUMULATE) { out[idx] = out[idx] + v; } else { out[idx] = v; }
-}
-
-fn clamp4(base: u32, limit: u32) -> vec4<u32> {
-    let last = max(limit, 1u) - 1u;
-    return min(vec4<u32>(base) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last));
-}
 
 // First of this invocation's 4 rows (workgroups fold into z past 65535).
 fn first_row(wid: vec3<u32>, li: u32) -> u32 {

@@ -75,6 +75,13 @@ fn out_at(r: u32, u: u32) -> u32 {
     return r * rn.out_width + rn.out_offset + u;
 }
 
+// dL/dh of unit u at the step processed tt-th (row `row` of sequence b)
+// coming from the layer's output: every step, or only the last one.
+fn dout(row: u32, b: u32, tt: u32, u: u32) -> f32 {
+    if (rn.last_only == 0u) { return src[out_at(row, u)]; }
+    return select(0.0, src[out_at(b, u)], tt + 1u == rn.steps);
+}
+
 fn sigmoid(z: f32) -> f32 {
     return 1.0 / (1.0 + exp(-z));
 }
@@ -147,12 +154,7 @@ fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     for (var step = 0u; step < rn.steps; step = step + 1u) {
         let tt = rn.steps - 1u - step;
         let row = bb * rn.steps + time(tt);
-        var dh = dh_rec;
-        if (rn.last_only == 0u) {
-            dh = dh + src[out_at(row, u)];
-        } else if (tt + 1u == rn.steps) {
-            dh = dh + src[out_at(bb, u)];
-        }
+        let dh = dh_rec + dout(row, bb, tt, u);
         let gi = gates[row * g4 + u];
         let gf = gates[row * g4 + hd + u];
         let gg = gates[row * g4 + 2u * hd + u];
@@ -248,12 +250,7 @@ fn gru_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     for (var step = 0u; step < rn.steps; step = step + 1u) {
         let tt = rn.steps - 1u - step;
         let row = bb * rn.steps + time(tt);
-        var dh = dh_rec;
-        if (rn.last_only == 0u) {
-            dh = dh + src[out_at(row, u)];
-        } else if (tt + 1u == rn.steps) {
-            dh = dh + src[out_at(bb, u)];
-        }
+        let dh = dh_rec + dout(row, bb, tt, u);
         let r = gates[row * g3 + u];
         let z = gates[row * g3 + hd + u];
         let n = gates[row * g3 + 2u * hd + u];
@@ -333,12 +330,7 @@ fn elman_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     for (var step = 0u; step < rn.steps; step = step + 1u) {
         let tt = rn.steps - 1u - step;
         let row = bb * rn.steps + time(tt);
-        var dh = dh_rec;
-        if (rn.last_only == 0u) {
-            dh = dh + src[out_at(row, u)];
-        } else if (tt + 1u == rn.steps) {
-            dh = dh + src[out_at(bb, u)];
-        }
+        let dh = dh_rec + dout(row, bb, tt, u);
         let da = dh * act_grad_from_y(ACT, cells[row * hd + u]);
         if (owns) { dst[row * hd + u] = da; }
         h_sh[li] = da;

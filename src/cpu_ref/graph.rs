@@ -157,8 +157,9 @@ pub fn forward(
                 let mut h = match cell {
                     Cell::Lstm => super::rnn::lstm_forward(&plain, &gx, whh).out,
                     Cell::Gru => {
-                        super::rnn::gru_forward(&plain, &gx, whh, &values[b_hh.expect("a GRU has b_hh").0])
-                            .out
+                        // a GRU always has b_hh; zeros stand in for a graph without one
+                        let bhh = b_hh.map(|t| values[t.0].clone()).unwrap_or_else(|| vec![0.0; width]);
+                        super::rnn::gru_forward(&plain, &gx, whh, &bhh).out
                     }
                     Cell::Elman(act) => super::rnn::elman_forward(&plain, *act, &gx, whh).out,
                 };

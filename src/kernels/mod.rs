@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// Shared prelude prepended to every family (activation codes and helpers).
 pub const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
 
+/// Prelude of the convolution families (uniform, overrides, bindings, helpers).
+pub const CONV_COMMON_WGSL: &str = include_str!("../../shaders/conv_common.wgsl");
+
 /// A shader file: one family of kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -108,9 +111,14 @@ impl Family {
         }
     }
 
-    /// The full WGSL source: the common prelude, then the family's file.
+    /// The full WGSL source: the common prelude, the convolution prelude
+    /// for the two convolution families, then the family's file.
     pub fn source(self) -> String {
-        format!("{COMMON_WGSL}\n{}", self.body())
+        let conv = match self {
+            Family::Conv | Family::ConvSg => CONV_COMMON_WGSL,
+            _ => "",
+        };
+        format!("{COMMON_WGSL}\n{conv}\n{}", self.body())
     }
 }
 

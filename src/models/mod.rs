@@ -1,6 +1,7 @@
 //! Model builders: a model spec plus a batch size gives a [`crate::graph::Graph`].
 
 pub mod mlp;
+pub mod presets;
 pub mod spec;
 
 pub use mlp::MlpSpec;
