@@ -2,27 +2,16 @@
 //! gives the same metrics and predictions again, and bad input is one clear
 //! line and a non-zero exit (never a panic, nothing written).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+use common::{medgpu, s};
 
-fn medgpu(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_medgpu")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::path::{Path, PathBuf};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("medgpu-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn assert_clean_error(args: &[&str], code: i32, needles: &[&str]) {

@@ -2,27 +2,16 @@
 //! the naive baseline beside the test MSE, LSTM/GRU/RNN training, and clear
 //! errors for bad window requests.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+use common::{medgpu, s};
 
-fn medgpu(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_medgpu")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use std::path::{Path, PathBuf};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("medgpu-seq-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// A smooth two-tone signal of `n` samples in column `mv`.

@@ -231,6 +231,23 @@ pub fn avgpool_forward<B: Clone>(g: &WindowGeom, x: B, y: B, dummy: B) -> Call<B
     pool(KernelId::AvgpoolForward, g, Act::None, false, [x, dummy.clone(), dummy, y], g.out_len())
 }
 
+/// The backward of a pool without saved positions (average pool,
+/// upsampling): bindings dy, unused, aux, dx over the input.
+#[allow(clippy::too_many_arguments)] // the kernel's own binding list
+fn gather_backward<B: Clone>(
+    kernel: KernelId,
+    g: &WindowGeom,
+    grad_act: Act,
+    accumulate: bool,
+    dy: B,
+    aux: Option<B>,
+    dx: B,
+    dummy: B,
+) -> Call<B> {
+    let aux = aux.unwrap_or_else(|| dummy.clone());
+    pool(kernel, g, grad_act, accumulate, [dy, dummy, aux, dx], g.in_len())
+}
+
 /// dx (+)= each window's dy / its count, times act'(aux) with `grad_act`.
 pub fn avgpool_backward<B: Clone>(
     g: &WindowGeom,
@@ -241,8 +258,7 @@ pub fn avgpool_backward<B: Clone>(
     dx: B,
     dummy: B,
 ) -> Call<B> {
-    let aux = aux.unwrap_or_else(|| dummy.clone());
-    pool(KernelId::AvgpoolBackward, g, grad_act, accumulate, [dy, dummy, aux, dx], g.in_len())
+    gather_backward(KernelId::AvgpoolBackward, g, grad_act, accumulate, dy, aux, dx, dummy)
 }
 
 /// Nearest-neighbour upsampling by (sh, sw): oh = h * sh, ow = w * sw.
@@ -260,8 +276,7 @@ pub fn upsample_backward<B: Clone>(
     dx: B,
     dummy: B,
 ) -> Call<B> {
-    let aux = aux.unwrap_or_else(|| dummy.clone());
-    pool(KernelId::UpsampleBackward, g, grad_act, accumulate, [dy, dummy, aux, dx], g.in_len())
+    gather_backward(KernelId::UpsampleBackward, g, grad_act, accumulate, dy, aux, dx, dummy)
 }
 
 /// Shape and settings of a batch-norm call: x [batch, c, s].

@@ -101,3 +101,18 @@ pub fn assert_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64)
         assert!((g - w).abs() <= atol + rtol * w.abs(), "{what}: index {i}: got {g}, want {w}");
     }
 }
+
+/// Runs the medgpu binary: (exit code, stdout, stderr).
+pub fn medgpu(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_medgpu")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A path as the &str a command line takes.
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
