@@ -157,7 +157,14 @@ pub fn predictions_csv(file: &ModelFile, ds: &Dataset, rows: &[usize], inf: &Inf
                 out.push_str(&format!(",{}", csv_field(&format!("prob_{l}"))));
             }
         }
-        Task::Regress => out.push_str(",predicted"),
+        Task::Regress => match &file.encoding.target {
+            Some(crate::data::TargetEncoding::Value { name, more }) if !more.is_empty() => {
+                for n in std::iter::once(name).chain(more) {
+                    out.push_str(&format!(",{}", csv_field(&format!("predicted_{n}"))));
+                }
+            }
+            _ => out.push_str(",predicted"),
+        },
         Task::Reconstruct => {
             out.push_str(",reconstruction_error");
             if let Some((c, _)) = &inf.code {
@@ -194,7 +201,9 @@ pub fn predictions_csv(file: &ModelFile, ds: &Dataset, rows: &[usize], inf: &Inf
             }
             Task::Regress => {
                 let s = file.target_scale.unwrap_or(TargetScale { mean: 0.0, std: 1.0 });
-                out.push_str(&format!(",{}", inf.outputs[i] * s.std + s.mean));
+                for v in &inf.outputs[i * inf.cols..(i + 1) * inf.cols] {
+                    out.push_str(&format!(",{}", v * s.std + s.mean));
+                }
             }
             Task::Reconstruct => {
                 out.push_str(&format!(",{:.6}", errors.as_deref().unwrap_or(&[])[i]));

@@ -86,7 +86,7 @@ fn bad_window_requests_are_one_clear_line() {
     let cases: [(&[&str], &str); 3] = [
         (&["--model", "lstm"], "--window"),
         (&["--model", "lstm", "--window", "100"], "fewer than one window"),
-        (&["--model", "lstm", "--window", "8", "--horizon", "4"], "--horizon"),
+        (&["--model", "lstm", "--window", "8", "--stride", "0"], "--stride"),
     ];
     for (extra, needle) in cases {
         let mut args = vec!["train", "--data", s(&csv), "--out"];
@@ -202,4 +202,50 @@ fn a_bidirectional_gru_trains_and_predicts() {
     let preds = d.join("p.csv");
     let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&csv), "--out", s(&preds)]);
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_horizon_of_three_forecasts_three_steps() {
+    let d = tmp("horizon");
+    let csv = d.join("sig.csv");
+    signal(&csv, 800);
+    let run = d.join("run");
+    let args = [
+        "train",
+        "--data",
+        s(&csv),
+        "--model",
+        "lstm",
+        "--window",
+        "12",
+        "--stride",
+        "3",
+        "--horizon",
+        "3",
+        "--hidden",
+        "8",
+        "--epochs",
+        "2",
+        "--out",
+        s(&run),
+    ];
+    let (code, out, err) = medgpu(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("lstm 12x1-lstm8-3"), "one output per step: {out}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["windows"]["naive_test_mse"].as_f64().unwrap() > 0.0, "{summary}");
+    assert!(summary["test"]["mse"].as_f64().unwrap().is_finite(), "{summary}");
+    // test samples 640-800 hold the windows of 12 + 3 starting at 642, 645, .., 783
+    assert_eq!(summary["split"]["test"], 48, "{summary}");
+    let preds = d.join("p.csv");
+    let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&csv), "--out", s(&preds)]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&preds).unwrap();
+    assert!(text.starts_with("line,predicted_mv_next1,predicted_mv_next2,predicted_mv_next3\n"), "{text}");
+    assert_eq!(text.lines().count(), 1 + (800 - 15) / 3 + 1);
+    let (code, out, err) = medgpu(&["eval", "--run", s(&run), "--data", s(&csv), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(eval["metrics"]["mse"].as_f64().is_some_and(f64::is_finite), "{eval}");
 }

@@ -64,7 +64,7 @@ pub struct TrainArgs {
     /// Samples between window starts
     #[arg(long, default_value_t = 1)]
     stride: usize,
-    /// Forecast the sample this many steps after each window (1 for now)
+    /// Forecast this many samples after each window (one output per step)
     #[arg(long, default_value_t = 1)]
     horizon: usize,
     /// mlp, autoencoder, cnn, cnn-autoencoder, lstm, gru, rnn, lstm-autoencoder, or a model spec file (.toml or .json)
@@ -254,6 +254,7 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         data: a.data.clone(),
         test_data: a.test_data.clone(),
         prepare: PrepareOptions {
+            more_targets: Vec::new(),
             target: a.target.clone(),
             features: a.features.clone(),
             drop_columns: a.drop_columns.clone(),

@@ -16,6 +16,8 @@ pub(crate) struct Layout {
     pub columns: Vec<usize>,
     /// Raw target column, if targets are to be read.
     pub target: Option<usize>,
+    /// Raw columns of the further targets (`TargetEncoding::Value::more`).
+    pub more_targets: Vec<usize>,
     /// Raw id column, if any.
     pub id: Option<usize>,
     /// Raw group column, if any.
@@ -65,26 +67,32 @@ fn layout_for(raw: &RawTable, enc: &Encoding, require_target: bool) -> Result<La
             )
         })?);
     }
-    let target = match (&enc.target, require_target) {
+    let target_column = |name: &str| {
+        raw.column(name).ok_or_else(|| {
+            data_err(
+                &raw.source,
+                1,
+                0,
+                format!(
+                    "no column '{name}'; columns are: {}. Evaluation needs the target \
+                     column; use predict for data without it",
+                    raw.column_list()
+                ),
+            )
+        })
+    };
+    let (target, more_targets) = match (&enc.target, require_target) {
         (Some(t), true) => {
-            let name = t.name();
-            Some(raw.column(name).ok_or_else(|| {
-                data_err(
-                    &raw.source,
-                    1,
-                    0,
-                    format!(
-                        "no column '{name}'; columns are: {}. Evaluation needs the target \
-                         column; use predict for data without it",
-                        raw.column_list()
-                    ),
-                )
-            })?)
+            let more: &[String] = match t {
+                TargetEncoding::Value { more, .. } => more,
+                TargetEncoding::Classes { .. } => &[],
+            };
+            (Some(target_column(t.name())?), more.iter().map(|n| target_column(n)).collect::<Result<_>>()?)
         }
-        _ => None,
+        _ => (None, Vec::new()),
     };
     let find = |n: &Option<String>| n.as_deref().and_then(|n| raw.column(n));
-    Ok(Layout { columns, target, id: find(&enc.id_column), group: find(&enc.group_column) })
+    Ok(Layout { columns, target, more_targets, id: find(&enc.id_column), group: find(&enc.group_column) })
 }
 
 /// Looks up class labels: by exact text, or by numeric value when every
@@ -132,7 +140,7 @@ pub(crate) fn encode_rows(
         source: raw.source.clone(),
         encoding: encoding.clone(),
         features: Vec::with_capacity(n * cols),
-        targets: Vec::with_capacity(if reads_target { n } else { 0 }),
+        targets: Vec::with_capacity(if reads_target { n * encoding.target_width() } else { 0 }),
         ids: Vec::new(),
         groups: Vec::new(),
         lines: Vec::with_capacity(n),
@@ -141,11 +149,14 @@ pub(crate) fn encode_rows(
     };
     let mut skipped = Vec::new();
     let mut row_features = Vec::with_capacity(cols);
+    let mut row_targets = Vec::new();
     for (row, &line) in raw.lines.iter().enumerate() {
         row_features.clear();
-        let result = encode_row(raw, &encoding, layout, labels.as_ref(), row, &mut row_features);
-        let target = match result {
-            Ok(t) => t,
+        row_targets.clear();
+        let result =
+            encode_row(raw, &encoding, layout, labels.as_ref(), row, &mut row_features, &mut row_targets);
+        match result {
+            Ok(()) => {}
             Err(e) if lenient => {
                 skipped.push((line, e.to_string()));
                 continue;
@@ -153,7 +164,7 @@ pub(crate) fn encode_rows(
             Err(e) => return Err(e),
         };
         ds.features.extend_from_slice(&row_features);
-        ds.targets.extend(target);
+        ds.targets.extend_from_slice(&row_targets);
         ds.lines.push(line);
         if let Some(i) = layout.id {
             ds.ids.push(raw.cell_text(row, i).into_owned());
@@ -187,7 +198,8 @@ fn not_finite(cell: &str, name: &str) -> String {
     )
 }
 
-/// Appends the features of row `row` to `out` and returns its target, if read.
+/// Appends the features of row `row` to `out` and its target values, if
+/// read, to `targets`.
 pub(super) fn encode_row(
     raw: &RawTable,
     enc: &Encoding,
@@ -195,7 +207,8 @@ pub(super) fn encode_row(
     labels: Option<&LabelIndex>,
     row: usize,
     out: &mut Vec<f32>,
-) -> Result<Option<f32>> {
+    targets: &mut Vec<f32>,
+) -> Result<()> {
     let err = |col: usize, message: String| data_err(&raw.source, raw.lines[row], col + 1, message);
     for (c, &i) in enc.columns.iter().zip(&layout.columns) {
         let column = &raw.columns[i];
@@ -236,10 +249,29 @@ pub(super) fn encode_row(
         }
     }
     let (Some(t), Some(target)) = (layout.target, &enc.target) else {
-        return Ok(None);
+        return Ok(());
     };
+    targets.push(read_target(raw, target, target.name(), labels, t, row)?);
+    if let TargetEncoding::Value { more, .. } = target {
+        for (name, &c) in more.iter().zip(&layout.more_targets) {
+            targets.push(read_target(raw, target, name, None, c, row)?);
+        }
+    }
+    Ok(())
+}
+
+/// The target value of `row` in raw column `t` (named `name`): the label's
+/// index with `labels`, else the number.
+fn read_target(
+    raw: &RawTable,
+    target: &TargetEncoding,
+    name: &str,
+    labels: Option<&LabelIndex>,
+    t: usize,
+    row: usize,
+) -> Result<f32> {
+    let err = |col: usize, message: String| data_err(&raw.source, raw.lines[row], col + 1, message);
     let column = &raw.columns[t];
-    let name = target.name();
     if column.is_missing(row) {
         let cell = column.text(row);
         return Err(err(
@@ -263,7 +295,7 @@ pub(super) fn encode_row(
         (TargetEncoding::Classes { labels: names, .. }, Some(index), _) => {
             let cell = column.text(row);
             match index.get(&cell) {
-                Some(k) => Ok(Some(k as f32)),
+                Some(k) => Ok(k as f32),
                 None => Err(err(
                     t,
                     format!(
@@ -275,11 +307,11 @@ pub(super) fn encode_row(
             }
         }
         (_, _, RawColumn::Numeric(cells)) => match cells.values()[row] {
-            v if v.is_finite() => Ok(Some(v)),
+            v if v.is_finite() => Ok(v),
             _ => Err(not_numeric(&cells.text(row))),
         },
         (_, _, RawColumn::Text(cells)) => match cells.get(row).parse::<f32>() {
-            Ok(v) if v.is_finite() => Ok(Some(v)),
+            Ok(v) if v.is_finite() => Ok(v),
             _ => Err(not_numeric(cells.get(row))),
         },
     }

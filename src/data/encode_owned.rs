@@ -27,8 +27,14 @@ pub fn encode_fit_owned(raw: RawTable, opts: &PrepareOptions, keep: &[&str]) -> 
     let mut raw = raw;
     let kept: Vec<bool> = raw.headers.iter().map(|h| keep.contains(&h.as_str())).collect();
     // columns read only by the row being encoded; the id and group columns are read afterwards
-    let freeable: Vec<usize> =
-        layout.columns.iter().chain(&layout.target).copied().filter(|&i| !kept[i]).collect();
+    let freeable: Vec<usize> = layout
+        .columns
+        .iter()
+        .chain(&layout.target)
+        .chain(&layout.more_targets)
+        .copied()
+        .filter(|&i| !kept[i])
+        .collect();
     let (features, targets) = encode_freeing(&mut raw, &encoding, &layout, &freeable)?;
     let n = raw.rows();
     let texts = |col: Option<usize>| match col {
@@ -74,25 +80,30 @@ fn encode_freeing(
     let reads_target = layout.target.is_some() && enc.target.is_some();
     // zeroed (calloc): the matrix's pages become resident only as its rows are written
     let mut features = vec![0.0f32; n * cols];
-    let mut targets = vec![0.0f32; if reads_target { n } else { 0 }];
+    let tw = enc.target_width();
+    let mut targets = vec![0.0f32; if reads_target { n * tw } else { 0 }];
     let mut row_features = Vec::with_capacity(cols);
+    let mut row_targets = Vec::with_capacity(tw);
     let mut end = n;
     while end > 0 {
         let start = end.saturating_sub(BLOCK_ROWS);
         for row in start..end {
             row_features.clear();
-            match encode_row(raw, enc, layout, labels.as_ref(), row, &mut row_features) {
-                Ok(target) => {
+            row_targets.clear();
+            match encode_row(raw, enc, layout, labels.as_ref(), row, &mut row_features, &mut row_targets) {
+                Ok(()) => {
                     features[row * cols..(row + 1) * cols].copy_from_slice(&row_features);
-                    if let (Some(t), Some(slot)) = (target, targets.get_mut(row)) {
-                        *slot = t;
+                    if reads_target {
+                        targets[row * tw..(row + 1) * tw].copy_from_slice(&row_targets);
                     }
                 }
                 Err(e) => {
                     // an earlier row (all still intact) may fail too: report the first
                     let earlier = (0..row).find_map(|r| {
                         row_features.clear();
-                        encode_row(raw, enc, layout, labels.as_ref(), r, &mut row_features).err()
+                        row_targets.clear();
+                        encode_row(raw, enc, layout, labels.as_ref(), r, &mut row_features, &mut row_targets)
+                            .err()
                     });
                     return Err(earlier.unwrap_or(e));
                 }

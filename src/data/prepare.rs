@@ -54,6 +54,10 @@ pub enum Task {
 pub struct PrepareOptions {
     /// The target column; `None` is allowed only for [`Task::Reconstruct`].
     pub target: Option<String>,
+    /// Further numeric target columns predicted beside `target`, one output
+    /// each (a forecast of several steps); regression only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_targets: Vec<String>,
     /// Explicit feature columns, in this order; default: every other column.
     pub features: Option<Vec<String>>,
     /// Columns to leave out of the features.
@@ -130,10 +134,13 @@ pub enum TargetEncoding {
         /// Labels in index order (numeric order when all are numbers).
         labels: Vec<String>,
     },
-    /// A number.
+    /// A number, or several (one output each).
     Value {
         /// Raw column name.
         name: String,
+        /// Further target columns after `name` (a multi-step forecast).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        more: Vec<String>,
     },
 }
 
@@ -141,7 +148,7 @@ impl TargetEncoding {
     /// The raw column name.
     pub fn name(&self) -> &str {
         match self {
-            TargetEncoding::Classes { name, .. } | TargetEncoding::Value { name } => name,
+            TargetEncoding::Classes { name, .. } | TargetEncoding::Value { name, .. } => name,
         }
     }
 }
@@ -166,6 +173,15 @@ impl Encoding {
         self.columns.iter().map(ColumnEncoding::width).sum()
     }
 
+    /// Target values per row: the number of target columns (0 without a target).
+    pub fn target_width(&self) -> usize {
+        match &self.target {
+            Some(TargetEncoding::Value { more, .. }) => 1 + more.len(),
+            Some(TargetEncoding::Classes { .. }) => 1,
+            None => 0,
+        }
+    }
+
     /// Number of classes when the target is class labels.
     pub fn num_classes(&self) -> Option<usize> {
         match &self.target {
@@ -185,7 +201,8 @@ pub struct Dataset {
     pub encoding: Encoding,
     /// `rows() x cols()` values, row-major, NaN = missing.
     pub features: Vec<f32>,
-    /// Classify: class index; otherwise the value. Empty when there is no target.
+    /// Classify: class index; otherwise the value(s), `encoding.target_width()`
+    /// per row. Empty when there is no target.
     pub targets: Vec<f32>,
     /// Id column values, one per row (empty if there is no id column).
     pub ids: Vec<String>,
@@ -224,6 +241,16 @@ impl Dataset {
         !self.targets.is_empty()
     }
 
+    /// The targets of the given rows, `encoding.target_width()` values each
+    /// (empty without targets).
+    pub fn targets_of(&self, rows: &[usize]) -> Vec<f32> {
+        if self.targets.is_empty() {
+            return Vec::new();
+        }
+        let w = self.encoding.target_width().max(1);
+        rows.iter().flat_map(|&r| self.targets[r * w..(r + 1) * w].iter().copied()).collect()
+    }
+
     /// Keeps only the given rows (in order) of every per-row vector.
     ///
     /// # Panics
@@ -244,7 +271,7 @@ impl Dataset {
             source: self.source.clone(),
             encoding: self.encoding.clone(),
             features,
-            targets: pick(&self.targets, rows),
+            targets: self.targets_of(rows),
             ids: pick(&self.ids, rows),
             groups: pick(&self.groups, rows),
             lines: pick(&self.lines, rows),
@@ -301,6 +328,11 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
             )))
         }
     };
+    let more_targets: Vec<usize> =
+        opts.more_targets.iter().map(|n| find("a further target", n)).collect::<Result<_>>()?;
+    if !more_targets.is_empty() && target.is_none() {
+        return Err(Error::Usage("further target columns need a first one: pass --target COLUMN".into()));
+    }
     let group = opts.group_column.as_deref().map(|n| find("--group-column", n)).transpose()?;
     let explicit = |i: usize| opts.features.as_ref().is_some_and(|f| f.contains(&raw.headers[i]));
     let id = match &opts.id_column {
@@ -320,7 +352,13 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
             }
         }
     }
-    let role_of = |i: usize| roles.iter().find(|(_, r)| *r == Some(i)).map(|(n, _)| *n);
+    let role_of = |i: usize| {
+        roles
+            .iter()
+            .find(|(_, r)| *r == Some(i))
+            .map(|(n, _)| *n)
+            .or(more_targets.contains(&i).then_some("target"))
+    };
 
     let mut dropped = Vec::new();
     for n in &opts.drop_columns {
@@ -389,6 +427,20 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
         Some(t) => fit_target(raw, t, opts.task)?,
         None => (Task::Reconstruct, None),
     };
+    let target_enc = match target_enc {
+        Some(TargetEncoding::Value { name, .. }) if !more_targets.is_empty() => {
+            Some(TargetEncoding::Value { name, more: opts.more_targets.clone() })
+        }
+        _ if !more_targets.is_empty() => {
+            return Err(Error::Usage(format!(
+                "several target columns ({}, {}) need --task regress: only numbers can be predicted \
+                 side by side",
+                opts.target.as_deref().unwrap_or(""),
+                opts.more_targets.join(", ")
+            )))
+        }
+        enc => enc,
+    };
     let encoding = Encoding {
         columns,
         target: target_enc,
@@ -396,7 +448,7 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
         group_column: group.map(|i| raw.headers[i].clone()),
         task,
     };
-    let layout = Layout { columns: feature_idx, target, id, group };
+    let layout = Layout { columns: feature_idx, target, more_targets, id, group };
     Ok((encoding, layout))
 }
 
@@ -458,7 +510,7 @@ fn fit_target(raw: &RawTable, t: usize, task: Option<Task>) -> Result<(Task, Opt
             TargetEncoding::Classes { name, labels }
         }
         Task::Reconstruct if looks_like_classes => TargetEncoding::Classes { name, labels: labels() },
-        Task::Regress | Task::Reconstruct => TargetEncoding::Value { name },
+        Task::Regress | Task::Reconstruct => TargetEncoding::Value { name, more: Vec::new() },
     };
     Ok((task, Some(enc)))
 }

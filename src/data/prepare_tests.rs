@@ -224,3 +224,26 @@ fn digits_encode_as_ten_classes() {
     assert_eq!((ds.rows(), ds.cols()), (1797, 64));
     assert_eq!(labels(&ds), (0..10).map(|d| d.to_string()).collect::<Vec<_>>());
 }
+
+#[test]
+fn several_target_columns_give_one_value_each_per_row() {
+    let o = PrepareOptions { task: Some(Task::Regress), more_targets: vec!["z".into()], ..opts("y") };
+    let text = "x,y,z\n1,0.5,5\n2,1.5,6\n3,2.5,7\n";
+    let ds = fit(text, &o).unwrap();
+    assert_eq!(ds.encoding.feature_names(), vec!["x"], "targets are never features");
+    assert_eq!(ds.encoding.target_width(), 2);
+    assert_eq!(ds.targets, vec![0.5, 5.0, 1.5, 6.0, 2.5, 7.0]);
+    assert_eq!(ds.targets_of(&[2, 0]), vec![2.5, 7.0, 0.5, 5.0]);
+    assert_eq!(ds.select(&[1]).targets, vec![1.5, 6.0]);
+    // eval finds every target column by name, and says which is missing
+    let again = crate::data::encode_apply(&raw("z,x,y\n9,4,3.5\n"), &ds.encoding, true).unwrap();
+    assert_eq!(again.targets, vec![3.5, 9.0]);
+    let e = crate::data::encode_apply(&raw("x,y\n4,3.5\n"), &ds.encoding, true).unwrap_err().to_string();
+    assert!(e.contains("no column 'z'"), "{e}");
+    // a bad cell in a further target names its line and column
+    let e = fit_err("x,y,z\n1,0.5,5\n2,1.5,oops\n", &o);
+    assert!(e.starts_with("t.csv:3:3:") && e.contains("'z'"), "{e}");
+    // classes cannot sit side by side
+    let o = PrepareOptions { task: Some(Task::Classify), more_targets: vec!["z".into()], ..opts("y") };
+    assert!(fit_err("x,y,z\n1,a,5\n2,b,6\n", &o).contains("--task regress"));
+}

@@ -2,12 +2,13 @@
 //! numeric columns) for sequence models, and the split by time that keeps
 //! every window of the test period out of training.
 //!
-//! Window k covers samples [k*S, k*S + W) and its target is the sample H
-//! steps after the window's last one (forecasting, `horizon` H), or the
-//! label at the window's last sample (classification, a label column). The
-//! windowed table has one row per window: the values time-major (`{col}_t{t}`
-//! for t in 0..W, each signal column in turn), so the model reads them as
-//! [W, F]; then the target column.
+//! Window k covers samples [k*S, k*S + W) and its targets are the H samples
+//! after the window's last one (forecasting, `horizon` H), or the label at
+//! the window's last sample (classification, a label column). The windowed
+//! table has one row per window: the values time-major (`{col}_t{t}` for t in
+//! 0..W, each signal column in turn), so the model reads them as [W, F]; then
+//! the target columns (`{col}_next` for H = 1, `{col}_next1` .. `{col}_nextH`
+//! otherwise).
 //!
 //! Split by time: the record is cut into train, validation and test periods
 //! (in that order, by sample fractions) and a window belongs to a period only
@@ -27,8 +28,8 @@ pub struct WindowOptions {
     pub window: usize,
     /// Samples between window starts (S).
     pub stride: usize,
-    /// Forecast the sample this many steps after the window (H); ignored
-    /// with a label column.
+    /// Forecast this many samples after the window (H); ignored with a
+    /// label column.
     pub horizon: usize,
     /// Signal columns; empty: every numeric column except the label.
     pub signals: Vec<String>,
@@ -40,10 +41,12 @@ pub struct WindowOptions {
 
 /// A windowed table and what was done to make it.
 pub struct Windows {
-    /// One row per window: W * F value columns, then the target column.
+    /// One row per window: W * F value columns, then the target columns.
     pub table: RawTable,
-    /// Name of the target column in `table`.
-    pub target: String,
+    /// Names of the target columns in `table`: H forecast steps, or the label.
+    pub targets: Vec<String>,
+    /// Whether the targets are a forecast (numbers) rather than a label.
+    pub forecast: bool,
     /// [W, F]: the model's input shape.
     pub shape: [usize; 2],
     /// Windows of each period, by row of `table`.
@@ -51,7 +54,8 @@ pub struct Windows {
     /// Sample ranges [start, end) of the train, validation and test periods.
     pub periods: [(usize, usize); 3],
     /// Forecasting: the mean squared error of repeating each test window's
-    /// last value of the target column (in the data's units).
+    /// last value of the target column for every step of the horizon (in the
+    /// data's units).
     pub naive_test_mse: Option<f64>,
 }
 
@@ -134,11 +138,6 @@ pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_fr
         }
     };
     let h = if forecast.is_some() { opts.horizon.max(1) } else { 0 };
-    if h > 1 {
-        return Err(Error::Usage(
-            "--horizon above 1 is not supported yet: this version forecasts the next sample".into(),
-        ));
-    }
     let span = w + h; // samples a window and its target cover
     if n < span {
         return Err(Error::Dataset(format!(
@@ -153,7 +152,7 @@ pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_fr
     let starts: Vec<usize> = (0..=n - span).step_by(s).collect();
     let f = signals.len();
     let mut cols: Vec<Vec<f32>> = vec![Vec::with_capacity(starts.len()); w * f];
-    let mut target_num = Vec::new();
+    let mut target_num: Vec<Vec<f32>> = vec![Vec::with_capacity(starts.len()); h];
     let mut target_text = TextCells::default();
     let mut split = Split { train: Vec::new(), val: Vec::new(), test: Vec::new() };
     let label_col = label.and_then(|l| raw.column(l));
@@ -166,7 +165,11 @@ pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_fr
         }
         let end = k + span; // exclusive
         match (forecast, label_col) {
-            (Some(c), _) => target_num.push(values[c][k + w - 1 + h]),
+            (Some(c), _) => {
+                for (j, col) in target_num.iter_mut().enumerate() {
+                    col.push(values[c][k + w + j]);
+                }
+            }
             (None, Some(li)) => target_text.push(&raw.columns[li].text(k + w - 1)),
             _ => {}
         }
@@ -177,8 +180,11 @@ pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_fr
             Some(2) => {
                 split.test.push(row);
                 if let Some(c) = forecast {
-                    let d = (values[c][k + w - 1 + h] - values[c][k + w - 1]) as f64;
-                    naive = (naive.0 + d * d, naive.1 + 1);
+                    let last = values[c][k + w - 1] as f64;
+                    for j in 0..h {
+                        let d = values[c][k + w + j] as f64 - last;
+                        naive = (naive.0 + d * d, naive.1 + 1);
+                    }
                 }
             }
             _ => {}
@@ -191,32 +197,34 @@ pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_fr
             raw.source
         )));
     }
-    let mut headers = Vec::with_capacity(w * f + 1);
+    let mut headers = Vec::with_capacity(w * f + h.max(1));
     for t in 0..w {
         for name in &signals {
             headers.push(format!("{name}_t{t}"));
         }
     }
-    let target = match (forecast, label) {
-        (Some(c), _) => format!("{}_next", signals[c]),
-        (None, Some(l)) => l.to_string(),
+    let targets: Vec<String> = match (forecast, label) {
+        (Some(c), _) if h == 1 => vec![format!("{}_next", signals[c])],
+        (Some(c), _) => (1..=h).map(|j| format!("{}_next{j}", signals[c])).collect(),
+        (None, Some(l)) => vec![l.to_string()],
         _ => unreachable!("a window target is a forecast or a label"),
     };
-    headers.push(target.clone());
+    headers.extend(targets.iter().cloned());
     let mut columns: Vec<RawColumn> =
         cols.into_iter().map(|v| RawColumn::Numeric(NumericCells::from_values(v))).collect();
-    columns.push(if forecast.is_some() {
-        RawColumn::Numeric(NumericCells::from_values(target_num))
+    if forecast.is_some() {
+        columns.extend(target_num.into_iter().map(|v| RawColumn::Numeric(NumericCells::from_values(v))));
     } else {
-        RawColumn::Text(target_text)
-    });
+        columns.push(RawColumn::Text(target_text));
+    }
     let lines: Vec<u64> =
         starts.iter().map(|k| raw.lines.get(*k).copied().unwrap_or(*k as u64 + 2)).collect();
     let table =
         RawTable { source: format!("{} (windows of {w}, stride {s})", raw.source), headers, columns, lines };
     Ok(Windows {
         table,
-        target,
+        targets,
+        forecast: forecast.is_some(),
         shape: [w, f],
         split,
         periods,
@@ -244,7 +252,7 @@ mod tests {
         let w = window_table(&signal(20), &opts, 0.2, 0.2).unwrap();
         assert_eq!(w.shape, [3, 2]);
         assert_eq!(&w.table.headers[..4], ["a_t0", "b_t0", "a_t1", "b_t1"]);
-        assert_eq!(w.target, "a_next");
+        assert_eq!(w.targets, ["a_next"]);
         let col = |name: &str| match &w.table.columns[w.table.column(name).unwrap()] {
             RawColumn::Numeric(c) => c.values().to_vec(),
             _ => panic!(),
@@ -289,8 +297,26 @@ mod tests {
         assert!(window_table(&raw, &opts, 0.1, 0.2).err().unwrap().to_string().contains("--target"));
         opts.target = Some("zz".into());
         assert!(window_table(&raw, &opts, 0.1, 0.2).err().unwrap().to_string().contains("'zz'"));
-        opts.target = Some("a".into());
-        opts.horizon = 3;
-        assert!(window_table(&raw, &opts, 0.1, 0.2).err().unwrap().to_string().contains("--horizon"));
+    }
+
+    #[test]
+    fn a_longer_horizon_gives_one_target_column_per_step() {
+        let opts =
+            WindowOptions { window: 3, stride: 2, horizon: 3, signals: vec![], target: Some("b".into()) };
+        let w = window_table(&signal(30), &opts, 0.2, 0.2).unwrap();
+        assert_eq!(w.targets, ["b_next1", "b_next2", "b_next3"]);
+        assert_eq!(w.table.headers.len(), 3 * 2 + 3);
+        let col = |name: &str| match &w.table.columns[w.table.column(name).unwrap()] {
+            RawColumn::Numeric(c) => c.values().to_vec(),
+            _ => panic!(),
+        };
+        // window 1 covers samples 2, 3, 4: b forecasts 105, 106, 107
+        assert_eq!([col("b_next1")[1], col("b_next2")[1], col("b_next3")[1]], [105.0, 106.0, 107.0]);
+        // a window and its 3 targets must fit the period: periods 0-18, 18-24, 24-30
+        assert_eq!(w.periods, [(0, 18), (18, 24), (24, 30)]);
+        let last_train_start = w.split.train.iter().map(|r| r * 2).max().unwrap();
+        assert!(last_train_start + 6 <= 18);
+        // on this ramp the naive forecast misses by 1, 2 and 3: mean (1 + 4 + 9) / 3
+        assert!((w.naive_test_mse.unwrap() - 14.0 / 3.0).abs() < 1e-9);
     }
 }

@@ -148,8 +148,7 @@ fn evaluate_rows(
     } else {
         rows.iter().flat_map(|r| p.features[r * f..(r + 1) * f].iter().copied()).collect()
     };
-    let targets: Vec<f32> =
-        if p.ds.has_targets() { rows.iter().map(|r| p.ds.targets[*r]).collect() } else { Vec::new() };
+    let targets = p.ds.targets_of(rows);
     let m = metrics_for(&file.encoding, file.target_scale, &outputs, cols, &targets, &inputs);
     Ok((m, Inference { outputs, cols, code, inputs }))
 }
@@ -194,11 +193,13 @@ pub fn train(
     // the GPU holds the data from here on; only an autoencoder's metrics read
     // the inputs back, so other tasks hand the host copy over as it uploads
     let mut p = p;
+    // target values per row: every column of a regression (a multi-step forecast), else one
+    let tcols = p.train_targets.len() / p.ds.rows().max(1);
     let data = if p.ds.encoding.task == crate::data::Task::Reconstruct {
-        GpuDataset::upload(&gpu, &p.features, &p.train_targets, p.ds.cols(), 1)?
+        GpuDataset::upload(&gpu, &p.features, &p.train_targets, p.ds.cols(), tcols)?
     } else {
         let features = std::mem::take(&mut p.features);
-        GpuDataset::upload_consuming(&gpu, features, &p.train_targets, p.ds.cols(), 1)?
+        GpuDataset::upload_consuming(&gpu, features, &p.train_targets, p.ds.cols(), tcols)?
     };
     let data = Arc::new(data);
     log::debug!(

@@ -64,7 +64,9 @@ pub fn head_for(encoding: &Encoding) -> Result<Head> {
             }
             _ => return Err(Error::Dataset("classification needs at least two classes".into())),
         },
-        Task::Regress => Head { outputs: 1, loss: LossKind::Mse, target: TargetSource::Targets },
+        Task::Regress => {
+            Head { outputs: encoding.target_width(), loss: LossKind::Mse, target: TargetSource::Targets }
+        }
         Task::Reconstruct => {
             Head { outputs: encoding.num_features(), loss: LossKind::Mse, target: TargetSource::Features }
         }
@@ -169,7 +171,12 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
                 w.signals = opts.features.take().unwrap_or_default();
             }
             let win = window_table(&raw, &w, cfg.val_frac, cfg.test_frac)?;
-            opts.target = Some(win.target.clone());
+            opts.target = win.targets.first().cloned();
+            opts.more_targets = win.targets[1..].to_vec();
+            // a forecast is a number, even of a signal with few distinct values
+            if win.forecast && opts.task.is_none() {
+                opts.task = Some(Task::Regress);
+            }
             let report = WindowReport { split: win.describe(), naive_test_mse: win.naive_test_mse };
             (win.table, Some(win.split), Some(report))
         }
@@ -232,7 +239,8 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     let (train_targets, target_scale) = match ds.encoding.task {
         Task::Classify => (ds.targets.clone(), None),
         Task::Regress => {
-            let vals: Vec<f64> = split.train.iter().map(|r| ds.targets[*r] as f64).collect();
+            // one scale for every target column (the steps of a forecast share their units)
+            let vals: Vec<f64> = ds.targets_of(&split.train).iter().map(|v| *v as f64).collect();
             let mean = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
             let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len().max(1) as f64;
             let std = if var.sqrt() < 1e-12 { 1.0 } else { var.sqrt() };
