@@ -27,12 +27,19 @@
 // Elman: h_t = act(gx + h_{t-1} . w_hh) with ACT (tanh or relu); h_t is
 // saved in `cells`, the backward writes the pre-activation gradient.
 
+// Padded steps (sequences of different lengths): with mask_width C > 0 the
+// last of the C channels of the model input `mask` [B, T, C] is 1 at real
+// steps and 0 at padding. A padded step keeps the state as it was
+// (h_t = h_{t-1}, c_t = c_{t-1}, its gate gradients are 0 and dL/dh passes
+// through to the step before unchanged), so padding changes neither the
+// outputs at real steps nor any gradient.
+
 // reverse: run from the last step to the first (the backward direction of a
 // bidirectional layer); the output row is out_width wide and this layer's
 // h starts at out_offset in it (both directions write one tensor).
 struct Rnn {
     batch: u32, steps: u32, hidden: u32, last_only: u32,
-    reverse: u32, out_width: u32, out_offset: u32, pad: u32,
+    reverse: u32, out_width: u32, out_offset: u32, mask_width: u32,
 }
 
 @group(0) @binding(0) var<uniform> rn: Rnn;
@@ -50,6 +57,8 @@ struct Rnn {
 @group(0) @binding(6) var<storage, read_write> dst: array<f32>;
 // GRU: b_hh [3H] (forward), the gradient of gh [B, T, 3H] (backward); unused otherwise
 @group(0) @binding(7) var<storage, read_write> aux: array<f32>;
+// the model input [B, T, mask_width] whose last channel marks real steps (mask_width > 0)
+@group(0) @binding(8) var<storage, read_write> mask: array<f32>;
 
 override ACT: u32 = 4u;
 
@@ -82,6 +91,12 @@ fn dout(row: u32, b: u32, tt: u32, u: u32) -> f32 {
     return select(0.0, src[out_at(b, u)], tt + 1u == rn.steps);
 }
 
+// Whether step t of sequence b is a real step (not padding).
+fn real(b: u32, t: u32) -> bool {
+    if (rn.mask_width == 0u) { return true; }
+    return mask[(b * rn.steps + t) * rn.mask_width + rn.mask_width - 1u] > 0.5;
+}
+
 fn sigmoid(z: f32) -> f32 {
     return 1.0 / (1.0 + exp(-z));
 }
@@ -104,8 +119,10 @@ fn lstm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     var c = 0.0;
     var h = 0.0;
     workgroupBarrier();
+    let bb = min(b, rn.batch - 1u);
     for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
-        let row = min(b, rn.batch - 1u) * rn.steps + time(tt);
+        let row = bb * rn.steps + time(tt);
+        let keep = real(bb, time(tt));
         var z = vec4<f32>(src[row * g4 + u], src[row * g4 + hd + u], src[row * g4 + 2u * hd + u], src[row * g4 + 3u * hd + u]);
         for (var k = 0u; k < hd; k = k + 1u) {
             z = z + h_sh[base + k] * w[k];
@@ -121,8 +138,10 @@ fn lstm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
             gates[row * g4 + 3u * hd + u] = go;
             hprev[row * hd + u] = h;
         }
-        c = gf * c + gi * gg;
-        h = go * tanh(clamp(c, -15.0, 15.0));
+        if (keep) {
+            c = gf * c + gi * gg;
+            h = go * tanh(clamp(c, -15.0, 15.0));
+        }
         if (owns) {
             cells[row * hd + u] = c;
             if (rn.last_only == 0u) { dst[out_at(row, u)] = h; }
@@ -154,6 +173,7 @@ fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     for (var step = 0u; step < rn.steps; step = step + 1u) {
         let tt = rn.steps - 1u - step;
         let row = bb * rn.steps + time(tt);
+        let keep = real(bb, time(tt));
         let dh = dh_rec + dout(row, bb, tt, u);
         let gi = gates[row * g4 + u];
         let gf = gates[row * g4 + hd + u];
@@ -164,14 +184,18 @@ fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         let prow = bb * rn.steps + time(max(tt, 1u) - 1u);
         let cp = select(0.0, cells[prow * hd + u], tt > 0u);
         let tc = tanh(clamp(ct, -15.0, 15.0));
-        dc = dc + dh * go * (1.0 - tc * tc);
-        let dz = vec4<f32>(
-            dc * gg * gi * (1.0 - gi),
-            dc * cp * gf * (1.0 - gf),
-            dc * gi * (1.0 - gg * gg),
-            dh * tc * go * (1.0 - go),
-        );
-        dc = dc * gf;
+        // a padded step: no gate gradient, dc and dh pass to the step before
+        var dz = vec4<f32>(0.0);
+        if (keep) {
+            dc = dc + dh * go * (1.0 - tc * tc);
+            dz = vec4<f32>(
+                dc * gg * gi * (1.0 - gi),
+                dc * cp * gf * (1.0 - gf),
+                dc * gi * (1.0 - gg * gg),
+                dh * tc * go * (1.0 - go),
+            );
+            dc = dc * gf;
+        }
         if (owns) {
             dst[row * g4 + u] = dz.x;
             dst[row * g4 + hd + u] = dz.y;
@@ -185,7 +209,7 @@ fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         for (var k = 0u; k < hd; k = k + 1u) {
             s = s + dot(dz_sh[base + k], w[k]);
         }
-        dh_rec = s;
+        dh_rec = select(dh, s, keep);
         workgroupBarrier();
     }
 }
@@ -207,8 +231,10 @@ fn gru_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     h_sh[li] = 0.0;
     var h = 0.0;
     workgroupBarrier();
+    let bb = min(b, rn.batch - 1u);
     for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
-        let row = min(b, rn.batch - 1u) * rn.steps + time(tt);
+        let row = bb * rn.steps + time(tt);
+        let keep = real(bb, time(tt));
         var gh = bh;
         for (var k = 0u; k < hd; k = k + 1u) {
             gh = gh + h_sh[base + k] * w[k];
@@ -223,7 +249,7 @@ fn gru_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             cells[row * hd + u] = gh.z;
             hprev[row * hd + u] = h;
         }
-        h = (1.0 - z) * n + z * h;
+        if (keep) { h = (1.0 - z) * n + z * h; }
         if (owns && rn.last_only == 0u) { dst[out_at(row, u)] = h; }
         workgroupBarrier();
         h_sh[li] = h;
@@ -250,15 +276,18 @@ fn gru_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     for (var step = 0u; step < rn.steps; step = step + 1u) {
         let tt = rn.steps - 1u - step;
         let row = bb * rn.steps + time(tt);
+        let keep = real(bb, time(tt));
         let dh = dh_rec + dout(row, bb, tt, u);
         let r = gates[row * g3 + u];
         let z = gates[row * g3 + hd + u];
         let n = gates[row * g3 + 2u * hd + u];
         let ghn = cells[row * hd + u];
         let hp = hprev[row * hd + u];
-        let dan = dh * (1.0 - z) * (1.0 - n * n);
+        // a padded step: no gate gradient, dh passes to the step before
+        let m = select(0.0, 1.0, keep);
+        let dan = m * dh * (1.0 - z) * (1.0 - n * n);
         let dar = dan * ghn * r * (1.0 - r);
-        let daz = dh * (hp - n) * z * (1.0 - z);
+        let daz = m * dh * (hp - n) * z * (1.0 - z);
         let dgh = vec3<f32>(dar, daz, dan * r);
         if (owns) {
             dst[row * g3 + u] = dar;
@@ -270,7 +299,7 @@ fn gru_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         }
         dz_sh[li] = vec4<f32>(dgh, 0.0);
         workgroupBarrier();
-        var s = dh * z;
+        var s = select(dh, dh * z, keep);
         for (var k = 0u; k < hd; k = k + 1u) {
             s = s + dot(dz_sh[base + k].xyz, w[k]);
         }
@@ -294,14 +323,16 @@ fn elman_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     h_sh[li] = 0.0;
     var h = 0.0;
     workgroupBarrier();
+    let bb = min(b, rn.batch - 1u);
     for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
-        let row = min(b, rn.batch - 1u) * rn.steps + time(tt);
+        let row = bb * rn.steps + time(tt);
+        let keep = real(bb, time(tt));
         var a = src[row * hd + u];
         for (var k = 0u; k < hd; k = k + 1u) {
             a = a + h_sh[base + k] * w[k];
         }
         if (owns) { hprev[row * hd + u] = h; }
-        h = act_apply(ACT, a);
+        if (keep) { h = act_apply(ACT, a); }
         if (owns) {
             cells[row * hd + u] = h;
             if (rn.last_only == 0u) { dst[out_at(row, u)] = h; }
@@ -330,8 +361,10 @@ fn elman_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     for (var step = 0u; step < rn.steps; step = step + 1u) {
         let tt = rn.steps - 1u - step;
         let row = bb * rn.steps + time(tt);
+        let keep = real(bb, time(tt));
         let dh = dh_rec + dout(row, bb, tt, u);
-        let da = dh * act_grad_from_y(ACT, cells[row * hd + u]);
+        // a padded step: no pre-activation gradient, dh passes to the step before
+        let da = select(0.0, dh * act_grad_from_y(ACT, cells[row * hd + u]), keep);
         if (owns) { dst[row * hd + u] = da; }
         h_sh[li] = da;
         workgroupBarrier();
@@ -339,7 +372,7 @@ fn elman_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         for (var k = 0u; k < hd; k = k + 1u) {
             s = s + h_sh[base + k] * w[k];
         }
-        dh_rec = s;
+        dh_rec = select(dh, s, keep);
         workgroupBarrier();
     }
 }

@@ -326,3 +326,113 @@ fn bidirectional_layers_match_finite_differences() {
         check(&format!("bidirectional {cell:?}"), &g, &data, &[1, 6], 21 + ci as u64);
     }
 }
+
+/// Sequences [rows, steps, features + 1] whose last channel marks real
+/// steps: row r pads the steps for which `pad(r, t)` holds, and the padded
+/// steps hold large garbage values that must never matter.
+fn masked_data(rows: usize, steps: usize, features: usize, tcols: usize, kind: LossKind, seed: u64) -> Data {
+    let c = features + 1;
+    let mut d = random_data(rows, steps * c, tcols, kind, seed);
+    for r in 0..rows {
+        for t in 0..steps {
+            let at = (r * steps + t) * c;
+            let pad = (r * 3 + t * 2) % 5 == 0 || t + (r % 3) >= steps;
+            if pad {
+                for v in &mut d.features[at..at + features] {
+                    *v *= 40.0;
+                }
+            }
+            d.features[at + features] = if pad { 0.0 } else { 1.0 };
+        }
+    }
+    d
+}
+
+#[test]
+fn masked_recurrent_layers_match_finite_differences() {
+    use medgpu::graph::Cell;
+    for (ci, cell) in [Cell::Lstm, Cell::Gru, Cell::Elman(Act::Tanh)].into_iter().enumerate() {
+        // padded steps anywhere in each row: bidirectional sequence layer -> last-state layer -> dense 1
+        let data = masked_data(8, 6, 2, 1, LossKind::Mse, 101 + ci as u64);
+        let mut g = Graph::new(3);
+        let x = g.input_shaped(&[6, 3]).unwrap();
+        g.set_step_mask(x).unwrap();
+        let h = g.recurrent_layer("m1", cell, x, 3, true, true).unwrap();
+        let h = g.recurrent("m2", cell, h, 2, false).unwrap();
+        let y = g.dense("out", h, 1, Act::None).unwrap();
+        g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+        check(&format!("masked {cell:?}"), &g, &data, &[0, 4, 7], 31 + ci as u64);
+    }
+}
+
+/// Loss and parameter gradients from the GPU.
+fn gpu_gradients(graph: &Graph, data: &Data, rows: &[u32], seed: u64) -> (f64, BTreeMap<String, Vec<f32>>) {
+    let gpu = gpu();
+    let ds = Arc::new(
+        GpuDataset::upload(&gpu, &f32s(&data.features), &f32s(&data.targets), data.cols, data.tcols).unwrap(),
+    );
+    let params = Arc::new(ParamStore::init(&gpu, graph, seed).unwrap());
+    let mut cache = PipelineCache::new();
+    let opts = ProgramOptions { mode: Mode::Gradients { input_grad: false } };
+    let mut prog = Program::compile(gpu.clone(), graph, params, ds, opts, &mut cache).unwrap();
+    prog.reset_loss();
+    prog.compute_gradients(rows).unwrap();
+    let (sum, count) = prog.read_loss().unwrap();
+    (sum / count, prog.read_param_grads().unwrap())
+}
+
+#[test]
+fn padding_changes_neither_the_loss_nor_the_gradients() {
+    use medgpu::graph::Cell;
+    // 5 rows of 4 real steps; the padded copy spreads them over 7 steps,
+    // garbage at the padded ones (before, between and after the real steps)
+    let (rows, real, steps, f) = (5, 4, 7, 2);
+    let short = masked_data(rows, real, f, 1, LossKind::Mse, 111);
+    let mut padded =
+        Data { features: Vec::new(), cols: steps * (f + 1), targets: short.targets.clone(), tcols: 1 };
+    for r in 0..rows {
+        let mut next = 0;
+        for t in 0..steps {
+            let is_real = next < real && (t + r) % 2 == 0 || steps - t == real - next;
+            if is_real {
+                let at = (r * real + next) * (f + 1);
+                padded.features.extend_from_slice(&short.features[at..at + f]);
+                padded.features.push(1.0);
+                next += 1;
+            } else {
+                padded.features.extend((0..f).map(|j| 50.0 * ((r * 7 + t * 3 + j) as f64).sin()));
+                padded.features.push(0.0);
+            }
+        }
+        assert_eq!(next, real, "row {r} keeps every real step");
+    }
+    // every step of the short copy is real
+    let short = Data {
+        features: short.features.chunks(f + 1).flat_map(|s| s[..f].iter().copied().chain([1.0])).collect(),
+        ..short
+    };
+    for cell in [Cell::Lstm, Cell::Gru, Cell::Elman(Act::Relu)] {
+        let build = |t: usize| {
+            let mut g = Graph::new(3);
+            let x = g.input_shaped(&[t, f + 1]).unwrap();
+            g.set_step_mask(x).unwrap();
+            let h = g.recurrent_layer("r1", cell, x, 4, true, true).unwrap();
+            let h = g.recurrent("r2", cell, h, 3, false).unwrap();
+            let y = g.dense("out", h, 1, Act::None).unwrap();
+            g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+            g
+        };
+        let rows = [0, 3, 4];
+        let (want_loss, want) = gpu_gradients(&build(real), &short, &rows, 5);
+        let (loss, got) = gpu_gradients(&build(steps), &padded, &rows, 5);
+        assert!(
+            (loss - want_loss).abs() < 1e-5 * (1.0 + want_loss.abs()),
+            "{cell:?}: loss {loss} vs {want_loss}"
+        );
+        for (name, w) in &want {
+            let gv = &got[name];
+            let close = w.iter().zip(gv).all(|(a, b)| (a - b).abs() <= 1e-5 + 1e-4 * a.abs());
+            assert!(close, "{cell:?}: gradient of {name}: padded {gv:?} vs unpadded {w:?}");
+        }
+    }
+}

@@ -1,6 +1,7 @@
-//! The LSTM persistent kernels against their f64 twins in medgpu::cpu_ref,
-//! on odd sizes: one step, one unit, hidden sizes that fill 1/4 to all of
-//! the 256-invocation workgroup, last state only or the whole sequence.
+//! The recurrent persistent kernels against their f64 twins in
+//! medgpu::cpu_ref, on odd sizes: one step, one unit, hidden sizes that
+//! fill 1/64 to all of the 64-invocation workgroup, last state only or the
+//! whole sequence, every step real or some padded (a step mask).
 
 mod common;
 use common::*;
@@ -11,19 +12,47 @@ fn f32ed(v: &[f64]) -> Vec<f64> {
     floats(&words(v))
 }
 
+/// Cases: (last state only, step mask).
+const CASES: [(bool, bool); 4] = [(true, false), (false, false), (true, true), (false, true)];
+
+/// The geometry, and with `masked` a model input [B, T, 2] whose last
+/// channel pads about a third of the steps, anywhere in the sequence (a
+/// one-element placeholder otherwise).
+fn geom_and_mask(
+    batch: usize,
+    steps: usize,
+    hidden: usize,
+    last_only: bool,
+    masked: bool,
+) -> (RnnGeom, Vec<f64>) {
+    let g =
+        RnnGeom { mask_width: if masked { 2 } else { 0 }, ..RnnGeom::new(batch, steps, hidden, last_only) };
+    if !masked {
+        return (g, vec![0.0]);
+    }
+    let mut m = Vec::with_capacity(batch * steps * 2);
+    for b in 0..batch {
+        for t in 0..steps {
+            m.push(0.25); // a feature channel: never read as the mask
+            m.push(if (b * 7 + t * 5) % 3 == 1 { 0.0 } else { 1.0 });
+        }
+    }
+    (g, m)
+}
+
 #[test]
 fn lstm_forward_and_backward_match_reference() {
     for (ci, &(batch, steps, hidden)) in
         [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
     {
-        for last_only in [true, false] {
-            let g = RnnGeom::new(batch, steps, hidden, last_only);
-            let seed = ci as u64 * 10 + last_only as u64 + 11000;
+        for (last_only, masked) in CASES {
+            let (g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
+            let seed = ci as u64 * 10 + last_only as u64 + 2 * masked as u64 + 11000;
             let g4 = 4 * hidden;
             let gx = f32ed(&rand_vec(batch * steps * g4, seed));
             let whh = f32ed(&rand_vec(hidden * g4, seed + 1).iter().map(|v| v * 0.5).collect::<Vec<_>>());
             let out_len = if last_only { batch * hidden } else { batch * steps * hidden };
-            let o = LstmOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5 };
+            let o = LstmOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5, mask: 6 };
             let bufs = [
                 words(&gx),
                 words(&whh),
@@ -31,9 +60,10 @@ fn lstm_forward_and_backward_match_reference() {
                 vec![0; batch * steps * hidden],
                 vec![0; batch * steps * hidden],
                 vec![0; out_len],
+                words(&mask),
             ];
             let got = run_call(&kernels::lstm_forward(&g, o.clone()), &bufs);
-            let want = cref::lstm_forward(&g, &gx, &whh);
+            let want = cref::lstm_forward(&g, &gx, &whh, &mask);
             let what = format!("lstm {g:?}");
             let tol = 1e-5 * (steps as f64).sqrt();
             assert_close(&format!("{what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
@@ -50,9 +80,10 @@ fn lstm_forward_and_backward_match_reference() {
                 words(&cells),
                 vec![0; 4],
                 vec![0; batch * steps * g4],
+                words(&mask),
             ];
             let got = run_call(&kernels::lstm_backward(&g, o), &bufs);
-            let want_dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells);
+            let want_dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells, &mask);
             assert_close(&format!("{what} dz"), &floats(&got[5]), &want_dz, 1e-5 * steps as f64, 1e-3);
         }
     }
@@ -64,15 +95,16 @@ fn gru_and_elman_forward_and_backward_match_reference() {
     for (ci, &(batch, steps, hidden)) in
         [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
     {
-        for last_only in [true, false] {
-            let g = RnnGeom::new(batch, steps, hidden, last_only);
-            let seed = ci as u64 * 10 + last_only as u64 + 12000;
+        for (last_only, masked) in CASES {
+            let (g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
+            let seed = ci as u64 * 10 + last_only as u64 + 2 * masked as u64 + 12000;
             let what = format!("{g:?}");
             let tol = 1e-5 * (steps as f64).sqrt();
             let out_len = if last_only { batch * hidden } else { batch * steps * hidden };
             let seq = batch * steps * hidden;
             let dout = f32ed(&rand_vec(out_len, seed + 5));
-            let o = RecurrenceOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5, aux: 6 };
+            let o =
+                RecurrenceOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5, aux: 6, mask: 7 };
 
             // GRU
             let g3 = 3 * hidden;
@@ -87,9 +119,10 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                 vec![0; seq],
                 vec![0; out_len],
                 words(&bhh),
+                words(&mask),
             ];
             let got = run_call(&kernels::gru_forward(&g, o.clone()), &bufs);
-            let want = cref::gru_forward(&g, &gx, &whh, &bhh);
+            let want = cref::gru_forward(&g, &gx, &whh, &bhh, &mask);
             assert_close(&format!("gru {what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
             assert_close(&format!("gru {what} gh_n"), &floats(&got[3]), &want.cells, tol, 1e-4);
             assert_close(&format!("gru {what} hprev"), &floats(&got[4]), &want.hprev, tol, 1e-4);
@@ -108,9 +141,10 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                 words(&saved.hprev),
                 vec![0; batch * steps * g3],
                 vec![0; batch * steps * g3],
+                words(&mask),
             ];
             let got = run_call(&kernels::gru_backward(&g, o.clone()), &bufs);
-            let (dgx, dgh) = cref::gru_backward(&g, &dout, &whh, &saved);
+            let (dgx, dgh) = cref::gru_backward(&g, &dout, &whh, &saved, &mask);
             assert_close(&format!("gru {what} dgx"), &floats(&got[5]), &dgx, 1e-5 * steps as f64, 1e-3);
             assert_close(&format!("gru {what} dgh"), &floats(&got[6]), &dgh, 1e-5 * steps as f64, 1e-3);
 
@@ -127,9 +161,10 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                     vec![0; seq],
                     vec![0; out_len],
                     vec![0; 4],
+                    words(&mask),
                 ];
                 let got = run_call(&kernels::elman_forward(&g, act, o.clone()), &bufs);
-                let want = cref::elman_forward(&g, act, &gx, &whh);
+                let want = cref::elman_forward(&g, act, &gx, &whh, &mask);
                 assert_close(&format!("elman {act:?} {what} h"), &floats(&got[3]), &want.cells, tol, 1e-4);
                 assert_close(
                     &format!("elman {act:?} {what} hprev"),
@@ -148,9 +183,10 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                     vec![0; 4],
                     vec![0; seq],
                     vec![0; 4],
+                    words(&mask),
                 ];
                 let got = run_call(&kernels::elman_backward(&g, act, o.clone()), &bufs);
-                let da = cref::elman_backward(&g, act, &dout, &whh, &cells);
+                let da = cref::elman_backward(&g, act, &dout, &whh, &cells, &mask);
                 assert_close(
                     &format!("elman {act:?} {what} da"),
                     &floats(&got[5]),

@@ -126,7 +126,7 @@ pub fn forward(
                 }
                 values[out.0] = o;
             }
-            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, geom, out, .. } => {
+            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, geom, mask, out, .. } => {
                 let (rows, features, width) =
                     (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
                 let mut gx = vec![0.0; rows * width];
@@ -138,7 +138,10 @@ pub fn forward(
                 };
                 matmul_nn(rows, width, features, &values[x.0], &values[w_ih.0], epi, &mut gx);
                 // the reverse direction: the forward twin on the time-reversed sequence
-                let plain = crate::kernels::RnnGeom::new(geom.batch, geom.steps, geom.hidden, geom.last_only);
+                let plain = crate::kernels::RnnGeom {
+                    mask_width: geom.mask_width,
+                    ..crate::kernels::RnnGeom::new(geom.batch, geom.steps, geom.hidden, geom.last_only)
+                };
                 let flip = |v: &[f64], w: usize| -> Vec<f64> {
                     let mut o = v.to_vec();
                     for b in 0..geom.batch {
@@ -150,18 +153,22 @@ pub fn forward(
                     }
                     o
                 };
+                let mut m = mask.map(|m| values[m.0].clone()).unwrap_or_default();
                 if geom.reverse {
                     gx = flip(&gx, width);
+                    if !m.is_empty() {
+                        m = flip(&m, geom.mask_width);
+                    }
                 }
                 let whh = &values[w_hh.0];
                 let mut h = match cell {
-                    Cell::Lstm => super::rnn::lstm_forward(&plain, &gx, whh).out,
+                    Cell::Lstm => super::rnn::lstm_forward(&plain, &gx, whh, &m).out,
                     Cell::Gru => {
                         // a GRU always has b_hh; zeros stand in for a graph without one
                         let bhh = b_hh.map(|t| values[t.0].clone()).unwrap_or_else(|| vec![0.0; width]);
-                        super::rnn::gru_forward(&plain, &gx, whh, &bhh).out
+                        super::rnn::gru_forward(&plain, &gx, whh, &bhh, &m).out
                     }
-                    Cell::Elman(act) => super::rnn::elman_forward(&plain, *act, &gx, whh).out,
+                    Cell::Elman(act) => super::rnn::elman_forward(&plain, *act, &gx, whh, &m).out,
                 };
                 if geom.reverse && !geom.last_only {
                     h = flip(&h, geom.hidden);

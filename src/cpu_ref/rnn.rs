@@ -1,7 +1,15 @@
 //! f64 twins of the recurrent kernels (rnn.wgsl), step by step as the
-//! equations read.
+//! equations read. `mask` is the model input [B, T, C] whose last channel
+//! marks real steps when `g.mask_width` is C > 0 (ignored, and may be empty,
+//! when it is 0); a padded step keeps the state and passes dL/dh through.
 
 use crate::kernels::RnnGeom;
+
+/// Whether step t of sequence b is real (not padding).
+fn real(g: &RnnGeom, mask: &[f64], b: usize, t: usize) -> bool {
+    let c = g.mask_width;
+    c == 0 || mask[(b * g.steps + t) * c + c - 1] > 0.5
+}
 
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -21,7 +29,7 @@ pub struct LstmForward {
 }
 
 /// LSTM over all steps from gx = x . w_ih + b [B, T, 4H] and w_hh [H, 4H].
-pub fn lstm_forward(g: &RnnGeom, gx: &[f64], whh: &[f64]) -> LstmForward {
+pub fn lstm_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], mask: &[f64]) -> LstmForward {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let g4 = 4 * hd;
     let mut f = LstmForward {
@@ -41,7 +49,7 @@ pub fn lstm_forward(g: &RnnGeom, gx: &[f64], whh: &[f64]) -> LstmForward {
             }
             f.gates[row * g4..(row + 1) * g4].copy_from_slice(&a);
             f.hprev[row * hd..(row + 1) * hd].copy_from_slice(&h);
-            for u in 0..hd {
+            for u in (0..hd).filter(|_| real(g, mask, b, t)) {
                 c[u] = a[hd + u] * c[u] + a[u] * a[2 * hd + u];
                 h[u] = a[3 * hd + u] * c[u].tanh();
             }
@@ -59,7 +67,14 @@ pub fn lstm_forward(g: &RnnGeom, gx: &[f64], whh: &[f64]) -> LstmForward {
 
 /// Backpropagation through time: dz [B, T, 4H] (gradient of the gate
 /// pre-activations) from dout and the forward's gates and cells.
-pub fn lstm_backward(g: &RnnGeom, dout: &[f64], whh: &[f64], gates: &[f64], cells: &[f64]) -> Vec<f64> {
+pub fn lstm_backward(
+    g: &RnnGeom,
+    dout: &[f64],
+    whh: &[f64],
+    gates: &[f64],
+    cells: &[f64],
+    mask: &[f64],
+) -> Vec<f64> {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let g4 = 4 * hd;
     let mut dz = vec![0.0; b_n * t_n * g4];
@@ -67,13 +82,15 @@ pub fn lstm_backward(g: &RnnGeom, dout: &[f64], whh: &[f64], gates: &[f64], cell
         let (mut dh_rec, mut dc) = (vec![0.0; hd], vec![0.0; hd]);
         for t in (0..t_n).rev() {
             let row = b * t_n + t;
-            for u in 0..hd {
-                let mut dh = dh_rec[u];
-                if !g.last_only {
-                    dh += dout[row * hd + u];
-                } else if t + 1 == t_n {
-                    dh += dout[b * hd + u];
+            if !real(g, mask, b, t) {
+                // padding: no gate gradient; dh and dc pass to the step before
+                for (u, d) in dh_rec.iter_mut().enumerate() {
+                    *d += dh_at(g, dout, b, t, u);
                 }
+                continue;
+            }
+            for u in 0..hd {
+                let dh = dh_rec[u] + dh_at(g, dout, b, t, u);
                 let gt = |k: usize| gates[row * g4 + k * hd + u];
                 let (i, f, gg, o) = (gt(0), gt(1), gt(2), gt(3));
                 let c = cells[row * hd + u];
@@ -116,7 +133,7 @@ fn out_len(g: &RnnGeom) -> usize {
 }
 
 /// GRU over all steps from gx = x . w_ih + b_ih [B, T, 3H], w_hh [H, 3H], b_hh [3H].
-pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64]) -> RecurrenceForward {
+pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64], mask: &[f64]) -> RecurrenceForward {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let g3 = 3 * hd;
     let mut f = RecurrenceForward {
@@ -140,7 +157,9 @@ pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64]) -> Recurre
                 f.gates[row * g3 + hd + u] = z;
                 f.gates[row * g3 + 2 * hd + u] = n;
                 f.cells[row * hd + u] = gh[2 * hd + u];
-                h[u] = (1.0 - z) * n + z * h[u];
+                if real(g, mask, b, t) {
+                    h[u] = (1.0 - z) * n + z * h[u];
+                }
             }
             if !g.last_only {
                 f.out[row * hd..(row + 1) * hd].copy_from_slice(&h);
@@ -164,7 +183,13 @@ fn dh_at(g: &RnnGeom, dout: &[f64], b: usize, t: usize, u: usize) -> f64 {
 }
 
 /// GRU backpropagation through time: (gradient of gx, gradient of gh), each [B, T, 3H].
-pub fn gru_backward(g: &RnnGeom, dout: &[f64], whh: &[f64], f: &RecurrenceForward) -> (Vec<f64>, Vec<f64>) {
+pub fn gru_backward(
+    g: &RnnGeom,
+    dout: &[f64],
+    whh: &[f64],
+    f: &RecurrenceForward,
+    mask: &[f64],
+) -> (Vec<f64>, Vec<f64>) {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let g3 = 3 * hd;
     let (mut dgx, mut dgh) = (vec![0.0; b_n * t_n * g3], vec![0.0; b_n * t_n * g3]);
@@ -172,6 +197,12 @@ pub fn gru_backward(g: &RnnGeom, dout: &[f64], whh: &[f64], f: &RecurrenceForwar
         let mut dh_rec = vec![0.0; hd];
         for t in (0..t_n).rev() {
             let row = b * t_n + t;
+            if !real(g, mask, b, t) {
+                for (u, d) in dh_rec.iter_mut().enumerate() {
+                    *d += dh_at(g, dout, b, t, u);
+                }
+                continue;
+            }
             let mut direct = vec![0.0; hd];
             for u in 0..hd {
                 let dh = dh_rec[u] + dh_at(g, dout, b, t, u);
@@ -198,7 +229,13 @@ pub fn gru_backward(g: &RnnGeom, dout: &[f64], whh: &[f64], f: &RecurrenceForwar
 }
 
 /// Elman RNN over all steps: h_t = act(gx + h_{t-1} . w_hh), gx [B, T, H].
-pub fn elman_forward(g: &RnnGeom, act: crate::kernels::Act, gx: &[f64], whh: &[f64]) -> RecurrenceForward {
+pub fn elman_forward(
+    g: &RnnGeom,
+    act: crate::kernels::Act,
+    gx: &[f64],
+    whh: &[f64],
+    mask: &[f64],
+) -> RecurrenceForward {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let mut f = RecurrenceForward {
         gates: Vec::new(),
@@ -214,7 +251,7 @@ pub fn elman_forward(g: &RnnGeom, act: crate::kernels::Act, gx: &[f64], whh: &[f
             let a: Vec<f64> = (0..hd)
                 .map(|u| gx[row * hd + u] + (0..hd).map(|k| h[k] * whh[k * hd + u]).sum::<f64>())
                 .collect();
-            for u in 0..hd {
+            for u in (0..hd).filter(|_| real(g, mask, b, t)) {
                 h[u] = super::act_apply(act, a[u]);
             }
             f.cells[row * hd..(row + 1) * hd].copy_from_slice(&h);
@@ -236,6 +273,7 @@ pub fn elman_backward(
     dout: &[f64],
     whh: &[f64],
     cells: &[f64],
+    mask: &[f64],
 ) -> Vec<f64> {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let mut da = vec![0.0; b_n * t_n * hd];
@@ -243,6 +281,12 @@ pub fn elman_backward(
         let mut dh_rec = vec![0.0; hd];
         for t in (0..t_n).rev() {
             let row = b * t_n + t;
+            if !real(g, mask, b, t) {
+                for (u, d) in dh_rec.iter_mut().enumerate() {
+                    *d += dh_at(g, dout, b, t, u);
+                }
+                continue;
+            }
             for u in 0..hd {
                 let dh = dh_rec[u] + dh_at(g, dout, b, t, u);
                 da[row * hd + u] = dh * super::act_grad_from_y(act, cells[row * hd + u]);

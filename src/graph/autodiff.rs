@@ -181,7 +181,20 @@ pub fn lower(
                 });
             }
             Op::Recurrent {
-                cell, x, w_ih, w_hh, b: bias, b_hh, gx, gates, cells, hprev, geom, out, ..
+                cell,
+                x,
+                w_ih,
+                w_hh,
+                b: bias,
+                b_hh,
+                gx,
+                gates,
+                cells,
+                hprev,
+                geom,
+                mask,
+                out,
+                ..
             } => {
                 let (rows, features, width) =
                     (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
@@ -196,6 +209,7 @@ pub fn lower(
                     hprev: t(*hprev),
                     dst: t(*out),
                     aux: b_hh.map_or(Ref::Dummy, t),
+                    mask: mask.map_or(Ref::Dummy, t),
                 };
                 calls.push(match cell {
                     Cell::Lstm => kernels::lstm_forward(geom, o.lstm()),
@@ -491,7 +505,7 @@ pub fn lower(
                 };
                 calls.push(kernels::batchnorm_backward(&g, accp, acc, o));
             }
-            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, gates, cells, hprev, geom, .. } => {
+            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, gates, cells, hprev, geom, mask, .. } => {
                 let (rows, features, width) =
                     (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
                 let scratch = |what: &str, tensors: &mut Vec<TensorInfo>| {
@@ -513,6 +527,7 @@ pub fn lower(
                     hprev: t(*hprev),
                     dst: t(dgx),
                     aux: if *cell == Cell::Gru { t(dgh) } else { Ref::Dummy },
+                    mask: mask.map_or(Ref::Dummy, t),
                 };
                 calls.push(match cell {
                     Cell::Lstm => kernels::lstm_backward(geom, o.lstm()),

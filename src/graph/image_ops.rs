@@ -338,11 +338,22 @@ impl Graph {
                 )));
             }
         }
+        let mask_width = match self.step_mask.map(|m| self.shape(m).to_vec()) {
+            None => 0,
+            Some(s) if s.len() == 3 && s[..2] == [batch, steps] => s[2],
+            Some(s) => {
+                return Err(Error::Model(format!(
+                    "{kind} '{name}': the step mask {s:?} does not match the input's {batch} sequences \
+                     of {steps} steps"
+                )))
+            }
+        };
         let width = if bidirectional { 2 * units } else { units };
         let shape = if return_sequences { vec![batch, steps, width] } else { vec![batch, width] };
         let out = self.activation_out(name, shape);
         let geom = crate::kernels::RnnGeom {
             out_width: width,
+            mask_width,
             ..crate::kernels::RnnGeom::new(batch, steps, units, !return_sequences)
         };
         self.direction(name, "", cell, x, geom, out)?;
@@ -351,6 +362,23 @@ impl Graph {
             self.direction(name, "_reverse", cell, x, geom, out)?;
         }
         Ok(out)
+    }
+
+    /// Marks `x` [batch, T, C] (normally the input) as the step mask of
+    /// every recurrent layer added after: its last channel is 1 at real
+    /// steps and 0 at padding, and a padded step keeps the layer's state,
+    /// so padding changes neither the outputs at real steps, the last
+    /// state, nor any gradient.
+    pub fn set_step_mask(&mut self, x: TensorId) -> Result<()> {
+        match *self.shape(x) {
+            [_, _, c] if c >= 1 => {
+                self.step_mask = Some(x);
+                Ok(())
+            }
+            ref s => {
+                Err(Error::Model(format!("a step mask needs a sequence [batch, steps, channels], not {s:?}")))
+            }
+        }
     }
 
     /// A one-direction recurrent layer: see [`Graph::recurrent_layer`].
@@ -406,6 +434,7 @@ impl Graph {
             cells,
             hprev,
             geom,
+            mask: self.step_mask,
             out,
         });
         Ok(())

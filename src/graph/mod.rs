@@ -247,8 +247,11 @@ pub enum Op {
         cells: TensorId,
         /// h_{t-1} of every step [batch, T, H], for the w_hh gradient.
         hprev: TensorId,
-        /// Shapes.
+        /// Shapes (`mask_width` > 0 when `mask` is set).
         geom: crate::kernels::RnnGeom,
+        /// The tensor [batch, T, C] whose last channel marks real steps: a
+        /// padded step keeps the state (see rnn.wgsl).
+        mask: Option<TensorId>,
         /// Output: h_T [batch, H], or every h_t [batch, T, H].
         out: TensorId,
     },
@@ -280,6 +283,10 @@ pub struct Graph {
     pub input: Option<TensorId>,
     /// Seed of the graph's random ops (dropout).
     pub seed: u64,
+    /// A sequence input [batch, T, C] whose last channel marks real steps
+    /// (1) and padding (0), for every recurrent layer added after
+    /// [`Graph::set_step_mask`].
+    pub step_mask: Option<TensorId>,
 }
 
 impl Graph {
@@ -293,6 +300,7 @@ impl Graph {
             extra_outputs: Vec::new(),
             input: None,
             seed: 0,
+            step_mask: None,
         }
     }
 

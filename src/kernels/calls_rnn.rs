@@ -26,12 +26,24 @@ pub struct RnnGeom {
     pub out_width: usize,
     /// Where this direction's h starts in an output row.
     pub out_offset: usize,
+    /// Channels C of the model input [batch, steps, C] whose last channel
+    /// marks real steps (1) and padding (0); 0: every step is real.
+    pub mask_width: usize,
 }
 
 impl RnnGeom {
     /// One direction writing its own output: forward in time, rows `hidden` wide.
     pub fn new(batch: usize, steps: usize, hidden: usize, last_only: bool) -> RnnGeom {
-        RnnGeom { batch, steps, hidden, last_only, reverse: false, out_width: hidden, out_offset: 0 }
+        RnnGeom {
+            batch,
+            steps,
+            hidden,
+            last_only,
+            reverse: false,
+            out_width: hidden,
+            out_offset: 0,
+            mask_width: 0,
+        }
     }
 
     fn words(&self) -> Vec<u32> {
@@ -43,7 +55,7 @@ impl RnnGeom {
             self.reverse as usize,
             self.out_width,
             self.out_offset,
-            0,
+            self.mask_width,
         ]
         .iter()
         .map(|v| *v as u32)
@@ -66,6 +78,9 @@ pub struct LstmOperands<B> {
     pub hprev: B,
     /// Forward: the output h; backward: dz [B, T, 4H].
     pub dst: B,
+    /// The model input [B, T, C] whose last channel marks real steps (any
+    /// buffer when `RnnGeom::mask_width` is 0).
+    pub mask: B,
 }
 
 /// The buffers of a GRU or Elman recurrence call (see rnn.wgsl).
@@ -85,6 +100,9 @@ pub struct RecurrenceOperands<B> {
     pub dst: B,
     /// GRU: b_hh [3H] forward, the gradient of gh [B, T, 3H] backward; Elman: unused.
     pub aux: B,
+    /// The model input [B, T, C] whose last channel marks real steps (any
+    /// buffer when `RnnGeom::mask_width` is 0).
+    pub mask: B,
 }
 
 fn recurrence<B>(kernel: KernelId, g: &RnnGeom, act: Option<Act>, bindings: Vec<B>) -> Call<B> {
@@ -100,7 +118,7 @@ fn recurrence<B>(kernel: KernelId, g: &RnnGeom, act: Option<Act>, bindings: Vec<
 
 fn lstm<B: Clone>(kernel: KernelId, g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
     let dummy = o.hprev.clone();
-    recurrence(kernel, g, None, vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, dummy])
+    recurrence(kernel, g, None, vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, dummy, o.mask])
 }
 
 /// The LSTM recurrence over all steps (rows of a batch in parallel).
@@ -124,12 +142,13 @@ impl<B> RecurrenceOperands<B> {
             cells: self.cells,
             hprev: self.hprev,
             dst: self.dst,
+            mask: self.mask,
         }
     }
 }
 
 fn operands<B>(o: RecurrenceOperands<B>) -> Vec<B> {
-    vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, o.aux]
+    vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, o.aux, o.mask]
 }
 
 /// The GRU recurrence over all steps.
