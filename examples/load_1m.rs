@@ -124,6 +124,7 @@ fn train_one_epoch(path: &Path, dir: &Path) -> medgpu::Result<()> {
         test_data: None,
         prepare: PrepareOptions { target: Some("y".into()), ..PrepareOptions::default() },
         window: None,
+        sequences: None,
     };
     let cfg = TrainConfig { epochs: 1, batch_size: 256, ..TrainConfig::default() };
     let mut progress = |e: &medgpu::train::EpochLog| {

@@ -99,6 +99,7 @@ fn stop_on_non_finite_keeps_the_last_good_checkpoint() {
         test_data: None,
         prepare: medgpu::data::PrepareOptions { target: Some("y".into()), ..Default::default() },
         window: None,
+        sequences: None,
     };
     // a linear model and no normalization: the extreme value reaches the gradients
     let cfg = TrainConfig {

@@ -249,3 +249,115 @@ fn a_horizon_of_three_forecasts_three_steps() {
     let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(eval["metrics"]["mse"].as_f64().is_some_and(f64::is_finite), "{eval}");
 }
+
+/// Long-format visits: `n` patients with 2 to 12 visits each (rows shuffled
+/// across the file); the heart rate of those with outcome `yes` climbs from
+/// visit to visit, the others' drifts down.
+fn visits(path: &Path, n: usize) {
+    let mut rng = medgpu::data::SplitMix64::new(5);
+    let mut rows = Vec::new();
+    for p in 0..n {
+        let worse = rng.next_u64().is_multiple_of(2);
+        let visits = 2 + (rng.next_u64() % 11) as usize;
+        let mut hr = 70.0 + (rng.next_u64() % 20) as f64;
+        for v in 0..visits {
+            hr += if worse { 3.0 } else { -1.0 } + (rng.next_u64() % 100) as f64 / 50.0 - 1.0;
+            let temp = 36.8 + (rng.next_u64() % 10) as f64 / 20.0;
+            rows.push(format!("p{p:03},{},{hr:.1},{temp:.2},{}\n", v + 1, if worse { "yes" } else { "no" }));
+        }
+    }
+    // interleave the patients' rows: the order column, not the file, orders a sequence
+    let mut text = String::from("patient,visit,hr,temp,outcome\n");
+    let k = rows.len();
+    for i in 0..k {
+        text.push_str(&rows[(i * 7919) % k]);
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn long_format_rows_become_masked_sequences_split_by_id() {
+    let d = tmp("long");
+    let csv = d.join("visits.csv");
+    visits(&csv, 160);
+    let run = d.join("run");
+    let args = [
+        "train",
+        "--data",
+        s(&csv),
+        "--sequence-id",
+        "patient",
+        "--order-by",
+        "visit",
+        "--target",
+        "outcome",
+        "--model",
+        "gru",
+        "--hidden",
+        "12",
+        "--epochs",
+        "30",
+        "--lr",
+        "0.01",
+        "--out",
+        s(&run),
+    ];
+    let (code, out, err) = medgpu(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("gru 12x3-gru12-1"), "12 steps of hr, temp and the step mask: {out}");
+    assert!(out.contains("160 sequences of 2-12 steps") && out.contains("split by sequence id"), "{out}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    let split = &summary["split"];
+    let total: u64 = ["train", "val", "test"].iter().map(|k| split[k].as_u64().unwrap()).sum();
+    assert_eq!(total, 160, "one row per sequence: {summary}");
+    let acc = summary["test"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.75, "a rising heart rate is learnable: test accuracy {acc}");
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("model.json")).unwrap()).unwrap();
+    assert_eq!(model["source"]["sequences"]["steps"], 12, "{model}");
+
+    // predict on new patients: one longer than the trained 12 steps (cut to
+    // its last 12), one shorter (padded); rows come back by patient id
+    let new = d.join("new.csv");
+    let mut text = String::from("patient,visit,hr,temp\n");
+    for v in 0..15 {
+        text.push_str(&format!("long,{v},{},37.0\n", 60 + 3 * v));
+    }
+    text.push_str("short,1,80,37.1\nshort,2,79,37.0\n");
+    std::fs::write(&new, text).unwrap();
+    let preds = d.join("p.csv");
+    let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&new), "--out", s(&preds)]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&preds).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "line,id,predicted,prob_no,prob_yes", "{text}");
+    assert!(lines[1].contains(",long,") && lines[2].contains(",short,") && lines.len() == 3, "{text}");
+    let (code, out, err) = medgpu(&["eval", "--run", s(&run), "--data", s(&csv), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(eval["rows"], 160, "{eval}");
+}
+
+#[test]
+fn bad_sequence_requests_are_one_clear_line() {
+    let d = tmp("badseq");
+    let csv = d.join("visits.csv");
+    visits(&csv, 10);
+    let cases: [(&[&str], &str); 4] = [
+        (&["--model", "lstm", "--sequence-id", "pid"], "--sequence-id 'pid' is not a column"),
+        (&["--model", "lstm", "--order-by", "visit"], "--sequence-id"),
+        (&["--model", "lstm-autoencoder", "--sequence-id", "patient"], "--window"),
+        (&["--model", "lstm", "--sequence-id", "patient", "--window", "4"], "do not go together"),
+    ];
+    for (extra, needle) in cases {
+        let out_dir = d.join("r");
+        let mut args = vec!["train", "--data", s(&csv), "--target", "outcome", "--out", s(&out_dir)];
+        args.extend_from_slice(extra);
+        let (code, _, err) = medgpu(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out_dir.exists(), "nothing is written for a run that cannot start");
+    }
+}

@@ -252,6 +252,7 @@ fn categorical_columns_group_splits_and_imputation_work_together() {
             ..Default::default()
         },
         window: None,
+        sequences: None,
     };
     let cfg =
         TrainConfig { epochs: 30, missing: medgpu::data::MissingPolicy::Median, ..TrainConfig::default() };

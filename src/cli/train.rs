@@ -61,6 +61,19 @@ pub struct TrainArgs {
     /// Recurrent models (lstm, gru, rnn): add a second direction over each window
     #[arg(long)]
     bidirectional: bool,
+    /// Sequence models on long-format tables: rows with the same value in
+    /// this column form one sequence (a patient's visits), padded to the
+    /// longest with a step mask; its target is the last row's
+    #[arg(long, value_name = "COLUMN")]
+    sequence_id: Option<String>,
+    /// With --sequence-id: the column that orders each sequence's rows
+    /// (numbers, or text such as ISO dates); default: file order
+    #[arg(long, value_name = "COLUMN")]
+    order_by: Option<String>,
+    /// With --sequence-id: pad or cut every sequence to this many steps
+    /// (longer ones keep their last steps); default: the longest sequence
+    #[arg(long)]
+    max_steps: Option<usize>,
     /// Samples between window starts
     #[arg(long, default_value_t = 1)]
     stride: usize,
@@ -190,6 +203,13 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         "mlp" => ModelSpec::mlp(a.hidden.as_deref().unwrap_or(&[64, 32]), activation, a.dropout),
         "autoencoder" => ModelSpec::autoencoder(a.hidden.as_deref().unwrap_or(&[16, 8]), activation),
         "cnn" => ModelSpec::cnn(needs_shape()?),
+        "lstm-autoencoder" if a.sequence_id.is_some() => {
+            return Err(Error::Usage(
+                "--model lstm-autoencoder reconstructs fixed windows (--window W); it does not take \
+                 --sequence-id"
+                    .into(),
+            ))
+        }
         "lstm-autoencoder" => {
             let steps = a.window.ok_or_else(|| {
                 Error::Usage("--model lstm-autoencoder needs sequence windows: --window W".into())
@@ -205,10 +225,22 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
                 }
                 _ => return Err(Error::Usage("--model rnn takes --activation tanh or relu".into())),
             };
-            let steps = a
-                .window
-                .ok_or_else(|| Error::Usage(format!("--model {kind} needs sequence windows: --window W")))?;
-            let spec = ModelSpec::recurrent(cell, a.hidden.as_deref().unwrap_or(&[32]), steps);
+            let steps = match (a.window, &a.sequence_id) {
+                (Some(w), _) => w,
+                // the steps come from the data (see ModelSpec::step_mask)
+                (None, Some(_)) => 0,
+                (None, None) => {
+                    return Err(Error::Usage(format!(
+                        "--model {kind} needs sequences: windows of a signal (--window W) or rows \
+                         grouped by --sequence-id COLUMN"
+                    )))
+                }
+            };
+            let mut spec = ModelSpec::recurrent(cell, a.hidden.as_deref().unwrap_or(&[32]), steps);
+            if a.sequence_id.is_some() {
+                spec.sequence_steps = None;
+                spec.step_mask = true;
+            }
             if a.bidirectional {
                 spec.bidirectional()
             } else {
@@ -223,6 +255,9 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
     }
     if a.window.is_some() {
         model.sequence_steps = a.window;
+    }
+    if a.sequence_id.is_some() {
+        model.step_mask = true;
     }
     model.validate()?;
     let train_filter = match &a.train_filter {
@@ -270,7 +305,17 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             signals: Vec::new(),
             target: a.target.clone(),
         }),
+        sequences: a.sequence_id.as_ref().map(|id| medgpu::data::SequenceOptions {
+            id: id.clone(),
+            order_by: a.order_by.clone(),
+            steps: a.max_steps,
+            features: Vec::new(),
+            target: None,
+        }),
     };
+    if a.sequence_id.is_none() && (a.order_by.is_some() || a.max_steps.is_some()) {
+        return Err(Error::Usage("--order-by and --max-steps go with --sequence-id COLUMN".into()));
+    }
     let cfg = TrainConfig {
         model,
         epochs: a.epochs,

@@ -22,6 +22,7 @@ mod prepare;
 mod preprocess;
 mod raw;
 mod raw_column;
+mod sequences;
 mod split;
 mod windows;
 
@@ -35,6 +36,7 @@ pub use prepare::{
 pub use preprocess::{rows_after_missing_policy, Preprocessor};
 pub use raw::{builtin_raw, parse_raw_csv, read_raw_csv, RawTable};
 pub use raw_column::{NumericCells, RawColumn, TextCells};
+pub use sequences::{sequence_table, SequenceOptions, Sequences, STEP_MASK};
 pub use split::{split_rows, stratified_split, Split, SplitMix64};
 pub use windows::{window_table, WindowOptions, Windows};
 

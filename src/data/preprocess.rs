@@ -73,6 +73,14 @@ impl Preprocessor {
         Preprocessor { missing, fill, normalize, shift, scale }
     }
 
+    /// Leaves the given feature columns as they are (no fill, shift or
+    /// scale): a step mask must stay 0 and 1.
+    pub fn keep_as_is(&mut self, columns: &[usize]) {
+        for &c in columns {
+            (self.fill[c], self.shift[c], self.scale[c]) = (0.0, 0.0, 1.0);
+        }
+    }
+
     /// Imputes NaN with `fill`, then sets `x = (x - shift) * scale`, in place
     /// over every row of the row-major `features` (row length `fill.len()`).
     pub fn apply(&self, features: &mut [f32]) {

@@ -15,7 +15,14 @@ impl ModelSpec {
                 layers.push(LayerSpec::Dropout { rate: dropout });
             }
         }
-        ModelSpec { name: "mlp".into(), layers, code_layer: None, input_shape: None, sequence_steps: None }
+        ModelSpec {
+            name: "mlp".into(),
+            layers,
+            code_layer: None,
+            input_shape: None,
+            sequence_steps: None,
+            step_mask: false,
+        }
     }
 
     /// A symmetric dense autoencoder: encoder `hidden` (the last is the
@@ -27,7 +34,14 @@ impl ModelSpec {
         for &units in hidden.iter().rev().skip(1) {
             layers.push(LayerSpec::Dense { units, activation });
         }
-        ModelSpec { name: "autoencoder".into(), layers, code_layer, input_shape: None, sequence_steps: None }
+        ModelSpec {
+            name: "autoencoder".into(),
+            layers,
+            code_layer,
+            input_shape: None,
+            sequence_steps: None,
+            step_mask: false,
+        }
     }
 
     /// The default CNN for images of `shape` [C, H, W]: conv 3x3 (16
@@ -61,6 +75,7 @@ impl ModelSpec {
             code_layer: None,
             input_shape: Some(shape),
             sequence_steps: None,
+            step_mask: false,
         }
     }
 
@@ -89,6 +104,7 @@ impl ModelSpec {
             code_layer: Some(2),
             input_shape: Some(shape),
             sequence_steps: None,
+            step_mask: false,
         }
     }
 
@@ -152,6 +168,7 @@ impl ModelSpec {
             code_layer: None,
             input_shape: None,
             sequence_steps: Some(steps),
+            step_mask: false,
         }
     }
 }

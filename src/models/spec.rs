@@ -258,6 +258,12 @@ pub struct ModelSpec {
     /// features/T values, step by step (windows of a signal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_steps: Option<usize>,
+    /// Sequences of different lengths (`--sequence-id`): the last input
+    /// channel of each step is 1 at real steps and 0 at padding, and every
+    /// recurrent layer keeps its state over padded steps. The steps come
+    /// from the data when `sequence_steps` is not given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub step_mask: bool,
 }
 
 fn custom_name() -> String {
@@ -329,7 +335,7 @@ impl ModelSpec {
             if matches!(l, LayerSpec::Flatten | LayerSpec::Dense { .. }) {
                 flat = true;
             }
-            if l.recurrent().is_some() && self.sequence_steps.is_none() {
+            if l.recurrent().is_some() && self.sequence_steps.is_none() && !self.step_mask {
                 return Err(Error::Model(format!(
                     "layer {} ({}): needs sequence input; give windows of a signal (--window W) \
                      or sequence_steps in the spec",
@@ -442,6 +448,9 @@ impl ModelSpec {
                 None => g.input(inputs)?,
             },
         };
+        if self.step_mask {
+            g.set_step_mask(x)?;
+        }
         let mut counts = std::collections::HashMap::new();
         let mut next = |kind: &str| {
             let c = counts.entry(kind.to_string()).or_insert(0);

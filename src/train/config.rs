@@ -54,6 +54,11 @@ pub struct DataSource {
     /// Sliding windows over a signal (sequence models), split by time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<crate::data::WindowOptions>,
+    /// Long-format rows grouped into sequences by an id column (sequence
+    /// models), split by sequence id. After training it holds the steps and
+    /// feature columns the model was trained on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequences: Option<crate::data::SequenceOptions>,
 }
 
 /// How to train.
@@ -144,6 +149,7 @@ impl DataSource {
             test_data: None,
             prepare: PrepareOptions::default(),
             window: None,
+            sequences: None,
         }
     }
 }

@@ -168,6 +168,15 @@ pub fn train(
         return Err(Error::Usage("--batch-size and --epochs must be at least 1".into()));
     }
     let p = prepare(source, cfg)?;
+    // sequences of different lengths: the steps come from the data, and the
+    // saved source pads or cuts new data to them
+    let (mut cfg, mut source) = (cfg.clone(), source.clone());
+    if let Some(sq) = &p.sequences {
+        cfg.model.sequence_steps = sq.steps;
+        cfg.model.step_mask = true;
+        source.sequences = Some(sq.clone());
+    }
+    let (cfg, source) = (&cfg, &source);
     log::debug!(
         "data prepared: host RSS {} MiB, peak {} MiB",
         host_rss_bytes() >> 20,

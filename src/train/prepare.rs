@@ -6,8 +6,8 @@
 use super::config::{DataSource, TrainConfig};
 use crate::data::{
     builtin_raw, encode_apply, encode_fit_owned, read_image_folder, read_raw_csv, release_freed_memory,
-    rows_after_missing_policy, split_rows, window_table, Dataset, Encoding, Preprocessor, RawColumn,
-    RawTable, Split, Task,
+    rows_after_missing_policy, sequence_table, split_rows, window_table, Dataset, Encoding, Preprocessor,
+    RawColumn, RawTable, SequenceOptions, Split, Task, STEP_MASK,
 };
 use crate::error::{Error, Result};
 use crate::graph::{LossKind, TargetSource};
@@ -31,9 +31,13 @@ pub fn load_raw(source: &str, image_shape: Option<[usize; 3]>) -> Result<(RawTab
 }
 
 /// Cuts a signal into the windows a run was trained on (`source.window`),
-/// every window kept (no split): how `eval` and `predict` read new signals.
-/// Tables without windows are returned as they are.
+/// every window kept (no split), or groups long-format rows into its
+/// sequences (`source.sequences`, padded or cut to the trained steps): how
+/// `eval` and `predict` read new data. Other tables are returned as they are.
 pub fn windows_for(raw: RawTable, source: &DataSource) -> Result<RawTable> {
+    if let Some(sq) = &source.sequences {
+        return Ok(sequence_table(&raw, sq)?.table);
+    }
     let Some(w) = &source.window else { return Ok(raw) };
     let mut w = w.clone();
     if w.signals.is_empty() {
@@ -92,8 +96,11 @@ pub struct Prepared {
     /// The output head.
     pub head: Head,
     /// Windowed signals: how the record was split by time and the naive
-    /// forecast's test MSE to compare with.
+    /// forecast's test MSE to compare with; sequences: their lengths and
+    /// the split by sequence id.
     pub windows: Option<WindowReport>,
+    /// Sequences: the options with the steps and features found in the data.
+    pub sequences: Option<SequenceOptions>,
 }
 
 /// What windowing a signal did, for the output and summary.json.
@@ -157,8 +164,34 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     let (raw, default_target) = load_raw(&source.data, cfg.model.input_shape)?;
     let mut opts = source.prepare.clone();
     // sequence models: one row per window, split by time
-    let (raw, time_split, windows) = match &source.window {
-        Some(w) => {
+    let (raw, time_split, windows, sequences) = match (&source.window, &source.sequences) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage(
+                "--window and --sequence-id do not go together: windows cut one long signal, \
+                 sequences group rows by their id"
+                    .into(),
+            ))
+        }
+        (None, Some(sq)) => {
+            let mut sq = sq.clone();
+            if sq.target.is_none() {
+                sq.target = opts.target.clone().or(default_target.map(str::to_string));
+            }
+            if sq.features.is_empty() {
+                sq.features = opts.features.take().unwrap_or_default();
+            }
+            let seqs = sequence_table(&raw, &sq)?;
+            opts.target = sq.target.clone();
+            opts.id_column = Some(sq.id.clone());
+            opts.features = None;
+            let split = format!(
+                "{}; split by sequence id: each sequence lies wholly in train, validation or test",
+                seqs.describe()
+            );
+            let resolved = SequenceOptions { steps: Some(seqs.steps), features: seqs.features.clone(), ..sq };
+            (seqs.table, None, Some(WindowReport { split, naive_test_mse: None }), Some(resolved))
+        }
+        (Some(w), None) => {
             if source.test_data.is_some() {
                 return Err(Error::Usage(
                     "--test-data with --window is not supported: the test period is the end of the record \
@@ -178,9 +211,9 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
                 opts.task = Some(Task::Regress);
             }
             let report = WindowReport { split: win.describe(), naive_test_mse: win.naive_test_mse };
-            (win.table, Some(win.split), Some(report))
+            (win.table, Some(win.split), Some(report), None)
         }
-        None => (raw, None, None),
+        (None, None) => (raw, None, None, None),
     };
     // a built-in's label column is never a feature; an autoencoder keeps it for evaluation
     if opts.target.is_none() {
@@ -203,6 +236,10 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     let (ds, test_rows) = match &source.test_data {
         Some(path) => {
             let (test_raw, _) = load_raw(path, cfg.model.input_shape)?;
+            let test_raw = match &sequences {
+                Some(sq) => sequence_table(&test_raw, sq)?.table,
+                None => test_raw,
+            };
             let test = encode_apply(&test_raw, &main.encoding, main.has_targets())?;
             let rows: Vec<usize> =
                 rows_after_missing_policy(&test, cfg.missing)?.iter().map(|r| r + n_main).collect();
@@ -230,7 +267,13 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     // the raw cells are no longer needed: free them before the features are normalized
     drop(raw);
     release_freed_memory();
-    let preprocessor = Preprocessor::fit(&ds, &split.train, cfg.missing, cfg.normalize);
+    let mut preprocessor = Preprocessor::fit(&ds, &split.train, cfg.missing, cfg.normalize);
+    if sequences.is_some() {
+        let mask = format!("{STEP_MASK}_t");
+        let names = ds.encoding.feature_names();
+        let columns: Vec<usize> = (0..names.len()).filter(|&i| names[i].starts_with(&mask)).collect();
+        preprocessor.keep_as_is(&columns);
+    }
     // normalized in place: the unnormalized values are not needed after fitting
     let mut ds = ds;
     let mut features = std::mem::take(&mut ds.features);
@@ -251,5 +294,5 @@ pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     };
     // the split's and the fit's temporaries are freed: return their pages before the upload
     release_freed_memory();
-    Ok(Prepared { ds, split, preprocessor, target_scale, features, train_targets, head, windows })
+    Ok(Prepared { ds, split, preprocessor, target_scale, features, train_targets, head, windows, sequences })
 }
