@@ -6,6 +6,7 @@
 // Gate order i, f, g, o (as PyTorch); with z = gx[b, t] + h_{t-1} . w_hh [H, 4H]:
 //   i = sigmoid(z_i), f = sigmoid(z_f), g = tanh(z_g), o = sigmoid(z_o)
 //   c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t),  h_{-1} = c_{-1} = 0
+//   (or an initial state: see init_width)
 // The forward saves the gates, c_t and h_{t-1} for the backward and the
 // weight gradients (dw_hh = hprev^T . dz, dw_ih = x^T . dz: matmuls after it).
 // Invocation u of a row owns cell u and computes all four of its gates, so
@@ -37,9 +38,14 @@
 // reverse: run from the last step to the first (the backward direction of a
 // bidirectional layer); the output row is out_width wide and this layer's
 // h starts at out_offset in it (both directions write one tensor).
+// Initial state: with init_width S > 0 the state before the first step is
+// read from `init` [B, S] (h, then c for an LSTM: S = 2H; S = H otherwise)
+// instead of 0, and with init_grad 1 the backward writes dL/d(init) to
+// `dinit` [B, S] (2: adds it).
 struct Rnn {
     batch: u32, steps: u32, hidden: u32, last_only: u32,
     reverse: u32, out_width: u32, out_offset: u32, mask_width: u32,
+    init_width: u32, init_grad: u32, pad0: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> rn: Rnn;
@@ -59,6 +65,10 @@ struct Rnn {
 @group(0) @binding(7) var<storage, read_write> aux: array<f32>;
 // the model input [B, T, mask_width] whose last channel marks real steps (mask_width > 0)
 @group(0) @binding(8) var<storage, read_write> mask: array<f32>;
+// the initial state [B, init_width] (forward; the LSTM backward reads c)
+@group(0) @binding(9) var<storage, read_write> init: array<f32>;
+// the gradient of the initial state [B, init_width] (backward)
+@group(0) @binding(10) var<storage, read_write> dinit: array<f32>;
 
 override ACT: u32 = 4u;
 
@@ -97,6 +107,19 @@ fn real(b: u32, t: u32) -> bool {
     return mask[(b * rn.steps + t) * rn.mask_width + rn.mask_width - 1u] > 0.5;
 }
 
+// Entry i of sequence b's initial state: 0 without one.
+fn init_at(b: u32, i: u32) -> f32 {
+    if (rn.init_width == 0u) { return 0.0; }
+    return init[b * rn.init_width + i];
+}
+
+// Stores dL/d(initial state) entry i of sequence b (nothing without one).
+fn put_dinit(b: u32, i: u32, v: f32) {
+    if (rn.init_grad == 0u) { return; }
+    let at = b * rn.init_width + i;
+    dinit[at] = select(v, dinit[at] + v, rn.init_grad == 2u);
+}
+
 fn sigmoid(z: f32) -> f32 {
     return 1.0 / (1.0 + exp(-z));
 }
@@ -115,11 +138,11 @@ fn lstm_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     for (var k = 0u; k < hd; k = k + 1u) {
         w[k] = vec4<f32>(whh[k * g4 + u], whh[k * g4 + hd + u], whh[k * g4 + 2u * hd + u], whh[k * g4 + 3u * hd + u]);
     }
-    h_sh[li] = 0.0;
-    var c = 0.0;
-    var h = 0.0;
-    workgroupBarrier();
     let bb = min(b, rn.batch - 1u);
+    var h = init_at(bb, u);
+    var c = init_at(bb, hd + u);
+    h_sh[li] = h;
+    workgroupBarrier();
     for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
         let row = bb * rn.steps + time(tt);
         let keep = real(bb, time(tt));
@@ -170,6 +193,7 @@ fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     var dh_rec = 0.0;
     var dc = 0.0;
     let bb = min(b, rn.batch - 1u);
+    let c0 = init_at(bb, hd + u);
     for (var step = 0u; step < rn.steps; step = step + 1u) {
         let tt = rn.steps - 1u - step;
         let row = bb * rn.steps + time(tt);
@@ -182,7 +206,7 @@ fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         let ct = cells[row * hd + u];
         // c of the step processed before this one
         let prow = bb * rn.steps + time(max(tt, 1u) - 1u);
-        let cp = select(0.0, cells[prow * hd + u], tt > 0u);
+        let cp = select(c0, cells[prow * hd + u], tt > 0u);
         let tc = tanh(clamp(ct, -15.0, 15.0));
         // a padded step: no gate gradient, dc and dh pass to the step before
         var dz = vec4<f32>(0.0);
@@ -212,6 +236,10 @@ fn lstm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         dh_rec = select(dh, s, keep);
         workgroupBarrier();
     }
+    if (owns) {
+        put_dinit(bb, u, dh_rec);
+        put_dinit(bb, hd + u, dc);
+    }
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -228,10 +256,10 @@ fn gru_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         w[k] = vec3<f32>(whh[k * g3 + u], whh[k * g3 + hd + u], whh[k * g3 + 2u * hd + u]);
     }
     let bh = vec3<f32>(aux[u], aux[hd + u], aux[2u * hd + u]);
-    h_sh[li] = 0.0;
-    var h = 0.0;
-    workgroupBarrier();
     let bb = min(b, rn.batch - 1u);
+    var h = init_at(bb, u);
+    h_sh[li] = h;
+    workgroupBarrier();
     for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
         let row = bb * rn.steps + time(tt);
         let keep = real(bb, time(tt));
@@ -306,6 +334,7 @@ fn gru_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         dh_rec = s;
         workgroupBarrier();
     }
+    if (owns) { put_dinit(bb, u, dh_rec); }
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -320,10 +349,10 @@ fn elman_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     for (var k = 0u; k < hd; k = k + 1u) {
         w[k] = whh[k * hd + u];
     }
-    h_sh[li] = 0.0;
-    var h = 0.0;
-    workgroupBarrier();
     let bb = min(b, rn.batch - 1u);
+    var h = init_at(bb, u);
+    h_sh[li] = h;
+    workgroupBarrier();
     for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
         let row = bb * rn.steps + time(tt);
         let keep = real(bb, time(tt));
@@ -375,4 +404,5 @@ fn elman_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         dh_rec = select(dh, s, keep);
         workgroupBarrier();
     }
+    if (owns) { put_dinit(bb, u, dh_rec); }
 }

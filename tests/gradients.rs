@@ -436,3 +436,29 @@ fn padding_changes_neither_the_loss_nor_the_gradients() {
         }
     }
 }
+
+#[test]
+fn initial_states_from_another_layer_match_finite_differences() {
+    use medgpu::graph::Cell;
+    for (ci, cell) in [Cell::Lstm, Cell::Gru, Cell::Elman(Act::Tanh)].into_iter().enumerate() {
+        // an encoder's last state, projected by a dense tanh layer, starts a
+        // decoder over the same (padded) steps: dL/d(initial state) reaches
+        // the encoder and the projection
+        let data = masked_data(8, 5, 2, 1, LossKind::Mse, 121 + ci as u64);
+        let mut g = Graph::new(3);
+        let x = g.input_shaped(&[5, 3]).unwrap();
+        g.set_step_mask(x).unwrap();
+        let enc = g.recurrent("enc", cell, x, 3, false).unwrap();
+        let width = if cell == Cell::Lstm { 8 } else { 4 };
+        let init = g.dense("init", enc, width, Act::Tanh).unwrap();
+        let dec = g.recurrent_from_state("dec", cell, x, 4, true, init).unwrap();
+        assert_eq!(g.shape(dec), &[3, 5, 4]);
+        let y = g.dense("out", dec, 1, Act::None).unwrap();
+        g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+        check(&format!("initial state {cell:?}"), &g, &data, &[1, 2, 6], 41 + ci as u64);
+        // a state of the wrong width is refused, naming the layer and both shapes
+        let e = g.recurrent_from_state("bad", cell, x, 2, true, enc).unwrap_err().to_string();
+        let want = if cell == Cell::Lstm { "[3, 4]" } else { "[3, 2]" };
+        assert!(e.contains("'bad'") && e.contains(want) && e.contains("[3, 3]"), "{e}");
+    }
+}

@@ -1,11 +1,12 @@
 //! The recurrent persistent kernels against their f64 twins in
 //! medgpu::cpu_ref, on odd sizes: one step, one unit, hidden sizes that
 //! fill 1/64 to all of the 64-invocation workgroup, last state only or the
-//! whole sequence, every step real or some padded (a step mask).
+//! whole sequence, every step real from a zero state, or some padded (a
+//! step mask) from a given initial state.
 
 mod common;
 use common::*;
-use medgpu::cpu_ref::rnn as cref;
+use medgpu::cpu_ref::rnn::{self as cref, Side};
 use medgpu::kernels::{self, LstmOperands, RnnGeom};
 
 fn f32ed(v: &[f64]) -> Vec<f64> {
@@ -46,13 +47,27 @@ fn lstm_forward_and_backward_match_reference() {
         [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
     {
         for (last_only, masked) in CASES {
-            let (g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
+            let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
             let seed = ci as u64 * 10 + last_only as u64 + 2 * masked as u64 + 11000;
+            // the masked cases also start from a given state: h then c
+            g.init_width = if masked { 2 * hidden } else { 0 };
+            let init = f32ed(&rand_vec(batch * g.init_width + 1, seed + 7));
+            let side = Side { mask: &mask, init: &init };
             let g4 = 4 * hidden;
             let gx = f32ed(&rand_vec(batch * steps * g4, seed));
             let whh = f32ed(&rand_vec(hidden * g4, seed + 1).iter().map(|v| v * 0.5).collect::<Vec<_>>());
             let out_len = if last_only { batch * hidden } else { batch * steps * hidden };
-            let o = LstmOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5, mask: 6 };
+            let o = LstmOperands {
+                src: 0,
+                whh: 1,
+                gates: 2,
+                cells: 3,
+                hprev: 4,
+                dst: 5,
+                mask: 6,
+                init: 7,
+                dinit: 8,
+            };
             let bufs = [
                 words(&gx),
                 words(&whh),
@@ -61,9 +76,11 @@ fn lstm_forward_and_backward_match_reference() {
                 vec![0; batch * steps * hidden],
                 vec![0; out_len],
                 words(&mask),
+                words(&init),
+                vec![0; 4],
             ];
             let got = run_call(&kernels::lstm_forward(&g, o.clone()), &bufs);
-            let want = cref::lstm_forward(&g, &gx, &whh, &mask);
+            let want = cref::lstm_forward(&g, &gx, &whh, side);
             let what = format!("lstm {g:?}");
             let tol = 1e-5 * (steps as f64).sqrt();
             assert_close(&format!("{what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
@@ -81,9 +98,11 @@ fn lstm_forward_and_backward_match_reference() {
                 vec![0; 4],
                 vec![0; batch * steps * g4],
                 words(&mask),
+                words(&init),
+                vec![0; 4],
             ];
             let got = run_call(&kernels::lstm_backward(&g, o), &bufs);
-            let want_dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells, &mask);
+            let want_dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells, side);
             assert_close(&format!("{what} dz"), &floats(&got[5]), &want_dz, 1e-5 * steps as f64, 1e-3);
         }
     }
@@ -96,15 +115,29 @@ fn gru_and_elman_forward_and_backward_match_reference() {
         [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
     {
         for (last_only, masked) in CASES {
-            let (g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
+            let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
             let seed = ci as u64 * 10 + last_only as u64 + 2 * masked as u64 + 12000;
+            // the masked cases also start from a given state h
+            g.init_width = if masked { hidden } else { 0 };
+            let init = f32ed(&rand_vec(batch * g.init_width + 1, seed + 7));
+            let side = Side { mask: &mask, init: &init };
             let what = format!("{g:?}");
             let tol = 1e-5 * (steps as f64).sqrt();
             let out_len = if last_only { batch * hidden } else { batch * steps * hidden };
             let seq = batch * steps * hidden;
             let dout = f32ed(&rand_vec(out_len, seed + 5));
-            let o =
-                RecurrenceOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5, aux: 6, mask: 7 };
+            let o = RecurrenceOperands {
+                src: 0,
+                whh: 1,
+                gates: 2,
+                cells: 3,
+                hprev: 4,
+                dst: 5,
+                aux: 6,
+                mask: 7,
+                init: 8,
+                dinit: 9,
+            };
 
             // GRU
             let g3 = 3 * hidden;
@@ -120,9 +153,11 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                 vec![0; out_len],
                 words(&bhh),
                 words(&mask),
+                words(&init),
+                vec![0; 4],
             ];
             let got = run_call(&kernels::gru_forward(&g, o.clone()), &bufs);
-            let want = cref::gru_forward(&g, &gx, &whh, &bhh, &mask);
+            let want = cref::gru_forward(&g, &gx, &whh, &bhh, side);
             assert_close(&format!("gru {what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
             assert_close(&format!("gru {what} gh_n"), &floats(&got[3]), &want.cells, tol, 1e-4);
             assert_close(&format!("gru {what} hprev"), &floats(&got[4]), &want.hprev, tol, 1e-4);
@@ -142,9 +177,11 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                 vec![0; batch * steps * g3],
                 vec![0; batch * steps * g3],
                 words(&mask),
+                words(&init),
+                vec![0; 4],
             ];
             let got = run_call(&kernels::gru_backward(&g, o.clone()), &bufs);
-            let (dgx, dgh) = cref::gru_backward(&g, &dout, &whh, &saved, &mask);
+            let (dgx, dgh) = cref::gru_backward(&g, &dout, &whh, &saved, side);
             assert_close(&format!("gru {what} dgx"), &floats(&got[5]), &dgx, 1e-5 * steps as f64, 1e-3);
             assert_close(&format!("gru {what} dgh"), &floats(&got[6]), &dgh, 1e-5 * steps as f64, 1e-3);
 
@@ -162,9 +199,11 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                     vec![0; out_len],
                     vec![0; 4],
                     words(&mask),
+                    words(&init),
+                    vec![0; 4],
                 ];
                 let got = run_call(&kernels::elman_forward(&g, act, o.clone()), &bufs);
-                let want = cref::elman_forward(&g, act, &gx, &whh, &mask);
+                let want = cref::elman_forward(&g, act, &gx, &whh, side);
                 assert_close(&format!("elman {act:?} {what} h"), &floats(&got[3]), &want.cells, tol, 1e-4);
                 assert_close(
                     &format!("elman {act:?} {what} hprev"),
@@ -184,9 +223,11 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                     vec![0; seq],
                     vec![0; 4],
                     words(&mask),
+                    words(&init),
+                    vec![0; 4],
                 ];
                 let got = run_call(&kernels::elman_backward(&g, act, o.clone()), &bufs);
-                let da = cref::elman_backward(&g, act, &dout, &whh, &cells, &mask);
+                let da = cref::elman_backward(&g, act, &dout, &whh, &cells, side);
                 assert_close(
                     &format!("elman {act:?} {what} da"),
                     &floats(&got[5]),

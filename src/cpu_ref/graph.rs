@@ -126,7 +126,7 @@ pub fn forward(
                 }
                 values[out.0] = o;
             }
-            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, geom, mask, out, .. } => {
+            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, geom, mask, init, out, .. } => {
                 let (rows, features, width) =
                     (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
                 let mut gx = vec![0.0; rows * width];
@@ -140,6 +140,7 @@ pub fn forward(
                 // the reverse direction: the forward twin on the time-reversed sequence
                 let plain = crate::kernels::RnnGeom {
                     mask_width: geom.mask_width,
+                    init_width: geom.init_width,
                     ..crate::kernels::RnnGeom::new(geom.batch, geom.steps, geom.hidden, geom.last_only)
                 };
                 let flip = |v: &[f64], w: usize| -> Vec<f64> {
@@ -161,14 +162,16 @@ pub fn forward(
                     }
                 }
                 let whh = &values[w_hh.0];
+                let init = init.map(|i| values[i.0].clone()).unwrap_or_default();
+                let side = super::rnn::Side { mask: &m, init: &init };
                 let mut h = match cell {
-                    Cell::Lstm => super::rnn::lstm_forward(&plain, &gx, whh, &m).out,
+                    Cell::Lstm => super::rnn::lstm_forward(&plain, &gx, whh, side).out,
                     Cell::Gru => {
                         // a GRU always has b_hh; zeros stand in for a graph without one
                         let bhh = b_hh.map(|t| values[t.0].clone()).unwrap_or_else(|| vec![0.0; width]);
-                        super::rnn::gru_forward(&plain, &gx, whh, &bhh, &m).out
+                        super::rnn::gru_forward(&plain, &gx, whh, &bhh, side).out
                     }
-                    Cell::Elman(act) => super::rnn::elman_forward(&plain, *act, &gx, whh, &m).out,
+                    Cell::Elman(act) => super::rnn::elman_forward(&plain, *act, &gx, whh, side).out,
                 };
                 if geom.reverse && !geom.last_only {
                     h = flip(&h, geom.hidden);

@@ -1,14 +1,36 @@
 //! f64 twins of the recurrent kernels (rnn.wgsl), step by step as the
-//! equations read. `mask` is the model input [B, T, C] whose last channel
-//! marks real steps when `g.mask_width` is C > 0 (ignored, and may be empty,
-//! when it is 0); a padded step keeps the state and passes dL/dh through.
+//! equations read, with what they read besides their operands in [`Side`].
+//! (dL/d(initial state) is checked by finite differences in the gradient
+//! tests, not here.)
 
 use crate::kernels::RnnGeom;
 
-/// Whether step t of sequence b is real (not padding).
-fn real(g: &RnnGeom, mask: &[f64], b: usize, t: usize) -> bool {
-    let c = g.mask_width;
-    c == 0 || mask[(b * g.steps + t) * c + c - 1] > 0.5
+/// The step mask and the initial state of a recurrence.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Side<'a> {
+    /// The model input [B, T, C] whose last channel marks real steps when
+    /// `g.mask_width` is C > 0 (ignored, and may be empty, when it is 0); a
+    /// padded step keeps the state and passes dL/dh through.
+    pub mask: &'a [f64],
+    /// The initial state [B, S] when `g.init_width` is S > 0 (LSTM: h then
+    /// c); ignored otherwise (zeros).
+    pub init: &'a [f64],
+}
+
+impl Side<'_> {
+    /// Whether step t of sequence b is real (not padding).
+    fn real(&self, g: &RnnGeom, b: usize, t: usize) -> bool {
+        let c = g.mask_width;
+        c == 0 || self.mask[(b * g.steps + t) * c + c - 1] > 0.5
+    }
+
+    /// The initial state of sequence b: h (H values), then c for an LSTM.
+    fn state(&self, g: &RnnGeom, b: usize, width: usize) -> Vec<f64> {
+        match g.init_width {
+            0 => vec![0.0; width],
+            s => self.init[b * s..b * s + width].to_vec(),
+        }
+    }
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -29,7 +51,7 @@ pub struct LstmForward {
 }
 
 /// LSTM over all steps from gx = x . w_ih + b [B, T, 4H] and w_hh [H, 4H].
-pub fn lstm_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], mask: &[f64]) -> LstmForward {
+pub fn lstm_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], side: Side) -> LstmForward {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let g4 = 4 * hd;
     let mut f = LstmForward {
@@ -39,7 +61,8 @@ pub fn lstm_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], mask: &[f64]) -> LstmF
         out: vec![0.0; if g.last_only { b_n * hd } else { b_n * t_n * hd }],
     };
     for b in 0..b_n {
-        let (mut h, mut c) = (vec![0.0; hd], vec![0.0; hd]);
+        let s0 = side.state(g, b, 2 * hd);
+        let (mut h, mut c) = (s0[..hd].to_vec(), s0[hd..].to_vec());
         for t in 0..t_n {
             let row = b * t_n + t;
             let mut a = vec![0.0; g4];
@@ -49,7 +72,7 @@ pub fn lstm_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], mask: &[f64]) -> LstmF
             }
             f.gates[row * g4..(row + 1) * g4].copy_from_slice(&a);
             f.hprev[row * hd..(row + 1) * hd].copy_from_slice(&h);
-            for u in (0..hd).filter(|_| real(g, mask, b, t)) {
+            for u in (0..hd).filter(|_| side.real(g, b, t)) {
                 c[u] = a[hd + u] * c[u] + a[u] * a[2 * hd + u];
                 h[u] = a[3 * hd + u] * c[u].tanh();
             }
@@ -73,7 +96,7 @@ pub fn lstm_backward(
     whh: &[f64],
     gates: &[f64],
     cells: &[f64],
-    mask: &[f64],
+    side: Side,
 ) -> Vec<f64> {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let g4 = 4 * hd;
@@ -82,7 +105,7 @@ pub fn lstm_backward(
         let (mut dh_rec, mut dc) = (vec![0.0; hd], vec![0.0; hd]);
         for t in (0..t_n).rev() {
             let row = b * t_n + t;
-            if !real(g, mask, b, t) {
+            if !side.real(g, b, t) {
                 // padding: no gate gradient; dh and dc pass to the step before
                 for (u, d) in dh_rec.iter_mut().enumerate() {
                     *d += dh_at(g, dout, b, t, u);
@@ -94,7 +117,7 @@ pub fn lstm_backward(
                 let gt = |k: usize| gates[row * g4 + k * hd + u];
                 let (i, f, gg, o) = (gt(0), gt(1), gt(2), gt(3));
                 let c = cells[row * hd + u];
-                let cp = if t > 0 { cells[(row - 1) * hd + u] } else { 0.0 };
+                let cp = if t > 0 { cells[(row - 1) * hd + u] } else { side.state(g, b, 2 * hd)[hd + u] };
                 let tc = c.tanh();
                 dc[u] += dh * o * (1.0 - tc * tc);
                 dz[row * g4 + u] = dc[u] * gg * i * (1.0 - i);
@@ -133,7 +156,7 @@ fn out_len(g: &RnnGeom) -> usize {
 }
 
 /// GRU over all steps from gx = x . w_ih + b_ih [B, T, 3H], w_hh [H, 3H], b_hh [3H].
-pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64], mask: &[f64]) -> RecurrenceForward {
+pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64], side: Side) -> RecurrenceForward {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let g3 = 3 * hd;
     let mut f = RecurrenceForward {
@@ -143,7 +166,7 @@ pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64], mask: &[f6
         out: vec![0.0; out_len(g)],
     };
     for b in 0..b_n {
-        let mut h = vec![0.0; hd];
+        let mut h = side.state(g, b, hd);
         for t in 0..t_n {
             let row = b * t_n + t;
             let gh: Vec<f64> =
@@ -157,7 +180,7 @@ pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64], mask: &[f6
                 f.gates[row * g3 + hd + u] = z;
                 f.gates[row * g3 + 2 * hd + u] = n;
                 f.cells[row * hd + u] = gh[2 * hd + u];
-                if real(g, mask, b, t) {
+                if side.real(g, b, t) {
                     h[u] = (1.0 - z) * n + z * h[u];
                 }
             }
@@ -188,7 +211,7 @@ pub fn gru_backward(
     dout: &[f64],
     whh: &[f64],
     f: &RecurrenceForward,
-    mask: &[f64],
+    side: Side,
 ) -> (Vec<f64>, Vec<f64>) {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let g3 = 3 * hd;
@@ -197,7 +220,7 @@ pub fn gru_backward(
         let mut dh_rec = vec![0.0; hd];
         for t in (0..t_n).rev() {
             let row = b * t_n + t;
-            if !real(g, mask, b, t) {
+            if !side.real(g, b, t) {
                 for (u, d) in dh_rec.iter_mut().enumerate() {
                     *d += dh_at(g, dout, b, t, u);
                 }
@@ -234,7 +257,7 @@ pub fn elman_forward(
     act: crate::kernels::Act,
     gx: &[f64],
     whh: &[f64],
-    mask: &[f64],
+    side: Side,
 ) -> RecurrenceForward {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let mut f = RecurrenceForward {
@@ -244,14 +267,14 @@ pub fn elman_forward(
         out: vec![0.0; out_len(g)],
     };
     for b in 0..b_n {
-        let mut h = vec![0.0; hd];
+        let mut h = side.state(g, b, hd);
         for t in 0..t_n {
             let row = b * t_n + t;
             f.hprev[row * hd..(row + 1) * hd].copy_from_slice(&h);
             let a: Vec<f64> = (0..hd)
                 .map(|u| gx[row * hd + u] + (0..hd).map(|k| h[k] * whh[k * hd + u]).sum::<f64>())
                 .collect();
-            for u in (0..hd).filter(|_| real(g, mask, b, t)) {
+            for u in (0..hd).filter(|_| side.real(g, b, t)) {
                 h[u] = super::act_apply(act, a[u]);
             }
             f.cells[row * hd..(row + 1) * hd].copy_from_slice(&h);
@@ -273,7 +296,7 @@ pub fn elman_backward(
     dout: &[f64],
     whh: &[f64],
     cells: &[f64],
-    mask: &[f64],
+    side: Side,
 ) -> Vec<f64> {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let mut da = vec![0.0; b_n * t_n * hd];
@@ -281,7 +304,7 @@ pub fn elman_backward(
         let mut dh_rec = vec![0.0; hd];
         for t in (0..t_n).rev() {
             let row = b * t_n + t;
-            if !real(g, mask, b, t) {
+            if !side.real(g, b, t) {
                 for (u, d) in dh_rec.iter_mut().enumerate() {
                     *d += dh_at(g, dout, b, t, u);
                 }

@@ -193,6 +193,7 @@ pub fn lower(
                 hprev,
                 geom,
                 mask,
+                init,
                 out,
                 ..
             } => {
@@ -210,6 +211,8 @@ pub fn lower(
                     dst: t(*out),
                     aux: b_hh.map_or(Ref::Dummy, t),
                     mask: mask.map_or(Ref::Dummy, t),
+                    init: init.map_or(Ref::Dummy, t),
+                    dinit: Ref::Dummy,
                 };
                 calls.push(match cell {
                     Cell::Lstm => kernels::lstm_forward(geom, o.lstm()),
@@ -244,9 +247,10 @@ pub fn lower(
                 v
             }
             Op::Pool { x, .. } => vec![(*x, true)],
-            Op::Recurrent { x, w_ih, w_hh, b, b_hh, .. } => {
+            Op::Recurrent { x, w_ih, w_hh, b, b_hh, init, .. } => {
                 let mut v = vec![(*x, true), (*w_ih, false), (*w_hh, false), (*b, false)];
                 v.extend(b_hh.map(|bh| (bh, false)));
+                v.extend(init.map(|i| (i, false)));
                 v
             }
             Op::BatchNorm { x, gamma, beta, .. } => vec![(*x, false), (*gamma, false), (*beta, false)],
@@ -505,7 +509,21 @@ pub fn lower(
                 };
                 calls.push(kernels::batchnorm_backward(&g, accp, acc, o));
             }
-            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, gates, cells, hprev, geom, mask, .. } => {
+            Op::Recurrent {
+                cell,
+                x,
+                w_ih,
+                w_hh,
+                b: bias,
+                b_hh,
+                gates,
+                cells,
+                hprev,
+                geom,
+                mask,
+                init,
+                ..
+            } => {
                 let (rows, features, width) =
                     (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
                 let scratch = |what: &str, tensors: &mut Vec<TensorInfo>| {
@@ -528,7 +546,17 @@ pub fn lower(
                     dst: t(dgx),
                     aux: if *cell == Cell::Gru { t(dgh) } else { Ref::Dummy },
                     mask: mask.map_or(Ref::Dummy, t),
+                    init: init.map_or(Ref::Dummy, t),
+                    dinit: Ref::Dummy,
                 };
+                // dL/d(initial state), when the state comes from a tensor that needs it
+                let (mut geom, mut o) = (*geom, o);
+                if let Some(i) = init.filter(|i| needs[i.0]) {
+                    o.dinit = t(grad_of(i, &mut tensors));
+                    geom.init_grad = true;
+                    geom.init_accumulate = first(i);
+                }
+                let geom = &geom;
                 calls.push(match cell {
                     Cell::Lstm => kernels::lstm_backward(geom, o.lstm()),
                     Cell::Gru => kernels::gru_backward(geom, o),

@@ -314,6 +314,37 @@ impl Graph {
         return_sequences: bool,
         bidirectional: bool,
     ) -> Result<TensorId> {
+        self.recurrent_with(name, cell, x, units, return_sequences, bidirectional, None)
+    }
+
+    /// A one-direction recurrent layer whose state starts at `init` [batch,
+    /// S] instead of 0: for an LSTM h_{-1} then c_{-1} (S = 2H), otherwise
+    /// h_{-1} (S = H). The state can come from another layer (an encoder's
+    /// last state, a dense projection of static features), and the
+    /// backward passes dL/d(init) to it.
+    pub fn recurrent_from_state(
+        &mut self,
+        name: &str,
+        cell: Cell,
+        x: TensorId,
+        units: usize,
+        return_sequences: bool,
+        init: TensorId,
+    ) -> Result<TensorId> {
+        self.recurrent_with(name, cell, x, units, return_sequences, false, Some(init))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn recurrent_with(
+        &mut self,
+        name: &str,
+        cell: Cell,
+        x: TensorId,
+        units: usize,
+        return_sequences: bool,
+        bidirectional: bool,
+        init: Option<TensorId>,
+    ) -> Result<TensorId> {
         let kind = cell.kind();
         let (batch, steps) = match *self.shape(x) {
             [b, t, _] => (b, t),
@@ -348,18 +379,30 @@ impl Graph {
                 )))
             }
         };
+        let init_width = if cell == Cell::Lstm { 2 * units } else { units };
+        if let Some(i) = init {
+            if self.shape(i) != [batch, init_width] {
+                return Err(Error::Model(format!(
+                    "{kind} '{name}': the initial state is {:?}; it must be [{batch}, {init_width}] \
+                     ({})",
+                    self.shape(i),
+                    if cell == Cell::Lstm { "h then c for every sequence" } else { "h for every sequence" }
+                )));
+            }
+        }
         let width = if bidirectional { 2 * units } else { units };
         let shape = if return_sequences { vec![batch, steps, width] } else { vec![batch, width] };
         let out = self.activation_out(name, shape);
         let geom = crate::kernels::RnnGeom {
             out_width: width,
             mask_width,
+            init_width: if init.is_some() { init_width } else { 0 },
             ..crate::kernels::RnnGeom::new(batch, steps, units, !return_sequences)
         };
-        self.direction(name, "", cell, x, geom, out)?;
+        self.direction(name, "", cell, x, geom, init, out)?;
         if bidirectional {
             let geom = crate::kernels::RnnGeom { reverse: true, out_offset: units, ..geom };
-            self.direction(name, "_reverse", cell, x, geom, out)?;
+            self.direction(name, "_reverse", cell, x, geom, None, out)?;
         }
         Ok(out)
     }
@@ -394,6 +437,7 @@ impl Graph {
     }
 
     /// One direction: its weights (names end in `suffix`), saved tensors and op.
+    #[allow(clippy::too_many_arguments)]
     fn direction(
         &mut self,
         name: &str,
@@ -401,6 +445,7 @@ impl Graph {
         cell: Cell,
         x: TensorId,
         geom: crate::kernels::RnnGeom,
+        init: Option<TensorId>,
         out: TensorId,
     ) -> Result<()> {
         let features = self.shape(x)[2];
@@ -435,6 +480,7 @@ impl Graph {
             hprev,
             geom,
             mask: self.step_mask,
+            init,
             out,
         });
         Ok(())

@@ -252,6 +252,9 @@ pub enum Op {
         /// The tensor [batch, T, C] whose last channel marks real steps: a
         /// padded step keeps the state (see rnn.wgsl).
         mask: Option<TensorId>,
+        /// The initial state [batch, S] (LSTM: h then c, S = 2H; otherwise
+        /// S = H); `None`: zeros.
+        init: Option<TensorId>,
         /// Output: h_T [batch, H], or every h_t [batch, T, H].
         out: TensorId,
     },

@@ -29,6 +29,13 @@ pub struct RnnGeom {
     /// Channels C of the model input [batch, steps, C] whose last channel
     /// marks real steps (1) and padding (0); 0: every step is real.
     pub mask_width: usize,
+    /// Width S of the initial state [batch, S] (LSTM: h then c, 2H; GRU
+    /// and Elman: H); 0: the state starts at 0.
+    pub init_width: usize,
+    /// The backward writes dL/d(initial state) (`dinit`).
+    pub init_grad: bool,
+    /// ... adding it to the buffer instead of overwriting it.
+    pub init_accumulate: bool,
 }
 
 impl RnnGeom {
@@ -43,6 +50,9 @@ impl RnnGeom {
             out_width: hidden,
             out_offset: 0,
             mask_width: 0,
+            init_width: 0,
+            init_grad: false,
+            init_accumulate: false,
         }
     }
 
@@ -56,6 +66,11 @@ impl RnnGeom {
             self.out_width,
             self.out_offset,
             self.mask_width,
+            self.init_width,
+            // dinit: 0 not written, 1 written, 2 added to
+            if self.init_grad { 1 + self.init_accumulate as usize } else { 0 },
+            0,
+            0,
         ]
         .iter()
         .map(|v| *v as u32)
@@ -81,6 +96,10 @@ pub struct LstmOperands<B> {
     /// The model input [B, T, C] whose last channel marks real steps (any
     /// buffer when `RnnGeom::mask_width` is 0).
     pub mask: B,
+    /// The initial state [B, S] (any buffer when `RnnGeom::init_width` is 0).
+    pub init: B,
+    /// Backward: dL/d(initial state) [B, S] (any buffer when `init_width` is 0).
+    pub dinit: B,
 }
 
 /// The buffers of a GRU or Elman recurrence call (see rnn.wgsl).
@@ -103,6 +122,10 @@ pub struct RecurrenceOperands<B> {
     /// The model input [B, T, C] whose last channel marks real steps (any
     /// buffer when `RnnGeom::mask_width` is 0).
     pub mask: B,
+    /// The initial state [B, S] (any buffer when `RnnGeom::init_width` is 0).
+    pub init: B,
+    /// Backward: dL/d(initial state) [B, S] (any buffer when `init_width` is 0).
+    pub dinit: B,
 }
 
 fn recurrence<B>(kernel: KernelId, g: &RnnGeom, act: Option<Act>, bindings: Vec<B>) -> Call<B> {
@@ -118,7 +141,12 @@ fn recurrence<B>(kernel: KernelId, g: &RnnGeom, act: Option<Act>, bindings: Vec<
 
 fn lstm<B: Clone>(kernel: KernelId, g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
     let dummy = o.hprev.clone();
-    recurrence(kernel, g, None, vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, dummy, o.mask])
+    recurrence(
+        kernel,
+        g,
+        None,
+        vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, dummy, o.mask, o.init, o.dinit],
+    )
 }
 
 /// The LSTM recurrence over all steps (rows of a batch in parallel).
@@ -143,12 +171,14 @@ impl<B> RecurrenceOperands<B> {
             hprev: self.hprev,
             dst: self.dst,
             mask: self.mask,
+            init: self.init,
+            dinit: self.dinit,
         }
     }
 }
 
 fn operands<B>(o: RecurrenceOperands<B>) -> Vec<B> {
-    vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, o.aux, o.mask]
+    vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, o.aux, o.mask, o.init, o.dinit]
 }
 
 /// The GRU recurrence over all steps.

@@ -319,6 +319,15 @@ impl PipelineCache {
         if let Some(p) = self.pipelines.get(&key) {
             return Ok(p.clone());
         }
+        let most = gpu.limits.max_storage_buffers_per_shader_stage as usize;
+        if storage > most {
+            // the recurrent kernels bind 10 (WebGPU's default limit is 8; native adapters allow 16 or more)
+            return Err(Error::Gpu(format!(
+                "kernel {} binds {storage} storage buffers but this adapter allows {most} per shader; \
+                 use another adapter (--adapter) or a model without that layer",
+                kernel.entry_point()
+            )));
+        }
         let family = kernel.family();
         if let std::collections::hash_map::Entry::Vacant(slot) = self.modules.entry(family) {
             let src = family.source();
