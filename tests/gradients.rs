@@ -351,17 +351,20 @@ fn masked_data(rows: usize, steps: usize, features: usize, tcols: usize, kind: L
 #[test]
 fn masked_recurrent_layers_match_finite_differences() {
     use medgpu::graph::Cell;
-    for (ci, cell) in [Cell::Lstm, Cell::Gru, Cell::Elman(Act::Tanh)].into_iter().enumerate() {
+    let cells = [Cell::Lstm, Cell::Gru, Cell::Elman(Act::Tanh)];
+    // the persistent kernels, then the per-step ones (the large-hidden fallback)
+    for (ci, (cell, per_step)) in cells.iter().flat_map(|c| [(*c, false), (*c, true)]).enumerate() {
         // padded steps anywhere in each row: bidirectional sequence layer -> last-state layer -> dense 1
         let data = masked_data(8, 6, 2, 1, LossKind::Mse, 101 + ci as u64);
         let mut g = Graph::new(3);
+        g.rnn_per_step = per_step;
         let x = g.input_shaped(&[6, 3]).unwrap();
         g.set_step_mask(x).unwrap();
         let h = g.recurrent_layer("m1", cell, x, 3, true, true).unwrap();
         let h = g.recurrent("m2", cell, h, 2, false).unwrap();
         let y = g.dense("out", h, 1, Act::None).unwrap();
         g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
-        check(&format!("masked {cell:?}"), &g, &data, &[0, 4, 7], 31 + ci as u64);
+        check(&format!("masked {cell:?} per step {per_step}"), &g, &data, &[0, 4, 7], 31 + ci as u64);
     }
 }
 
@@ -440,12 +443,14 @@ fn padding_changes_neither_the_loss_nor_the_gradients() {
 #[test]
 fn initial_states_from_another_layer_match_finite_differences() {
     use medgpu::graph::Cell;
-    for (ci, cell) in [Cell::Lstm, Cell::Gru, Cell::Elman(Act::Tanh)].into_iter().enumerate() {
+    let cells = [Cell::Lstm, Cell::Gru, Cell::Elman(Act::Tanh)];
+    for (ci, (cell, per_step)) in cells.iter().flat_map(|c| [(*c, false), (*c, true)]).enumerate() {
         // an encoder's last state, projected by a dense tanh layer, starts a
         // decoder over the same (padded) steps: dL/d(initial state) reaches
         // the encoder and the projection
         let data = masked_data(8, 5, 2, 1, LossKind::Mse, 121 + ci as u64);
         let mut g = Graph::new(3);
+        g.rnn_per_step = per_step;
         let x = g.input_shaped(&[5, 3]).unwrap();
         g.set_step_mask(x).unwrap();
         let enc = g.recurrent("enc", cell, x, 3, false).unwrap();
@@ -455,7 +460,7 @@ fn initial_states_from_another_layer_match_finite_differences() {
         assert_eq!(g.shape(dec), &[3, 5, 4]);
         let y = g.dense("out", dec, 1, Act::None).unwrap();
         g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
-        check(&format!("initial state {cell:?}"), &g, &data, &[1, 2, 6], 41 + ci as u64);
+        check(&format!("initial state {cell:?} per step {per_step}"), &g, &data, &[1, 2, 6], 41 + ci as u64);
         // a state of the wrong width is refused, naming the layer and both shapes
         let e = g.recurrent_from_state("bad", cell, x, 2, true, enc).unwrap_err().to_string();
         let want = if cell == Cell::Lstm { "[3, 4]" } else { "[3, 2]" };

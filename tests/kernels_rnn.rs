@@ -239,3 +239,185 @@ fn gru_and_elman_forward_and_backward_match_reference() {
         }
     }
 }
+
+/// Runs a sequence of calls on the same buffers, one after the other.
+fn run_calls(calls: &[medgpu::kernels::Call<usize>], bufs: &[Vec<u32>]) -> Vec<Vec<u32>> {
+    let mut bufs = bufs.to_vec();
+    for c in calls {
+        bufs = run_call(c, &bufs);
+    }
+    bufs
+}
+
+#[test]
+fn per_step_kernels_match_reference_above_the_persistent_size() {
+    use medgpu::kernels::{Act, RecurrenceOperands};
+    // 65 and 70 units do not fit the persistent kernels; 5 is forced to run step by step
+    for (ci, &(batch, steps, hidden)) in [(2, 3, 65), (1, 4, 70), (3, 5, 5)].iter().enumerate() {
+        for (last_only, masked) in CASES {
+            let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
+            g.per_step = true;
+            let seed = ci as u64 * 10 + last_only as u64 + 2 * masked as u64 + 13000;
+            let what = format!("{g:?}");
+            let (seq, out_len) =
+                (batch * steps * hidden, if last_only { batch * hidden } else { batch * steps * hidden });
+            let dout = f32ed(&rand_vec(out_len, seed + 5));
+            let carry = vec![0; batch * 2 * hidden];
+            let tol = 1e-5 * (steps as f64).sqrt();
+            let bt = 1e-5 * steps as f64;
+
+            // LSTM, from a given state when masked
+            g.init_width = if masked { 2 * hidden } else { 0 };
+            let init = f32ed(&rand_vec(batch * g.init_width + 1, seed + 7));
+            let side = Side { mask: &mask, init: &init };
+            let g4 = 4 * hidden;
+            let gx = f32ed(&rand_vec(batch * steps * g4, seed));
+            let whh = f32ed(&rand_vec(hidden * g4, seed + 1).iter().map(|v| v * 0.2).collect::<Vec<_>>());
+            let o = LstmOperands {
+                src: 0,
+                whh: 1,
+                gates: 2,
+                cells: 3,
+                hprev: 4,
+                dst: 5,
+                mask: 6,
+                init: 7,
+                dinit: 8,
+            };
+            let bufs = [
+                words(&gx),
+                words(&whh),
+                vec![0; batch * steps * g4],
+                vec![0; seq],
+                vec![0; seq],
+                vec![0; out_len],
+                words(&mask),
+                words(&init),
+                vec![0; 4],
+                carry.clone(),
+            ];
+            let got = run_calls(&kernels::lstm_forward_steps(&g, o.clone()), &bufs);
+            let want = cref::lstm_forward(&g, &gx, &whh, side);
+            assert_close(&format!("lstm steps {what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
+            assert_close(&format!("lstm steps {what} cells"), &floats(&got[3]), &want.cells, tol, 1e-4);
+            assert_close(&format!("lstm steps {what} hprev"), &floats(&got[4]), &want.hprev, tol, 1e-4);
+            assert_close(&format!("lstm steps {what} out"), &floats(&got[5]), &want.out, tol, 1e-4);
+            let (gates, cells) = (f32ed(&want.gates), f32ed(&want.cells));
+            let bufs = [
+                words(&dout),
+                words(&whh),
+                words(&gates),
+                words(&cells),
+                vec![0; 4],
+                vec![0; batch * steps * g4],
+                words(&mask),
+                words(&init),
+                vec![0; 4],
+                carry.clone(),
+            ];
+            let got = run_calls(&kernels::lstm_backward_steps(&g, o, 9), &bufs);
+            let want_dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells, side);
+            assert_close(&format!("lstm steps {what} dz"), &floats(&got[5]), &want_dz, bt, 1e-3);
+
+            // GRU and Elman, from a given state when masked
+            g.init_width = if masked { hidden } else { 0 };
+            let init = f32ed(&rand_vec(batch * g.init_width + 1, seed + 8));
+            let side = Side { mask: &mask, init: &init };
+            let o = RecurrenceOperands {
+                src: 0,
+                whh: 1,
+                gates: 2,
+                cells: 3,
+                hprev: 4,
+                dst: 5,
+                aux: 6,
+                mask: 7,
+                init: 8,
+                dinit: 9,
+            };
+            let g3 = 3 * hidden;
+            let gx = f32ed(&rand_vec(batch * steps * g3, seed + 2));
+            let whh = f32ed(&rand_vec(hidden * g3, seed + 3).iter().map(|v| v * 0.2).collect::<Vec<_>>());
+            let bhh = f32ed(&rand_vec(g3, seed + 4));
+            let bufs = [
+                words(&gx),
+                words(&whh),
+                vec![0; batch * steps * g3],
+                vec![0; seq],
+                vec![0; seq],
+                vec![0; out_len],
+                words(&bhh),
+                words(&mask),
+                words(&init),
+                vec![0; 4],
+                carry.clone(),
+            ];
+            let got = run_calls(&kernels::gru_forward_steps(&g, o.clone()), &bufs);
+            let want = cref::gru_forward(&g, &gx, &whh, &bhh, side);
+            assert_close(&format!("gru steps {what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
+            assert_close(&format!("gru steps {what} hprev"), &floats(&got[4]), &want.hprev, tol, 1e-4);
+            assert_close(&format!("gru steps {what} out"), &floats(&got[5]), &want.out, tol, 1e-4);
+            let saved = cref::RecurrenceForward {
+                gates: f32ed(&want.gates),
+                cells: f32ed(&want.cells),
+                hprev: f32ed(&want.hprev),
+                out: Vec::new(),
+            };
+            let bufs = [
+                words(&dout),
+                words(&whh),
+                words(&saved.gates),
+                words(&saved.cells),
+                words(&saved.hprev),
+                vec![0; batch * steps * g3],
+                vec![0; batch * steps * g3],
+                words(&mask),
+                words(&init),
+                vec![0; 4],
+                carry.clone(),
+            ];
+            let got = run_calls(&kernels::gru_backward_steps(&g, o.clone(), 10), &bufs);
+            let (dgx, dgh) = cref::gru_backward(&g, &dout, &whh, &saved, side);
+            assert_close(&format!("gru steps {what} dgx"), &floats(&got[5]), &dgx, bt, 1e-3);
+            assert_close(&format!("gru steps {what} dgh"), &floats(&got[6]), &dgh, bt, 1e-3);
+
+            let gx = f32ed(&rand_vec(seq, seed + 5));
+            let whh = f32ed(&rand_vec(hidden * hidden, seed + 6).iter().map(|v| v * 0.2).collect::<Vec<_>>());
+            let act = Act::Tanh;
+            let bufs = [
+                words(&gx),
+                words(&whh),
+                vec![0; 4],
+                vec![0; seq],
+                vec![0; seq],
+                vec![0; out_len],
+                vec![0; 4],
+                words(&mask),
+                words(&init),
+                vec![0; 4],
+                carry.clone(),
+            ];
+            let got = run_calls(&kernels::elman_forward_steps(&g, act, o.clone()), &bufs);
+            let want = cref::elman_forward(&g, act, &gx, &whh, side);
+            assert_close(&format!("elman steps {what} h"), &floats(&got[3]), &want.cells, tol, 1e-4);
+            assert_close(&format!("elman steps {what} out"), &floats(&got[5]), &want.out, tol, 1e-4);
+            let cells = f32ed(&want.cells);
+            let bufs = [
+                words(&dout),
+                words(&whh),
+                vec![0; 4],
+                words(&cells),
+                vec![0; 4],
+                vec![0; seq],
+                vec![0; 4],
+                words(&mask),
+                words(&init),
+                vec![0; 4],
+                carry.clone(),
+            ];
+            let got = run_calls(&kernels::elman_backward_steps(&g, act, o, 10), &bufs);
+            let da = cref::elman_backward(&g, act, &dout, &whh, &cells, side);
+            assert_close(&format!("elman steps {what} da"), &floats(&got[5]), &da, bt, 1e-3);
+        }
+    }
+}

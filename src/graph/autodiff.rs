@@ -214,10 +214,13 @@ pub fn lower(
                     init: init.map_or(Ref::Dummy, t),
                     dinit: Ref::Dummy,
                 };
-                calls.push(match cell {
-                    Cell::Lstm => kernels::lstm_forward(geom, o.lstm()),
-                    Cell::Gru => kernels::gru_forward(geom, o),
-                    Cell::Elman(act) => kernels::elman_forward(geom, *act, o),
+                calls.extend(match (cell, geom.per_step) {
+                    (Cell::Lstm, false) => vec![kernels::lstm_forward(geom, o.lstm())],
+                    (Cell::Gru, false) => vec![kernels::gru_forward(geom, o)],
+                    (Cell::Elman(act), false) => vec![kernels::elman_forward(geom, *act, o)],
+                    (Cell::Lstm, true) => kernels::lstm_forward_steps(geom, o.lstm()),
+                    (Cell::Gru, true) => kernels::gru_forward_steps(geom, o),
+                    (Cell::Elman(act), true) => kernels::elman_forward_steps(geom, *act, o),
                 });
             }
             Op::Loss { .. } => {}
@@ -557,11 +560,26 @@ pub fn lower(
                     geom.init_accumulate = first(i);
                 }
                 let geom = &geom;
-                calls.push(match cell {
-                    Cell::Lstm => kernels::lstm_backward(geom, o.lstm()),
-                    Cell::Gru => kernels::gru_backward(geom, o),
-                    Cell::Elman(act) => kernels::elman_backward(geom, *act, o),
-                });
+                if geom.per_step {
+                    // each unit's dL/dh (and dL/dc) between the step dispatches
+                    tensors.push(TensorInfo {
+                        name: format!("carry({})", graph.name(*cells)),
+                        shape: vec![geom.batch, 2 * geom.hidden],
+                        class: Class::Activation,
+                    });
+                    let carry = t(TensorId(tensors.len() - 1));
+                    calls.extend(match cell {
+                        Cell::Lstm => kernels::lstm_backward_steps(geom, o.lstm(), carry),
+                        Cell::Gru => kernels::gru_backward_steps(geom, o, carry),
+                        Cell::Elman(act) => kernels::elman_backward_steps(geom, *act, o, carry),
+                    });
+                } else {
+                    calls.push(match cell {
+                        Cell::Lstm => kernels::lstm_backward(geom, o.lstm()),
+                        Cell::Gru => kernels::gru_backward(geom, o),
+                        Cell::Elman(act) => kernels::elman_backward(geom, *act, o),
+                    });
+                }
                 let gwhh = grad_of(*w_hh, &mut tensors);
                 let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
                 let acc = first(*w_hh);

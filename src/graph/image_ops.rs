@@ -355,12 +355,8 @@ impl Graph {
                 )))
             }
         };
-        if units == 0 || units > crate::kernels::RNN_MAX_HIDDEN {
-            return Err(Error::Model(format!(
-                "{kind} '{name}': {units} units; this version runs 1 to {} units per layer \
-                 (stack layers for more capacity)",
-                crate::kernels::RNN_MAX_HIDDEN
-            )));
+        if units == 0 {
+            return Err(Error::Model(format!("{kind} '{name}': 0 units; give at least 1")));
         }
         if let Cell::Elman(a) = cell {
             if !matches!(a, Act::Tanh | Act::Relu) {
@@ -399,6 +395,7 @@ impl Graph {
             init_width: if init.is_some() { init_width } else { 0 },
             ..crate::kernels::RnnGeom::new(batch, steps, units, !return_sequences)
         };
+        let geom = crate::kernels::RnnGeom { per_step: geom.per_step || self.rnn_per_step, ..geom };
         self.direction(name, "", cell, x, geom, init, out)?;
         if bidirectional {
             let geom = crate::kernels::RnnGeom { reverse: true, out_offset: units, ..geom };

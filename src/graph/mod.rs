@@ -290,6 +290,9 @@ pub struct Graph {
     /// (1) and padding (0), for every recurrent layer added after
     /// [`Graph::set_step_mask`].
     pub step_mask: Option<TensorId>,
+    /// Run recurrent layers added from now on one dispatch per step even
+    /// when the persistent kernels fit (for tests and comparisons).
+    pub rnn_per_step: bool,
 }
 
 impl Graph {
@@ -304,6 +307,7 @@ impl Graph {
             input: None,
             seed: 0,
             step_mask: None,
+            rnn_per_step: false,
         }
     }
 

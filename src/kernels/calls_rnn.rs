@@ -5,7 +5,7 @@ use super::calls::{Act, Call};
 use super::KernelId;
 
 /// Largest hidden size the persistent kernels take (one invocation per
-/// unit, 64 per workgroup).
+/// unit, 64 per workgroup); larger layers run step by step.
 pub const RNN_MAX_HIDDEN: usize = 64;
 
 /// Shape of a recurrent layer call: `batch` sequences of `steps` steps,
@@ -36,6 +36,9 @@ pub struct RnnGeom {
     pub init_grad: bool,
     /// ... adding it to the buffer instead of overwriting it.
     pub init_accumulate: bool,
+    /// Run one dispatch per step (rnn_step.wgsl) instead of the persistent
+    /// kernels: always when `hidden` is above [`RNN_MAX_HIDDEN`].
+    pub per_step: bool,
 }
 
 impl RnnGeom {
@@ -53,10 +56,12 @@ impl RnnGeom {
             init_width: 0,
             init_grad: false,
             init_accumulate: false,
+            per_step: hidden > RNN_MAX_HIDDEN,
         }
     }
 
-    fn words(&self) -> Vec<u32> {
+    /// The uniform; `step`: the step a per-step kernel processes.
+    fn words(&self, step: usize) -> Vec<u32> {
         [
             self.batch,
             self.steps,
@@ -69,7 +74,7 @@ impl RnnGeom {
             self.init_width,
             // dinit: 0 not written, 1 written, 2 added to
             if self.init_grad { 1 + self.init_accumulate as usize } else { 0 },
-            0,
+            step,
             0,
         ]
         .iter()
@@ -132,7 +137,7 @@ fn recurrence<B>(kernel: KernelId, g: &RnnGeom, act: Option<Act>, bindings: Vec<
     Call {
         kernel,
         overrides: act.map(|a| vec![("ACT", a.code())]).unwrap_or_default(),
-        uniform: g.words(),
+        uniform: g.words(0),
         bindings,
         // a workgroup of 64 holds 64 / hidden rows
         groups: [g.batch.div_ceil((64 / g.hidden.max(1)).max(1)) as u32, 1, 1],
@@ -199,4 +204,75 @@ pub fn elman_forward<B>(g: &RnnGeom, act: Act, o: RecurrenceOperands<B>) -> Call
 /// Backpropagation through time of [`elman_forward`]: the pre-activation gradient (dst).
 pub fn elman_backward<B>(g: &RnnGeom, act: Act, o: RecurrenceOperands<B>) -> Call<B> {
     recurrence(KernelId::ElmanBackward, g, Some(act), operands(o))
+}
+
+/// One call per step of a per-step kernel, steps in `order` (forward: 0 to
+/// T-1; backward: T-1 down to 0, then T to write dL/d(initial state)).
+fn per_step<B: Clone>(
+    kernel: KernelId,
+    g: &RnnGeom,
+    act: Option<Act>,
+    bindings: Vec<B>,
+    order: impl Iterator<Item = usize>,
+) -> Vec<Call<B>> {
+    order
+        .map(|step| Call {
+            kernel,
+            overrides: act.map(|a| vec![("ACT", a.code())]).unwrap_or_default(),
+            uniform: g.words(step),
+            bindings: bindings.clone(),
+            // one invocation per (row, unit)
+            groups: [(g.batch * g.hidden).div_ceil(64) as u32, 1, 1],
+        })
+        .collect()
+}
+
+fn backward_order(g: &RnnGeom) -> impl Iterator<Item = usize> {
+    (0..g.steps).rev().chain(g.init_grad.then_some(g.steps))
+}
+
+/// [`lstm_forward`] one dispatch per step (any hidden size).
+pub fn lstm_forward_steps<B: Clone>(g: &RnnGeom, o: LstmOperands<B>) -> Vec<Call<B>> {
+    let dummy = o.hprev.clone();
+    let b =
+        vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, dummy.clone(), o.mask, o.init, o.dinit, dummy];
+    per_step(KernelId::LstmStepForward, g, None, b, 0..g.steps)
+}
+
+/// [`lstm_backward`] one dispatch per step; `carry` [B, 2H] is scratch.
+pub fn lstm_backward_steps<B: Clone>(g: &RnnGeom, o: LstmOperands<B>, carry: B) -> Vec<Call<B>> {
+    let dummy = o.hprev.clone();
+    let b = vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, dummy, o.mask, o.init, o.dinit, carry];
+    per_step(KernelId::LstmStepBackward, g, None, b, backward_order(g))
+}
+
+fn step_operands<B>(o: RecurrenceOperands<B>, carry: B) -> Vec<B> {
+    vec![o.src, o.whh, o.gates, o.cells, o.hprev, o.dst, o.aux, o.mask, o.init, o.dinit, carry]
+}
+
+/// [`gru_forward`] one dispatch per step (any hidden size).
+pub fn gru_forward_steps<B: Clone>(g: &RnnGeom, o: RecurrenceOperands<B>) -> Vec<Call<B>> {
+    let dummy = o.hprev.clone();
+    per_step(KernelId::GruStepForward, g, None, step_operands(o, dummy), 0..g.steps)
+}
+
+/// [`gru_backward`] one dispatch per step; `carry` [B, 2H] is scratch.
+pub fn gru_backward_steps<B: Clone>(g: &RnnGeom, o: RecurrenceOperands<B>, carry: B) -> Vec<Call<B>> {
+    per_step(KernelId::GruStepBackward, g, None, step_operands(o, carry), backward_order(g))
+}
+
+/// [`elman_forward`] one dispatch per step (any hidden size).
+pub fn elman_forward_steps<B: Clone>(g: &RnnGeom, act: Act, o: RecurrenceOperands<B>) -> Vec<Call<B>> {
+    let dummy = o.hprev.clone();
+    per_step(KernelId::ElmanStepForward, g, Some(act), step_operands(o, dummy), 0..g.steps)
+}
+
+/// [`elman_backward`] one dispatch per step; `carry` [B, 2H] is scratch.
+pub fn elman_backward_steps<B: Clone>(
+    g: &RnnGeom,
+    act: Act,
+    o: RecurrenceOperands<B>,
+    carry: B,
+) -> Vec<Call<B>> {
+    per_step(KernelId::ElmanStepBackward, g, Some(act), step_operands(o, carry), backward_order(g))
 }

@@ -25,6 +25,9 @@ pub const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
 /// Prelude of the convolution families (uniform, overrides, bindings, helpers).
 pub const CONV_COMMON_WGSL: &str = include_str!("../../shaders/conv_common.wgsl");
 
+/// Prelude of the recurrent families (equations, uniform, bindings, helpers).
+pub const RNN_COMMON_WGSL: &str = include_str!("../../shaders/rnn_common.wgsl");
+
 /// A shader file: one family of kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -52,13 +55,15 @@ pub enum Family {
     BatchNorm,
     /// shaders/conv_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
     ConvSg,
-    /// shaders/rnn.wgsl
+    /// shaders/rnn.wgsl (persistent: hidden sizes up to 64)
     Rnn,
+    /// shaders/rnn_step.wgsl (one dispatch per step: larger hidden sizes)
+    RnnStep,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 13] = [
+    pub const ALL: [Family; 14] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -72,6 +77,7 @@ impl Family {
         Family::BatchNorm,
         Family::ConvSg,
         Family::Rnn,
+        Family::RnnStep,
     ];
 
     /// File name under shaders/.
@@ -90,6 +96,7 @@ impl Family {
             Family::BatchNorm => "batchnorm.wgsl",
             Family::ConvSg => "conv_sg.wgsl",
             Family::Rnn => "rnn.wgsl",
+            Family::RnnStep => "rnn_step.wgsl",
         }
     }
 
@@ -108,17 +115,19 @@ impl Family {
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Family::ConvSg => include_str!("../../shaders/conv_sg.wgsl"),
             Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
+            Family::RnnStep => include_str!("../../shaders/rnn_step.wgsl"),
         }
     }
 
-    /// The full WGSL source: the common prelude, the convolution prelude
-    /// for the two convolution families, then the family's file.
+    /// The full WGSL source: the common prelude, the convolution or
+    /// recurrence prelude for those families, then the family's file.
     pub fn source(self) -> String {
-        let conv = match self {
+        let prelude = match self {
             Family::Conv | Family::ConvSg => CONV_COMMON_WGSL,
+            Family::Rnn | Family::RnnStep => RNN_COMMON_WGSL,
             _ => "",
         };
-        format!("{COMMON_WGSL}\n{conv}\n{}", self.body())
+        format!("{COMMON_WGSL}\n{prelude}\n{}", self.body())
     }
 }
 
@@ -182,6 +191,12 @@ kernel_table! {
     GruBackward => Rnn, "gru_backward";
     ElmanForward => Rnn, "elman_forward";
     ElmanBackward => Rnn, "elman_backward";
+    LstmStepForward => RnnStep, "lstm_step_forward";
+    LstmStepBackward => RnnStep, "lstm_step_backward";
+    GruStepForward => RnnStep, "gru_step_forward";
+    GruStepBackward => RnnStep, "gru_step_backward";
+    ElmanStepForward => RnnStep, "elman_step_forward";
+    ElmanStepBackward => RnnStep, "elman_step_backward";
     MaxpoolForward => Pool, "maxpool_forward";
     MaxpoolBackward => Pool, "maxpool_backward";
     AvgpoolForward => Pool, "avgpool_forward";

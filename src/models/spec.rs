@@ -151,7 +151,7 @@ pub enum LayerSpec {
     Flatten,
     /// LSTM over the steps of a sequence (gates i, f, g, o).
     Lstm {
-        /// Hidden units (1 to 64).
+        /// Hidden units (up to 64: one persistent dispatch; more: one dispatch per step).
         units: usize,
         /// Output every step's h (to stack another recurrent layer) instead of the last.
         #[serde(default)]
@@ -162,7 +162,7 @@ pub enum LayerSpec {
     },
     /// GRU over the steps of a sequence (gates r, z, n; reset after the hidden matmul).
     Gru {
-        /// Hidden units (1 to 64).
+        /// Hidden units (up to 64: one persistent dispatch; more: one dispatch per step).
         units: usize,
         /// Output every step's h instead of the last.
         #[serde(default)]
@@ -173,7 +173,7 @@ pub enum LayerSpec {
     },
     /// Elman RNN: h_t = act(x . w_ih + b + h_{t-1} . w_hh).
     Rnn {
-        /// Hidden units (1 to 64).
+        /// Hidden units (up to 64: one persistent dispatch; more: one dispatch per step).
         units: usize,
         /// Output every step's h instead of the last.
         #[serde(default)]
@@ -351,15 +351,11 @@ impl ModelSpec {
     pub fn validate_layers(&self) -> Result<()> {
         for (i, l) in self.layers.iter().enumerate() {
             match l {
-                l if l
-                    .recurrent()
-                    .is_some_and(|(_, u, _, _)| u == 0 || u > crate::kernels::RNN_MAX_HIDDEN) =>
-                {
+                l if l.recurrent().is_some_and(|(_, u, _, _)| u == 0) => {
                     return Err(Error::Model(format!(
-                        "layer {} ({}): units must be 1 to {}",
+                        "layer {} ({}): units must be at least 1",
                         i + 1,
-                        l.kind(),
-                        crate::kernels::RNN_MAX_HIDDEN
+                        l.kind()
                     )))
                 }
                 LayerSpec::Rnn { activation, .. } if !matches!(activation, Act::Tanh | Act::Relu) => {
