@@ -15,25 +15,13 @@
 // Loops have uniform bounds and every invocation stays active until the
 // stores (subgroup operations need the whole subgroup).
 
-// The uniform, overrides, bindings, WG, put and clamp4 are in conv_common.wgsl.
+// The uniform, overrides, bindings, WG, put and clamp4 are in conv_common.wgsl;
+// COLS and fma8 in subgroup_common.wgsl.
 
-const COLS: u32 = 8u;
 
 // First of this invocation's 4 rows (workgroups fold into z past 65535).
 fn first_row(wid: vec3<u32>, li: u32) -> u32 {
     return ((wid.x + wid.z * 65535u) * WG + li) * 4u;
-}
-
-// Column j's value from lane j of the subgroup, times the row values.
-fn fma8(acc: ptr<function, array<vec4<f32>, 8>>, rows: vec4<f32>, col: f32) {
-    (*acc)[0] = (*acc)[0] + rows * subgroupBroadcast(col, 0u);
-    (*acc)[1] = (*acc)[1] + rows * subgroupBroadcast(col, 1u);
-    (*acc)[2] = (*acc)[2] + rows * subgroupBroadcast(col, 2u);
-    (*acc)[3] = (*acc)[3] + rows * subgroupBroadcast(col, 3u);
-    (*acc)[4] = (*acc)[4] + rows * subgroupBroadcast(col, 4u);
-    (*acc)[5] = (*acc)[5] + rows * subgroupBroadcast(col, 5u);
-    (*acc)[6] = (*acc)[6] + rows * subgroupBroadcast(col, 6u);
-    (*acc)[7] = (*acc)[7] + rows * subgroupBroadcast(col, 7u);
 }
 
 @compute @workgroup_size(64, 1, 1)

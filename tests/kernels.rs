@@ -7,8 +7,28 @@ use medgpu::kernels::{self, Act, Epilogue, LossOperands, MatmulOperands, OptimUn
 
 const ACTS: [Act; 5] = [Act::None, Act::Relu, Act::LeakyRelu, Act::Sigmoid, Act::Tanh];
 // (m, n, k): odd sizes, 1, and sizes past one tile
-const SHAPES: [(usize, usize, usize); 7] =
-    [(1, 1, 1), (7, 33, 65), (33, 7, 1), (65, 130, 7), (130, 65, 33), (1, 130, 65), (32, 64, 30)];
+const SHAPES: [(usize, usize, usize); 9] = [
+    (1, 1, 1),
+    (7, 33, 65),
+    (33, 7, 1),
+    (65, 130, 7),
+    (130, 65, 33),
+    (1, 130, 65),
+    (32, 64, 30),
+    (300, 9, 5),
+    (16, 1, 40),
+];
+
+/// The call and, where the adapter runs subgroup variants, its specialized twin.
+fn with_variants(call: kernels::Call<usize>) -> Vec<kernels::Call<usize>> {
+    let v = gpu().variants();
+    let special = kernels::specialize(call.clone(), v);
+    if special.kernel == call.kernel {
+        vec![call]
+    } else {
+        vec![call, special]
+    }
+}
 
 fn tol(k: usize) -> (f64, f64) {
     (1e-5 * (k as f64).sqrt() + 1e-6, 1e-4)
@@ -22,8 +42,7 @@ fn matmul_nn_with_bias_and_activation_matches_reference() {
             let (a, b, bias) = (rand_vec(m * k, seed), rand_vec(k * n, seed + 100), rand_vec(n, seed + 200));
             let ops = MatmulOperands { a: 0, b: 1, bias: Some(2), aux: None, c: 3 };
             let epi = Epilogue { act: *act, ..Epilogue::PLAIN };
-            let call = kernels::matmul_nn(m, n, k, ops, epi, 4);
-            let out = run_call(&call, &[words(&a), words(&b), words(&bias), vec![0; m * n], vec![0; 4]]);
+            let calls = with_variants(kernels::matmul_nn(m, n, k, ops, epi, 4));
             let mut want = vec![0.0; m * n];
             cpu_ref::matmul_nn(
                 m,
@@ -35,7 +54,11 @@ fn matmul_nn_with_bias_and_activation_matches_reference() {
                 &mut want,
             );
             let (at, rt) = tol(k);
-            assert_close(&format!("matmul_nn {m}x{n}x{k} {act:?}"), &floats(&out[3]), &want, at, rt);
+            for call in calls {
+                let out = run_call(&call, &[words(&a), words(&b), words(&bias), vec![0; m * n], vec![0; 4]]);
+                let what = format!("{:?} {m}x{n}x{k} {act:?}", call.kernel);
+                assert_close(&what, &floats(&out[3]), &want, at, rt);
+            }
         }
     }
 }
@@ -53,20 +76,17 @@ fn matmul_nt_with_fused_activation_grad_and_accumulate_matches_reference() {
             let c0 = rand_vec(m * n, seed + 3);
             let ops = MatmulOperands { a: 0, b: 1, bias: None, aux: Some(2), c: 3 };
             let epi = Epilogue { act: Act::None, grad_act: *act, accumulate };
-            let call = kernels::matmul_nt(m, n, k, ops, epi, 4);
-            let out = run_call(&call, &[words(&a), words(&b), words(&aux), words(&c0), vec![0; 4]]);
+            let calls = with_variants(kernels::matmul_nt(m, n, k, ops, epi, 4));
             let mut want = floats(&words(&c0));
             let epi =
                 Epi { bias: None, act: Act::None, grad_act: Some((*act, &floats(&words(&aux)))), accumulate };
             cpu_ref::matmul_nt(m, n, k, &a, &b, epi, &mut want);
             let (at, rt) = tol(k);
-            assert_close(
-                &format!("matmul_nt {m}x{n}x{k} {act:?} acc={accumulate}"),
-                &floats(&out[3]),
-                &want,
-                at,
-                rt,
-            );
+            for call in calls {
+                let out = run_call(&call, &[words(&a), words(&b), words(&aux), words(&c0), vec![0; 4]]);
+                let what = format!("{:?} {m}x{n}x{k} {act:?} acc={accumulate}", call.kernel);
+                assert_close(&what, &floats(&out[3]), &want, at, rt);
+            }
         }
     }
 }
@@ -80,14 +100,17 @@ fn matmul_tn_with_bias_gradient_matches_reference() {
             let (c0, g0) = (rand_vec(m * n, seed + 2), rand_vec(n, seed + 3));
             let ops = MatmulOperands { a: 0, b: 1, bias: Some(2), aux: None, c: 3 };
             let epi = Epilogue { accumulate, ..Epilogue::PLAIN };
-            let call = kernels::matmul_tn(m, n, k, ops, epi, 4);
-            let out = run_call(&call, &[words(&a), words(&b), words(&g0), words(&c0), vec![0; 4]]);
+            let calls = with_variants(kernels::matmul_tn(m, n, k, ops, epi, 4));
             let (mut want, mut want_g) = (floats(&words(&c0)), floats(&words(&g0)));
             let epi = Epi { bias: None, act: Act::None, grad_act: None, accumulate };
             cpu_ref::matmul_tn(m, n, k, &a, &b, epi, &mut want, Some(&mut want_g));
             let (at, rt) = tol(k);
-            assert_close(&format!("matmul_tn {m}x{n}x{k} acc={accumulate}"), &floats(&out[3]), &want, at, rt);
-            assert_close(&format!("matmul_tn bias grad {m}x{n}x{k}"), &floats(&out[2]), &want_g, at, rt);
+            for call in calls {
+                let out = run_call(&call, &[words(&a), words(&b), words(&g0), words(&c0), vec![0; 4]]);
+                let what = format!("{:?} {m}x{n}x{k} acc={accumulate}", call.kernel);
+                assert_close(&what, &floats(&out[3]), &want, at, rt);
+                assert_close(&format!("{what} bias grad"), &floats(&out[2]), &want_g, at, rt);
+            }
         }
     }
 }

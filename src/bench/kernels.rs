@@ -110,6 +110,8 @@ pub fn matmul(gpu: &Gpu, cache: &mut PipelineCache, max: usize, reps: usize) -> 
             1 => kernels::matmul_nt(m, n, k, ops, Epilogue::PLAIN, 3),
             _ => kernels::matmul_tn(m, n, k, ops, Epilogue::PLAIN, 3),
         };
+        // the variant training uses on this adapter
+        let call = kernels::specialize(call, gpu.variants());
         let b = build(gpu, cache, &call, &[m * k, k * n, m * n, 64])?;
         let flops = 2.0 * (m * n * k) as f64;
         // enough dispatches per pass for ~20 ms of work at 1 GFLOPS, at least 4

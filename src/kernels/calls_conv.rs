@@ -82,7 +82,8 @@ fn subgroup_grid(rows: usize, cols: usize) -> [u32; 3] {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Variants {
     /// Subgroup operations with at least 8 invocations per subgroup
-    /// (shaders/conv_sg.wgsl: the convolution forward and input gradient).
+    /// (shaders/conv_sg.wgsl: the convolution forward and input gradient;
+    /// shaders/matmul_sg.wgsl: the three matmuls).
     pub subgroup8: bool,
 }
 
@@ -90,6 +91,22 @@ pub struct Variants {
 /// another grid, same bindings, uniform and results (tested against the
 /// same references).
 pub fn specialize<B>(mut call: Call<B>, v: Variants) -> Call<B> {
+    if v.subgroup8 {
+        let sg = match call.kernel {
+            KernelId::MatmulNn => Some(KernelId::MatmulNnSg),
+            KernelId::MatmulNt => Some(KernelId::MatmulNtSg),
+            KernelId::MatmulTn => Some(KernelId::MatmulTnSg),
+            _ => None,
+        };
+        // uniform: m, n, k; with fewer than 16 rows most of a subgroup's 32 would idle
+        if let (Some(kernel), [m, n, ..]) = (sg, call.uniform.as_slice()) {
+            if *m >= 16 {
+                call.groups = [n.div_ceil(8), m.div_ceil(256), 1];
+                call.kernel = kernel;
+            }
+            return call;
+        }
+    }
     let conv = [KernelId::Conv2dForward, KernelId::Conv2dBackwardInput];
     if !v.subgroup8 || !conv.contains(&call.kernel) || call.uniform.len() < 9 {
         return call;

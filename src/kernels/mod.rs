@@ -25,6 +25,12 @@ pub const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
 /// Prelude of the convolution families (uniform, overrides, bindings, helpers).
 pub const CONV_COMMON_WGSL: &str = include_str!("../../shaders/conv_common.wgsl");
 
+/// Prelude of the matmul families (uniform, overrides, bindings, epilogue).
+pub const MATMUL_COMMON_WGSL: &str = include_str!("../../shaders/matmul_common.wgsl");
+
+/// Prelude of the subgroup variants (COLS, fma8).
+pub const SUBGROUP_COMMON_WGSL: &str = include_str!("../../shaders/subgroup_common.wgsl");
+
 /// Prelude of the recurrent families (equations, uniform, bindings, helpers).
 pub const RNN_COMMON_WGSL: &str = include_str!("../../shaders/rnn_common.wgsl");
 
@@ -59,11 +65,13 @@ pub enum Family {
     Rnn,
     /// shaders/rnn_step.wgsl (one dispatch per step: larger hidden sizes)
     RnnStep,
+    /// shaders/matmul_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
+    MatmulSg,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 14] = [
+    pub const ALL: [Family; 15] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -78,6 +86,7 @@ impl Family {
         Family::ConvSg,
         Family::Rnn,
         Family::RnnStep,
+        Family::MatmulSg,
     ];
 
     /// File name under shaders/.
@@ -97,6 +106,7 @@ impl Family {
             Family::ConvSg => "conv_sg.wgsl",
             Family::Rnn => "rnn.wgsl",
             Family::RnnStep => "rnn_step.wgsl",
+            Family::MatmulSg => "matmul_sg.wgsl",
         }
     }
 
@@ -116,18 +126,22 @@ impl Family {
             Family::ConvSg => include_str!("../../shaders/conv_sg.wgsl"),
             Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
             Family::RnnStep => include_str!("../../shaders/rnn_step.wgsl"),
+            Family::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
         }
     }
 
-    /// The full WGSL source: the common prelude, the convolution or
-    /// recurrence prelude for those families, then the family's file.
+    /// The full WGSL source: the common prelude, the family's own
+    /// preludes (convolution, matmul, recurrence, subgroup), then its file.
     pub fn source(self) -> String {
-        let prelude = match self {
-            Family::Conv | Family::ConvSg => CONV_COMMON_WGSL,
-            Family::Rnn | Family::RnnStep => RNN_COMMON_WGSL,
-            _ => "",
+        let preludes: &[&str] = match self {
+            Family::Conv => &[CONV_COMMON_WGSL],
+            Family::ConvSg => &[CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL],
+            Family::Matmul => &[MATMUL_COMMON_WGSL],
+            Family::MatmulSg => &[MATMUL_COMMON_WGSL, SUBGROUP_COMMON_WGSL],
+            Family::Rnn | Family::RnnStep => &[RNN_COMMON_WGSL],
+            _ => &[],
         };
-        format!("{COMMON_WGSL}\n{prelude}\n{}", self.body())
+        format!("{COMMON_WGSL}\n{}\n{}", preludes.join("\n"), self.body())
     }
 }
 
@@ -163,6 +177,9 @@ kernel_table! {
     MatmulNn => Matmul, "matmul_nn";
     MatmulNt => Matmul, "matmul_nt";
     MatmulTn => Matmul, "matmul_tn";
+    MatmulNnSg => MatmulSg, "matmul_nn_sg";
+    MatmulNtSg => MatmulSg, "matmul_nt_sg";
+    MatmulTnSg => MatmulSg, "matmul_tn_sg";
     ActivationForward => Elementwise, "activation_forward";
     ActivationBackward => Elementwise, "activation_backward";
     AddInto => Elementwise, "add_into";

@@ -1,0 +1,87 @@
+// Subgroup variants of matmul_nn, matmul_nt and matmul_tn (same uniform,
+// bindings, overrides and results as matmul.wgsl), for adapters whose
+// subgroups have at least 8 invocations. A workgroup of 64 owns 8 columns
+// of C and 256 rows; each invocation 4 rows x those 8 columns. Per k step
+// an invocation loads its 4 values of op(A) and lane j of each subgroup
+// one value of op(B) (column j), which subgroupBroadcast hands to every
+// lane: 5 loads feed 32 FMAs, where the 4x4 blocks need 8 loads for 16.
+// Chosen for C with at least 16 rows (kernels::specialize): with fewer, a
+// subgroup's 32 rows are mostly idle and the 4x4 blocks load less.
+// Prelude: matmul_common.wgsl (uniform, bindings, epilogue) and
+// subgroup_common.wgsl (COLS, fma8).
+
+const SG_WG: u32 = 64u;
+
+// Element (m, k) of op(A) is a[m * sam + k * sak]; (k, n) of op(B) is
+// b[k * sbk + n * sbn]. Subgroups whose rows are all past the edge return
+// together (subgroup operations need every lane of a subgroup); the others
+// stay active until the stores. With BIAS_GRAD, lane j of the subgroup with
+// invocation 0 of the first row group also writes the bias gradient of
+// column j.
+fn block_sg(wid: vec3<u32>, li: u32, lane: u32, sam: u32, sak: u32, sbk: u32, sbn: u32) {
+    let m0 = (wid.y * SG_WG + li) * 4u;
+    // the same for every lane of the subgroup, so it returns as one
+    if (subgroupMin(m0) >= dims.m) { return; }
+    let n0 = wid.x * COLS;
+    let ma = clamped(m0, dims.m) * sam;
+    let nj = min(n0 + min(lane, COLS - 1u), max(dims.n, 1u) - 1u) * sbn;
+    var acc: array<vec4<f32>, 8>;
+    var colsum = 0.0;
+    for (var k = 0u; k < dims.k; k = k + 1u) {
+        let ka = k * sak;
+        let av = vec4<f32>(a[ma.x + ka], a[ma.y + ka], a[ma.z + ka], a[ma.w + ka]);
+        let bj = b[nj + k * sbk];
+        fma8(&acc, av, bj);
+        colsum = colsum + bj;
+    }
+    for (var j = 0u; j < COLS; j = j + 1u) {
+        // constant indices keep the accumulators in registers
+        var v: vec4<f32>;
+        switch j {
+            case 0u: { v = acc[0]; }
+            case 1u: { v = acc[1]; }
+            case 2u: { v = acc[2]; }
+            case 3u: { v = acc[3]; }
+            case 4u: { v = acc[4]; }
+            case 5u: { v = acc[5]; }
+            case 6u: { v = acc[6]; }
+            default: { v = acc[7]; }
+        }
+        epilogue(m0, n0 + j, v.x);
+        epilogue(m0 + 1u, n0 + j, v.y);
+        epilogue(m0 + 2u, n0 + j, v.z);
+        epilogue(m0 + 3u, n0 + j, v.w);
+    }
+    // every subgroup holds the column sums; the one with invocation 0 writes them
+    let n = n0 + lane;
+    if (BIAS_GRAD && wid.y == 0u && subgroupMin(li) == 0u && lane < COLS && n < dims.n) {
+        if (ACCUMULATE) { bias[n] = bias[n] + colsum; } else { bias[n] = colsum; }
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn matmul_nn_sg(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    block_sg(wid, li, lane, dims.k, 1u, dims.n, 1u);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn matmul_nt_sg(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    block_sg(wid, li, lane, dims.k, 1u, 1u, dims.k);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn matmul_tn_sg(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    block_sg(wid, li, lane, 1u, dims.m, dims.n, 1u);
+}

@@ -1,0 +1,19 @@
+// Prelude of the subgroup variants (conv_sg.wgsl, matmul_sg.wgsl), for
+// adapters whose subgroups have at least 8 invocations: an invocation
+// accumulates 4 rows x COLS columns, and lane j of each subgroup loads
+// column j's value, which subgroupBroadcast hands to every lane.
+
+const COLS: u32 = 8u;
+
+// Column j's value from lane j of the subgroup, times the row values.
+fn fma8(acc: ptr<function, array<vec4<f32>, 8>>, rows: vec4<f32>, col: f32) {
+    (*acc)[0] = (*acc)[0] + rows * subgroupBroadcast(col, 0u);
+    (*acc)[1] = (*acc)[1] + rows * subgroupBroadcast(col, 1u);
+    (*acc)[2] = (*acc)[2] + rows * subgroupBroadcast(col, 2u);
+    (*acc)[3] = (*acc)[3] + rows * subgroupBroadcast(col, 3u);
+    (*acc)[4] = (*acc)[4] + rows * subgroupBroadcast(col, 4u);
+    (*acc)[5] = (*acc)[5] + rows * subgroupBroadcast(col, 5u);
+    (*acc)[6] = (*acc)[6] + rows * subgroupBroadcast(col, 6u);
+    (*acc)[7] = (*acc)[7] + rows * subgroupBroadcast(col, 7u);
+}
+
