@@ -214,14 +214,7 @@ pub fn lower(
                     init: init.map_or(Ref::Dummy, t),
                     dinit: Ref::Dummy,
                 };
-                calls.extend(match (cell, geom.per_step) {
-                    (Cell::Lstm, false) => vec![kernels::lstm_forward(geom, o.lstm())],
-                    (Cell::Gru, false) => vec![kernels::gru_forward(geom, o)],
-                    (Cell::Elman(act), false) => vec![kernels::elman_forward(geom, *act, o)],
-                    (Cell::Lstm, true) => kernels::lstm_forward_steps(geom, o.lstm()),
-                    (Cell::Gru, true) => kernels::gru_forward_steps(geom, o),
-                    (Cell::Elman(act), true) => kernels::elman_forward_steps(geom, *act, o),
-                });
+                calls.extend(cell.forward_calls(geom, o));
             }
             Op::Loss { .. } => {}
         }
@@ -559,27 +552,16 @@ pub fn lower(
                     geom.init_grad = true;
                     geom.init_accumulate = first(i);
                 }
-                let geom = &geom;
-                if geom.per_step {
-                    // each unit's dL/dh (and dL/dc) between the step dispatches
+                // per step: each unit's dL/dh (and dL/dc) between the step dispatches
+                let carry = geom.per_step.then(|| {
                     tensors.push(TensorInfo {
                         name: format!("carry({})", graph.name(*cells)),
                         shape: vec![geom.batch, 2 * geom.hidden],
                         class: Class::Activation,
                     });
-                    let carry = t(TensorId(tensors.len() - 1));
-                    calls.extend(match cell {
-                        Cell::Lstm => kernels::lstm_backward_steps(geom, o.lstm(), carry),
-                        Cell::Gru => kernels::gru_backward_steps(geom, o, carry),
-                        Cell::Elman(act) => kernels::elman_backward_steps(geom, *act, o, carry),
-                    });
-                } else {
-                    calls.push(match cell {
-                        Cell::Lstm => kernels::lstm_backward(geom, o.lstm()),
-                        Cell::Gru => kernels::gru_backward(geom, o),
-                        Cell::Elman(act) => kernels::elman_backward(geom, *act, o),
-                    });
-                }
+                    t(TensorId(tensors.len() - 1))
+                });
+                calls.extend(cell.backward_calls(&geom, o, carry.unwrap_or(Ref::Dummy)));
                 let gwhh = grad_of(*w_hh, &mut tensors);
                 let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
                 let acc = first(*w_hh);

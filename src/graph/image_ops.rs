@@ -4,6 +4,7 @@
 
 use super::{Act, Class, Graph, Init, Op, TensorId, WindowGeom};
 use crate::error::{Error, Result};
+use crate::kernels::{self, Call, RecurrenceOperands, RnnGeom};
 use serde::{Deserialize, Serialize};
 
 /// A size given once for both axes or as [height, width].
@@ -282,6 +283,37 @@ impl Cell {
             Cell::Lstm => "lstm",
             Cell::Gru => "gru",
             Cell::Elman(_) => "rnn",
+        }
+    }
+
+    /// The forward recurrence: one persistent dispatch, or one per step
+    /// (`g.per_step`: above 64 units).
+    pub(crate) fn forward_calls<B: Clone>(self, g: &RnnGeom, o: RecurrenceOperands<B>) -> Vec<Call<B>> {
+        match (self, g.per_step) {
+            (Cell::Lstm, false) => vec![kernels::lstm_forward(g, o.lstm())],
+            (Cell::Gru, false) => vec![kernels::gru_forward(g, o)],
+            (Cell::Elman(act), false) => vec![kernels::elman_forward(g, act, o)],
+            (Cell::Lstm, true) => kernels::lstm_forward_steps(g, o.lstm()),
+            (Cell::Gru, true) => kernels::gru_forward_steps(g, o),
+            (Cell::Elman(act), true) => kernels::elman_forward_steps(g, act, o),
+        }
+    }
+
+    /// Backpropagation through time, as [`Cell::forward_calls`]; `carry`
+    /// [B, 2H] is the per-step kernels' scratch (unused otherwise).
+    pub(crate) fn backward_calls<B: Clone>(
+        self,
+        g: &RnnGeom,
+        o: RecurrenceOperands<B>,
+        carry: B,
+    ) -> Vec<Call<B>> {
+        match (self, g.per_step) {
+            (Cell::Lstm, false) => vec![kernels::lstm_backward(g, o.lstm())],
+            (Cell::Gru, false) => vec![kernels::gru_backward(g, o)],
+            (Cell::Elman(act), false) => vec![kernels::elman_backward(g, act, o)],
+            (Cell::Lstm, true) => kernels::lstm_backward_steps(g, o.lstm(), carry),
+            (Cell::Gru, true) => kernels::gru_backward_steps(g, o, carry),
+            (Cell::Elman(act), true) => kernels::elman_backward_steps(g, act, o, carry),
         }
     }
 }
