@@ -1,6 +1,7 @@
 //! `cargo bench`: matmul GFLOPS up to 512 and the training benchmarks of
-//! the MLP, the dense autoencoder and the digits CNN, each with the time of
-//! every kernel of its step (`medgpu bench` has every suite).
+//! the MLP, the dense autoencoder, the digits CNN and the ECG LSTM, each
+//! with the time of every kernel of its step (`medgpu bench` has every
+//! suite).
 
 use medgpu::gpu::{DeviceOptions, Gpu};
 use std::sync::Arc;
@@ -35,13 +36,15 @@ fn main() {
         }
     }
     println!("adapter: {}; kernels timed by {}", gpu.describe(), medgpu::bench::kernels::timing(&gpu));
-    let models: [(&str, TrainBenchFn); 3] = [
-        ("mlp", medgpu::bench::bench_default_mlp),
-        ("autoencoder", medgpu::bench::bench_autoencoder),
-        ("cnn", medgpu::bench::bench_cnn),
+    // (name, benchmark, repetitions, epochs each): an LSTM epoch takes ~15 s on lavapipe
+    let models: [(&str, TrainBenchFn, usize, usize); 4] = [
+        ("mlp", medgpu::bench::bench_default_mlp, 5, 5),
+        ("autoencoder", medgpu::bench::bench_autoencoder, 5, 5),
+        ("cnn", medgpu::bench::bench_cnn, 5, 5),
+        ("lstm", medgpu::bench::bench_lstm, 3, 1),
     ];
-    for (name, run) in models {
-        match run(gpu.clone(), 5, 5) {
+    for (name, run, reps, epochs) in models {
+        match run(gpu.clone(), reps, epochs) {
             Ok(r) => {
                 println!(
                     "{name} {} batch {}: {:.0} samples/s (min {:.0}, max {:.0}), {} dispatches/step, {:.1} us CPU to record a step, first step {:.3} s",
