@@ -69,8 +69,12 @@ fn recurrent_models_train_on_windows_split_by_time() {
         let preds = d.join(format!("{model}.csv"));
         let (code, _, err) = medgpu(&["predict", "--run", s(&run), "--data", s(&csv), "--out", s(&preds)]);
         assert_eq!(code, 0, "{err}");
+        // eval scores the windows whose next sample is in the file; predict
+        // also forecasts from the last one (start 1184), past the end
         let windows = (1200 - 17) / 4 + 1;
-        assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 1 + windows);
+        let text = std::fs::read_to_string(&preds).unwrap();
+        assert_eq!(text.lines().count(), 1 + windows + 1, "{model}");
+        assert!(text.lines().last().unwrap().starts_with("1186,"), "the line of sample 1184: {text}");
         let (code, out, err) = medgpu(&["eval", "--run", s(&run), "--data", s(&csv), "--json"]);
         assert_eq!(code, 0, "{err}");
         let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -166,7 +170,8 @@ fn an_lstm_autoencoder_scores_each_window_by_its_reconstruction_error() {
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&preds).unwrap();
     assert!(text.starts_with("line,reconstruction_error,code_0,"), "{}", &text[..80]);
-    assert_eq!(text.lines().count(), 1 + (600 - 13) / 3 + 1);
+    // every whole window of the file is scored, the last one included
+    assert_eq!(text.lines().count(), 1 + (600 - 12) / 3 + 1);
 }
 
 #[test]
@@ -243,7 +248,8 @@ fn a_horizon_of_three_forecasts_three_steps() {
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&preds).unwrap();
     assert!(text.starts_with("line,predicted_mv_next1,predicted_mv_next2,predicted_mv_next3\n"), "{text}");
-    assert_eq!(text.lines().count(), 1 + (800 - 15) / 3 + 1);
+    // every window up to the end of the file: the last ones forecast past it
+    assert_eq!(text.lines().count(), 1 + (800 - 12) / 3 + 1);
     let (code, out, err) = medgpu(&["eval", "--run", s(&run), "--data", s(&csv), "--json"]);
     assert_eq!(code, 0, "{err}");
     let eval: serde_json::Value = serde_json::from_str(&out).unwrap();

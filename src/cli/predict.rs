@@ -13,7 +13,8 @@ use std::sync::Arc;
 pub fn eval(opts: &DeviceOptions, run_dir: &Path, data: &str, json: bool) -> Result<()> {
     let model = TrainedModel::load(run_dir)?;
     let (raw, _) = load_raw(data, model.file.model.input_shape)?;
-    let raw = windows_for(raw, &model.file.source)?;
+    // only windows whose targets are in the file can be scored
+    let raw = windows_for(raw, &model.file.source, false)?;
     let f = &model.file;
     let ds = encode_apply(&raw, &f.encoding, f.encoding.target.is_some())?;
     let gpu = Arc::new(Gpu::open(opts)?);
@@ -33,7 +34,8 @@ pub fn eval(opts: &DeviceOptions, run_dir: &Path, data: &str, json: bool) -> Res
 pub fn predict(opts: &DeviceOptions, run_dir: &Path, data: &str, out: Option<&Path>) -> Result<()> {
     let model = TrainedModel::load(run_dir)?;
     let (raw, _) = load_raw(data, model.file.model.input_shape)?;
-    let raw = windows_for(raw, &model.file.source)?;
+    // forecasts run to the end of the file: the last windows predict the samples after it
+    let raw = windows_for(raw, &model.file.source, true)?;
     let (ds, bad) = medgpu::data::encode_apply_lenient(&raw, &model.file.encoding)?;
     if !bad.is_empty() {
         eprintln!("warning: {} of {} rows could not be read and have no prediction:", bad.len(), raw.rows());

@@ -38,7 +38,7 @@ pub use raw::{builtin_raw, parse_raw_csv, read_raw_csv, RawTable};
 pub use raw_column::{NumericCells, RawColumn, TextCells};
 pub use sequences::{sequence_table, SequenceOptions, Sequences, STEP_MASK};
 pub use split::{split_rows, stratified_split, Split, SplitMix64};
-pub use windows::{window_table, WindowOptions, Windows};
+pub use windows::{window_table, windows_to_end, WindowOptions, Windows};
 
 /// Breast Cancer Wisconsin (Diagnostic): 569 rows, 30 features, target `malignant`.
 const BREAST_CANCER_CSV: &str = include_str!("../../data/breast_cancer.csv");

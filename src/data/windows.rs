@@ -77,6 +77,24 @@ impl Windows {
 /// Cuts `raw` into windows and splits them by time (`val_frac`, `test_frac`
 /// of the samples, the test period last).
 pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_frac: f64) -> Result<Windows> {
+    cut(raw, opts, val_frac, test_frac, false)
+}
+
+/// Every window of `raw`, also those whose forecast targets lie past the
+/// end of the record (their target cells are missing): what `predict`
+/// forecasts from, up to the samples that follow the file. No split.
+pub fn windows_to_end(raw: &RawTable, opts: &WindowOptions) -> Result<Windows> {
+    cut(raw, opts, 0.0, 0.0, true)
+}
+
+/// [`window_table`]; with `open_end` also the windows whose targets are past the end.
+fn cut(
+    raw: &RawTable,
+    opts: &WindowOptions,
+    val_frac: f64,
+    test_frac: f64,
+    open_end: bool,
+) -> Result<Windows> {
     let (w, s) = (opts.window, opts.stride);
     if w == 0 || s == 0 {
         return Err(Error::Usage("--window and --stride must be at least 1".into()));
@@ -139,7 +157,8 @@ pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_fr
     };
     let h = if forecast.is_some() { opts.horizon.max(1) } else { 0 };
     let span = w + h; // samples a window and its target cover
-    if n < span {
+    let need = if open_end { w } else { span };
+    if n < need {
         return Err(Error::Dataset(format!(
             "{}: {n} samples are fewer than one window of {w} plus the horizon {h}",
             raw.source
@@ -149,7 +168,7 @@ pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_fr
     let test_start = n - ((n as f64 * test_frac).round() as usize).min(n);
     let val_start = test_start - ((n as f64 * val_frac).round() as usize).min(test_start);
     let periods = [(0, val_start), (val_start, test_start), (test_start, n)];
-    let starts: Vec<usize> = (0..=n - span).step_by(s).collect();
+    let starts: Vec<usize> = (0..=n - need).step_by(s).collect();
     let f = signals.len();
     let mut cols: Vec<Vec<f32>> = vec![Vec::with_capacity(starts.len()); w * f];
     let mut target_num: Vec<Vec<f32>> = vec![Vec::with_capacity(starts.len()); h];
@@ -167,7 +186,8 @@ pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_fr
         match (forecast, label_col) {
             (Some(c), _) => {
                 for (j, col) in target_num.iter_mut().enumerate() {
-                    col.push(values[c][k + w + j]);
+                    // past the end of the record (open_end): not known yet
+                    col.push(values[c].get(k + w + j).copied().unwrap_or(f32::NAN));
                 }
             }
             (None, Some(li)) => target_text.push(&raw.columns[li].text(k + w - 1)),
@@ -190,7 +210,7 @@ pub fn window_table(raw: &RawTable, opts: &WindowOptions, val_frac: f64, test_fr
             _ => {}
         }
     }
-    if split.train.is_empty() || (test_frac > 0.0 && split.test.is_empty()) {
+    if !open_end && (split.train.is_empty() || (test_frac > 0.0 && split.test.is_empty())) {
         return Err(Error::Dataset(format!(
             "{}: {n} samples give no whole window of {w} (+{h}) in the train or test period; \
              use a shorter --window or other --val-frac/--test-frac",
@@ -318,5 +338,16 @@ mod tests {
         assert!(last_train_start + 6 <= 18);
         // on this ramp the naive forecast misses by 1, 2 and 3: mean (1 + 4 + 9) / 3
         assert!((w.naive_test_mse.unwrap() - 14.0 / 3.0).abs() < 1e-9);
+        // predict also gets the windows whose targets follow the record, targets missing
+        let all = windows_to_end(&signal(30), &opts).unwrap();
+        assert_eq!(all.table.rows(), (30 - 3) / 2 + 1);
+        assert_eq!(w.table.rows(), (30 - 6) / 2 + 1);
+        let last = all.table.rows() - 1; // starts at 26: samples 26, 27, 28; 29 is known
+        let next = |name: &str| match &all.table.columns[all.table.column(name).unwrap()] {
+            RawColumn::Numeric(c) => c.values()[last],
+            _ => panic!(),
+        };
+        assert_eq!(next("b_next1"), 129.0);
+        assert!(next("b_next2").is_nan() && next("b_next3").is_nan());
     }
 }

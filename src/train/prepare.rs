@@ -6,8 +6,8 @@
 use super::config::{DataSource, TrainConfig};
 use crate::data::{
     builtin_raw, encode_apply, encode_fit_owned, read_image_folder, read_raw_csv, release_freed_memory,
-    rows_after_missing_policy, sequence_table, split_rows, window_table, Dataset, Encoding, Preprocessor,
-    RawColumn, RawTable, SequenceOptions, Split, Task, STEP_MASK,
+    rows_after_missing_policy, sequence_table, split_rows, window_table, windows_to_end, Dataset, Encoding,
+    Preprocessor, RawColumn, RawTable, SequenceOptions, Split, Task, STEP_MASK,
 };
 use crate::error::{Error, Result};
 use crate::graph::{LossKind, TargetSource};
@@ -31,10 +31,12 @@ pub fn load_raw(source: &str, image_shape: Option<[usize; 3]>) -> Result<(RawTab
 }
 
 /// Cuts a signal into the windows a run was trained on (`source.window`),
-/// every window kept (no split), or groups long-format rows into its
-/// sequences (`source.sequences`, padded or cut to the trained steps): how
-/// `eval` and `predict` read new data. Other tables are returned as they are.
-pub fn windows_for(raw: RawTable, source: &DataSource) -> Result<RawTable> {
+/// every window kept (no split; with `to_end` also those whose targets lie
+/// past the end of the file, which `predict` forecasts), or groups
+/// long-format rows into its sequences (`source.sequences`, padded or cut to
+/// the trained steps): how `eval` and `predict` read new data. Other tables
+/// are returned as they are.
+pub fn windows_for(raw: RawTable, source: &DataSource, to_end: bool) -> Result<RawTable> {
     if let Some(sq) = &source.sequences {
         return Ok(sequence_table(&raw, sq)?.table);
     }
@@ -43,7 +45,8 @@ pub fn windows_for(raw: RawTable, source: &DataSource) -> Result<RawTable> {
     if w.signals.is_empty() {
         w.signals = source.prepare.features.clone().unwrap_or_default();
     }
-    Ok(window_table(&raw, &w, 0.0, 0.0)?.table)
+    let windows = if to_end { windows_to_end(&raw, &w)? } else { window_table(&raw, &w, 0.0, 0.0)? };
+    Ok(windows.table)
 }
 
 /// Shape images from a folder are resized to when nothing else is asked: grey 32x32.
