@@ -49,7 +49,7 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
     let variants = gpu.variants();
     println!(
         "kernels: {} (subgroup sizes {}-{}; MEDGPU_PORTABLE_KERNELS=1 for the portable ones)",
-        if variants.subgroup8 { "subgroup variants for convolutions" } else { "portable" },
+        if variants.subgroup8 { "subgroup variants for convolutions and matmuls" } else { "portable" },
         gpu.info.subgroup_min_size,
         gpu.info.subgroup_max_size
     );
