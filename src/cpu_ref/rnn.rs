@@ -105,11 +105,7 @@ pub fn lstm_backward(
         let (mut dh_rec, mut dc) = (vec![0.0; hd], vec![0.0; hd]);
         for t in (0..t_n).rev() {
             let row = b * t_n + t;
-            if !side.real(g, b, t) {
-                // padding: no gate gradient; dh and dc pass to the step before
-                for (u, d) in dh_rec.iter_mut().enumerate() {
-                    *d += dh_at(g, dout, b, t, u);
-                }
+            if passes_through(g, side, dout, b, t, &mut dh_rec) {
                 continue;
             }
             for u in 0..hd {
@@ -195,6 +191,19 @@ pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64], side: Side
     f
 }
 
+/// At a padded step of sequence b: adds the output gradient of step t to
+/// dL/dh, which (with dL/dc) passes unchanged to the step before, and
+/// returns true (no gate gradient); false at a real step.
+fn passes_through(g: &RnnGeom, side: Side, dout: &[f64], b: usize, t: usize, dh_rec: &mut [f64]) -> bool {
+    if side.real(g, b, t) {
+        return false;
+    }
+    for (u, d) in dh_rec.iter_mut().enumerate() {
+        *d += dh_at(g, dout, b, t, u);
+    }
+    true
+}
+
 fn dh_at(g: &RnnGeom, dout: &[f64], b: usize, t: usize, u: usize) -> f64 {
     if !g.last_only {
         dout[(b * g.steps + t) * g.hidden + u]
@@ -220,10 +229,7 @@ pub fn gru_backward(
         let mut dh_rec = vec![0.0; hd];
         for t in (0..t_n).rev() {
             let row = b * t_n + t;
-            if !side.real(g, b, t) {
-                for (u, d) in dh_rec.iter_mut().enumerate() {
-                    *d += dh_at(g, dout, b, t, u);
-                }
+            if passes_through(g, side, dout, b, t, &mut dh_rec) {
                 continue;
             }
             let mut direct = vec![0.0; hd];
@@ -304,10 +310,7 @@ pub fn elman_backward(
         let mut dh_rec = vec![0.0; hd];
         for t in (0..t_n).rev() {
             let row = b * t_n + t;
-            if !side.real(g, b, t) {
-                for (u, d) in dh_rec.iter_mut().enumerate() {
-                    *d += dh_at(g, dout, b, t, u);
-                }
+            if passes_through(g, side, dout, b, t, &mut dh_rec) {
                 continue;
             }
             for u in 0..hd {

@@ -72,54 +72,10 @@ const CONV_WG: usize = 64;
 /// Grid of a subgroup conv kernel: 4 rows per invocation and 64
 /// invocations per workgroup along x (folded into z past 65535 groups), 8
 /// columns per workgroup along y.
-fn subgroup_grid(rows: usize, cols: usize) -> [u32; 3] {
+pub(super) fn subgroup_grid(rows: usize, cols: usize) -> [u32; 3] {
     let groups = rows.div_ceil(4 * CONV_WG).max(1);
     let (x, z) = if groups <= 65535 { (groups, 1) } else { (65535, groups.div_ceil(65535)) };
     [x as u32, cols.div_ceil(8).max(1) as u32, z as u32]
-}
-
-/// Kernel variants an adapter can run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Variants {
-    /// Subgroup operations with at least 8 invocations per subgroup
-    /// (shaders/conv_sg.wgsl: the convolution forward and input gradient;
-    /// shaders/matmul_sg.wgsl: the three matmuls).
-    pub subgroup8: bool,
-}
-
-/// The fastest variant of `call` the adapter runs: the same kernel with
-/// another grid, same bindings, uniform and results (tested against the
-/// same references).
-pub fn specialize<B>(mut call: Call<B>, v: Variants) -> Call<B> {
-    if v.subgroup8 {
-        let sg = match call.kernel {
-            KernelId::MatmulNn => Some(KernelId::MatmulNnSg),
-            KernelId::MatmulNt => Some(KernelId::MatmulNtSg),
-            KernelId::MatmulTn => Some(KernelId::MatmulTnSg),
-            _ => None,
-        };
-        // uniform: m, n, k; with fewer than 16 rows most of a subgroup's 32 would idle
-        if let (Some(kernel), [m, n, ..]) = (sg, call.uniform.as_slice()) {
-            if *m >= 16 {
-                call.groups = [n.div_ceil(8), m.div_ceil(256), 1];
-                call.kernel = kernel;
-            }
-            return call;
-        }
-    }
-    let conv = [KernelId::Conv2dForward, KernelId::Conv2dBackwardInput];
-    if !v.subgroup8 || !conv.contains(&call.kernel) || call.uniform.len() < 9 {
-        return call;
-    }
-    let w = |i: usize| call.uniform[i] as usize;
-    let (batch, c, h, ww, oc, oh, ow) = (w(0), w(1), w(2), w(3), w(4), w(5), w(6));
-    let (kernel, rows, cols) = match call.kernel {
-        KernelId::Conv2dForward => (KernelId::Conv2dForwardSg, batch * oh * ow, oc),
-        _ => (KernelId::Conv2dBackwardInputSg, batch * h * ww, c),
-    };
-    call.kernel = kernel;
-    call.groups = subgroup_grid(rows, cols);
-    call
 }
 
 /// Grid of a conv kernel with `rows` x `cols` outputs in 4x4 blocks.

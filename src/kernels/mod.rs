@@ -9,10 +9,12 @@ pub mod calls;
 pub mod calls_conv;
 pub mod calls_rnn;
 pub mod disk_cache;
+pub mod variants;
 
 pub use calls::*;
 pub use calls_conv::*;
 pub use calls_rnn::*;
+pub use variants::{specialize, Variants};
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
