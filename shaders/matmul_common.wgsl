@@ -1,4 +1,4 @@
-// Prelude of the matmul families (matmul.wgsl, matmul_sg.wgsl):
+// Prelude of the matmul families (matmul.wgsl, matmul_sg.wgsl, matmul_tex.wgsl):
 // C = op(A) · op(B) with a fused epilogue, for forward and backward passes.
 //   matmul_nn: A [M,K], B [K,N]            (forward: y = x · W)
 //   matmul_nt: A [M,K], B [N,K], uses B^T  (backward: dx = dz · W^T)
@@ -18,8 +18,8 @@ override ACCUMULATE: bool = false;
 override BIAS_GRAD: bool = false;
 
 @group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read_write> a: array<f32>;
-@group(0) @binding(2) var<storage, read_write> b: array<f32>;
+// bindings 1 and 2 hold op(A) and op(B): storage buffers in
+// matmul_operands.wgsl, packed textures in matmul_tex.wgsl
 // bias [N]: read in forward (HAS_BIAS), written in matmul_tn (BIAS_GRAD)
 @group(0) @binding(3) var<storage, read_write> bias: array<f32>;
 // aux [M,N]: the activation output whose derivative GRAD_ACT multiplies in

@@ -5,12 +5,13 @@
 mod common;
 use common::*;
 use medgpu::cpu_ref::graph::{forward, RefData};
+use medgpu::gpu::{DeviceOptions, Gpu};
 use medgpu::graph::image_ops::{Pair, Window};
 use medgpu::graph::{
     Act, GpuDataset, Graph, LossKind, Mode, Padding, ParamStore, PoolKind, Program, ProgramOptions,
     TargetSource,
 };
-use medgpu::kernels::PipelineCache;
+use medgpu::kernels::{PipelineCache, TextureMatmul, Variants};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -27,7 +28,18 @@ fn f32s(v: &[f64]) -> Vec<f32> {
 
 /// Checks dL/dparam (and dL/dinput) from the GPU against finite differences.
 fn check(name: &str, graph: &Graph, data: &Data, rows: &[u32], seed: u64) {
-    let gpu = gpu();
+    check_on(gpu(), name, graph, data, rows, seed);
+}
+
+/// [`check`] on a given device; returns the kernels the program dispatched.
+fn check_on(
+    gpu: Arc<Gpu>,
+    name: &str,
+    graph: &Graph,
+    data: &Data,
+    rows: &[u32],
+    seed: u64,
+) -> Vec<&'static str> {
     let ds = Arc::new(
         GpuDataset::upload(&gpu, &f32s(&data.features), &f32s(&data.targets), data.cols, data.tcols).unwrap(),
     );
@@ -99,6 +111,7 @@ fn check(name: &str, graph: &Graph, data: &Data, rows: &[u32], seed: u64) {
             "{name}: d/dinput[{i}]: gpu {got}, finite difference {fd}"
         );
     }
+    prog.kernel_names()
 }
 
 fn random_data(rows: usize, cols: usize, tcols: usize, kind: LossKind, seed: u64) -> Data {
@@ -164,6 +177,38 @@ fn autoencoder_reconstruction_loss_matches_finite_differences() {
     let y = g.dense("dec", h, 6, Act::None).unwrap();
     g.loss(y, LossKind::Mse, TargetSource::Features).unwrap();
     check("autoencoder", &g, &data, &[1, 5, 11, 2], 6);
+}
+
+/// Every matmul through the texture variant (packed operands in shared
+/// scratch textures; training takes it for large matmuls on CPU adapters),
+/// on adapters that run it: same-shape layers share the scratch, so a pack
+/// that overwrote a texture too early would show.
+#[test]
+fn texture_matmuls_match_finite_differences() {
+    if !gpu().variants().subgroup8 {
+        eprintln!("no 8-wide subgroups on {}: no texture matmuls to check", gpu().describe());
+        return;
+    }
+    let mut dev = Gpu::open(&DeviceOptions::default()).unwrap();
+    let max_edge = dev.limits.max_texture_dimension_2d;
+    dev.force_variants(Variants {
+        subgroup8: true,
+        texture_matmul: Some(TextureMatmul { min_macs: 0, max_edge }),
+    });
+    let dev = Arc::new(dev);
+    let data = random_data(20, 5, 2, LossKind::Mse, 31);
+    let mut g = Graph::new(6);
+    let x = g.input(5).unwrap();
+    let h1 = g.dense("h1", x, 7, Act::Tanh).unwrap();
+    let h2 = g.dense("h2", h1, 7, Act::Relu).unwrap();
+    let h3 = g.dense("h3", h2, 7, Act::Sigmoid).unwrap();
+    let y = g.dense("out", h3, 2, Act::None).unwrap();
+    g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+    let kernels = check_on(dev, "texture matmuls", &g, &data, &[3, 17, 0, 9, 12], 11);
+    for k in ["matmul_pack_rows", "matmul_pack_cols", "matmul_nn_tex", "matmul_nt_tex", "matmul_tn_tex"] {
+        assert!(kernels.contains(&k), "{k} not dispatched: {kernels:?}");
+    }
+    assert!(!kernels.iter().any(|k| k.ends_with("_sg") && k.starts_with("matmul")), "{kernels:?}");
 }
 
 #[test]

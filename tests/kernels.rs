@@ -3,7 +3,9 @@
 mod common;
 use common::*;
 use medgpu::cpu_ref::{self, Epi};
-use medgpu::kernels::{self, Act, Epilogue, LossOperands, MatmulOperands, OptimUniform};
+use medgpu::kernels::{
+    self, Act, Epilogue, LossOperands, MatmulOperands, OptimUniform, TextureMatmul, Variants,
+};
 
 const ACTS: [Act; 5] = [Act::None, Act::Relu, Act::LeakyRelu, Act::Sigmoid, Act::Tanh];
 // (m, n, k): odd sizes, 1, and sizes past one tile
@@ -19,15 +21,24 @@ const SHAPES: [(usize, usize, usize); 9] = [
     (16, 1, 40),
 ];
 
-/// The call and, where the adapter runs subgroup variants, its specialized twin.
+/// The call and every variant of it the adapter can run: subgroup, and
+/// texture matmuls forced on whatever the size (training takes them only for
+/// large ones, on CPU adapters).
 fn with_variants(call: kernels::Call<usize>) -> Vec<kernels::Call<usize>> {
     let v = gpu().variants();
-    let special = kernels::specialize(call.clone(), v);
-    if special.kernel == call.kernel {
-        vec![call]
-    } else {
-        vec![call, special]
+    let mut choices = vec![Variants { texture_matmul: None, ..v }];
+    if v.subgroup8 {
+        let max_edge = gpu().limits.max_texture_dimension_2d;
+        choices.push(Variants { texture_matmul: Some(TextureMatmul { min_macs: 0, max_edge }), ..v });
     }
+    let mut out = vec![call.clone()];
+    for v in choices {
+        let special = kernels::specialize(call.clone(), v);
+        if out.iter().all(|c| c.kernel != special.kernel) {
+            out.push(special);
+        }
+    }
+    out
 }
 
 fn tol(k: usize) -> (f64, f64) {

@@ -111,8 +111,8 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
         for r in &trained {
             let m = &r.memory_planned;
             println!(
-                "  {:<28} planned {:>9} (params {}, grads {}, optimizer {}, activations {} of {} without reuse, other {}); created on the device after the first rep: {}, after all reps: {}",
-                r.model, m.total(), m.params, m.grads, m.optimizer_state, m.activations, m.activations_unshared, m.other,
+                "  {:<28} planned {:>9} (params {}, grads {}, optimizer {}, activations {} of {} without reuse, other {}, matmul scratch {}); created on the device after the first rep: {}, after all reps: {}",
+                r.model, m.total(), m.params, m.grads, m.optimizer_state, m.activations, m.activations_unshared, m.other, m.scratch,
                 r.gpu_bytes_after_first_rep, r.gpu_bytes_after_all
             );
         }

@@ -31,6 +31,7 @@ pub struct Gpu {
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     created: std::sync::atomic::AtomicU64,
+    forced_variants: Option<crate::kernels::Variants>,
 }
 
 impl Gpu {
@@ -82,19 +83,42 @@ impl Gpu {
             errors,
             lost,
             created: std::sync::atomic::AtomicU64::new(0),
+            forced_variants: None,
         })
     }
 
     /// The kernel variants this device runs. Subgroup kernels need
-    /// SUBGROUP with subgroups of at least 8 invocations;
-    /// `MEDGPU_PORTABLE_KERNELS=1` turns them off (for comparisons).
+    /// SUBGROUP with subgroups of at least 8 invocations; texture matmuls
+    /// need those and a CPU adapter (lavapipe), where a texel fetch is a
+    /// vector gather and a storage load in a loop is not.
+    /// `MEDGPU_PORTABLE_KERNELS=1` turns every variant off and
+    /// `MEDGPU_TEXTURE_MATMUL=0` or `=1` the texture matmuls off or on
+    /// (for comparisons).
     pub fn variants(&self) -> crate::kernels::Variants {
-        let off = std::env::var("MEDGPU_PORTABLE_KERNELS").is_ok_and(|v| v == "1");
-        crate::kernels::Variants {
-            subgroup8: !off
-                && self.features.contains(wgpu::Features::SUBGROUP)
-                && self.info.subgroup_min_size >= 8,
+        if let Some(v) = self.forced_variants {
+            return v;
         }
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let off = env("MEDGPU_PORTABLE_KERNELS").is_some_and(|v| v == "1");
+        let subgroup8 =
+            !off && self.features.contains(wgpu::Features::SUBGROUP) && self.info.subgroup_min_size >= 8;
+        let texture = match env("MEDGPU_TEXTURE_MATMUL").as_deref() {
+            Some("0") => false,
+            Some("1") => true,
+            _ => self.info.device_type == wgpu::DeviceType::Cpu,
+        };
+        let texture_matmul = (subgroup8 && texture).then_some(crate::kernels::TextureMatmul {
+            min_macs: crate::kernels::TextureMatmul::MIN_MACS,
+            max_edge: self.limits.max_texture_dimension_2d,
+        });
+        crate::kernels::Variants { subgroup8, texture_matmul }
+    }
+
+    /// Makes every program and benchmark built on this device use `v`
+    /// instead of the adapter's own choice (for tests of a variant on
+    /// shapes it would not be chosen for; `v` must be one the adapter runs).
+    pub fn force_variants(&mut self, v: crate::kernels::Variants) {
+        self.forced_variants = Some(v);
     }
 
     /// Bytes of all GPU buffers medgpu has created on this device so far

@@ -221,7 +221,7 @@ pub struct ProgramOptions {
 impl MemoryReport {
     /// All bytes of the report (activations after reuse).
     pub fn total(&self) -> u64 {
-        self.params + self.grads + self.optimizer_state + self.activations + self.other
+        self.params + self.grads + self.optimizer_state + self.activations + self.other + self.scratch
     }
 }
 
@@ -240,4 +240,7 @@ pub struct MemoryReport {
     pub activations_unshared: u64,
     /// Batch ids, uniforms, stats and small buffers (per-epoch uploads not included).
     pub other: u64,
+    /// Scratch textures of the texture matmuls, shared by the programs
+    /// built through one pipeline cache (0 on adapters without them).
+    pub scratch: u64,
 }

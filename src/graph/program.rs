@@ -262,6 +262,8 @@ pub(crate) fn plan_program(
             + round16(((graph.batch + 1) * 4) as u64)
             + round16((kernels::norm_partials(params_len) * 4) as u64)
             + FIXED_BYTES,
+        // known once the calls are specialized for the adapter
+        scratch: 0,
     };
     Ok(ProgramPlan { pass, low, plan, named_outputs, uniform_bytes, slots, memory })
 }
@@ -362,6 +364,7 @@ impl Program {
             dispatches.push(cache.build(&gpu, &resolved, u)?);
         }
         gpu.check()?;
+        let memory = MemoryReport { scratch: cache.scratch_bytes(), ..memory };
 
         let locate = |t: TensorId| -> Option<(u64, usize)> {
             let off = plan.offsets.get(t.0).copied().flatten()?;
@@ -402,12 +405,12 @@ impl Program {
 
     /// Dispatches in one replay (one training step, or one inference batch).
     pub fn dispatches_per_step(&self) -> usize {
-        self.dispatches.len()
+        self.dispatches.iter().map(Dispatch::count).sum()
     }
 
     /// Names of the kernels replayed, in order.
     pub fn kernel_names(&self) -> Vec<&'static str> {
-        self.dispatches.iter().map(|d| d.kernel.entry_point()).collect()
+        self.dispatches.iter().flat_map(Dispatch::kernels).map(|k| k.entry_point()).collect()
     }
 
     /// Rows per batch.

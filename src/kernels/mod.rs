@@ -9,12 +9,13 @@ pub mod calls;
 pub mod calls_conv;
 pub mod calls_rnn;
 pub mod disk_cache;
+mod texture_matmul;
 pub mod variants;
 
 pub use calls::*;
 pub use calls_conv::*;
 pub use calls_rnn::*;
-pub use variants::{specialize, Variants};
+pub use variants::{specialize, TextureMatmul, Variants};
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -29,6 +30,9 @@ pub const CONV_COMMON_WGSL: &str = include_str!("../../shaders/conv_common.wgsl"
 
 /// Prelude of the matmul families (uniform, overrides, bindings, epilogue).
 pub const MATMUL_COMMON_WGSL: &str = include_str!("../../shaders/matmul_common.wgsl");
+
+/// Storage-buffer operands of matmul.wgsl and matmul_sg.wgsl (bindings 1 and 2).
+pub const MATMUL_OPERANDS_WGSL: &str = include_str!("../../shaders/matmul_operands.wgsl");
 
 /// Prelude of the subgroup variants (COLS, fma8).
 pub const SUBGROUP_COMMON_WGSL: &str = include_str!("../../shaders/subgroup_common.wgsl");
@@ -69,11 +73,15 @@ pub enum Family {
     RnnStep,
     /// shaders/matmul_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
     MatmulSg,
+    /// shaders/matmul_tex.wgsl (texture variants; CPU adapters with SUBGROUP)
+    MatmulTex,
+    /// shaders/matmul_pack.wgsl (packs the operands of the texture variants)
+    MatmulPack,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 15] = [
+    pub const ALL: [Family; 17] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -89,6 +97,8 @@ impl Family {
         Family::Rnn,
         Family::RnnStep,
         Family::MatmulSg,
+        Family::MatmulTex,
+        Family::MatmulPack,
     ];
 
     /// File name under shaders/.
@@ -109,6 +119,8 @@ impl Family {
             Family::Rnn => "rnn.wgsl",
             Family::RnnStep => "rnn_step.wgsl",
             Family::MatmulSg => "matmul_sg.wgsl",
+            Family::MatmulTex => "matmul_tex.wgsl",
+            Family::MatmulPack => "matmul_pack.wgsl",
         }
     }
 
@@ -129,6 +141,8 @@ impl Family {
             Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
             Family::RnnStep => include_str!("../../shaders/rnn_step.wgsl"),
             Family::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
+            Family::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
+            Family::MatmulPack => include_str!("../../shaders/matmul_pack.wgsl"),
         }
     }
 
@@ -138,8 +152,9 @@ impl Family {
         let preludes: &[&str] = match self {
             Family::Conv => &[CONV_COMMON_WGSL],
             Family::ConvSg => &[CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL],
-            Family::Matmul => &[MATMUL_COMMON_WGSL],
-            Family::MatmulSg => &[MATMUL_COMMON_WGSL, SUBGROUP_COMMON_WGSL],
+            Family::Matmul => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL],
+            Family::MatmulSg => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL, SUBGROUP_COMMON_WGSL],
+            Family::MatmulTex | Family::MatmulPack => &[MATMUL_COMMON_WGSL],
             Family::Rnn | Family::RnnStep => &[RNN_COMMON_WGSL],
             _ => &[],
         };
@@ -182,6 +197,11 @@ kernel_table! {
     MatmulNnSg => MatmulSg, "matmul_nn_sg";
     MatmulNtSg => MatmulSg, "matmul_nt_sg";
     MatmulTnSg => MatmulSg, "matmul_tn_sg";
+    MatmulNnTex => MatmulTex, "matmul_nn_tex";
+    MatmulNtTex => MatmulTex, "matmul_nt_tex";
+    MatmulTnTex => MatmulTex, "matmul_tn_tex";
+    MatmulPackRows => MatmulPack, "matmul_pack_rows";
+    MatmulPackCols => MatmulPack, "matmul_pack_cols";
     ActivationForward => Elementwise, "activation_forward";
     ActivationBackward => Elementwise, "activation_backward";
     AddInto => Elementwise, "add_into";
@@ -248,28 +268,113 @@ pub struct Dispatch {
     pub bind_group: wgpu::BindGroup,
     /// Workgroups in x, y, z.
     pub groups: [u32; 3],
+    /// Dispatches recorded just before this one, in order (the operand
+    /// packing of a texture matmul; empty for every other kernel).
+    pub before: Vec<Dispatch>,
 }
 
 impl Dispatch {
-    /// Records the dispatch into a compute pass.
+    /// Records the dispatch (after those it needs first) into a compute pass.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        for d in &self.before {
+            d.record(pass);
+        }
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
     }
+
+    /// The kernels [`Dispatch::record`] dispatches, in order.
+    pub fn kernels(&self) -> Vec<KernelId> {
+        let mut out: Vec<KernelId> = self.before.iter().flat_map(Dispatch::kernels).collect();
+        out.push(self.kernel);
+        out
+    }
+
+    /// GPU dispatches [`Dispatch::record`] records.
+    pub fn count(&self) -> usize {
+        1 + self.before.iter().map(Dispatch::count).sum::<usize>()
+    }
 }
 
 type PipelineKey = (KernelId, Vec<(&'static str, u64)>);
+
+/// The shape of a pipeline's bind group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum LayoutKind {
+    /// The uniform, then this many storage buffers (every kernel but the two below).
+    Storage(usize),
+    /// The uniform, a storage buffer and a write-only rgba32float storage texture.
+    Pack,
+    /// The uniform, two rgba32float textures, then three storage buffers.
+    TextureMatmul,
+}
+
+impl LayoutKind {
+    fn of(kernel: KernelId, storage: usize) -> LayoutKind {
+        match kernel.family() {
+            Family::MatmulPack => LayoutKind::Pack,
+            Family::MatmulTex => LayoutKind::TextureMatmul,
+            _ => LayoutKind::Storage(storage),
+        }
+    }
+
+    fn storage_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+        wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: false },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }
+    }
+
+    fn texture_entry(binding: u32, ty: wgpu::BindingType) -> wgpu::BindGroupLayoutEntry {
+        wgpu::BindGroupLayoutEntry { binding, visibility: wgpu::ShaderStages::COMPUTE, ty, count: None }
+    }
+
+    /// Entries after the uniform at binding 0.
+    fn entries(self) -> Vec<wgpu::BindGroupLayoutEntry> {
+        match self {
+            LayoutKind::Storage(n) => (1..=n as u32).map(Self::storage_entry).collect(),
+            LayoutKind::Pack => vec![
+                Self::storage_entry(1),
+                Self::texture_entry(
+                    2,
+                    wgpu::BindingType::StorageTexture {
+                        access: wgpu::StorageTextureAccess::WriteOnly,
+                        format: wgpu::TextureFormat::Rgba32Float,
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                    },
+                ),
+            ],
+            LayoutKind::TextureMatmul => {
+                let sampled = wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                };
+                let mut e = vec![Self::texture_entry(1, sampled), Self::texture_entry(2, sampled)];
+                e.extend((3..=5).map(Self::storage_entry));
+                e
+            }
+        }
+    }
+}
 
 /// Shader modules and specialized pipelines, created once and reused.
 #[derive(Default)]
 pub struct PipelineCache {
     modules: HashMap<Family, wgpu::ShaderModule>,
     pipelines: HashMap<PipelineKey, Arc<wgpu::ComputePipeline>>,
-    // explicit layouts by storage-binding count: a specialization that leaves
+    // explicit layouts by binding shape: a specialization that leaves
     // a binding unused must still accept it (auto layouts would drop it)
-    layouts: HashMap<usize, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
+    layouts: HashMap<LayoutKind, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
     disk: Option<disk_cache::DiskCache>,
+    scratch: texture_matmul::Scratch,
 }
 
 impl PipelineCache {
@@ -298,9 +403,9 @@ impl PipelineCache {
     fn layout(
         &mut self,
         gpu: &Gpu,
-        storage: usize,
+        kind: LayoutKind,
     ) -> Result<&(wgpu::BindGroupLayout, wgpu::PipelineLayout)> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.layouts.entry(storage) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.layouts.entry(kind) {
             let mut entries = vec![wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -311,18 +416,7 @@ impl PipelineCache {
                 },
                 count: None,
             }];
-            for i in 0..storage {
-                entries.push(wgpu::BindGroupLayoutEntry {
-                    binding: i as u32 + 1,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: false },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                });
-            }
+            entries.extend(kind.entries());
             let pair = gpu.scoped("creating a bind group layout", || {
                 let bgl = gpu.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                     label: Some("kernel bindings"),
@@ -337,7 +431,7 @@ impl PipelineCache {
             })?;
             slot.insert(pair);
         }
-        self.layouts.get(&storage).ok_or_else(|| Error::Gpu("layout missing from cache".into()))
+        self.layouts.get(&kind).ok_or_else(|| Error::Gpu("layout missing from cache".into()))
     }
 
     /// The pipeline for `kernel` (with `storage` storage bindings after the
@@ -373,8 +467,9 @@ impl PipelineCache {
             })?;
             slot.insert(module);
         }
-        self.layout(gpu, storage)?;
-        let (_, layout) = &self.layouts[&storage];
+        let kind = LayoutKind::of(kernel, storage);
+        self.layout(gpu, kind)?;
+        let (_, layout) = &self.layouts[&kind];
         let module =
             self.modules.get(&family).ok_or_else(|| Error::Gpu("shader module missing from cache".into()))?;
         let pipeline = gpu.scoped(&format!("creating pipeline {}", kernel.entry_point()), || {
@@ -400,6 +495,12 @@ impl PipelineCache {
         self.pipelines.len()
     }
 
+    /// Bytes of the scratch textures the texture matmuls built through this
+    /// cache share (0 on adapters without them).
+    pub fn scratch_bytes(&self) -> u64 {
+        self.scratch.bytes()
+    }
+
     /// True when no pipeline was created yet.
     pub fn is_empty(&self) -> bool {
         self.pipelines.is_empty()
@@ -416,42 +517,71 @@ impl PipelineCache {
                 context: call.kernel.entry_point().into(),
             });
         }
-        let pipeline = self.pipeline(gpu, call.kernel, call.bindings.len(), &call.overrides)?;
-        let layout = self.layout(gpu, call.bindings.len())?.0.clone();
-        let max_binding = gpu.limits.max_storage_buffer_binding_size;
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: uniform.buffer,
-                offset: uniform.offset,
-                size: std::num::NonZeroU64::new(uniform.size),
-            }),
-        }];
-        for (i, s) in call.bindings.iter().enumerate() {
-            if s.size > max_binding {
-                return Err(Error::LimitExceeded {
-                    limit: "max_storage_buffer_binding_size".into(),
-                    max: max_binding,
-                    needed: s.size,
-                    context: format!("binding {} of {}", i + 1, call.kernel.entry_point()),
-                });
-            }
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: s.buffer,
-                    offset: s.offset,
-                    size: std::num::NonZeroU64::new(s.size.max(4)),
-                }),
-            });
+        if call.kernel.family() == Family::MatmulTex {
+            return texture_matmul::build(self, gpu, call, uniform);
         }
-        let bind_group = gpu.scoped(&format!("binding buffers of {}", call.kernel.entry_point()), || {
-            gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(call.kernel.entry_point()),
-                layout: &layout,
-                entries: &entries,
-            })
-        })?;
-        Ok(Dispatch { kernel: call.kernel, pipeline, bind_group, groups: call.groups })
+        let pipeline = self.pipeline(gpu, call.kernel, call.bindings.len(), &call.overrides)?;
+        let mut entries = vec![uniform_entry(&uniform)];
+        for (i, s) in call.bindings.iter().enumerate() {
+            entries.push(buffer_entry(gpu, i as u32 + 1, s, call.kernel)?);
+        }
+        let bind_group = self.bind(gpu, LayoutKind::Storage(call.bindings.len()), &entries, call.kernel)?;
+        Ok(Dispatch { kernel: call.kernel, pipeline, bind_group, groups: call.groups, before: Vec::new() })
     }
+
+    /// The bind group of `entries` for a pipeline of layout `kind`.
+    fn bind(
+        &mut self,
+        gpu: &Gpu,
+        kind: LayoutKind,
+        entries: &[wgpu::BindGroupEntry<'_>],
+        kernel: KernelId,
+    ) -> Result<wgpu::BindGroup> {
+        let layout = self.layout(gpu, kind)?.0.clone();
+        gpu.scoped(&format!("binding buffers of {}", kernel.entry_point()), || {
+            gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(kernel.entry_point()),
+                layout: &layout,
+                entries,
+            })
+        })
+    }
+}
+
+/// Binding 0: the uniform of sizes.
+fn uniform_entry<'a>(uniform: &Slice<'a>) -> wgpu::BindGroupEntry<'a> {
+    wgpu::BindGroupEntry {
+        binding: 0,
+        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: uniform.buffer,
+            offset: uniform.offset,
+            size: std::num::NonZeroU64::new(uniform.size),
+        }),
+    }
+}
+
+/// A storage binding, refused when it is larger than the adapter binds.
+fn buffer_entry<'a>(
+    gpu: &Gpu,
+    binding: u32,
+    s: &Slice<'a>,
+    kernel: KernelId,
+) -> Result<wgpu::BindGroupEntry<'a>> {
+    let max_binding = gpu.limits.max_storage_buffer_binding_size;
+    if s.size > max_binding {
+        return Err(Error::LimitExceeded {
+            limit: "max_storage_buffer_binding_size".into(),
+            max: max_binding,
+            needed: s.size,
+            context: format!("binding {binding} of {}", kernel.entry_point()),
+        });
+    }
+    Ok(wgpu::BindGroupEntry {
+        binding,
+        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: s.buffer,
+            offset: s.offset,
+            size: std::num::NonZeroU64::new(s.size.max(4)),
+        }),
+    })
 }

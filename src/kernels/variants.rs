@@ -13,6 +13,27 @@ pub struct Variants {
     /// (shaders/conv_sg.wgsl: the convolution forward and input gradient;
     /// shaders/matmul_sg.wgsl: the three matmuls).
     pub subgroup8: bool,
+    /// Texture matmuls (shaders/matmul_tex.wgsl) and when to use them;
+    /// `None` where they do not pay (adapters other than CPU ones) or
+    /// cannot run (no 8-wide subgroups).
+    pub texture_matmul: Option<TextureMatmul>,
+}
+
+/// When a matmul takes the texture variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextureMatmul {
+    /// Fewest multiply-adds (M·N·K): below it the two packing dispatches
+    /// cost more than the faster loop saves.
+    pub min_macs: u64,
+    /// Largest texture edge the adapter allows (the packed operands are
+    /// ceil(K/4) texels wide and M or N high).
+    pub max_edge: u32,
+}
+
+impl TextureMatmul {
+    /// M·N·K from which the texture matmul is chosen on lavapipe:
+    /// measured break-even, see `medgpu bench --suite matmul`.
+    pub const MIN_MACS: u64 = 1 << 23;
 }
 
 /// The fastest variant of `call` the adapter runs (the call itself when
@@ -21,25 +42,38 @@ pub fn specialize<B>(call: Call<B>, v: Variants) -> Call<B> {
     if !v.subgroup8 {
         return call;
     }
+    use KernelId::*;
     match call.kernel {
-        KernelId::MatmulNn => matmul_sg(call, KernelId::MatmulNnSg),
-        KernelId::MatmulNt => matmul_sg(call, KernelId::MatmulNtSg),
-        KernelId::MatmulTn => matmul_sg(call, KernelId::MatmulTnSg),
-        KernelId::Conv2dForward => conv_sg(call, KernelId::Conv2dForwardSg),
-        KernelId::Conv2dBackwardInput => conv_sg(call, KernelId::Conv2dBackwardInputSg),
+        MatmulNn => matmul_variant(call, v, MatmulNnSg, MatmulNnTex),
+        MatmulNt => matmul_variant(call, v, MatmulNtSg, MatmulNtTex),
+        MatmulTn => matmul_variant(call, v, MatmulTnSg, MatmulTnTex),
+        Conv2dForward => conv_sg(call, Conv2dForwardSg),
+        Conv2dBackwardInput => conv_sg(call, Conv2dBackwardInputSg),
         _ => call,
     }
 }
 
-/// matmul_sg.wgsl: 256 rows x 8 columns of C per workgroup; kept for C
-/// with fewer than 16 rows, where most of a subgroup's 32 rows would idle.
-fn matmul_sg<B>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
+/// matmul_tex.wgsl (256 rows x 16 columns of C per workgroup) for large
+/// matmuls where the adapter takes it; else matmul_sg.wgsl (256 rows x 8
+/// columns), kept for C with fewer than 16 rows, where most of a
+/// subgroup's 32 rows would idle.
+fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId) -> Call<B> {
     // uniform: m, n, k
-    if let [m, n, ..] = *call.uniform.as_slice() {
-        if m >= 16 {
-            call.groups = [n.div_ceil(8), m.div_ceil(256), 1];
-            call.kernel = kernel;
+    let [m, n, k] = match *call.uniform.as_slice() {
+        [m, n, k, ..] => [m, n, k],
+        _ => return call,
+    };
+    if let Some(t) = v.texture_matmul {
+        let macs = m as u64 * n as u64 * k as u64;
+        if macs >= t.min_macs && m.max(n).max(k.div_ceil(4)) <= t.max_edge {
+            call.groups = [n.div_ceil(16), m.div_ceil(256), 1];
+            call.kernel = tex;
+            return call;
         }
+    }
+    if m >= 16 {
+        call.groups = [n.div_ceil(8), m.div_ceil(256), 1];
+        call.kernel = sg;
     }
     call
 }
