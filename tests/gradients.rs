@@ -193,7 +193,7 @@ fn texture_matmuls_match_finite_differences() {
     let max_edge = dev.limits.max_texture_dimension_2d;
     dev.force_variants(Variants {
         subgroup8: true,
-        texture_matmul: Some(TextureMatmul { min_macs: 0, max_edge }),
+        texture_matmul: Some(TextureMatmul { min_macs: 0, min_blocks: 0, max_edge }),
     });
     let dev = Arc::new(dev);
     let data = random_data(20, 5, 2, LossKind::Mse, 31);

@@ -29,7 +29,10 @@ fn with_variants(call: kernels::Call<usize>) -> Vec<kernels::Call<usize>> {
     let mut choices = vec![Variants { texture_matmul: None, ..v }];
     if v.subgroup8 {
         let max_edge = gpu().limits.max_texture_dimension_2d;
-        choices.push(Variants { texture_matmul: Some(TextureMatmul { min_macs: 0, max_edge }), ..v });
+        choices.push(Variants {
+            texture_matmul: Some(TextureMatmul { min_macs: 0, min_blocks: 0, max_edge }),
+            ..v
+        });
     }
     let mut out = vec![call.clone()];
     for v in choices {

@@ -102,6 +102,8 @@ pub fn matmul(gpu: &Gpu, cache: &mut PipelineCache, max: usize, reps: usize) -> 
     shapes.push(("matmul_nn 32x64x30 (mlp forward)".into(), 0, 32, 64, 30));
     shapes.push(("matmul_tn 64x32x32 (mlp weight grad)".into(), 2, 64, 32, 32));
     shapes.push(("matmul_nt 32x64x32 (mlp input grad)".into(), 1, 32, 64, 32));
+    // the ECG LSTM's recurrent weight gradient: h^T . dz over 64 rows x 64 steps
+    shapes.push(("matmul_tn 32x128x4096 (lstm weight grad)".into(), 2, 32, 128, 4096));
     let mut out = Vec::new();
     for (name, kind, m, n, k) in shapes {
         let ops = MatmulOperands { a: 0, b: 1, bias: None, aux: None, c: 2 };

@@ -109,6 +109,7 @@ impl Gpu {
         };
         let texture_matmul = (subgroup8 && texture).then_some(crate::kernels::TextureMatmul {
             min_macs: crate::kernels::TextureMatmul::MIN_MACS,
+            min_blocks: crate::kernels::TextureMatmul::MIN_BLOCKS,
             max_edge: self.limits.max_texture_dimension_2d,
         });
         crate::kernels::Variants { subgroup8, texture_matmul }

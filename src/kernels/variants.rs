@@ -25,15 +25,21 @@ pub struct TextureMatmul {
     /// Fewest multiply-adds (M·N·K): below it the two packing dispatches
     /// cost more than the faster loop saves.
     pub min_macs: u64,
+    /// Fewest 4x16 blocks of C (invocations with work).
+    pub min_blocks: u64,
     /// Largest texture edge the adapter allows (the packed operands are
     /// ceil(K/4) texels wide and M or N high).
     pub max_edge: u32,
 }
 
 impl TextureMatmul {
-    /// M·N·K from which the texture matmul is chosen on lavapipe:
-    /// measured break-even, see `medgpu bench --suite matmul`.
+    /// M·N·K from which the texture matmul is chosen on lavapipe
+    /// (`medgpu bench --suite matmul`: at 128^3 = 2^21 it ran slower than
+    /// the subgroup matmul, 3.7-4.0 against 4.7 GFLOPS; at 256^3 faster).
     pub const MIN_MACS: u64 = 1 << 23;
+    /// Blocks from which it is chosen: `matmul_tn 32x128x4096 (lstm weight
+    /// grad)` (64 blocks) ran no faster than the subgroup matmul.
+    pub const MIN_BLOCKS: u64 = 256;
 }
 
 /// The fastest variant of `call` the adapter runs (the call itself when
@@ -65,7 +71,11 @@ fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId
     };
     if let Some(t) = v.texture_matmul {
         let macs = m as u64 * n as u64 * k as u64;
-        if macs >= t.min_macs && m.max(n).max(k.div_ceil(4)) <= t.max_edge {
+        // a skinny C (the LSTM's h^T . dz is 32 x 128 over K = 4096) has
+        // too few 4x16 blocks to keep the threads busy through its long loop
+        let blocks = m.div_ceil(4) as u64 * n.div_ceil(16) as u64;
+        let busy = blocks >= t.min_blocks;
+        if macs >= t.min_macs && busy && m.max(n).max(k.div_ceil(4)) <= t.max_edge {
             call.groups = [n.div_ceil(16), m.div_ceil(256), 1];
             call.kernel = tex;
             return call;
