@@ -3,23 +3,24 @@
 //! with the time of every kernel of its step (`medgpu bench` has every
 //! suite).
 
-use medgpu::gpu::{DeviceOptions, Gpu};
-use std::sync::Arc;
+use medgpu::bench::Devices;
+use medgpu::gpu::DeviceOptions;
 
-/// A training benchmark: (gpu, repetitions, epochs per repetition).
-type TrainBenchFn = fn(Arc<Gpu>, usize, usize) -> medgpu::Result<medgpu::bench::TrainBench>;
+/// A training benchmark: (devices, repetitions, epochs per repetition).
+type TrainBenchFn = fn(&Devices, usize, usize) -> medgpu::Result<medgpu::bench::TrainBench>;
 
 fn main() {
     if std::env::var_os("VK_LOADER_LAYERS_DISABLE").is_none() {
         std::env::set_var("VK_LOADER_LAYERS_DISABLE", "*device_select*");
     }
-    let gpu = match Gpu::open(&DeviceOptions::default()) {
-        Ok(g) => Arc::new(g),
+    let devs = match Devices::open(&DeviceOptions::default()) {
+        Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);
         }
     };
+    let gpu = devs.pool.clone();
     let mut cache = medgpu::kernels::PipelineCache::new();
     match medgpu::bench::kernels::matmul(&gpu, &mut cache, 512, 5) {
         Ok(figs) => {
@@ -44,16 +45,17 @@ fn main() {
         ("lstm", medgpu::bench::bench_lstm, 3, 1),
     ];
     for (name, run, reps, epochs) in models {
-        match run(gpu.clone(), reps, epochs) {
+        match run(&devs, reps, epochs) {
             Ok(r) => {
                 println!(
-                    "{name} {} batch {}: {:.0} samples/s (min {:.0}, max {:.0}), {} dispatches/step, {:.1} us CPU to record a step, first step {:.3} s",
+                    "{name} {} batch {}: {:.0} samples/s (min {:.0}, max {:.0}), {} dispatches/step{}, {:.1} us CPU to record a step, first step {:.3} s",
                     r.model,
                     r.batch,
                     r.samples_per_sec.median,
                     r.samples_per_sec.min,
                     r.samples_per_sec.max,
                     r.dispatches_per_step,
+                    if r.kernels_inline { " (kernels inline)" } else { "" },
                     r.encode_us_per_step.median,
                     r.first_step_secs
                 );

@@ -105,7 +105,8 @@ fn main() {
         "warn"
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
-    let dev = DeviceOptions { backend: cli.backend.clone(), adapter: cli.adapter.clone() };
+    let dev =
+        DeviceOptions { backend: cli.backend.clone(), adapter: cli.adapter.clone(), software_inline: false };
     let result = match cli.command {
         Command::Devices { json } => cli::devices::run(&dev, json),
         Command::Train(a) => cli::train::run(&dev, *a, cli.quiet),

@@ -4,7 +4,7 @@
 
 use super::Stat;
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::gpu::{DeviceOptions, Gpu};
 use crate::graph::{
     Act, GpuDataset, LossKind, MemoryReport, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions,
     TargetSource,
@@ -17,6 +17,41 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The devices the training benchmarks run on: the adapter as opened and,
+/// on a software adapter, a second one running kernels inline for the
+/// models that prefer it, as `medgpu train` chooses
+/// ([`ModelSpec::prefers_inline_kernels`]).
+pub struct Devices {
+    /// The adapter with its own threading.
+    pub pool: Arc<Gpu>,
+    /// The same software adapter with kernels inline; `None` on hardware
+    /// adapters (and when `LP_NUM_THREADS` already decides).
+    pub inline: Option<Arc<Gpu>>,
+}
+
+impl Devices {
+    /// Opens the adapter `opts` names (and its inline twin where it is a software one).
+    pub fn open(opts: &DeviceOptions) -> Result<Devices> {
+        let pool = Arc::new(Gpu::open(&DeviceOptions { software_inline: false, ..opts.clone() })?);
+        let software = pool.info.device_type == wgpu::DeviceType::Cpu;
+        let decided = std::env::var_os("LP_NUM_THREADS").is_some();
+        let inline = if software && !decided {
+            Some(Arc::new(Gpu::open(&DeviceOptions { software_inline: true, ..opts.clone() })?))
+        } else {
+            None
+        };
+        Ok(Devices { pool, inline })
+    }
+
+    /// The device `medgpu train` would train `model` on.
+    pub fn for_model(&self, model: &ModelSpec) -> Arc<Gpu> {
+        match &self.inline {
+            Some(g) if model.prefers_inline_kernels() => g.clone(),
+            _ => self.pool.clone(),
+        }
+    }
+}
+
 /// Results of one model's training benchmark.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrainBench {
@@ -28,6 +63,9 @@ pub struct TrainBench {
     pub samples_per_sec: Stat,
     /// Dispatches in one step.
     pub dispatches_per_step: usize,
+    /// Whether the software adapter ran the kernels inline (see
+    /// [`ModelSpec::prefers_inline_kernels`]).
+    pub kernels_inline: bool,
     /// CPU µs to record one step.
     pub encode_us_per_step: Stat,
     /// Seconds from the start of compilation (pipelines included) to the end of the first step.
@@ -56,7 +94,7 @@ pub struct TrainBench {
 /// measures it. `reps` repetitions of `epochs_per_rep` epochs.
 #[allow(clippy::too_many_arguments)] // one benchmark's settings
 pub fn bench_training(
-    gpu: Arc<Gpu>,
+    devs: &Devices,
     name: &str,
     data: &DataSource,
     model: &ModelSpec,
@@ -71,6 +109,7 @@ pub fn bench_training(
         }
         None => TrainConfig { model: model.clone(), ..TrainConfig::default() },
     };
+    let gpu = devs.for_model(model);
     let p = prepare(data, &cfg)?;
     let cols = p.ds.cols();
     let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
@@ -120,6 +159,7 @@ pub fn bench_training(
         batch,
         samples_per_sec: Stat::of(&sps),
         dispatches_per_step: program.dispatches_per_step(),
+        kernels_inline: gpu.software_inline,
         encode_us_per_step: Stat::of(&enc),
         first_step_secs,
         pipeline_cache,
@@ -133,36 +173,36 @@ pub fn bench_training(
 }
 
 /// The default MLP (30-64-32-1, ReLU, Adam 1e-3, batch 32) on the breast cancer training split.
-pub fn bench_default_mlp(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+pub fn bench_default_mlp(devs: &Devices, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let head = Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets };
     let model = ModelSpec::mlp(&[64, 32], Act::Relu, 0.0);
-    bench_training(gpu, "mlp", &DataSource::builtin("breast_cancer"), &model, head, 32, reps, epochs_per_rep)
+    bench_training(devs, "mlp", &DataSource::builtin("breast_cancer"), &model, head, 32, reps, epochs_per_rep)
 }
 
 /// The dense autoencoder 30-16-8-16-30 on the same rows.
-pub fn bench_autoencoder(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+pub fn bench_autoencoder(devs: &Devices, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let head = Head { outputs: 30, loss: LossKind::Mse, target: TargetSource::Features };
     let model = ModelSpec::autoencoder(&[16, 8], Act::Relu);
     let data = DataSource::builtin("breast_cancer");
-    bench_training(gpu, "autoencoder", &data, &model, head, 32, reps, epochs_per_rep)
+    bench_training(devs, "autoencoder", &data, &model, head, 32, reps, epochs_per_rep)
 }
 
 /// The default CNN (`--model cnn`) on the digits training split, batch 32.
-pub fn bench_cnn(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+pub fn bench_cnn(devs: &Devices, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let head = Head { outputs: 10, loss: LossKind::SoftmaxCrossEntropy, target: TargetSource::Targets };
     let model = ModelSpec::cnn([1, 8, 8]);
-    bench_training(gpu, "cnn", &DataSource::builtin("digits"), &model, head, 32, reps, epochs_per_rep)
+    bench_training(devs, "cnn", &DataSource::builtin("digits"), &model, head, 32, reps, epochs_per_rep)
 }
 
 /// LSTM(32) forecasting the next ECG sample from windows of 64 (stride 8),
 /// batch 64: the sequence model of the RNN issue.
-pub fn bench_lstm(gpu: Arc<Gpu>, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
-    bench_recurrent(gpu, crate::graph::Cell::Lstm, reps, epochs_per_rep)
+pub fn bench_lstm(devs: &Devices, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+    bench_recurrent(devs, crate::graph::Cell::Lstm, reps, epochs_per_rep)
 }
 
 /// The same ECG setup with another recurrent cell (32 units, batch 64).
 pub fn bench_recurrent(
-    gpu: Arc<Gpu>,
+    devs: &Devices,
     cell: crate::graph::Cell,
     reps: usize,
     epochs_per_rep: usize,
@@ -173,5 +213,5 @@ pub fn bench_recurrent(
     let data = DataSource { window: Some(window), ..DataSource::builtin("ecg") };
     let model = ModelSpec::recurrent(cell, &[32], 64);
     let name = model.name.clone();
-    bench_training(gpu, &name, &data, &model, head, 64, reps, epochs_per_rep)
+    bench_training(devs, &name, &data, &model, head, 64, reps, epochs_per_rep)
 }

@@ -2,12 +2,11 @@
 
 use medgpu::bench::kernels::Figure;
 use medgpu::bench::{self, TrainBench, SUITES};
-use medgpu::gpu::{DeviceOptions, Gpu};
+use medgpu::gpu::DeviceOptions;
 use medgpu::kernels::PipelineCache;
 use medgpu::{Error, Result};
 use serde_json::json;
 use std::path::Path;
-use std::sync::Arc;
 
 fn print_figures(title: &str, figs: &[Figure]) {
     println!("\n{title}");
@@ -22,7 +21,8 @@ fn print_figures(title: &str, figs: &[Figure]) {
 
 fn print_train(r: &TrainBench, target: &str) {
     let s = &r.samples_per_sec;
-    println!("  {} (batch {}), {} dispatches per step", r.model, r.batch, r.dispatches_per_step);
+    let inline = if r.kernels_inline { ", kernels inline" } else { "" };
+    println!("  {} (batch {}), {} dispatches per step{inline}", r.model, r.batch, r.dispatches_per_step);
     println!(
         "    train samples/s        {:>10.0} {:>10.0} {:>10.0}  target {target}",
         s.median, s.min, s.max
@@ -44,8 +44,15 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
     if let Some(bad) = chosen.iter().find(|s| !SUITES.contains(&s.as_str())) {
         return Err(Error::Usage(format!("unknown suite '{bad}': use {}", SUITES.join(","))));
     }
-    let gpu = Arc::new(Gpu::open(opts)?);
+    let devs = bench::Devices::open(opts)?;
+    let gpu = devs.pool.clone();
     println!("adapter: {} (driver {} {})", gpu.describe(), gpu.info.driver, gpu.info.driver_info);
+    if devs.inline.is_some() {
+        println!(
+            "software adapter: kernels on its thread pool, and inline (LP_NUM_THREADS=0) where marked \
+             (the models medgpu train runs inline; LP_NUM_THREADS set by you decides for all)"
+        );
+    }
     let variants = gpu.variants();
     println!(
         "kernels: {} (subgroup sizes {}-{}; MEDGPU_PORTABLE_KERNELS=1 for the portable ones)",
@@ -74,7 +81,14 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
         out.insert("elementwise".into(), json!(f));
     }
     if has("dispatch") {
-        let f = bench::kernels::dispatch(&gpu, &mut cache, reps)?;
+        let mut f = bench::kernels::dispatch(&gpu, &mut cache, reps)?;
+        if let Some(inline) = &devs.inline {
+            let mut inline_cache = PipelineCache::new();
+            for mut g in bench::kernels::dispatch(inline, &mut inline_cache, reps)? {
+                g.name = format!("{} (inline)", g.name);
+                f.push(g);
+            }
+        }
         print_figures("overheads", &f);
         out.insert("dispatch".into(), json!(f));
     }
@@ -84,20 +98,20 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
         println!(
             "\ntraining throughput ({reps} reps of {epochs} epochs; training splits of the built-in data)"
         );
-        let mlp = bench::bench_default_mlp(gpu.clone(), reps, epochs)?;
+        let mlp = bench::bench_default_mlp(&devs, reps, epochs)?;
         print_train(&mlp, ">= 25000 (issue 2), 60000 (issue 6)");
-        let ae = bench::bench_autoencoder(gpu.clone(), reps, epochs)?;
+        let ae = bench::bench_autoencoder(&devs, reps, epochs)?;
         print_train(&ae, ">= 60000");
-        let cnn = bench::bench_cnn(gpu.clone(), reps, epochs)?;
+        let cnn = bench::bench_cnn(&devs, reps, epochs)?;
         print_train(&cnn, ">= 10000 (issue 4), first step <= 2 s");
-        let lstm = bench::bench_lstm(gpu.clone(), reps, if quick { 1 } else { 2 })?;
+        let lstm = bench::bench_lstm(&devs, reps, if quick { 1 } else { 2 })?;
         print_train(&lstm, ">= 6500 (issue 5), first step <= 2 s");
         trained = vec![mlp, ae, cnn, lstm];
         if quick {
             println!("  gru, rnn: in the full run (medgpu bench without --quick)");
         } else {
             for cell in [medgpu::graph::Cell::Gru, medgpu::graph::Cell::Elman(medgpu::graph::Act::Tanh)] {
-                let r = bench::bench_recurrent(gpu.clone(), cell, reps, 2)?;
+                let r = bench::bench_recurrent(&devs, cell, reps, 2)?;
                 print_train(&r, "(no target; LSTM's is 6500)");
                 trained.push(r);
             }

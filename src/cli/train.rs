@@ -365,9 +365,10 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
             (s, c, medgpu::train::run_dir::create_run_dir(a.out.as_deref())?, false)
         }
     };
-    let gpu = Arc::new(Gpu::open(dev)?);
+    let dev = DeviceOptions { software_inline: cfg.model.prefers_inline_kernels(), ..dev.clone() };
+    let gpu = Arc::new(Gpu::open(&dev)?);
     if !quiet {
-        println!("adapter: {}", gpu.describe());
+        println!("adapter: {}{}", gpu.describe(), if gpu.software_inline { ", kernels inline" } else { "" });
         println!(
             "data: {}{}",
             source.data,

@@ -28,6 +28,9 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// The features enabled on the device.
     pub features: wgpu::Features,
+    /// A software adapter running its kernels on the submitting thread
+    /// ([`DeviceOptions::software_inline`], or `LP_NUM_THREADS=0`).
+    pub software_inline: bool,
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     created: std::sync::atomic::AtomicU64,
@@ -37,8 +40,14 @@ pub struct Gpu {
 impl Gpu {
     /// Opens the adapter chosen by `opts` (see [`DeviceOptions`]).
     pub fn open(opts: &DeviceOptions) -> Result<Gpu> {
+        let user_threads = std::env::var(adapters::LP_THREADS).ok();
         let adapter = adapters::choose_adapter(opts)?;
         let info = adapter.get_info();
+        let software_inline = info.device_type == wgpu::DeviceType::Cpu
+            && match user_threads {
+                Some(n) => n.trim() == "0",
+                None => opts.software_inline,
+            };
         let limits = adapter.limits();
         let wanted =
             wgpu::Features::SUBGROUP | wgpu::Features::PIPELINE_CACHE | wgpu::Features::TIMESTAMP_QUERY;
@@ -80,6 +89,7 @@ impl Gpu {
             info,
             limits,
             features,
+            software_inline,
             errors,
             lost,
             created: std::sync::atomic::AtomicU64::new(0),
