@@ -17,7 +17,8 @@ pub struct DeviceOptions {
     /// each kernel runs on one core. Pays for models made of many small
     /// kernels. Sets Mesa's `LP_NUM_THREADS=0` while the adapter is opened,
     /// unless the user set `LP_NUM_THREADS` (which then wins); hardware
-    /// adapters ignore it.
+    /// adapters ignore it. Setting it changes the process environment for
+    /// that moment: open such devices before starting threads that read it.
     pub software_inline: bool,
 }
 

@@ -405,7 +405,7 @@ impl Program {
 
     /// Dispatches in one replay (one training step, or one inference batch).
     pub fn dispatches_per_step(&self) -> usize {
-        self.dispatches.iter().map(Dispatch::count).sum()
+        self.dispatches.iter().map(|d| d.kernels().len()).sum()
     }
 
     /// Names of the kernels replayed, in order.

@@ -290,11 +290,6 @@ impl Dispatch {
         out.push(self.kernel);
         out
     }
-
-    /// GPU dispatches [`Dispatch::record`] records.
-    pub fn count(&self) -> usize {
-        1 + self.before.iter().map(Dispatch::count).sum::<usize>()
-    }
 }
 
 type PipelineKey = (KernelId, Vec<(&'static str, u64)>);
