@@ -1,6 +1,8 @@
 //! Kernel variants: the same kernel with another grid and the same
 //! bindings, uniform and results, chosen per adapter (tested against the
-//! same references as the portable kernels).
+//! same references as the portable kernels). The texture matmuls also pack
+//! their operands first: `PipelineCache::build` adds those two dispatches
+//! and the scratch textures (see `texture_matmul.rs`).
 
 use super::calls::Call;
 use super::calls_conv::subgroup_grid;
