@@ -34,7 +34,7 @@ impl Devices {
     pub fn open(opts: &DeviceOptions) -> Result<Devices> {
         let pool = Arc::new(Gpu::open(&DeviceOptions { software_inline: false, ..opts.clone() })?);
         let software = pool.info.device_type == wgpu::DeviceType::Cpu;
-        let decided = std::env::var_os("LP_NUM_THREADS").is_some();
+        let decided = crate::gpu::user_software_threads().is_some();
         let inline = if software && !decided {
             Some(Arc::new(Gpu::open(&DeviceOptions { software_inline: true, ..opts.clone() })?))
         } else {

@@ -23,7 +23,13 @@ pub struct DeviceOptions {
 }
 
 /// Mesa's llvmpipe thread count variable (read when an adapter is created).
-pub(crate) const LP_THREADS: &str = "LP_NUM_THREADS";
+const LP_THREADS: &str = "LP_NUM_THREADS";
+
+/// The llvmpipe thread count the user set, which every software adapter
+/// then uses whatever [`DeviceOptions::software_inline`] says.
+pub fn user_software_threads() -> Option<String> {
+    std::env::var(LP_THREADS).ok()
+}
 
 /// What `medgpu devices` prints about one adapter.
 #[derive(Clone, Debug, Serialize)]
@@ -75,7 +81,7 @@ fn requested_backends(opts: &DeviceOptions) -> Result<(wgpu::Backends, Option<St
 
 fn enumerate(backends: wgpu::Backends, software_inline: bool) -> Vec<wgpu::Adapter> {
     // llvmpipe reads its thread count when the instance creates its adapters
-    let inline = software_inline && std::env::var_os(LP_THREADS).is_none();
+    let inline = software_inline && user_software_threads().is_none();
     if inline {
         std::env::set_var(LP_THREADS, "0");
     }

@@ -7,7 +7,7 @@
 mod adapters;
 pub mod timer;
 
-pub use adapters::{list_adapters, AdapterReport, DeviceOptions};
+pub use adapters::{list_adapters, user_software_threads, AdapterReport, DeviceOptions};
 
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
@@ -40,7 +40,7 @@ pub struct Gpu {
 impl Gpu {
     /// Opens the adapter chosen by `opts` (see [`DeviceOptions`]).
     pub fn open(opts: &DeviceOptions) -> Result<Gpu> {
-        let user_threads = std::env::var(adapters::LP_THREADS).ok();
+        let user_threads = adapters::user_software_threads();
         let adapter = adapters::choose_adapter(opts)?;
         let info = adapter.get_info();
         let software_inline = info.device_type == wgpu::DeviceType::Cpu
