@@ -194,6 +194,7 @@ fn texture_matmuls_match_finite_differences() {
     dev.force_variants(Variants {
         subgroup8: true,
         texture_matmul: Some(TextureMatmul { min_macs: 0, min_blocks: 0, max_edge }),
+        subgroup_exactly8: false,
     });
     let dev = Arc::new(dev);
     let data = random_data(20, 5, 2, LossKind::Mse, 31);

@@ -41,10 +41,28 @@ fn geom_and_mask(
     (g, m)
 }
 
+/// Runs `call` and, where the adapter has one, its subgroup variant
+/// (rnn_sg.wgsl: 8-wide subgroups, H a multiple of 8) on copies of the same
+/// buffers; checks that the variant writes what the portable kernel writes
+/// and returns the portable kernel's buffers, which the caller checks
+/// against the reference.
+fn run_with_variant(call: &medgpu::kernels::Call<usize>, bufs: &[Vec<u32>], steps: usize) -> Vec<Vec<u32>> {
+    let got = run_call(call, bufs);
+    let special = kernels::specialize(call.clone(), gpu().variants());
+    if special.kernel != call.kernel {
+        let alt = run_call(&special, bufs);
+        for (i, (a, b)) in alt.iter().zip(&got).enumerate() {
+            let what = format!("{} buffer {i}", special.kernel.entry_point());
+            assert_close(&what, &floats(a), &floats(b), 1e-6 * steps as f64, 1e-5);
+        }
+    }
+    got
+}
+
 #[test]
 fn lstm_forward_and_backward_match_reference() {
     for (ci, &(batch, steps, hidden)) in
-        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
+        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17), (3, 6, 8), (5, 4, 24)].iter().enumerate()
     {
         for (last_only, masked) in CASES {
             let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
@@ -79,7 +97,7 @@ fn lstm_forward_and_backward_match_reference() {
                 words(&init),
                 vec![0; 4],
             ];
-            let got = run_call(&kernels::lstm_forward(&g, o.clone()), &bufs);
+            let got = run_with_variant(&kernels::lstm_forward(&g, o.clone()), &bufs, steps);
             let want = cref::lstm_forward(&g, &gx, &whh, side);
             let what = format!("lstm {g:?}");
             let tol = 1e-5 * (steps as f64).sqrt();
@@ -101,7 +119,7 @@ fn lstm_forward_and_backward_match_reference() {
                 words(&init),
                 vec![0; 4],
             ];
-            let got = run_call(&kernels::lstm_backward(&g, o), &bufs);
+            let got = run_with_variant(&kernels::lstm_backward(&g, o), &bufs, steps);
             let want_dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells, side);
             assert_close(&format!("{what} dz"), &floats(&got[5]), &want_dz, 1e-5 * steps as f64, 1e-3);
         }
@@ -112,7 +130,7 @@ fn lstm_forward_and_backward_match_reference() {
 fn gru_and_elman_forward_and_backward_match_reference() {
     use medgpu::kernels::{Act, RecurrenceOperands};
     for (ci, &(batch, steps, hidden)) in
-        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17)].iter().enumerate()
+        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17), (3, 6, 8), (5, 4, 24)].iter().enumerate()
     {
         for (last_only, masked) in CASES {
             let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
@@ -156,7 +174,7 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                 words(&init),
                 vec![0; 4],
             ];
-            let got = run_call(&kernels::gru_forward(&g, o.clone()), &bufs);
+            let got = run_with_variant(&kernels::gru_forward(&g, o.clone()), &bufs, steps);
             let want = cref::gru_forward(&g, &gx, &whh, &bhh, side);
             assert_close(&format!("gru {what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
             assert_close(&format!("gru {what} gh_n"), &floats(&got[3]), &want.cells, tol, 1e-4);
@@ -180,7 +198,7 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                 words(&init),
                 vec![0; 4],
             ];
-            let got = run_call(&kernels::gru_backward(&g, o.clone()), &bufs);
+            let got = run_with_variant(&kernels::gru_backward(&g, o.clone()), &bufs, steps);
             let (dgx, dgh) = cref::gru_backward(&g, &dout, &whh, &saved, side);
             assert_close(&format!("gru {what} dgx"), &floats(&got[5]), &dgx, 1e-5 * steps as f64, 1e-3);
             assert_close(&format!("gru {what} dgh"), &floats(&got[6]), &dgh, 1e-5 * steps as f64, 1e-3);
@@ -202,7 +220,7 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                     words(&init),
                     vec![0; 4],
                 ];
-                let got = run_call(&kernels::elman_forward(&g, act, o.clone()), &bufs);
+                let got = run_with_variant(&kernels::elman_forward(&g, act, o.clone()), &bufs, steps);
                 let want = cref::elman_forward(&g, act, &gx, &whh, side);
                 assert_close(&format!("elman {act:?} {what} h"), &floats(&got[3]), &want.cells, tol, 1e-4);
                 assert_close(
@@ -226,7 +244,7 @@ fn gru_and_elman_forward_and_backward_match_reference() {
                     words(&init),
                     vec![0; 4],
                 ];
-                let got = run_call(&kernels::elman_backward(&g, act, o.clone()), &bufs);
+                let got = run_with_variant(&kernels::elman_backward(&g, act, o.clone()), &bufs, steps);
                 let da = cref::elman_backward(&g, act, &dout, &whh, &cells, side);
                 assert_close(
                     &format!("elman {act:?} {what} da"),

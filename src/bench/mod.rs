@@ -10,8 +10,8 @@ pub mod kernels;
 pub mod train;
 
 pub use train::{
-    bench_autoencoder, bench_cnn, bench_default_mlp, bench_lstm, bench_recurrent, bench_training, Devices,
-    TrainBench,
+    bench_autoencoder, bench_cnn, bench_default_mlp, bench_lstm, bench_recurrent, bench_training,
+    recurrent_setup, Devices, TrainBench,
 };
 
 use serde::Serialize;

@@ -207,11 +207,17 @@ pub fn bench_recurrent(
     reps: usize,
     epochs_per_rep: usize,
 ) -> Result<TrainBench> {
+    let (model, head, data) = recurrent_setup(cell);
+    let name = model.name.clone();
+    bench_training(devs, &name, &data, &model, head, 64, reps, epochs_per_rep)
+}
+
+/// The recurrent benchmark's model (`cell`, 32 units), head and data (ECG
+/// windows of 64, stride 8, forecasting the next sample); batch 64.
+pub fn recurrent_setup(cell: crate::graph::Cell) -> (ModelSpec, Head, DataSource) {
     let head = Head { outputs: 1, loss: LossKind::Mse, target: TargetSource::Targets };
     let window =
         crate::data::WindowOptions { window: 64, stride: 8, horizon: 1, signals: vec![], target: None };
     let data = DataSource { window: Some(window), ..DataSource::builtin("ecg") };
-    let model = ModelSpec::recurrent(cell, &[32], 64);
-    let name = model.name.clone();
-    bench_training(devs, &name, &data, &model, head, 64, reps, epochs_per_rep)
+    (ModelSpec::recurrent(cell, &[32], 64), head, data)
 }

@@ -122,7 +122,8 @@ impl Gpu {
             min_blocks: crate::kernels::TextureMatmul::MIN_BLOCKS,
             max_edge: self.limits.max_texture_dimension_2d,
         });
-        crate::kernels::Variants { subgroup8, texture_matmul }
+        let subgroup_exactly8 = subgroup8 && self.info.subgroup_max_size == 8;
+        crate::kernels::Variants { subgroup8, texture_matmul, subgroup_exactly8 }
     }
 
     /// Makes every program and benchmark built on this device use `v`

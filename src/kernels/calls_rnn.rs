@@ -134,9 +134,12 @@ pub struct RecurrenceOperands<B> {
 }
 
 fn recurrence<B>(kernel: KernelId, g: &RnnGeom, act: Option<Act>, bindings: Vec<B>) -> Call<B> {
+    // HIDDEN: a constant trip count for the loops over the units (see rnn_persistent.wgsl)
+    let mut overrides = vec![("HIDDEN", g.hidden as f64)];
+    overrides.extend(act.map(|a| ("ACT", a.code())));
     Call {
         kernel,
-        overrides: act.map(|a| vec![("ACT", a.code())]).unwrap_or_default(),
+        overrides,
         uniform: g.words(0),
         bindings,
         // a workgroup of 64 holds 64 / hidden rows

@@ -40,6 +40,9 @@ pub const SUBGROUP_COMMON_WGSL: &str = include_str!("../../shaders/subgroup_comm
 /// Prelude of the recurrent families (equations, uniform, bindings, helpers).
 pub const RNN_COMMON_WGSL: &str = include_str!("../../shaders/rnn_common.wgsl");
 
+/// Bodies of the persistent recurrences (rnn.wgsl and rnn_sg.wgsl hold their entry points).
+pub const RNN_PERSISTENT_WGSL: &str = include_str!("../../shaders/rnn_persistent.wgsl");
+
 /// A shader file: one family of kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -69,6 +72,9 @@ pub enum Family {
     ConvSg,
     /// shaders/rnn.wgsl (persistent: hidden sizes up to 64)
     Rnn,
+    /// shaders/rnn_sg.wgsl (subgroup entry points of the persistent
+    /// recurrences; adapters with SUBGROUP only)
+    RnnSg,
     /// shaders/rnn_step.wgsl (one dispatch per step: larger hidden sizes)
     RnnStep,
     /// shaders/matmul_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
@@ -81,7 +87,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 17] = [
+    pub const ALL: [Family; 18] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -95,6 +101,7 @@ impl Family {
         Family::BatchNorm,
         Family::ConvSg,
         Family::Rnn,
+        Family::RnnSg,
         Family::RnnStep,
         Family::MatmulSg,
         Family::MatmulTex,
@@ -117,6 +124,7 @@ impl Family {
             Family::BatchNorm => "batchnorm.wgsl",
             Family::ConvSg => "conv_sg.wgsl",
             Family::Rnn => "rnn.wgsl",
+            Family::RnnSg => "rnn_sg.wgsl",
             Family::RnnStep => "rnn_step.wgsl",
             Family::MatmulSg => "matmul_sg.wgsl",
             Family::MatmulTex => "matmul_tex.wgsl",
@@ -139,6 +147,7 @@ impl Family {
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Family::ConvSg => include_str!("../../shaders/conv_sg.wgsl"),
             Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
+            Family::RnnSg => include_str!("../../shaders/rnn_sg.wgsl"),
             Family::RnnStep => include_str!("../../shaders/rnn_step.wgsl"),
             Family::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
             Family::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
@@ -155,7 +164,8 @@ impl Family {
             Family::Matmul => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL],
             Family::MatmulSg => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL, SUBGROUP_COMMON_WGSL],
             Family::MatmulTex | Family::MatmulPack => &[MATMUL_COMMON_WGSL],
-            Family::Rnn | Family::RnnStep => &[RNN_COMMON_WGSL],
+            Family::Rnn | Family::RnnSg => &[RNN_COMMON_WGSL, RNN_PERSISTENT_WGSL],
+            Family::RnnStep => &[RNN_COMMON_WGSL],
             _ => &[],
         };
         format!("{COMMON_WGSL}\n{}\n{}", preludes.join("\n"), self.body())
@@ -230,6 +240,12 @@ kernel_table! {
     GruBackward => Rnn, "gru_backward";
     ElmanForward => Rnn, "elman_forward";
     ElmanBackward => Rnn, "elman_backward";
+    LstmForwardSg => RnnSg, "lstm_forward_sg";
+    LstmBackwardSg => RnnSg, "lstm_backward_sg";
+    GruForwardSg => RnnSg, "gru_forward_sg";
+    GruBackwardSg => RnnSg, "gru_backward_sg";
+    ElmanForwardSg => RnnSg, "elman_forward_sg";
+    ElmanBackwardSg => RnnSg, "elman_backward_sg";
     LstmStepForward => RnnStep, "lstm_step_forward";
     LstmStepBackward => RnnStep, "lstm_step_backward";
     GruStepForward => RnnStep, "gru_step_forward";

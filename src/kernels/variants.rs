@@ -19,6 +19,10 @@ pub struct Variants {
     /// `None` where they do not pay (adapters other than CPU ones) or
     /// cannot run (no 8-wide subgroups).
     pub texture_matmul: Option<TextureMatmul>,
+    /// Subgroups of exactly 8 invocations (lavapipe on AVX2), for
+    /// shaders/rnn_sg.wgsl, whose subgroups must each lie inside one batch
+    /// row of H units (H a multiple of 8): larger subgroups would span rows.
+    pub subgroup_exactly8: bool,
 }
 
 /// When a matmul takes the texture variant.
@@ -57,8 +61,24 @@ pub fn specialize<B>(call: Call<B>, v: Variants) -> Call<B> {
         MatmulTn => matmul_variant(call, v, MatmulTnSg, MatmulTnTex),
         Conv2dForward => conv_sg(call, Conv2dForwardSg),
         Conv2dBackwardInput => conv_sg(call, Conv2dBackwardInputSg),
+        LstmForward if v.subgroup_exactly8 => rnn_sg(call, LstmForwardSg),
+        LstmBackward if v.subgroup_exactly8 => rnn_sg(call, LstmBackwardSg),
+        GruForward if v.subgroup_exactly8 => rnn_sg(call, GruForwardSg),
+        GruBackward if v.subgroup_exactly8 => rnn_sg(call, GruBackwardSg),
+        ElmanForward if v.subgroup_exactly8 => rnn_sg(call, ElmanForwardSg),
+        ElmanBackward if v.subgroup_exactly8 => rnn_sg(call, ElmanBackwardSg),
         _ => call,
     }
+}
+
+/// rnn_sg.wgsl: the same grid and bindings, for hidden sizes that are a
+/// multiple of 8 (each 8-wide subgroup then lies inside one batch row).
+fn rnn_sg<B>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
+    // uniform: batch, steps, hidden, ...
+    if call.uniform.get(2).is_some_and(|h| h % 8 == 0) {
+        call.kernel = kernel;
+    }
+    call
 }
 
 /// matmul_tex.wgsl (256 rows x 16 columns of C per workgroup) for large

@@ -1,0 +1,87 @@
+//! Per-dispatch GPU time of a built-in benchmark model without training it:
+//! `cargo run --release --example probe_kernels -- [mlp|autoencoder|cnn|lstm|gru] [rounds] [reps]`.
+//! Each dispatch is replayed alone `reps` times per round; the minimum over
+//! rounds is printed, which is steadier than one round on a shared machine.
+
+use medgpu::bench::Devices;
+use medgpu::gpu::DeviceOptions;
+use medgpu::graph::{
+    Act, Cell, GpuDataset, LossKind, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions, TargetSource,
+};
+use medgpu::kernels::PipelineCache;
+use medgpu::models::{Head, ModelSpec};
+use medgpu::train::prepare::prepare;
+use medgpu::train::{DataSource, TrainConfig};
+use std::sync::Arc;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map_or("cnn", |s| s.as_str());
+    let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let reps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let (model, head, data, batch) = match which {
+        "mlp" => (
+            ModelSpec::mlp(&[64, 32], Act::Relu, 0.0),
+            Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets },
+            DataSource::builtin("breast_cancer"),
+            32,
+        ),
+        "autoencoder" => (
+            ModelSpec::autoencoder(&[16, 8], Act::Relu),
+            Head { outputs: 30, loss: LossKind::Mse, target: TargetSource::Features },
+            DataSource::builtin("breast_cancer"),
+            32,
+        ),
+        "lstm" | "gru" => {
+            let cell = if which == "gru" { Cell::Gru } else { Cell::Lstm };
+            let (model, head, data) = medgpu::bench::recurrent_setup(cell);
+            (model, head, data, 64)
+        }
+        _ => (
+            ModelSpec::cnn([1, 8, 8]),
+            Head { outputs: 10, loss: LossKind::SoftmaxCrossEntropy, target: TargetSource::Targets },
+            DataSource::builtin("digits"),
+            32,
+        ),
+    };
+    let devs = Devices::open(&DeviceOptions::default())?;
+    let gpu = devs.for_model(&model);
+    println!("{} inline={}", gpu.describe(), gpu.software_inline);
+    let cfg = match data.window {
+        Some(_) => {
+            TrainConfig { model: model.clone(), val_frac: 0.1, test_frac: 0.2, ..TrainConfig::default() }
+        }
+        None => TrainConfig { model: model.clone(), ..TrainConfig::default() },
+    };
+    let p = prepare(&data, &cfg)?;
+    let cols = p.ds.cols();
+    let ds = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
+    let graph = model.build(cols, head, batch, true, 42)?;
+    let params = Arc::new(ParamStore::init(&gpu, &graph, 42)?);
+    let mut cache = PipelineCache::new();
+    let mode = ProgramOptions { mode: Mode::Train(OptimizerConfig::adam(1e-3)) };
+    let mut program = Program::compile(gpu.clone(), &graph, params, ds, mode, &mut cache)?;
+    let rows: Vec<u32> = p.split.train.iter().take(batch).map(|r| *r as u32).collect();
+    program.train_steps(&[rows], &[1e-3])?;
+    let mut best: Vec<(&'static str, f64)> = Vec::new();
+    for _ in 0..rounds {
+        let r = program.profile_dispatches(reps)?;
+        if best.is_empty() {
+            best = r;
+        } else {
+            for (b, x) in best.iter_mut().zip(r) {
+                b.1 = b.1.min(x.1);
+            }
+        }
+    }
+    let total: f64 = best.iter().map(|(_, us)| us).sum();
+    for (k, us) in &best {
+        println!("  {k:<28} {us:>9.1} us");
+    }
+    println!(
+        "  {:<28} {total:>9.1} us  ({:.0} samples/s if nothing else)",
+        "sum",
+        batch as f64 / total * 1e6
+    );
+    Ok(())
+}
