@@ -61,8 +61,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cache = PipelineCache::new();
     let mode = ProgramOptions { mode: Mode::Train(OptimizerConfig::adam(1e-3)) };
     let mut program = Program::compile(gpu.clone(), &graph, params, ds, mode, &mut cache)?;
-    let rows: Vec<u32> = p.split.train.iter().take(batch).map(|r| *r as u32).collect();
-    program.train_steps(&[rows], &[1e-3])?;
+    let train: Vec<u32> = p.split.train.iter().map(|r| *r as u32).collect();
+    let rows_of = |i: usize| -> Vec<u32> {
+        let n = train.len() / batch;
+        train[(i % n) * batch..(i % n + 1) * batch].to_vec()
+    };
+    program.train_steps(&[rows_of(0)], &[1e-3])?;
     let mut best: Vec<(&'static str, f64)> = Vec::new();
     for _ in 0..rounds {
         let r = program.profile_dispatches(reps)?;
@@ -74,6 +78,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    let mut whole = f64::MAX;
+    for _ in 0..rounds {
+        whole = whole.min(program.profile_step(reps)?);
+    }
+    let steps = 20 * reps;
+    let t = std::time::Instant::now();
+    let batches: Vec<Vec<u32>> = (0..steps).map(rows_of).collect();
+    program.train_steps(&batches, &[1e-3])?;
+    program.read_loss()?;
+    let wall = t.elapsed().as_secs_f64() * 1e6 / steps as f64;
+    println!("whole step replayed in one pass: {whole:.1} us; train_steps wall: {wall:.1} us per step");
     let total: f64 = best.iter().map(|(_, us)| us).sum();
     for (k, us) in &best {
         println!("  {k:<28} {us:>9.1} us");

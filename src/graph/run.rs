@@ -33,6 +33,13 @@ impl Predictions {
     }
 }
 
+/// Training steps recorded into one command buffer and submitted together.
+/// A submit has a fixed cost (on lavapipe, MLP steps of about 1 ms took
+/// 1.3-2.0 ms each submitted alone and 1.0-1.1 ms eight to a submit:
+/// `probe_kernels mlp`); the steps and their order are the same either way.
+/// At most 3 submits are in flight, so a wait covers one submit's steps.
+pub const STEPS_PER_SUBMIT: usize = 8;
+
 impl Program {
     /// Uploads `batches` as [count, ids..] chunks of B + 1 words into the order buffer.
     fn upload_order(&mut self, batches: &[Vec<u32>]) -> Result<()> {
@@ -85,8 +92,9 @@ impl Program {
 
     /// Runs one training step per batch (each a list of data-set row ids, at
     /// most B; a shorter last batch is masked, not dropped), step `i` at
-    /// learning rate `lrs[i]` (or `lrs[0]` when one rate is given). Keeps a
-    /// few steps in flight and never reads anything back.
+    /// learning rate `lrs[i]` (or `lrs[0]` when one rate is given). Submits
+    /// [`STEPS_PER_SUBMIT`] steps at a time, keeps a few submits in flight
+    /// and never reads anything back.
     pub fn train_steps(&mut self, batches: &[Vec<u32>], lrs: &[f32]) -> Result<()> {
         let Some((cfg, opt_off)) = self.optimizer else {
             return Err(Error::Model("this program was not compiled for training".into()));
@@ -119,17 +127,19 @@ impl Program {
         let mut encoding = Duration::ZERO;
         let mut in_flight = std::collections::VecDeque::new();
         let row = (SCHED_WORDS * 4) as u64;
-        for s in 0..batches.len() {
+        for first in (0..batches.len()).step_by(STEPS_PER_SUBMIT) {
             let start = Instant::now();
             let mut enc = self
                 .gpu
                 .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
-            self.copy_batch(&mut enc, s);
-            let at = s as u64 * row;
-            enc.copy_buffer_to_buffer(sched_buf, at, &self.uniform_buf, opt_off, (OPT_WORDS * 4) as u64);
-            enc.copy_buffer_to_buffer(sched_buf, at + (OPT_WORDS * 4) as u64, &self.step_buf, 0, 16);
-            self.record_pass(&mut enc);
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train steps") });
+            for s in first..(first + STEPS_PER_SUBMIT).min(batches.len()) {
+                self.copy_batch(&mut enc, s);
+                let at = s as u64 * row;
+                enc.copy_buffer_to_buffer(sched_buf, at, &self.uniform_buf, opt_off, (OPT_WORDS * 4) as u64);
+                enc.copy_buffer_to_buffer(sched_buf, at + (OPT_WORDS * 4) as u64, &self.step_buf, 0, 16);
+                self.record_pass(&mut enc);
+            }
             let cmd = enc.finish();
             encoding += start.elapsed();
             in_flight.push_back(self.gpu.queue.submit([cmd]));
@@ -313,5 +323,13 @@ impl Program {
             out.push((d.kernel.entry_point(), per.first().copied().unwrap_or(0.0) * 1e6));
         }
         Ok(out)
+    }
+
+    /// µs per replay of the whole step's dispatches in order, `reps` times
+    /// in one pass (timed as [`Program::profile_dispatches`]): the kernels'
+    /// share of a step, without copies, submits and waits.
+    pub fn profile_step(&mut self, reps: usize) -> Result<f64> {
+        let per = crate::bench::kernels::time_dispatches(&self.gpu, &self.dispatches, reps, 1)?;
+        Ok(per.first().copied().unwrap_or(0.0) * 1e6)
     }
 }
