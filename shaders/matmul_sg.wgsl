@@ -1,16 +1,21 @@
 // Subgroup variants of matmul_nn, matmul_nt and matmul_tn (same uniform,
 // bindings, overrides and results as matmul.wgsl), for adapters whose
-// subgroups have at least 8 invocations. A workgroup of 64 owns 8 columns
-// of C and 256 rows; each invocation 4 rows x those 8 columns. Per k step
-// an invocation loads its 4 values of op(A) and lane j of each subgroup
-// one value of op(B) (column j), which subgroupBroadcast hands to every
-// lane: 5 loads feed 32 FMAs, where the 4x4 blocks need 8 loads for 16.
+// subgroups have at least 8 invocations. A workgroup of SG_WG owns 8
+// columns of C and 4 * SG_WG rows; each invocation 4 rows x those 8
+// columns. Per k step an invocation loads its 4 values of op(A) and lane j
+// of each subgroup one value of op(B) (column j), which subgroupBroadcast
+// hands to every lane: 5 loads feed 32 FMAs, where the 4x4 blocks need 8
+// loads for 16.
 // Chosen for C with at least 16 rows (kernels::specialize): with fewer, a
 // subgroup's 32 rows are mostly idle and the 4x4 blocks load less.
 // Prelude: matmul_common.wgsl (uniform, bindings, epilogue) and
 // subgroup_common.wgsl (COLS, fma8).
 
-const SG_WG: u32 = 64u;
+// Invocations per workgroup (8 to 64, a multiple of 8): the host sizes it
+// to C's rows, so that a C of 32 rows runs one subgroup per workgroup
+// instead of one working and seven returning at once (each costs a
+// coroutine on lavapipe: the batch-32 MLP's matmuls ran about twice as fast).
+override SG_WG: u32 = 64u;
 
 // Element (m, k) of op(A) is a[m * sam + k * sak]; (k, n) of op(B) is
 // b[k * sbk + n * sbn]. Subgroups whose rows are all past the edge return
@@ -59,7 +64,7 @@ fn block_sg(wid: vec3<u32>, li: u32, lane: u32, sam: u32, sak: u32, sbk: u32, sb
     }
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(SG_WG, 1, 1)
 fn matmul_nn_sg(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -68,7 +73,7 @@ fn matmul_nn_sg(
     block_sg(wid, li, lane, dims.k, 1u, dims.n, 1u);
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(SG_WG, 1, 1)
 fn matmul_nt_sg(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -77,7 +82,7 @@ fn matmul_nt_sg(
     block_sg(wid, li, lane, dims.k, 1u, 1u, dims.k);
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(SG_WG, 1, 1)
 fn matmul_tn_sg(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,

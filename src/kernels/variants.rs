@@ -82,8 +82,8 @@ fn rnn_sg<B>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
 }
 
 /// matmul_tex.wgsl (256 rows x 16 columns of C per workgroup) for large
-/// matmuls where the adapter takes it; else matmul_sg.wgsl (256 rows x 8
-/// columns), kept for C with fewer than 16 rows, where most of a
+/// matmuls where the adapter takes it; else matmul_sg.wgsl (up to 256 rows
+/// x 8 columns), kept for C with fewer than 16 rows, where most of a
 /// subgroup's 32 rows would idle.
 fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId) -> Call<B> {
     // uniform: m, n, k
@@ -104,7 +104,10 @@ fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId
         }
     }
     if m >= 16 {
-        call.groups = [n.div_ceil(8), m.div_ceil(256), 1];
+        // SG_WG invocations of 4 rows each: enough for C's rows, at most 64
+        let wg = (m.div_ceil(4).div_ceil(8) * 8).clamp(8, 64);
+        call.overrides.push(("SG_WG", wg as f64));
+        call.groups = [n.div_ceil(8), m.div_ceil(4 * wg), 1];
         call.kernel = sg;
     }
     call
