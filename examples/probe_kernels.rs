@@ -89,6 +89,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     program.read_loss()?;
     let wall = t.elapsed().as_secs_f64() * 1e6 / steps as f64;
     println!("whole step replayed in one pass: {whole:.1} us; train_steps wall: {wall:.1} us per step");
+    if std::env::var("PROBE_PAIRS").is_ok() {
+        // each neighbouring pair replayed together: what the switch between them costs
+        for i in 0..best.len().saturating_sub(1) {
+            let mut pair = f64::MAX;
+            for _ in 0..rounds {
+                pair = pair.min(program.profile_sequence(&[i, i + 1], reps)?);
+            }
+            let alone = best[i].1 + best[i + 1].1;
+            println!("  pair {i}-{}: {pair:.1} us together, {alone:.1} us alone", i + 1);
+        }
+    }
     let total: f64 = best.iter().map(|(_, us)| us).sum();
     for (k, us) in &best {
         println!("  {k:<28} {us:>9.1} us");

@@ -24,33 +24,33 @@ fn block_of(gid: vec3<u32>, nwg: vec3<u32>, rows: u32, cols: u32) -> vec3<u32> {
 
 @compute @workgroup_size(64, 1, 1)
 fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let ohw = cv.oh * cv.ow;
-    let rows = cv.batch * ohw;
-    let blk = block_of(gid, nwg, rows, cv.oc);
+    let ohw = OUT_H * OUT_W;
+    let rows = BATCH * ohw;
+    let blk = block_of(gid, nwg, rows, OUT_C);
     if (blk.z == 0u) { return; }
     let m = clamp4(blk.x, rows);
     let bi = m / ohw;
     let pix = m % ohw;
-    let hw = cv.h * cv.w;
-    let iy0 = vec4<i32>((pix / cv.ow) * cv.sh) - i32(cv.ph);
-    let ix0 = vec4<i32>((pix % cv.ow) * cv.sw) - i32(cv.pw);
-    let xbase = bi * (cv.c * hw);
-    let kk = cv.c * cv.kh * cv.kw;
-    let wrow = clamp4(blk.y, cv.oc) * kk;
+    let hw = IN_H * IN_W;
+    let iy0 = vec4<i32>((pix / OUT_W) * SH) - i32(PH);
+    let ix0 = vec4<i32>((pix % OUT_W) * SW) - i32(PW);
+    let xbase = bi * (IN_C * hw);
+    let kk = IN_C * KH * KW;
+    let wrow = clamp4(blk.y, OUT_C) * kk;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    let hi = vec4<i32>(i32(cv.h));
-    let wi = vec4<i32>(i32(cv.w));
-    for (var c = 0u; c < cv.c; c = c + 1u) {
+    let hi = vec4<i32>(i32(IN_H));
+    let wi = vec4<i32>(i32(IN_W));
+    for (var c = 0u; c < IN_C; c = c + 1u) {
         let cbase = xbase + vec4<u32>(c * hw);
-        for (var ky = 0u; ky < cv.kh; ky = ky + 1u) {
+        for (var ky = 0u; ky < KH; ky = ky + 1u) {
             let iy = iy0 + vec4<i32>(i32(ky));
             let oky = (iy >= vec4<i32>(0)) & (iy < hi);
-            let rowoff = cbase + vec4<u32>(select(vec4<i32>(0), iy, oky)) * cv.w;
-            for (var kx = 0u; kx < cv.kw; kx = kx + 1u) {
-                let k = (c * cv.kh + ky) * cv.kw + kx;
+            let rowoff = cbase + vec4<u32>(select(vec4<i32>(0), iy, oky)) * IN_W;
+            for (var kx = 0u; kx < KW; kx = kx + 1u) {
+                let k = (c * KH + ky) * KW + kx;
                 let bv = vec4<f32>(b[wrow.x + k], b[wrow.y + k], b[wrow.z + k], b[wrow.w + k]);
                 let ix = ix0 + vec4<i32>(i32(kx));
                 let ok = oky & (ix >= vec4<i32>(0)) & (ix < wi);
@@ -67,10 +67,10 @@ fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     for (var r = 0u; r < BLOCK; r = r + 1u) {
         let row = blk.x + r;
         if (row >= rows) { break; }
-        let ob = (row / ohw) * cv.oc * ohw + row % ohw;
+        let ob = (row / ohw) * OUT_C * ohw + row % ohw;
         for (var j = 0u; j < BLOCK; j = j + 1u) {
             let o = blk.y + j;
-            if (o >= cv.oc) { break; }
+            if (o >= OUT_C) { break; }
             var v = accs[r][j];
             if (HAS_BIAS) { v = v + bias[o]; }
             put(ob + o * ohw, act_apply(ACT, v));
@@ -80,39 +80,39 @@ fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
 
 @compute @workgroup_size(64, 1, 1)
 fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let hw = cv.h * cv.w;
-    let ohw = cv.oh * cv.ow;
-    let rows = cv.batch * hw;
-    let blk = block_of(gid, nwg, rows, cv.c);
+    let hw = IN_H * IN_W;
+    let ohw = OUT_H * OUT_W;
+    let rows = BATCH * hw;
+    let blk = block_of(gid, nwg, rows, IN_C);
     if (blk.z == 0u) { return; }
     let m = clamp4(blk.x, rows);
     let bi = m / hw;
     let pix = m % hw;
     // ty = iy + PH - ky must be a multiple of SH inside [0, OH * SH)
-    let ty0 = vec4<i32>(pix / cv.w) + i32(cv.ph);
-    let tx0 = vec4<i32>(pix % cv.w) + i32(cv.pw);
-    let dybase = bi * (cv.oc * ohw);
-    let kpl = cv.kh * cv.kw;
-    let ccol = clamp4(blk.y, cv.c) * kpl;
+    let ty0 = vec4<i32>(pix / IN_W) + i32(PH);
+    let tx0 = vec4<i32>(pix % IN_W) + i32(PW);
+    let dybase = bi * (OUT_C * ohw);
+    let kpl = KH * KW;
+    let ccol = clamp4(blk.y, IN_C) * kpl;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
-    let shi = vec4<i32>(i32(cv.sh));
-    let swi = vec4<i32>(i32(cv.sw));
-    let ohi = vec4<i32>(i32(cv.oh));
-    let owi = vec4<i32>(i32(cv.ow));
-    for (var o = 0u; o < cv.oc; o = o + 1u) {
+    let shi = vec4<i32>(i32(SH));
+    let swi = vec4<i32>(i32(SW));
+    let ohi = vec4<i32>(i32(OUT_H));
+    let owi = vec4<i32>(i32(OUT_W));
+    for (var o = 0u; o < OUT_C; o = o + 1u) {
         let obase = dybase + vec4<u32>(o * ohw);
-        let wbase = o * cv.c * kpl;
-        for (var ky = 0u; ky < cv.kh; ky = ky + 1u) {
+        let wbase = o * IN_C * kpl;
+        for (var ky = 0u; ky < KH; ky = ky + 1u) {
             let ty = ty0 - vec4<i32>(i32(ky));
             let tyc = select(vec4<i32>(0), ty, ty >= vec4<i32>(0));
             let oy = tyc / shi;
             let oky = (ty >= vec4<i32>(0)) & (oy * shi == tyc) & (oy < ohi);
-            let rowoff = obase + vec4<u32>(select(vec4<i32>(0), oy, oky)) * cv.ow;
-            for (var kx = 0u; kx < cv.kw; kx = kx + 1u) {
-                let wk = wbase + ky * cv.kw + kx;
+            let rowoff = obase + vec4<u32>(select(vec4<i32>(0), oy, oky)) * OUT_W;
+            for (var kx = 0u; kx < KW; kx = kx + 1u) {
+                let wk = wbase + ky * KW + kx;
                 let bv = vec4<f32>(b[wk + ccol.x], b[wk + ccol.y], b[wk + ccol.z], b[wk + ccol.w]);
                 let tx = tx0 - vec4<i32>(i32(kx));
                 let txc = select(vec4<i32>(0), tx, tx >= vec4<i32>(0));
@@ -131,10 +131,10 @@ fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     for (var r = 0u; r < BLOCK; r = r + 1u) {
         let row = blk.x + r;
         if (row >= rows) { break; }
-        let xb = (row / hw) * cv.c * hw + row % hw;
+        let xb = (row / hw) * IN_C * hw + row % hw;
         for (var j = 0u; j < BLOCK; j = j + 1u) {
             let c = blk.y + j;
-            if (c >= cv.c) { break; }
+            if (c >= IN_C) { break; }
             let idx = xb + c * hw;
             var v = accs[r][j];
             if (GRAD_ACT != 0u) { v = v * act_grad_from_y(GRAD_ACT, aux[idx]); }
@@ -145,35 +145,35 @@ fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
 
 @compute @workgroup_size(64, 1, 1)
 fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let hw = cv.h * cv.w;
-    let ohw = cv.oh * cv.ow;
-    let kpl = cv.kh * cv.kw;
-    let cols = cv.c * kpl;
-    let blk = block_of(gid, nwg, cv.oc, cols);
+    let hw = IN_H * IN_W;
+    let ohw = OUT_H * OUT_W;
+    let kpl = KH * KW;
+    let cols = IN_C * kpl;
+    let blk = block_of(gid, nwg, OUT_C, cols);
     if (blk.z == 0u) { return; }
-    let o = clamp4(blk.x, cv.oc);
+    let o = clamp4(blk.x, OUT_C);
     let n = clamp4(blk.y, cols);
     let ci = n / kpl;
-    let kyi = vec4<i32>((n % kpl) / cv.kw) - i32(cv.ph);
-    let kxi = vec4<i32>(n % cv.kw) - i32(cv.pw);
+    let kyi = vec4<i32>((n % kpl) / KW) - i32(PH);
+    let kxi = vec4<i32>(n % KW) - i32(PW);
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
     var rowsum = vec4<f32>(0.0);
-    let hi = vec4<i32>(i32(cv.h));
-    let wi = vec4<i32>(i32(cv.w));
-    for (var bb = 0u; bb < cv.batch; bb = bb + 1u) {
-        let dyb = o * ohw + vec4<u32>(bb * cv.oc * ohw);
-        let xb = ci * hw + vec4<u32>(bb * cv.c * hw);
-        for (var oy = 0u; oy < cv.oh; oy = oy + 1u) {
-            let iy = kyi + vec4<i32>(i32(oy * cv.sh));
+    let hi = vec4<i32>(i32(IN_H));
+    let wi = vec4<i32>(i32(IN_W));
+    for (var bb = 0u; bb < BATCH; bb = bb + 1u) {
+        let dyb = o * ohw + vec4<u32>(bb * OUT_C * ohw);
+        let xb = ci * hw + vec4<u32>(bb * IN_C * hw);
+        for (var oy = 0u; oy < OUT_H; oy = oy + 1u) {
+            let iy = kyi + vec4<i32>(i32(oy * SH));
             let oky = (iy >= vec4<i32>(0)) & (iy < hi);
-            let rowoff = xb + vec4<u32>(select(vec4<i32>(0), iy, oky)) * cv.w;
-            let dyrow = dyb + vec4<u32>(oy * cv.ow);
-            for (var ox = 0u; ox < cv.ow; ox = ox + 1u) {
+            let rowoff = xb + vec4<u32>(select(vec4<i32>(0), iy, oky)) * IN_W;
+            let dyrow = dyb + vec4<u32>(oy * OUT_W);
+            for (var ox = 0u; ox < OUT_W; ox = ox + 1u) {
                 let av = vec4<f32>(b[dyrow.x + ox], b[dyrow.y + ox], b[dyrow.z + ox], b[dyrow.w + ox]);
-                let ix = kxi + vec4<i32>(i32(ox * cv.sw));
+                let ix = kxi + vec4<i32>(i32(ox * SW));
                 let ok = oky & (ix >= vec4<i32>(0)) & (ix < wi);
                 let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ix, ok)), ok);
                 let bv = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
@@ -188,7 +188,7 @@ fn conv2d_backward_weight(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     var accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var r = 0u; r < BLOCK; r = r + 1u) {
         let oc = blk.x + r;
-        if (oc >= cv.oc) { break; }
+        if (oc >= OUT_C) { break; }
         for (var j = 0u; j < BLOCK; j = j + 1u) {
             let col = blk.y + j;
             if (col >= cols) { break; }

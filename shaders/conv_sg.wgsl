@@ -30,35 +30,35 @@ fn conv2d_forward_sg(
     @builtin(local_invocation_index) li: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let ohw = cv.oh * cv.ow;
-    let rows = cv.batch * ohw;
+    let ohw = OUT_H * OUT_W;
+    let rows = BATCH * ohw;
     let r0 = first_row(wid, li);
     let m = clamp4(r0, rows);
     let bi = m / ohw;
     let pix = m % ohw;
-    let hw = cv.h * cv.w;
-    let iy0 = vec4<i32>((pix / cv.ow) * cv.sh) - i32(cv.ph);
-    let ix0 = vec4<i32>((pix % cv.ow) * cv.sw) - i32(cv.pw);
-    let xbase = bi * (cv.c * hw);
-    let kk = cv.c * cv.kh * cv.kw;
+    let hw = IN_H * IN_W;
+    let iy0 = vec4<i32>((pix / OUT_W) * SH) - i32(PH);
+    let ix0 = vec4<i32>((pix % OUT_W) * SW) - i32(PW);
+    let xbase = bi * (IN_C * hw);
+    let kk = IN_C * KH * KW;
     let o0 = wid.y * COLS;
     // the weight row this lane loads for its subgroup
-    let wrow = min(o0 + min(lane, COLS - 1u), cv.oc - 1u) * kk;
+    let wrow = min(o0 + min(lane, COLS - 1u), OUT_C - 1u) * kk;
     var acc: array<vec4<f32>, 8>;
-    let hi = vec4<i32>(i32(cv.h));
-    let wi = vec4<i32>(i32(cv.w));
-    for (var c = 0u; c < cv.c; c = c + 1u) {
+    let hi = vec4<i32>(i32(IN_H));
+    let wi = vec4<i32>(i32(IN_W));
+    for (var c = 0u; c < IN_C; c = c + 1u) {
         let cbase = xbase + vec4<u32>(c * hw);
-        for (var ky = 0u; ky < cv.kh; ky = ky + 1u) {
+        for (var ky = 0u; ky < KH; ky = ky + 1u) {
             let iy = iy0 + vec4<i32>(i32(ky));
             let oky = (iy >= vec4<i32>(0)) & (iy < hi);
-            let rowoff = cbase + vec4<u32>(select(vec4<i32>(0), iy, oky)) * cv.w;
-            for (var kx = 0u; kx < cv.kw; kx = kx + 1u) {
+            let rowoff = cbase + vec4<u32>(select(vec4<i32>(0), iy, oky)) * IN_W;
+            for (var kx = 0u; kx < KW; kx = kx + 1u) {
                 let ix = ix0 + vec4<i32>(i32(kx));
                 let ok = oky & (ix >= vec4<i32>(0)) & (ix < wi);
                 let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ix, ok)), ok);
                 let xv = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
-                fma8(&acc, xv, b[wrow + (c * cv.kh + ky) * cv.kw + kx]);
+                fma8(&acc, xv, b[wrow + (c * KH + ky) * KW + kx]);
             }
         }
     }
@@ -79,15 +79,15 @@ fn conv2d_forward_sg(
 
 // Stores output channel o of rows r0..r0+3.
 fn store_forward(r0: u32, o: u32, v: vec4<f32>) {
-    let ohw = cv.oh * cv.ow;
-    let rows = cv.batch * ohw;
-    if (o >= cv.oc) { return; }
+    let ohw = OUT_H * OUT_W;
+    let rows = BATCH * ohw;
+    if (o >= OUT_C) { return; }
     for (var r = 0u; r < 4u; r = r + 1u) {
         let row = r0 + r;
         if (row >= rows) { return; }
         var x = v[r];
         if (HAS_BIAS) { x = x + bias[o]; }
-        put((row / ohw) * cv.oc * ohw + o * ohw + row % ohw, act_apply(ACT, x));
+        put((row / ohw) * OUT_C * ohw + o * ohw + row % ohw, act_apply(ACT, x));
     }
 }
 
@@ -97,42 +97,42 @@ fn conv2d_backward_input_sg(
     @builtin(local_invocation_index) li: u32,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    let hw = cv.h * cv.w;
-    let ohw = cv.oh * cv.ow;
-    let rows = cv.batch * hw;
+    let hw = IN_H * IN_W;
+    let ohw = OUT_H * OUT_W;
+    let rows = BATCH * hw;
     let r0 = first_row(wid, li);
     let m = clamp4(r0, rows);
     let bi = m / hw;
     let pix = m % hw;
-    let ty0 = vec4<i32>(pix / cv.w) + i32(cv.ph);
-    let tx0 = vec4<i32>(pix % cv.w) + i32(cv.pw);
-    let dybase = bi * (cv.oc * ohw);
-    let kpl = cv.kh * cv.kw;
+    let ty0 = vec4<i32>(pix / IN_W) + i32(PH);
+    let tx0 = vec4<i32>(pix % IN_W) + i32(PW);
+    let dybase = bi * (OUT_C * ohw);
+    let kpl = KH * KW;
     let c0 = wid.y * COLS;
     // w[o, c, ky, kx] for this lane's channel is at o * C * kpl + wcol + ky * kw + kx
-    let wcol = min(c0 + min(lane, COLS - 1u), cv.c - 1u) * kpl;
+    let wcol = min(c0 + min(lane, COLS - 1u), IN_C - 1u) * kpl;
     var acc: array<vec4<f32>, 8>;
-    let shi = vec4<i32>(i32(cv.sh));
-    let swi = vec4<i32>(i32(cv.sw));
-    let ohi = vec4<i32>(i32(cv.oh));
-    let owi = vec4<i32>(i32(cv.ow));
-    for (var o = 0u; o < cv.oc; o = o + 1u) {
+    let shi = vec4<i32>(i32(SH));
+    let swi = vec4<i32>(i32(SW));
+    let ohi = vec4<i32>(i32(OUT_H));
+    let owi = vec4<i32>(i32(OUT_W));
+    for (var o = 0u; o < OUT_C; o = o + 1u) {
         let obase = dybase + vec4<u32>(o * ohw);
-        let wbase = o * cv.c * kpl + wcol;
-        for (var ky = 0u; ky < cv.kh; ky = ky + 1u) {
+        let wbase = o * IN_C * kpl + wcol;
+        for (var ky = 0u; ky < KH; ky = ky + 1u) {
             let ty = ty0 - vec4<i32>(i32(ky));
             let tyc = select(vec4<i32>(0), ty, ty >= vec4<i32>(0));
             let oy = tyc / shi;
             let oky = (ty >= vec4<i32>(0)) & (oy * shi == tyc) & (oy < ohi);
-            let rowoff = obase + vec4<u32>(select(vec4<i32>(0), oy, oky)) * cv.ow;
-            for (var kx = 0u; kx < cv.kw; kx = kx + 1u) {
+            let rowoff = obase + vec4<u32>(select(vec4<i32>(0), oy, oky)) * OUT_W;
+            for (var kx = 0u; kx < KW; kx = kx + 1u) {
                 let tx = tx0 - vec4<i32>(i32(kx));
                 let txc = select(vec4<i32>(0), tx, tx >= vec4<i32>(0));
                 let ox = txc / swi;
                 let ok = oky & (tx >= vec4<i32>(0)) & (ox * swi == txc) & (ox < owi);
                 let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ox, ok)), ok);
                 let dv = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
-                fma8(&acc, dv, b[wbase + ky * cv.kw + kx]);
+                fma8(&acc, dv, b[wbase + ky * KW + kx]);
             }
         }
     }
@@ -152,13 +152,13 @@ fn conv2d_backward_input_sg(
 
 // Stores input channel c of input pixels r0..r0+3.
 fn store_input(r0: u32, c: u32, v: vec4<f32>) {
-    let hw = cv.h * cv.w;
-    let rows = cv.batch * hw;
-    if (c >= cv.c) { return; }
+    let hw = IN_H * IN_W;
+    let rows = BATCH * hw;
+    if (c >= IN_C) { return; }
     for (var r = 0u; r < 4u; r = r + 1u) {
         let row = r0 + r;
         if (row >= rows) { return; }
-        let idx = (row / hw) * cv.c * hw + c * hw + row % hw;
+        let idx = (row / hw) * IN_C * hw + c * hw + row % hw;
         var x = v[r];
         if (GRAD_ACT != 0u) { x = x * act_grad_from_y(GRAD_ACT, aux[idx]); }
         put(idx, x);

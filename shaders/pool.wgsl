@@ -17,6 +17,23 @@ struct Pool {
     sh: u32, sw: u32, ph: u32, pw: u32,
 }
 
+// The geometry again as override constants, which the kernels use (the
+// uniform holds the same values and stays bound): constant divisors and
+// window sizes compile to multiplies and unrolled loops on CPU adapters,
+// where a division by a uniform value runs once per lane.
+override BATCH: u32;
+override IN_C: u32;
+override IN_H: u32;
+override IN_W: u32;
+override OUT_H: u32;
+override OUT_W: u32;
+override KH: u32;
+override KW: u32;
+override SH: u32;
+override SW: u32;
+override PH: u32;
+override PW: u32;
+
 override GRAD_ACT: u32 = 0u;
 override ACCUMULATE: bool = false;
 
@@ -49,7 +66,7 @@ fn covering(i: u32, k: u32, s: u32, p: u32, n_out: u32) -> vec2<i32> {
 // stride 2): every input lies in at most one window and every window is
 // inside the input, so the kernels skip the general bounds and loops.
 fn tiling() -> bool {
-    return pl.kh == pl.sh && pl.kw == pl.sw && pl.ph == 0u && pl.pw == 0u;
+    return KH == SH && KW == SW && PH == 0u && PW == 0u;
 }
 
 // Input positions [start, end) the window of output o covers along one axis.
@@ -61,19 +78,19 @@ fn window(o: u32, k: u32, s: u32, p: u32, n_in: u32) -> vec2<i32> {
 @compute @workgroup_size(256, 1, 1)
 fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
-    let ohw = pl.oh * pl.ow;
-    if (i >= pl.batch * pl.c * ohw) { return; }
-    let plane = (i / ohw) * pl.h * pl.w;
+    let ohw = OUT_H * OUT_W;
+    if (i >= BATCH * IN_C * ohw) { return; }
+    let plane = (i / ohw) * IN_H * IN_W;
     let r = i % ohw;
     if (tiling()) {
         // uniform loop bounds: no per-invocation window arithmetic
-        let y0 = (r / pl.ow) * pl.kh;
-        let x0 = (r % pl.ow) * pl.kw;
-        var best = src[plane + y0 * pl.w + x0];
-        var at = y0 * pl.w + x0;
-        for (var y = 0u; y < pl.kh; y = y + 1u) {
-            for (var x = 0u; x < pl.kw; x = x + 1u) {
-                let p = (y0 + y) * pl.w + x0 + x;
+        let y0 = (r / OUT_W) * KH;
+        let x0 = (r % OUT_W) * KW;
+        var best = src[plane + y0 * IN_W + x0];
+        var at = y0 * IN_W + x0;
+        for (var y = 0u; y < KH; y = y + 1u) {
+            for (var x = 0u; x < KW; x = x + 1u) {
+                let p = (y0 + y) * IN_W + x0 + x;
                 let v = src[plane + p];
                 if (v > best) { best = v; at = p; }
             }
@@ -82,13 +99,13 @@ fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
         arg[i] = bitcast<f32>(i32(at));
         return;
     }
-    let wy = window(r / pl.ow, pl.kh, pl.sh, pl.ph, pl.h);
-    let wx = window(r % pl.ow, pl.kw, pl.sw, pl.pw, pl.w);
+    let wy = window(r / OUT_W, KH, SH, PH, IN_H);
+    let wx = window(r % OUT_W, KW, SW, PW, IN_W);
     var best = 0.0;
     var at = -1;
     for (var y = wy.x; y < wy.y; y = y + 1) {
         for (var x = wx.x; x < wx.y; x = x + 1) {
-            let p = y * i32(pl.w) + x;
+            let p = y * i32(IN_W) + x;
             let v = src[plane + u32(p)];
             if (at < 0 || v > best) { best = v; at = p; }
         }
@@ -100,26 +117,26 @@ fn maxpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 @compute @workgroup_size(256, 1, 1)
 fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
-    let hw = pl.h * pl.w;
-    if (i >= pl.batch * pl.c * hw) { return; }
-    let oplane = (i / hw) * pl.oh * pl.ow;
+    let hw = IN_H * IN_W;
+    if (i >= BATCH * IN_C * hw) { return; }
+    let oplane = (i / hw) * OUT_H * OUT_W;
     let p = i % hw;
     if (tiling()) {
         // the one window holding p, if any (rows and columns past the last
         // whole window belong to none)
-        let oy = (p / pl.w) / pl.kh;
-        let ox = (p % pl.w) / pl.kw;
-        let inside = oy < pl.oh && ox < pl.ow;
-        let o = select(0u, oplane + oy * pl.ow + ox, inside);
+        let oy = (p / IN_W) / KH;
+        let ox = (p % IN_W) / KW;
+        let inside = oy < OUT_H && ox < OUT_W;
+        let o = select(0u, oplane + oy * OUT_W + ox, inside);
         put_grad(i, select(0.0, src[o], inside && bitcast<i32>(arg[o]) == i32(p)));
         return;
     }
-    let cy = covering(p / pl.w, pl.kh, pl.sh, pl.ph, pl.oh);
-    let cx = covering(p % pl.w, pl.kw, pl.sw, pl.pw, pl.ow);
+    let cy = covering(p / IN_W, KH, SH, PH, OUT_H);
+    let cx = covering(p % IN_W, KW, SW, PW, OUT_W);
     var g = 0.0;
     for (var oy = cy.x; oy <= cy.y; oy = oy + 1) {
         for (var ox = cx.x; ox <= cx.y; ox = ox + 1) {
-            let o = oplane + u32(oy) * pl.ow + u32(ox);
+            let o = oplane + u32(oy) * OUT_W + u32(ox);
             if (bitcast<i32>(arg[o]) == i32(p)) { g = g + src[o]; }
         }
     }
@@ -129,16 +146,16 @@ fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 @compute @workgroup_size(256, 1, 1)
 fn avgpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
-    let ohw = pl.oh * pl.ow;
-    if (i >= pl.batch * pl.c * ohw) { return; }
-    let plane = (i / ohw) * pl.h * pl.w;
+    let ohw = OUT_H * OUT_W;
+    if (i >= BATCH * IN_C * ohw) { return; }
+    let plane = (i / ohw) * IN_H * IN_W;
     let r = i % ohw;
-    let wy = window(r / pl.ow, pl.kh, pl.sh, pl.ph, pl.h);
-    let wx = window(r % pl.ow, pl.kw, pl.sw, pl.pw, pl.w);
+    let wy = window(r / OUT_W, KH, SH, PH, IN_H);
+    let wx = window(r % OUT_W, KW, SW, PW, IN_W);
     var sum = 0.0;
     for (var y = wy.x; y < wy.y; y = y + 1) {
         for (var x = wx.x; x < wx.y; x = x + 1) {
-            sum = sum + src[plane + u32(y * i32(pl.w) + x)];
+            sum = sum + src[plane + u32(y * i32(IN_W) + x)];
         }
     }
     let count = max(wy.y - wy.x, 0) * max(wx.y - wx.x, 0);
@@ -148,19 +165,19 @@ fn avgpool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 @compute @workgroup_size(256, 1, 1)
 fn avgpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
-    let hw = pl.h * pl.w;
-    if (i >= pl.batch * pl.c * hw) { return; }
-    let oplane = (i / hw) * pl.oh * pl.ow;
+    let hw = IN_H * IN_W;
+    if (i >= BATCH * IN_C * hw) { return; }
+    let oplane = (i / hw) * OUT_H * OUT_W;
     let p = i % hw;
-    let cy = covering(p / pl.w, pl.kh, pl.sh, pl.ph, pl.oh);
-    let cx = covering(p % pl.w, pl.kw, pl.sw, pl.pw, pl.ow);
+    let cy = covering(p / IN_W, KH, SH, PH, OUT_H);
+    let cx = covering(p % IN_W, KW, SW, PW, OUT_W);
     var g = 0.0;
     for (var oy = cy.x; oy <= cy.y; oy = oy + 1) {
-        let wy = window(u32(oy), pl.kh, pl.sh, pl.ph, pl.h);
+        let wy = window(u32(oy), KH, SH, PH, IN_H);
         for (var ox = cx.x; ox <= cx.y; ox = ox + 1) {
-            let wx = window(u32(ox), pl.kw, pl.sw, pl.pw, pl.w);
+            let wx = window(u32(ox), KW, SW, PW, IN_W);
             let count = (wy.y - wy.x) * (wx.y - wx.x);
-            g = g + src[oplane + u32(oy) * pl.ow + u32(ox)] / f32(count);
+            g = g + src[oplane + u32(oy) * OUT_W + u32(ox)] / f32(count);
         }
     }
     put_grad(i, g);
@@ -169,26 +186,26 @@ fn avgpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 @compute @workgroup_size(256, 1, 1)
 fn upsample_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
-    let ohw = pl.oh * pl.ow;
-    if (i >= pl.batch * pl.c * ohw) { return; }
-    let plane = (i / ohw) * pl.h * pl.w;
+    let ohw = OUT_H * OUT_W;
+    if (i >= BATCH * IN_C * ohw) { return; }
+    let plane = (i / ohw) * IN_H * IN_W;
     let r = i % ohw;
-    dst[i] = src[plane + (r / pl.ow / pl.sh) * pl.w + (r % pl.ow) / pl.sw];
+    dst[i] = src[plane + (r / OUT_W / SH) * IN_W + (r % OUT_W) / SW];
 }
 
 @compute @workgroup_size(256, 1, 1)
 fn upsample_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = linear_index(gid, nwg);
-    let hw = pl.h * pl.w;
-    if (i >= pl.batch * pl.c * hw) { return; }
-    let oplane = (i / hw) * pl.oh * pl.ow;
+    let hw = IN_H * IN_W;
+    if (i >= BATCH * IN_C * hw) { return; }
+    let oplane = (i / hw) * OUT_H * OUT_W;
     let p = i % hw;
-    let y0 = (p / pl.w) * pl.sh;
-    let x0 = (p % pl.w) * pl.sw;
+    let y0 = (p / IN_W) * SH;
+    let x0 = (p % IN_W) * SW;
     var g = 0.0;
-    for (var y = 0u; y < pl.sh; y = y + 1u) {
-        for (var x = 0u; x < pl.sw; x = x + 1u) {
-            g = g + src[oplane + (y0 + y) * pl.ow + x0 + x];
+    for (var y = 0u; y < SH; y = y + 1u) {
+        for (var x = 0u; x < SW; x = x + 1u) {
+            g = g + src[oplane + (y0 + y) * OUT_W + x0 + x];
         }
     }
     put_grad(i, g);

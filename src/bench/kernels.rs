@@ -51,12 +51,12 @@ fn build(gpu: &Gpu, cache: &mut PipelineCache, call: &Call<usize>, sizes: &[usiz
 /// where the adapter has timestamp queries, wall time around submit and
 /// wait otherwise (see [`timing`]).
 pub fn time_dispatch(gpu: &Gpu, d: &Dispatch, per_rep: usize, reps: usize) -> Result<Vec<f64>> {
-    time_dispatches(gpu, std::slice::from_ref(d), per_rep, reps)
+    time_dispatches(gpu, &[d], per_rep, reps)
 }
 
 /// Seconds per replay of `ds` in order: like [`time_dispatch`], with the
 /// whole list recorded `per_rep` times in one pass.
-pub fn time_dispatches(gpu: &Gpu, ds: &[Dispatch], per_rep: usize, reps: usize) -> Result<Vec<f64>> {
+pub fn time_dispatches(gpu: &Gpu, ds: &[&Dispatch], per_rep: usize, reps: usize) -> Result<Vec<f64>> {
     let timer = PassTimer::new(gpu);
     // one warm-up pass
     let mut out = Vec::new();

@@ -329,7 +329,16 @@ impl Program {
     /// in one pass (timed as [`Program::profile_dispatches`]): the kernels'
     /// share of a step, without copies, submits and waits.
     pub fn profile_step(&mut self, reps: usize) -> Result<f64> {
-        let per = crate::bench::kernels::time_dispatches(&self.gpu, &self.dispatches, reps, 1)?;
+        let all: Vec<usize> = (0..self.dispatches.len()).collect();
+        self.profile_sequence(&all, reps)
+    }
+
+    /// µs per replay of the dispatches at `indices` (positions in the
+    /// step's list, any order, repeats allowed), `reps` times in one pass:
+    /// with a dispatch alone, shows what switching between kernels costs.
+    pub fn profile_sequence(&mut self, indices: &[usize], reps: usize) -> Result<f64> {
+        let ds: Vec<_> = indices.iter().filter_map(|i| self.dispatches.get(*i)).collect();
+        let per = crate::bench::kernels::time_dispatches(&self.gpu, &ds, reps, 1)?;
         Ok(per.first().copied().unwrap_or(0.0) * 1e6)
     }
 }

@@ -55,6 +55,30 @@ impl WindowGeom {
             .collect()
     }
 
+    /// The geometry as the override constants of conv_common.wgsl and
+    /// pool.wgsl (`with_oc`: the convolutions' OUT_C; pooling has none).
+    fn overrides(&self, with_oc: bool) -> Vec<(&'static str, f64)> {
+        let g = self;
+        let mut o = vec![
+            ("BATCH", g.batch),
+            ("IN_C", g.c),
+            ("IN_H", g.h),
+            ("IN_W", g.w),
+            ("OUT_H", g.oh),
+            ("OUT_W", g.ow),
+            ("KH", g.kh),
+            ("KW", g.kw),
+            ("SH", g.sh),
+            ("SW", g.sw),
+            ("PH", g.ph),
+            ("PW", g.pw),
+        ];
+        if with_oc {
+            o.push(("OUT_C", g.oc));
+        }
+        o.into_iter().map(|(n, v)| (n, v as f64)).collect()
+    }
+
     /// Elements of the input.
     pub fn in_len(&self) -> usize {
         self.batch * self.c * self.h * self.w
@@ -118,13 +142,16 @@ fn conv<B: Clone>(
     let bias_grad = kernel == KernelId::Conv2dBackwardWeight && o.bias.is_some();
     Call {
         kernel,
-        overrides: vec![
+        overrides: [
             ("ACT", act.code()),
             ("GRAD_ACT", grad_act.code()),
             ("HAS_BIAS", has_bias as u32 as f64),
             ("ACCUMULATE", accumulate as u32 as f64),
             ("BIAS_GRAD", bias_grad as u32 as f64),
-        ],
+        ]
+        .into_iter()
+        .chain(g.overrides(true))
+        .collect(),
         uniform: g.words(),
         bindings: vec![o.a, o.b, o.bias.unwrap_or_else(|| dummy.clone()), o.aux.unwrap_or(dummy), o.out],
         groups: conv_grid(rows, cols),
@@ -171,7 +198,10 @@ fn pool<B>(
         overrides: match kernel {
             KernelId::MaxpoolForward | KernelId::AvgpoolForward | KernelId::UpsampleForward => vec![],
             _ => vec![("GRAD_ACT", grad_act.code()), ("ACCUMULATE", accumulate as u32 as f64)],
-        },
+        }
+        .into_iter()
+        .chain(g.overrides(false))
+        .collect(),
         uniform: g.pool_words(),
         bindings: bindings.into(),
         groups: grid_1d(n),
