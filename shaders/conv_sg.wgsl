@@ -1,17 +1,20 @@
-// Subgroup variants of conv2d_forward and conv2d_backward_input (same
-// uniform, bindings, overrides and results as in conv.wgsl), for adapters
-// whose subgroups have at least 8 invocations. Why: on CPU adapters every
-// storage load inside a loop runs once per invocation, so loads per FMA set
-// the speed. Here a workgroup owns 8 columns (output channels for the
-// forward, input channels for backward_input) and each invocation 4 rows x
+// Subgroup variants of conv2d_forward, conv2d_backward_input and
+// conv2d_backward_weight (same uniform, bindings, overrides and results as
+// in conv.wgsl), for adapters whose subgroups have at least 8 invocations.
+// Why: on CPU adapters every storage load inside a loop runs once per
+// invocation, so loads per FMA set the speed. Here a workgroup owns 8
+// columns (output channels for the forward, input channels for
+// backward_input, taps for backward_weight) and each invocation 4 rows x
 // those 8 columns. Per k step an invocation loads its own 4 row
 // values and one shared column value (lane j of every subgroup loads column
 // j), then subgroupBroadcast hands each column value to every lane: 5 loads
 // feed 32 FMAs, where the 4x4 kernels need 8 loads for 16.
 //   conv2d_forward_sg:        rows = output pixels (b, oy, ox), columns = o, k = (c, ky, kx)
 //   conv2d_backward_input_sg: rows = input pixels (b, iy, ix),  columns = c, k = (o, ky, kx)
-// (A weight-gradient variant, rows = taps, was slower: a 3x3 kernel on one
-// input channel has 9 taps, too few rows to fill a subgroup.)
+//   conv2d_backward_weight_sg: rows = output channels o, columns = taps (c, ky, kx), k = (b, oy, ox)
+// (Per k step of the weight gradient: dy of the invocation's 4 channels and
+// lane j's input value under tap j. With the geometry as override
+// constants the k loops have constant bounds and no divisions.)
 // Loops have uniform bounds and every invocation stays active until the
 // stores (subgroup operations need the whole subgroup).
 
@@ -19,12 +22,17 @@
 // COLS and fma8 in subgroup_common.wgsl.
 
 
+// Invocations per workgroup (8 to 64, a multiple of 8), sized by the host
+// to the rows: a weight gradient of 32 output channels needs 8 invocations,
+// and idle subgroups in a workgroup still cost a coroutine each on lavapipe.
+override SG_WG: u32 = 64u;
+
 // First of this invocation's 4 rows (workgroups fold into z past 65535).
 fn first_row(wid: vec3<u32>, li: u32) -> u32 {
-    return ((wid.x + wid.z * 65535u) * WG + li) * 4u;
+    return ((wid.x + wid.z * 65535u) * SG_WG + li) * 4u;
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(SG_WG, 1, 1)
 fn conv2d_forward_sg(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -91,7 +99,7 @@ fn store_forward(r0: u32, o: u32, v: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(SG_WG, 1, 1)
 fn conv2d_backward_input_sg(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
@@ -162,5 +170,77 @@ fn store_input(r0: u32, c: u32, v: vec4<f32>) {
         var x = v[r];
         if (GRAD_ACT != 0u) { x = x * act_grad_from_y(GRAD_ACT, aux[idx]); }
         put(idx, x);
+    }
+}
+
+@compute @workgroup_size(SG_WG, 1, 1)
+fn conv2d_backward_weight_sg(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let ohw = OUT_H * OUT_W;
+    let hw = IN_H * IN_W;
+    let kpl = KH * KW;
+    let cols = IN_C * kpl;
+    let r0 = first_row(wid, li);
+    let o = clamp4(r0, OUT_C);
+    let n0 = wid.y * COLS;
+    // the tap (c, ky, kx) whose input values this lane loads for its subgroup
+    let n = min(n0 + min(lane, COLS - 1u), cols - 1u);
+    let xc = (n / kpl) * hw;
+    let ky = (n % kpl) / KW;
+    let kx = n % KW;
+    var acc: array<vec4<f32>, 8>;
+    var rowsum = vec4<f32>(0.0);
+    for (var bb = 0u; bb < BATCH; bb = bb + 1u) {
+        let dyb = vec4<u32>(bb * OUT_C * ohw) + o * ohw;
+        let xb = bb * IN_C * hw + xc;
+        for (var oy = 0u; oy < OUT_H; oy = oy + 1u) {
+            let iy = i32(oy * SH + ky) - i32(PH);
+            let oky = iy >= 0 && iy < i32(IN_H);
+            let xrow = xb + u32(select(0, iy, oky)) * IN_W;
+            for (var ox = 0u; ox < OUT_W; ox = ox + 1u) {
+                let p = oy * OUT_W + ox;
+                let dv = vec4<f32>(b[dyb.x + p], b[dyb.y + p], b[dyb.z + p], b[dyb.w + p]);
+                let ix = i32(ox * SW + kx) - i32(PW);
+                let ok = oky && ix >= 0 && ix < i32(IN_W);
+                let xv = select(0.0, a[xrow + u32(select(0, ix, ok))], ok);
+                fma8(&acc, dv, xv);
+                rowsum = rowsum + dv;
+            }
+        }
+    }
+    for (var j = 0u; j < COLS; j = j + 1u) {
+        switch j {
+            case 0u: { store_weight(r0, n0, acc[0]); }
+            case 1u: { store_weight(r0, n0 + 1u, acc[1]); }
+            case 2u: { store_weight(r0, n0 + 2u, acc[2]); }
+            case 3u: { store_weight(r0, n0 + 3u, acc[3]); }
+            case 4u: { store_weight(r0, n0 + 4u, acc[4]); }
+            case 5u: { store_weight(r0, n0 + 5u, acc[5]); }
+            case 6u: { store_weight(r0, n0 + 6u, acc[6]); }
+            default: { store_weight(r0, n0 + 7u, acc[7]); }
+        }
+    }
+    // every column group sums the same dy; the first writes the bias gradient
+    if (BIAS_GRAD && wid.y == 0u) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let oc = r0 + r;
+            if (oc < OUT_C) {
+                if (ACCUMULATE) { bias[oc] = bias[oc] + rowsum[r]; } else { bias[oc] = rowsum[r]; }
+            }
+        }
+    }
+}
+
+// Stores tap column n of output channels r0..r0+3 of dw [OC, C * KH * KW].
+fn store_weight(r0: u32, n: u32, v: vec4<f32>) {
+    let cols = IN_C * KH * KW;
+    if (n >= cols) { return; }
+    for (var r = 0u; r < 4u; r = r + 1u) {
+        let oc = r0 + r;
+        if (oc >= OUT_C) { return; }
+        put(oc * cols + n, v[r]);
     }
 }

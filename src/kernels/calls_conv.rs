@@ -93,13 +93,22 @@ impl WindowGeom {
 /// Invocations per workgroup of the convolution kernels (`WG` in conv.wgsl).
 const CONV_WG: usize = 64;
 
-/// Grid of a subgroup conv kernel: 4 rows per invocation and 64
-/// invocations per workgroup along x (folded into z past 65535 groups), 8
-/// columns per workgroup along y.
-pub(super) fn subgroup_grid(rows: usize, cols: usize) -> [u32; 3] {
-    let groups = rows.div_ceil(4 * CONV_WG).max(1);
+/// Invocations per workgroup of a subgroup kernel (`SG_WG` in conv_sg.wgsl
+/// and matmul_sg.wgsl) with 4 rows per invocation: enough for `rows`, a
+/// multiple of 8, at most 64 (idle subgroups still cost a coroutine each
+/// on lavapipe).
+pub(super) fn subgroup_wg(rows: usize) -> usize {
+    (rows.div_ceil(4).div_ceil(8) * 8).clamp(8, 64)
+}
+
+/// Grid and workgroup size of a subgroup conv kernel: 4 rows per
+/// invocation and [`subgroup_wg`] invocations per workgroup along x (folded
+/// into z past 65535 groups), 8 columns per workgroup along y.
+pub(super) fn subgroup_grid(rows: usize, cols: usize) -> ([u32; 3], usize) {
+    let wg = subgroup_wg(rows);
+    let groups = rows.div_ceil(4 * wg).max(1);
     let (x, z) = if groups <= 65535 { (groups, 1) } else { (65535, groups.div_ceil(65535)) };
-    [x as u32, cols.div_ceil(8).max(1) as u32, z as u32]
+    ([x as u32, cols.div_ceil(8).max(1) as u32, z as u32], wg)
 }
 
 /// Grid of a conv kernel with `rows` x `cols` outputs in 4x4 blocks.

@@ -5,14 +5,14 @@
 //! and the scratch textures (see `texture_matmul.rs`).
 
 use super::calls::Call;
-use super::calls_conv::subgroup_grid;
+use super::calls_conv::{subgroup_grid, subgroup_wg};
 use super::KernelId;
 
 /// Kernel variants an adapter can run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Variants {
     /// Subgroup operations with at least 8 invocations per subgroup
-    /// (shaders/conv_sg.wgsl: the convolution forward and input gradient;
+    /// (shaders/conv_sg.wgsl: the convolution forward, input and weight gradients;
     /// shaders/matmul_sg.wgsl: the three matmuls).
     pub subgroup8: bool,
     /// Texture matmuls (shaders/matmul_tex.wgsl) and when to use them;
@@ -61,6 +61,7 @@ pub fn specialize<B>(call: Call<B>, v: Variants) -> Call<B> {
         MatmulTn => matmul_variant(call, v, MatmulTnSg, MatmulTnTex),
         Conv2dForward => conv_sg(call, Conv2dForwardSg),
         Conv2dBackwardInput => conv_sg(call, Conv2dBackwardInputSg),
+        Conv2dBackwardWeight => conv_sg(call, Conv2dBackwardWeightSg),
         LstmForward if v.subgroup_exactly8 => rnn_sg(call, LstmForwardSg),
         LstmBackward if v.subgroup_exactly8 => rnn_sg(call, LstmBackwardSg),
         GruForward if v.subgroup_exactly8 => rnn_sg(call, GruForwardSg),
@@ -104,8 +105,7 @@ fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId
         }
     }
     if m >= 16 {
-        // SG_WG invocations of 4 rows each: enough for C's rows, at most 64
-        let wg = (m.div_ceil(4).div_ceil(8) * 8).clamp(8, 64);
+        let wg = subgroup_wg(m as usize) as u32;
         call.overrides.push(("SG_WG", wg as f64));
         call.groups = [n.div_ceil(8), m.div_ceil(4 * wg), 1];
         call.kernel = sg;
@@ -113,17 +113,23 @@ fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId
     call
 }
 
-/// conv_sg.wgsl: rows are output pixels (forward) or input pixels (input
-/// gradient), columns output or input channels.
+/// conv_sg.wgsl: rows are output pixels (forward), input pixels (input
+/// gradient) or output channels (weight gradient); columns output
+/// channels, input channels or taps.
 fn conv_sg<B>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     if call.uniform.len() < 9 {
         return call;
     }
     let w = |i: usize| call.uniform[i] as usize;
-    let (batch, c, h, ww, oc, oh, ow) = (w(0), w(1), w(2), w(3), w(4), w(5), w(6));
-    let (rows, cols) =
-        if kernel == KernelId::Conv2dForwardSg { (batch * oh * ow, oc) } else { (batch * h * ww, c) };
+    let (batch, c, h, ww, oc, oh, ow, kh, kw) = (w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7), w(8));
+    let (rows, cols) = match kernel {
+        KernelId::Conv2dForwardSg => (batch * oh * ow, oc),
+        KernelId::Conv2dBackwardInputSg => (batch * h * ww, c),
+        _ => (oc, c * kh * kw),
+    };
+    let (groups, wg) = subgroup_grid(rows, cols);
     call.kernel = kernel;
-    call.groups = subgroup_grid(rows, cols);
+    call.groups = groups;
+    call.overrides.push(("SG_WG", wg as f64));
     call
 }
