@@ -106,8 +106,11 @@ fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId
     }
     if m >= 16 {
         let wg = subgroup_wg(m as usize) as u32;
+        // 16 columns per workgroup where C has them: 6 loads per 64 FMAs
+        let cols = if n >= 16 { 16 } else { 8 };
         call.overrides.push(("SG_WG", wg as f64));
-        call.groups = [n.div_ceil(8), m.div_ceil(4 * wg), 1];
+        call.overrides.push(("SG_COLS", cols as f64));
+        call.groups = [n.div_ceil(cols), m.div_ceil(4 * wg), 1];
         call.kernel = sg;
     }
     call
