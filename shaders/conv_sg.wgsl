@@ -27,6 +27,39 @@
 // and idle subgroups in a workgroup still cost a coroutine each on lavapipe.
 override SG_WG: u32 = 64u;
 
+// Columns per workgroup, 8 or 16 (the host takes 16 when there are at
+// least 16): lane j loads column j and, with 16, column 8 + j, so 6 loads
+// feed 64 FMAs instead of 5 feeding 32.
+override SG_COLS: u32 = 8u;
+
+// Hands the 8 accumulated columns of `acc` (columns n0..n0+7) to the
+// kernel's store: KIND_FORWARD, KIND_INPUT or KIND_WEIGHT (constants at
+// every call, so the switch folds away).
+const KIND_FORWARD: u32 = 0u;
+const KIND_INPUT: u32 = 1u;
+const KIND_WEIGHT: u32 = 2u;
+fn store_cols(kind: u32, r0: u32, n0: u32, acc: ptr<function, array<vec4<f32>, 8>>) {
+    for (var j = 0u; j < COLS; j = j + 1u) {
+        // constant indices keep the accumulators in registers
+        var v: vec4<f32>;
+        switch j {
+            case 0u: { v = (*acc)[0]; }
+            case 1u: { v = (*acc)[1]; }
+            case 2u: { v = (*acc)[2]; }
+            case 3u: { v = (*acc)[3]; }
+            case 4u: { v = (*acc)[4]; }
+            case 5u: { v = (*acc)[5]; }
+            case 6u: { v = (*acc)[6]; }
+            default: { v = (*acc)[7]; }
+        }
+        switch kind {
+            case 0u: { store_forward(r0, n0 + j, v); }
+            case 1u: { store_input(r0, n0 + j, v); }
+            default: { store_weight(r0, n0 + j, v); }
+        }
+    }
+}
+
 // First of this invocation's 4 rows (workgroups fold into z past 65535).
 fn first_row(wid: vec3<u32>, li: u32) -> u32 {
     return ((wid.x + wid.z * 65535u) * SG_WG + li) * 4u;
@@ -49,10 +82,13 @@ fn conv2d_forward_sg(
     let ix0 = vec4<i32>((pix % OUT_W) * SW) - i32(PW);
     let xbase = bi * (IN_C * hw);
     let kk = IN_C * KH * KW;
-    let o0 = wid.y * COLS;
-    // the weight row this lane loads for its subgroup
-    let wrow = min(o0 + min(lane, COLS - 1u), OUT_C - 1u) * kk;
-    var acc: array<vec4<f32>, 8>;
+    let o0 = wid.y * SG_COLS;
+    // the weight rows this lane loads for its subgroup
+    let j = min(lane, COLS - 1u);
+    let wrow0 = min(o0 + j, OUT_C - 1u) * kk;
+    let wrow1 = min(o0 + COLS + j, OUT_C - 1u) * kk;
+    var acc0: array<vec4<f32>, 8>;
+    var acc1: array<vec4<f32>, 8>;
     let hi = vec4<i32>(i32(IN_H));
     let wi = vec4<i32>(i32(IN_W));
     for (var c = 0u; c < IN_C; c = c + 1u) {
@@ -66,23 +102,14 @@ fn conv2d_forward_sg(
                 let ok = oky & (ix >= vec4<i32>(0)) & (ix < wi);
                 let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ix, ok)), ok);
                 let xv = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
-                fma8(&acc, xv, b[wrow + (c * KH + ky) * KW + kx]);
+                let tap = (c * KH + ky) * KW + kx;
+                fma8(&acc0, xv, b[wrow0 + tap]);
+                if (SG_COLS == 16u) { fma8(&acc1, xv, b[wrow1 + tap]); }
             }
         }
     }
-    for (var j = 0u; j < COLS; j = j + 1u) {
-        // constant indices keep the accumulators in registers
-        switch j {
-            case 0u: { store_forward(r0, o0, acc[0]); }
-            case 1u: { store_forward(r0, o0 + 1u, acc[1]); }
-            case 2u: { store_forward(r0, o0 + 2u, acc[2]); }
-            case 3u: { store_forward(r0, o0 + 3u, acc[3]); }
-            case 4u: { store_forward(r0, o0 + 4u, acc[4]); }
-            case 5u: { store_forward(r0, o0 + 5u, acc[5]); }
-            case 6u: { store_forward(r0, o0 + 6u, acc[6]); }
-            default: { store_forward(r0, o0 + 7u, acc[7]); }
-        }
-    }
+    store_cols(KIND_FORWARD, r0, o0, &acc0);
+    if (SG_COLS == 16u) { store_cols(KIND_FORWARD, r0, o0 + COLS, &acc1); }
 }
 
 // Stores output channel o of rows r0..r0+3.
@@ -116,17 +143,20 @@ fn conv2d_backward_input_sg(
     let tx0 = vec4<i32>(pix % IN_W) + i32(PW);
     let dybase = bi * (OUT_C * ohw);
     let kpl = KH * KW;
-    let c0 = wid.y * COLS;
-    // w[o, c, ky, kx] for this lane's channel is at o * C * kpl + wcol + ky * kw + kx
-    let wcol = min(c0 + min(lane, COLS - 1u), IN_C - 1u) * kpl;
-    var acc: array<vec4<f32>, 8>;
+    let c0 = wid.y * SG_COLS;
+    // w[o, c, ky, kx] for this lane's channels is at o * C * kpl + wcol + ky * kw + kx
+    let j = min(lane, COLS - 1u);
+    let wcol0 = min(c0 + j, IN_C - 1u) * kpl;
+    let wcol1 = min(c0 + COLS + j, IN_C - 1u) * kpl;
+    var acc0: array<vec4<f32>, 8>;
+    var acc1: array<vec4<f32>, 8>;
     let shi = vec4<i32>(i32(SH));
     let swi = vec4<i32>(i32(SW));
     let ohi = vec4<i32>(i32(OUT_H));
     let owi = vec4<i32>(i32(OUT_W));
     for (var o = 0u; o < OUT_C; o = o + 1u) {
         let obase = dybase + vec4<u32>(o * ohw);
-        let wbase = o * IN_C * kpl + wcol;
+        let wbase = o * IN_C * kpl;
         for (var ky = 0u; ky < KH; ky = ky + 1u) {
             let ty = ty0 - vec4<i32>(i32(ky));
             let tyc = select(vec4<i32>(0), ty, ty >= vec4<i32>(0));
@@ -140,22 +170,14 @@ fn conv2d_backward_input_sg(
                 let ok = oky & (tx >= vec4<i32>(0)) & (ox * swi == txc) & (ox < owi);
                 let off = select(vec4<u32>(0u), rowoff + vec4<u32>(select(vec4<i32>(0), ox, ok)), ok);
                 let dv = select(vec4<f32>(0.0), vec4<f32>(a[off.x], a[off.y], a[off.z], a[off.w]), ok);
-                fma8(&acc, dv, b[wbase + ky * KW + kx]);
+                let tap = wbase + ky * KW + kx;
+                fma8(&acc0, dv, b[tap + wcol0]);
+                if (SG_COLS == 16u) { fma8(&acc1, dv, b[tap + wcol1]); }
             }
         }
     }
-    for (var j = 0u; j < COLS; j = j + 1u) {
-        switch j {
-            case 0u: { store_input(r0, c0, acc[0]); }
-            case 1u: { store_input(r0, c0 + 1u, acc[1]); }
-            case 2u: { store_input(r0, c0 + 2u, acc[2]); }
-            case 3u: { store_input(r0, c0 + 3u, acc[3]); }
-            case 4u: { store_input(r0, c0 + 4u, acc[4]); }
-            case 5u: { store_input(r0, c0 + 5u, acc[5]); }
-            case 6u: { store_input(r0, c0 + 6u, acc[6]); }
-            default: { store_input(r0, c0 + 7u, acc[7]); }
-        }
-    }
+    store_cols(KIND_INPUT, r0, c0, &acc0);
+    if (SG_COLS == 16u) { store_cols(KIND_INPUT, r0, c0 + COLS, &acc1); }
 }
 
 // Stores input channel c of input pixels r0..r0+3.
@@ -185,44 +207,29 @@ fn conv2d_backward_weight_sg(
     let cols = IN_C * kpl;
     let r0 = first_row(wid, li);
     let o = clamp4(r0, OUT_C);
-    let n0 = wid.y * COLS;
-    // the tap (c, ky, kx) whose input values this lane loads for its subgroup
-    let n = min(n0 + min(lane, COLS - 1u), cols - 1u);
-    let xc = (n / kpl) * hw;
-    let ky = (n % kpl) / KW;
-    let kx = n % KW;
-    var acc: array<vec4<f32>, 8>;
+    let n0 = wid.y * SG_COLS;
+    // the taps (c, ky, kx) whose input values this lane loads for its subgroup
+    let j = min(lane, COLS - 1u);
+    let t0 = tap_at(min(n0 + j, cols - 1u));
+    let t1 = tap_at(min(n0 + COLS + j, cols - 1u));
+    var acc0: array<vec4<f32>, 8>;
+    var acc1: array<vec4<f32>, 8>;
     var rowsum = vec4<f32>(0.0);
     for (var bb = 0u; bb < BATCH; bb = bb + 1u) {
         let dyb = vec4<u32>(bb * OUT_C * ohw) + o * ohw;
-        let xb = bb * IN_C * hw + xc;
+        let xb = bb * IN_C * hw;
         for (var oy = 0u; oy < OUT_H; oy = oy + 1u) {
-            let iy = i32(oy * SH + ky) - i32(PH);
-            let oky = iy >= 0 && iy < i32(IN_H);
-            let xrow = xb + u32(select(0, iy, oky)) * IN_W;
             for (var ox = 0u; ox < OUT_W; ox = ox + 1u) {
                 let p = oy * OUT_W + ox;
                 let dv = vec4<f32>(b[dyb.x + p], b[dyb.y + p], b[dyb.z + p], b[dyb.w + p]);
-                let ix = i32(ox * SW + kx) - i32(PW);
-                let ok = oky && ix >= 0 && ix < i32(IN_W);
-                let xv = select(0.0, a[xrow + u32(select(0, ix, ok))], ok);
-                fma8(&acc, dv, xv);
+                fma8(&acc0, dv, x_under(xb, t0, oy, ox));
+                if (SG_COLS == 16u) { fma8(&acc1, dv, x_under(xb, t1, oy, ox)); }
                 rowsum = rowsum + dv;
             }
         }
     }
-    for (var j = 0u; j < COLS; j = j + 1u) {
-        switch j {
-            case 0u: { store_weight(r0, n0, acc[0]); }
-            case 1u: { store_weight(r0, n0 + 1u, acc[1]); }
-            case 2u: { store_weight(r0, n0 + 2u, acc[2]); }
-            case 3u: { store_weight(r0, n0 + 3u, acc[3]); }
-            case 4u: { store_weight(r0, n0 + 4u, acc[4]); }
-            case 5u: { store_weight(r0, n0 + 5u, acc[5]); }
-            case 6u: { store_weight(r0, n0 + 6u, acc[6]); }
-            default: { store_weight(r0, n0 + 7u, acc[7]); }
-        }
-    }
+    store_cols(KIND_WEIGHT, r0, n0, &acc0);
+    if (SG_COLS == 16u) { store_cols(KIND_WEIGHT, r0, n0 + COLS, &acc1); }
     // every column group sums the same dy; the first writes the bias gradient
     if (BIAS_GRAD && wid.y == 0u) {
         for (var r = 0u; r < 4u; r = r + 1u) {
@@ -243,4 +250,19 @@ fn store_weight(r0: u32, n: u32, v: vec4<f32>) {
         if (oc >= OUT_C) { return; }
         put(oc * cols + n, v[r]);
     }
+}
+
+// Tap n = (c, ky, kx) of the weight gradient's columns: (c * H * W, ky, kx).
+fn tap_at(n: u32) -> vec3<u32> {
+    let kpl = KH * KW;
+    return vec3<u32>((n / kpl) * IN_H * IN_W, (n % kpl) / KW, n % KW);
+}
+
+// The input value under tap t at output pixel (oy, ox) of the sample whose
+// input starts at xb (0 in the padding).
+fn x_under(xb: u32, t: vec3<u32>, oy: u32, ox: u32) -> f32 {
+    let iy = i32(oy * SH + t.y) - i32(PH);
+    let ix = i32(ox * SW + t.z) - i32(PW);
+    let ok = iy >= 0 && iy < i32(IN_H) && ix >= 0 && ix < i32(IN_W);
+    return select(0.0, a[xb + t.x + u32(select(0, iy * i32(IN_W) + ix, ok))], ok);
 }

@@ -101,14 +101,26 @@ pub(super) fn subgroup_wg(rows: usize) -> usize {
     (rows.div_ceil(4).div_ceil(8) * 8).clamp(8, 64)
 }
 
-/// Grid and workgroup size of a subgroup conv kernel: 4 rows per
-/// invocation and [`subgroup_wg`] invocations per workgroup along x (folded
-/// into z past 65535 groups), 8 columns per workgroup along y.
-pub(super) fn subgroup_grid(rows: usize, cols: usize) -> ([u32; 3], usize) {
+/// Grid, workgroup size and columns per workgroup of a subgroup conv
+/// kernel: 4 rows per invocation and [`subgroup_wg`] invocations per
+/// workgroup along x (folded into z past 65535 groups), [`subgroup_cols`]
+/// columns per workgroup along y.
+pub(super) fn subgroup_grid(rows: usize, cols: usize) -> ([u32; 3], usize, usize) {
     let wg = subgroup_wg(rows);
+    let sg_cols = subgroup_cols(cols);
     let groups = rows.div_ceil(4 * wg).max(1);
     let (x, z) = if groups <= 65535 { (groups, 1) } else { (65535, groups.div_ceil(65535)) };
-    ([x as u32, cols.div_ceil(8).max(1) as u32, z as u32], wg)
+    ([x as u32, cols.div_ceil(sg_cols).max(1) as u32, z as u32], wg, sg_cols)
+}
+
+/// Columns per workgroup of a subgroup kernel (`SG_COLS`): 16 where there
+/// are at least 16 (6 loads per 64 multiply-adds), else 8.
+pub(super) fn subgroup_cols(cols: usize) -> usize {
+    if cols >= 16 {
+        16
+    } else {
+        8
+    }
 }
 
 /// Grid of a conv kernel with `rows` x `cols` outputs in 4x4 blocks.

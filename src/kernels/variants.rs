@@ -5,7 +5,7 @@
 //! and the scratch textures (see `texture_matmul.rs`).
 
 use super::calls::Call;
-use super::calls_conv::{subgroup_grid, subgroup_wg};
+use super::calls_conv::{subgroup_cols, subgroup_grid, subgroup_wg};
 use super::KernelId;
 
 /// Kernel variants an adapter can run.
@@ -106,8 +106,7 @@ fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId
     }
     if m >= 16 {
         let wg = subgroup_wg(m as usize) as u32;
-        // 16 columns per workgroup where C has them: 6 loads per 64 FMAs
-        let cols = if n >= 16 { 16 } else { 8 };
+        let cols = subgroup_cols(n as usize) as u32;
         call.overrides.push(("SG_WG", wg as f64));
         call.overrides.push(("SG_COLS", cols as f64));
         call.groups = [n.div_ceil(cols), m.div_ceil(4 * wg), 1];
@@ -130,9 +129,10 @@ fn conv_sg<B>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
         KernelId::Conv2dBackwardInputSg => (batch * h * ww, c),
         _ => (oc, c * kh * kw),
     };
-    let (groups, wg) = subgroup_grid(rows, cols);
+    let (groups, wg, sg_cols) = subgroup_grid(rows, cols);
     call.kernel = kernel;
     call.groups = groups;
     call.overrides.push(("SG_WG", wg as f64));
+    call.overrides.push(("SG_COLS", sg_cols as f64));
     call
 }
