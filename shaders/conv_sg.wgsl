@@ -117,12 +117,13 @@ fn store_forward(r0: u32, o: u32, v: vec4<f32>) {
     let ohw = OUT_H * OUT_W;
     let rows = BATCH * ohw;
     if (o >= OUT_C) { return; }
+    // one bias load for the four rows (each storage load runs once per lane on CPU adapters)
+    var bv = 0.0;
+    if (HAS_BIAS) { bv = bias[o]; }
     for (var r = 0u; r < 4u; r = r + 1u) {
         let row = r0 + r;
         if (row >= rows) { return; }
-        var x = v[r];
-        if (HAS_BIAS) { x = x + bias[o]; }
-        put((row / ohw) * OUT_C * ohw + o * ohw + row % ohw, act_apply(ACT, x));
+        put((row / ohw) * OUT_C * ohw + o * ohw + row % ohw, act_apply(ACT, v[r] + bv));
     }
 }
 
