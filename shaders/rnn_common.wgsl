@@ -42,7 +42,8 @@ struct Rnn {
 }
 
 @group(0) @binding(0) var<uniform> rn: Rnn;
-// forward: gx [B, T, 4H]; backward: dout ([B, H] when last_only, else [B, T, H])
+// forward: gx [B, T, 4H] (LSTM with INPUTS > 0: x [B, T, F]); backward: dout
+// ([B, H] when last_only, else [B, T, H])
 @group(0) @binding(1) var<storage, read_write> src: array<f32>;
 // w_hh [H, 4H]
 @group(0) @binding(2) var<storage, read_write> whh: array<f32>;
@@ -54,13 +55,15 @@ struct Rnn {
 @group(0) @binding(5) var<storage, read_write> hprev: array<f32>;
 // forward: out ([B, H] when last_only, else [B, T, H]); backward: dz [B, T, 4H]
 @group(0) @binding(6) var<storage, read_write> dst: array<f32>;
-// GRU: b_hh [3H] (forward), the gradient of gh [B, T, 3H] (backward); unused otherwise
+// GRU: b_hh [3H] (forward), the gradient of gh [B, T, 3H] (backward); LSTM
+// forward with INPUTS > 0 (rnn_persistent.wgsl): w_ih [F, 4H]; unused otherwise
 @group(0) @binding(7) var<storage, read_write> aux: array<f32>;
 // the model input [B, T, mask_width] whose last channel marks real steps (mask_width > 0)
 @group(0) @binding(8) var<storage, read_write> mask: array<f32>;
 // the initial state [B, init_width] (forward; the LSTM backward reads c)
 @group(0) @binding(9) var<storage, read_write> init: array<f32>;
-// the gradient of the initial state [B, init_width] (backward)
+// the gradient of the initial state [B, init_width] (backward); LSTM
+// forward with INPUTS > 0: the input bias b [4H]
 @group(0) @binding(10) var<storage, read_write> dinit: array<f32>;
 
 override ACT: u32 = 4u;

@@ -20,6 +20,12 @@
 // time on lavapipe).
 
 override HIDDEN: u32;
+// LSTM forward: 0, src is gx = x . w_ih + b [B, T, 4H] from a matmul; F in
+// 1..=8, src is x [B, T, F] itself and the kernel adds x_t . w_ih + b to
+// each step's sum (w_ih [F, 4H] bound at `aux`, b [4H] at `dinit`): no gx
+// to write and read back (on lavapipe the gx matmul of the ECG LSTM, F = 1,
+// cost about a third of its forward).
+override INPUTS: u32 = 0u;
 const WG: u32 = 64u;
 var<workgroup> h_sh: array<f32, 64>;
 var<workgroup> dz_sh: array<vec4<f32>, 64>;
@@ -45,6 +51,15 @@ fn lstm_forward_run(wg: u32, li: u32, lane: u32) {
     for (var k = 0u; k < hd; k = k + 1u) {
         w[k] = vec4<f32>(whh[k * g4 + u], whh[k * g4 + hd + u], whh[k * g4 + 2u * hd + u], whh[k * g4 + 3u * hd + u]);
     }
+    // with INPUTS > 0: columns u, H+u, 2H+u, 3H+u of w_ih, and of b
+    var wx: array<vec4<f32>, 8>;
+    var bx = vec4<f32>(0.0);
+    if (INPUTS > 0u) {
+        for (var f = 0u; f < INPUTS; f = f + 1u) {
+            wx[f] = vec4<f32>(aux[f * g4 + u], aux[f * g4 + hd + u], aux[f * g4 + 2u * hd + u], aux[f * g4 + 3u * hd + u]);
+        }
+        bx = vec4<f32>(dinit[u], dinit[hd + u], dinit[2u * hd + u], dinit[3u * hd + u]);
+    }
     let bb = min(b, rn.batch - 1u);
     var h = init_at(bb, u);
     var c = init_at(bb, hd + u);
@@ -53,7 +68,15 @@ fn lstm_forward_run(wg: u32, li: u32, lane: u32) {
     for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
         let row = bb * rn.steps + time(tt);
         let keep = real(bb, time(tt));
-        var z = vec4<f32>(src[row * g4 + u], src[row * g4 + hd + u], src[row * g4 + 2u * hd + u], src[row * g4 + 3u * hd + u]);
+        var z: vec4<f32>;
+        if (INPUTS > 0u) {
+            z = bx;
+            for (var f = 0u; f < INPUTS; f = f + 1u) {
+                z = z + src[row * INPUTS + f] * wx[f];
+            }
+        } else {
+            z = vec4<f32>(src[row * g4 + u], src[row * g4 + hd + u], src[row * g4 + 2u * hd + u], src[row * g4 + 3u * hd + u]);
+        }
         z = z + h_times_w4(base, lane, &w);
         let gi = sigmoid(z.x);
         let gf = sigmoid(z.y);

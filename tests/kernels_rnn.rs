@@ -127,6 +127,69 @@ fn lstm_forward_and_backward_match_reference() {
 }
 
 #[test]
+fn lstm_forward_from_input_matches_reference() {
+    // (batch, steps, hidden, features): the kernel adds x . w_ih + b itself
+    for (ci, &(batch, steps, hidden, features)) in
+        [(3, 7, 5, 1), (2, 9, 32, 3), (1, 4, 64, 8), (4, 3, 17, 2), (3, 6, 8, 1)].iter().enumerate()
+    {
+        for (last_only, masked) in CASES {
+            let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
+            let seed = ci as u64 * 10 + last_only as u64 + 2 * masked as u64 + 14000;
+            g.init_width = if masked { 2 * hidden } else { 0 };
+            let init = f32ed(&rand_vec(batch * g.init_width + 1, seed + 7));
+            let side = Side { mask: &mask, init: &init };
+            let (g4, rows) = (4 * hidden, batch * steps);
+            let x = f32ed(&rand_vec(rows * features, seed));
+            let wih = f32ed(&rand_vec(features * g4, seed + 3));
+            let bias = f32ed(&rand_vec(g4, seed + 4));
+            let whh = f32ed(&rand_vec(hidden * g4, seed + 1).iter().map(|v| v * 0.5).collect::<Vec<_>>());
+            // the input projection the kernel computes, in f64
+            let mut gx = vec![0.0; rows * g4];
+            for r in 0..rows {
+                for j in 0..g4 {
+                    gx[r * g4 + j] =
+                        bias[j] + (0..features).map(|f| x[r * features + f] * wih[f * g4 + j]).sum::<f64>();
+                }
+            }
+            let out_len = if last_only { batch * hidden } else { rows * hidden };
+            let o = LstmOperands {
+                src: 0,
+                whh: 1,
+                gates: 2,
+                cells: 3,
+                hprev: 4,
+                dst: 5,
+                mask: 6,
+                init: 7,
+                dinit: 8,
+            };
+            let bufs = [
+                words(&x),
+                words(&whh),
+                vec![0; rows * g4],
+                vec![0; rows * hidden],
+                vec![0; rows * hidden],
+                vec![0; out_len],
+                words(&mask),
+                words(&init),
+                vec![0; 4],
+                words(&wih),
+                words(&bias),
+            ];
+            let call = kernels::lstm_forward_from_input(&g, features, o, 9, 10);
+            let got = run_with_variant(&call, &bufs, steps);
+            let want = cref::lstm_forward(&g, &gx, &whh, side);
+            let what = format!("lstm from input, {features} features, {g:?}");
+            let tol = 1e-5 * (steps as f64).sqrt();
+            assert_close(&format!("{what} gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
+            assert_close(&format!("{what} cells"), &floats(&got[3]), &want.cells, tol, 1e-4);
+            assert_close(&format!("{what} hprev"), &floats(&got[4]), &want.hprev, tol, 1e-4);
+            assert_close(&format!("{what} out"), &floats(&got[5]), &want.out, tol, 1e-4);
+        }
+    }
+}
+
+#[test]
 fn gru_and_elman_forward_and_backward_match_reference() {
     use medgpu::kernels::{Act, RecurrenceOperands};
     for (ci, &(batch, steps, hidden)) in

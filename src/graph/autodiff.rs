@@ -199,11 +199,16 @@ pub fn lower(
             } => {
                 let (rows, features, width) =
                     (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
-                let ops =
-                    MatmulOperands { a: t(*x), b: t(*w_ih), bias: Some(t(*bias)), aux: None, c: t(*gx) };
-                calls.push(kernels::matmul_nn(rows, width, features, ops, Epilogue::PLAIN, Ref::Dummy));
+                // a persistent LSTM over few features adds x . w_ih + b itself (gx stays unused)
+                let fused =
+                    *cell == Cell::Lstm && !geom.per_step && features <= kernels::RNN_MAX_FUSED_INPUTS;
+                if !fused {
+                    let ops =
+                        MatmulOperands { a: t(*x), b: t(*w_ih), bias: Some(t(*bias)), aux: None, c: t(*gx) };
+                    calls.push(kernels::matmul_nn(rows, width, features, ops, Epilogue::PLAIN, Ref::Dummy));
+                }
                 let o = RecurrenceOperands {
-                    src: t(*gx),
+                    src: if fused { t(*x) } else { t(*gx) },
                     whh: t(*w_hh),
                     gates: gates.map_or(Ref::Dummy, t),
                     cells: t(*cells),
@@ -214,7 +219,17 @@ pub fn lower(
                     init: init.map_or(Ref::Dummy, t),
                     dinit: Ref::Dummy,
                 };
-                calls.extend(cell.forward_calls(geom, o));
+                if fused {
+                    calls.push(kernels::lstm_forward_from_input(
+                        geom,
+                        features,
+                        o.lstm(),
+                        t(*w_ih),
+                        t(*bias),
+                    ));
+                } else {
+                    calls.extend(cell.forward_calls(geom, o));
+                }
             }
             Op::Loss { .. } => {}
         }

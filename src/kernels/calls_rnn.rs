@@ -162,6 +162,28 @@ pub fn lstm_forward<B: Clone>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
     lstm(KernelId::LstmForward, g, o)
 }
 
+/// Most input features for which [`lstm_forward_from_input`] computes the
+/// input projection itself (each step reads F values of x instead of 4H of gx).
+pub const RNN_MAX_FUSED_INPUTS: usize = 8;
+
+/// [`lstm_forward`] from the layer input x [B, T, F] (F at most
+/// [`RNN_MAX_FUSED_INPUTS`]), w_ih [F, 4H] and b [4H] instead of gx: the
+/// kernel adds x_t . w_ih + b itself (`o.src` is x; `o.dinit` is unused).
+pub fn lstm_forward_from_input<B: Clone>(
+    g: &RnnGeom,
+    features: usize,
+    o: LstmOperands<B>,
+    w_ih: B,
+    b: B,
+) -> Call<B> {
+    let mut call = lstm(KernelId::LstmForward, g, o);
+    // bindings: src, whh, gates, cells, hprev, dst, aux, mask, init, dinit
+    call.bindings[6] = w_ih;
+    call.bindings[9] = b;
+    call.overrides.push(("INPUTS", features as f64));
+    call
+}
+
 /// Backpropagation through time of [`lstm_forward`]: dz [B, T, 4H] (the
 /// gradient of the gates' pre-activations) from dL/dout.
 pub fn lstm_backward<B: Clone>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
