@@ -82,7 +82,9 @@ fn out_at(r: u32, u: u32) -> u32 {
 // coming from the layer's output: every step, or only the last one.
 fn dout(row: u32, b: u32, tt: u32, u: u32) -> f32 {
     if (rn.last_only == 0u) { return src[out_at(row, u)]; }
-    return select(0.0, src[out_at(b, u)], tt + 1u == rn.steps);
+    // a branch, not a select: only the last step reads memory
+    if (tt + 1u == rn.steps) { return src[out_at(b, u)]; }
+    return 0.0;
 }
 
 // Whether step t of sequence b is a real step (not padding).

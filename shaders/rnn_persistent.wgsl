@@ -121,6 +121,8 @@ fn lstm_backward_run(wg: u32, li: u32, lane: u32) {
     var dc = 0.0;
     let bb = min(b, rn.batch - 1u);
     let c0 = init_at(bb, hd + u);
+    // c of the step processed next (read once: it is the step before's c)
+    var ct = cells[(bb * rn.steps + time(rn.steps - 1u)) * hd + u];
     for (var step = 0u; step < rn.steps; step = step + 1u) {
         let tt = rn.steps - 1u - step;
         let row = bb * rn.steps + time(tt);
@@ -130,10 +132,9 @@ fn lstm_backward_run(wg: u32, li: u32, lane: u32) {
         let gf = gates[row * g4 + hd + u];
         let gg = gates[row * g4 + 2u * hd + u];
         let go = gates[row * g4 + 3u * hd + u];
-        let ct = cells[row * hd + u];
-        // c of the step processed before this one
-        let prow = bb * rn.steps + time(max(tt, 1u) - 1u);
-        let cp = select(c0, cells[prow * hd + u], tt > 0u);
+        // c of the step processed before this one (the initial c before the first)
+        var cp = c0;
+        if (tt > 0u) { cp = cells[(bb * rn.steps + time(tt - 1u)) * hd + u]; }
         let tc = tanh(clamp(ct, -15.0, 15.0));
         // a padded step: no gate gradient, dc and dh pass to the step before
         var dz = vec4<f32>(0.0);
@@ -157,6 +158,7 @@ fn lstm_backward_run(wg: u32, li: u32, lane: u32) {
         workgroupBarrier();
         // dL/dh_{t-1} through the recurrence: row u of w_hh . dz
         dh_rec = select(dh, dz_dot_w4(base, lane, &w), keep);
+        ct = cp;
         workgroupBarrier();
     }
     if (owns) {
