@@ -127,6 +127,76 @@ fn lstm_forward_and_backward_match_reference() {
 }
 
 #[test]
+fn lstm_backward_weight_grads_match_reference() {
+    // (batch, steps, hidden, features): the backward also sums each row's
+    // dW_ih and db over the steps into [B, F + 1, 4H]
+    for (ci, &(batch, steps, hidden, features)) in
+        [(3, 7, 5, 2), (2, 9, 32, 3), (1, 4, 64, 8), (3, 6, 8, 1), (5, 4, 24, 1)].iter().enumerate()
+    {
+        for (last_only, masked) in CASES {
+            let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
+            let seed = ci as u64 * 10 + last_only as u64 + 2 * masked as u64 + 15000;
+            g.init_width = if masked { 2 * hidden } else { 0 };
+            let init = f32ed(&rand_vec(batch * g.init_width + 1, seed + 7));
+            let side = Side { mask: &mask, init: &init };
+            let (g4, rows) = (4 * hidden, batch * steps);
+            let gx = f32ed(&rand_vec(rows * g4, seed));
+            let whh = f32ed(&rand_vec(hidden * g4, seed + 1).iter().map(|v| v * 0.5).collect::<Vec<_>>());
+            let fwd = cref::lstm_forward(&g, &gx, &whh, side);
+            let (gates, cells, hprev) = (f32ed(&fwd.gates), f32ed(&fwd.cells), f32ed(&fwd.hprev));
+            let x = f32ed(&rand_vec(rows * features, seed + 3));
+            let out_len = if last_only { batch * hidden } else { rows * hidden };
+            let dout = f32ed(&rand_vec(out_len, seed + 2));
+            let per_row = (features + 1) * g4;
+            let o = LstmOperands {
+                src: 0,
+                whh: 1,
+                gates: 2,
+                cells: 3,
+                hprev: 4,
+                dst: 5,
+                mask: 6,
+                init: 7,
+                dinit: 8,
+            };
+            let bufs = [
+                words(&dout),
+                words(&whh),
+                words(&gates),
+                words(&cells),
+                words(&hprev),
+                vec![0; rows * g4],
+                words(&mask),
+                words(&init),
+                vec![0; 4],
+                words(&x),
+                vec![0; batch * per_row],
+            ];
+            let call = kernels::lstm_backward_with_weight_grads(&g, features, o, 9, 10);
+            let got = run_with_variant(&call, &bufs, steps);
+            let dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells, side);
+            let what = format!("lstm weight grads, {features} features, {g:?}");
+            assert_close(&format!("{what} dz"), &floats(&got[5]), &dz, 1e-5 * steps as f64, 1e-3);
+            // the sums over every (row, step) that the column sums finish
+            let mut want = vec![0.0; per_row];
+            for r in 0..rows {
+                for j in 0..g4 {
+                    let d = dz[r * g4 + j];
+                    for f in 0..features {
+                        want[f * g4 + j] += x[r * features + f] * d;
+                    }
+                    want[features * g4 + j] += d;
+                }
+            }
+            let part = floats(&got[10]);
+            let summed: Vec<f64> =
+                (0..per_row).map(|i| (0..batch).map(|b| part[b * per_row + i]).sum()).collect();
+            assert_close(&format!("{what} sums"), &summed, &want, 1e-5 * rows as f64, 1e-3);
+        }
+    }
+}
+
+#[test]
 fn lstm_forward_from_input_matches_reference() {
     // (batch, steps, hidden, features): the kernel adds x . w_ih + b itself
     for (ci, &(batch, steps, hidden, features)) in

@@ -217,6 +217,7 @@ kernel_table! {
     AddInto => Elementwise, "add_into";
     SoftmaxForward => Reduce, "softmax_forward";
     SoftmaxBackward => Reduce, "softmax_backward";
+    ColumnSums => Reduce, "column_sums";
     GradNormPartial => Guard, "grad_norm_partial";
     GradGuard => Guard, "grad_guard";
     MseLoss => Loss, "mse_loss";
