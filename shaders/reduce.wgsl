@@ -1,8 +1,6 @@
-// Reductions over a [rows, cols] matrix: softmax one invocation per row,
-// column_sums one per column.
+// Row-wise reductions over a [rows, cols] matrix: one invocation per row.
 
-// stride and offset: column_sums only (row r's values start at x[r * stride + offset])
-struct Dims { rows: u32, cols: u32, stride: u32, offset: u32 }
+struct Dims { rows: u32, cols: u32, pad0: u32, pad1: u32 }
 
 override ACCUMULATE: bool = false;
 
@@ -39,15 +37,4 @@ fn softmax_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
         let g = y[base + j] * (x[base + j] - d);
         if (ACCUMULATE) { out[base + j] = out[base + j] + g; } else { out[base + j] = g; }
     }
-}
-
-// out[j] (+)= sum over r < rows of x[r * stride + offset + j], for j < cols,
-// rows added in order (no atomics: the same result on every run).
-@compute @workgroup_size(256, 1, 1)
-fn column_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let j = linear_index(gid, nwg);
-    if (j >= dims.cols) { return; }
-    var s = 0.0;
-    for (var r = 0u; r < dims.rows; r = r + 1u) { s = s + x[r * dims.stride + dims.offset + j]; }
-    if (ACCUMULATE) { out[j] = out[j] + s; } else { out[j] = s; }
 }

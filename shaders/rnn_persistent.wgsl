@@ -26,17 +26,6 @@ override HIDDEN: u32;
 // to write and read back (on lavapipe the gx matmul of the ECG LSTM, F = 1,
 // cost about a third of its forward).
 override INPUTS: u32 = 0u;
-// LSTM backward: 0, or F in 1..=8: the kernel also sums its batch row's
-// input-weight and bias gradients over the steps,
-//   dW_ih[f, gH+u] += x_t[f] dz_t[g, u],  db[gH+u] += dz_t[g, u],
-// and writes them to part [B, F + 1, 4H] (bound at `aux`; x [B, T, F] at
-// `xin`), which column sums over B turn into the gradients: a matmul over
-// B * T rows for F columns rereads all of dz (2.5-4 ms for the ECG LSTM on
-// lavapipe). (Summing dW_hh the same way holds 4H more values per
-// invocation and made the backward 3x slower there.)
-override WGRAD: u32 = 0u;
-// x [B, T, F]: LSTM backward with WGRAD > 0
-@group(0) @binding(11) var<storage, read_write> xin: array<f32>;
 const WG: u32 = 64u;
 var<workgroup> h_sh: array<f32, 64>;
 var<workgroup> dz_sh: array<vec4<f32>, 64>;
@@ -130,9 +119,6 @@ fn lstm_backward_run(wg: u32, li: u32, lane: u32) {
     }
     var dh_rec = 0.0;
     var dc = 0.0;
-    // this row's gradient sums (WGRAD > 0): dW_ih rows f, db
-    var gw_x: array<vec4<f32>, 8>;
-    var gw_b = vec4<f32>(0.0);
     let bb = min(b, rn.batch - 1u);
     let c0 = init_at(bb, hd + u);
     // c of the step processed next (read once: it is the step before's c)
@@ -168,12 +154,6 @@ fn lstm_backward_run(wg: u32, li: u32, lane: u32) {
             dst[row * g4 + 2u * hd + u] = dz.z;
             dst[row * g4 + 3u * hd + u] = dz.w;
         }
-        if (WGRAD > 0u) {
-            for (var f = 0u; f < WGRAD; f = f + 1u) {
-                gw_x[f] = gw_x[f] + xin[row * WGRAD + f] * dz;
-            }
-            gw_b = gw_b + dz;
-        }
         dz_sh[li] = dz;
         workgroupBarrier();
         // dL/dh_{t-1} through the recurrence: row u of w_hh . dz
@@ -185,19 +165,6 @@ fn lstm_backward_run(wg: u32, li: u32, lane: u32) {
         put_dinit(bb, u, dh_rec);
         put_dinit(bb, hd + u, dc);
     }
-    if (WGRAD > 0u && owns) {
-        let at = b * (WGRAD + 1u) * g4;
-        for (var f = 0u; f < WGRAD; f = f + 1u) { put_gates(at + f * g4, u, gw_x[f]); }
-        put_gates(at + WGRAD * g4, u, gw_b);
-    }
-}
-
-// The four gate values of unit u in the row of part (`aux`) starting at `at`.
-fn put_gates(at: u32, u: u32, v: vec4<f32>) {
-    aux[at + u] = v.x;
-    aux[at + HIDDEN + u] = v.y;
-    aux[at + 2u * HIDDEN + u] = v.z;
-    aux[at + 3u * HIDDEN + u] = v.w;
 }
 
 fn gru_forward_run(wg: u32, li: u32, lane: u32) {

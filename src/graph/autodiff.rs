@@ -576,52 +576,23 @@ pub fn lower(
                     });
                     t(TensorId(tensors.len() - 1))
                 });
-                // a persistent LSTM over few features sums each row's dW_ih and
-                // db in its backward kernel; column sums over the batch finish them
-                let sum_in_kernel =
-                    *cell == Cell::Lstm && !geom.per_step && features <= kernels::RNN_MAX_FUSED_INPUTS;
-                if sum_in_kernel {
-                    let per_row = (features + 1) * width;
-                    tensors.push(TensorInfo {
-                        name: format!("inputgradparts({})", graph.name(*cells)),
-                        shape: vec![geom.batch, per_row],
-                        class: Class::Activation,
-                    });
-                    let part = t(TensorId(tensors.len() - 1));
-                    let ox = t(*x);
-                    calls.push(kernels::lstm_backward_with_weight_grads(&geom, features, o.lstm(), ox, part));
-                    let gwhh = grad_of(*w_hh, &mut tensors);
-                    let acc = first(*w_hh);
-                    let ops = MatmulOperands { a: t(*hprev), b: t(dgh), bias: None, aux: None, c: t(gwhh) };
-                    let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
-                    calls.push(kernels::matmul_tn(geom.hidden, width, rows, ops, epi, Ref::Dummy));
-                    let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
-                    let (acc_ih, acc_b) = (first(*w_ih), first(*bias));
-                    // part rows: dW_ih (F rows of 4H), then db
-                    let ih = features * width;
-                    let b_n = geom.batch;
-                    calls.push(kernels::column_sums(b_n, per_row, 0, ih, acc_ih, part, t(gwih), Ref::Dummy));
-                    calls.push(kernels::column_sums(b_n, per_row, ih, width, acc_b, part, t(gb), Ref::Dummy));
-                } else {
-                    calls.extend(cell.backward_calls(&geom, o, carry.unwrap_or(Ref::Dummy)));
-                    let gwhh = grad_of(*w_hh, &mut tensors);
-                    let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
-                    let acc = first(*w_hh);
-                    if let Some(bh) = b_hh {
-                        first(*bh);
-                    }
-                    let ops =
-                        MatmulOperands { a: t(*hprev), b: t(dgh), bias: gbhh.map(t), aux: None, c: t(gwhh) };
-                    let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
-                    calls.push(kernels::matmul_tn(geom.hidden, width, rows, ops, epi, Ref::Dummy));
-                    let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
-                    let acc = first(*w_ih);
-                    first(*bias);
-                    let ops =
-                        MatmulOperands { a: t(*x), b: t(dgx), bias: Some(t(gb)), aux: None, c: t(gwih) };
-                    let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
-                    calls.push(kernels::matmul_tn(features, width, rows, ops, epi, Ref::Dummy));
+                calls.extend(cell.backward_calls(&geom, o, carry.unwrap_or(Ref::Dummy)));
+                let gwhh = grad_of(*w_hh, &mut tensors);
+                let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
+                let acc = first(*w_hh);
+                if let Some(bh) = b_hh {
+                    first(*bh);
                 }
+                let ops =
+                    MatmulOperands { a: t(*hprev), b: t(dgh), bias: gbhh.map(t), aux: None, c: t(gwhh) };
+                let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
+                calls.push(kernels::matmul_tn(geom.hidden, width, rows, ops, epi, Ref::Dummy));
+                let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
+                let acc = first(*w_ih);
+                first(*bias);
+                let ops = MatmulOperands { a: t(*x), b: t(dgx), bias: Some(t(gb)), aux: None, c: t(gwih) };
+                let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
+                calls.push(kernels::matmul_tn(features, width, rows, ops, epi, Ref::Dummy));
                 if needs[x.0] {
                     let gx = grad_of(*x, &mut tensors);
                     let acc = first(*x);

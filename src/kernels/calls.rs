@@ -232,28 +232,6 @@ pub fn softmax_backward<B>(rows: usize, cols: usize, accumulate: bool, dy: B, y:
     rows_call(KernelId::SoftmaxBackward, rows, cols, accumulate, dy, y, out)
 }
 
-/// out[j] (+)= sum over r < rows of x[r * stride + offset + j], j < cols:
-/// column sums of a block of a [rows, stride] matrix, rows in order.
-#[allow(clippy::too_many_arguments)] // the block's shape and its two buffers
-pub fn column_sums<B: Clone>(
-    rows: usize,
-    stride: usize,
-    offset: usize,
-    cols: usize,
-    accumulate: bool,
-    x: B,
-    out: B,
-    dummy: B,
-) -> Call<B> {
-    Call {
-        kernel: KernelId::ColumnSums,
-        overrides: vec![("ACCUMULATE", accumulate as u32 as f64)],
-        uniform: vec![rows as u32, cols as u32, stride as u32, offset as u32],
-        bindings: vec![x, dummy, out],
-        groups: grid_1d(cols),
-    }
-}
-
 /// The bindings of a loss kernel.
 pub struct LossOperands<B> {
     /// batch [1 + rows] (count, row ids).

@@ -187,31 +187,7 @@ pub fn lstm_forward_from_input<B: Clone>(
 /// Backpropagation through time of [`lstm_forward`]: dz [B, T, 4H] (the
 /// gradient of the gates' pre-activations) from dL/dout.
 pub fn lstm_backward<B: Clone>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
-    let mut call = lstm(KernelId::LstmBackward, g, o);
-    // xin (binding 11): read only with WGRAD > 0
-    let dummy = call.bindings[4].clone();
-    call.bindings.push(dummy);
-    call
-}
-
-/// [`lstm_backward`] that also sums each batch row's input-weight and bias
-/// gradients over the steps into `part` [B, F + 1, 4H] (dW_ih rows, then
-/// db), from the layer input `x` [B, T, F] (F at most
-/// [`RNN_MAX_FUSED_INPUTS`]); [`column_sums`](super::column_sums) over B
-/// then gives the gradients.
-pub fn lstm_backward_with_weight_grads<B: Clone>(
-    g: &RnnGeom,
-    features: usize,
-    o: LstmOperands<B>,
-    x: B,
-    part: B,
-) -> Call<B> {
-    let mut call = lstm_backward(g, o);
-    // bindings: src, whh, gates, cells, hprev, dst, aux, mask, init, dinit, xin
-    call.bindings[6] = part;
-    call.bindings[10] = x;
-    call.overrides.push(("WGRAD", features as f64));
-    call
+    lstm(KernelId::LstmBackward, g, o)
 }
 
 impl<B> RecurrenceOperands<B> {

@@ -217,7 +217,6 @@ kernel_table! {
     AddInto => Elementwise, "add_into";
     SoftmaxForward => Reduce, "softmax_forward";
     SoftmaxBackward => Reduce, "softmax_backward";
-    ColumnSums => Reduce, "column_sums";
     GradNormPartial => Guard, "grad_norm_partial";
     GradGuard => Guard, "grad_guard";
     MseLoss => Loss, "mse_loss";
