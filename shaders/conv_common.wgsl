@@ -1,6 +1,6 @@
 // Shared by conv.wgsl and conv_sg.wgsl (prepended to both by
-// src/kernels/mod.rs): the geometry (uniform and overrides), the epilogue
-// overrides, the bindings and two helpers.
+// src/kernels/mod.rs): the geometry uniform, the epilogue overrides, the
+// bindings and two helpers (the geometry overrides: window_common.wgsl).
 
 struct Conv {
     batch: u32, c: u32, h: u32, w: u32,
@@ -8,25 +8,6 @@ struct Conv {
     kw: u32, sh: u32, sw: u32, ph: u32,
     pw: u32, pad0: u32, pad1: u32, pad2: u32,
 }
-
-// The geometry again as override constants, which the kernels use (the
-// uniform holds the same values and stays bound, first as in every
-// family): with constant sizes the compiler turns the divisions by them
-// into multiplies (a division by a uniform value runs once per lane on CPU
-// adapters) and unrolls the loops over the taps. One pipeline per shape.
-override BATCH: u32;
-override IN_C: u32;
-override IN_H: u32;
-override IN_W: u32;
-override OUT_C: u32;
-override OUT_H: u32;
-override OUT_W: u32;
-override KH: u32;
-override KW: u32;
-override SH: u32;
-override SW: u32;
-override PH: u32;
-override PW: u32;
 
 override ACT: u32 = 0u;
 override GRAD_ACT: u32 = 0u;

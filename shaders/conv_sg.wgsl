@@ -40,18 +40,7 @@ const KIND_INPUT: u32 = 1u;
 const KIND_WEIGHT: u32 = 2u;
 fn store_cols(kind: u32, r0: u32, n0: u32, acc: ptr<function, array<vec4<f32>, 8>>) {
     for (var j = 0u; j < COLS; j = j + 1u) {
-        // constant indices keep the accumulators in registers
-        var v: vec4<f32>;
-        switch j {
-            case 0u: { v = (*acc)[0]; }
-            case 1u: { v = (*acc)[1]; }
-            case 2u: { v = (*acc)[2]; }
-            case 3u: { v = (*acc)[3]; }
-            case 4u: { v = (*acc)[4]; }
-            case 5u: { v = (*acc)[5]; }
-            case 6u: { v = (*acc)[6]; }
-            default: { v = (*acc)[7]; }
-        }
+        let v = acc_column(acc, j);
         switch kind {
             case 0u: { store_forward(r0, n0 + j, v); }
             case 1u: { store_input(r0, n0 + j, v); }

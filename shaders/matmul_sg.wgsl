@@ -66,18 +66,7 @@ fn block_sg(wid: vec3<u32>, li: u32, lane: u32, sam: u32, sak: u32, sbk: u32, sb
 // The epilogue of rows m0..m0+3 x columns n0..n0+7.
 fn store_cols(m0: u32, n0: u32, acc: ptr<function, array<vec4<f32>, 8>>) {
     for (var j = 0u; j < COLS; j = j + 1u) {
-        // constant indices keep the accumulators in registers
-        var v: vec4<f32>;
-        switch j {
-            case 0u: { v = (*acc)[0]; }
-            case 1u: { v = (*acc)[1]; }
-            case 2u: { v = (*acc)[2]; }
-            case 3u: { v = (*acc)[3]; }
-            case 4u: { v = (*acc)[4]; }
-            case 5u: { v = (*acc)[5]; }
-            case 6u: { v = (*acc)[6]; }
-            default: { v = (*acc)[7]; }
-        }
+        let v = acc_column(acc, j);
         epilogue(m0, n0 + j, v.x);
         epilogue(m0 + 1u, n0 + j, v.y);
         epilogue(m0 + 2u, n0 + j, v.z);

@@ -17,22 +17,7 @@ struct Pool {
     sh: u32, sw: u32, ph: u32, pw: u32,
 }
 
-// The geometry again as override constants, which the kernels use (the
-// uniform holds the same values and stays bound): constant divisors and
-// window sizes compile to multiplies and unrolled loops on CPU adapters,
-// where a division by a uniform value runs once per lane.
-override BATCH: u32;
-override IN_C: u32;
-override IN_H: u32;
-override IN_W: u32;
-override OUT_H: u32;
-override OUT_W: u32;
-override KH: u32;
-override KW: u32;
-override SH: u32;
-override SW: u32;
-override PH: u32;
-override PW: u32;
+// The geometry as override constants: window_common.wgsl.
 
 override GRAD_ACT: u32 = 0u;
 override ACCUMULATE: bool = false;

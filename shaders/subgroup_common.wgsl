@@ -17,3 +17,18 @@ fn fma8(acc: ptr<function, array<vec4<f32>, 8>>, rows: vec4<f32>, col: f32) {
     (*acc)[7] = (*acc)[7] + rows * subgroupBroadcast(col, 7u);
 }
 
+
+// Column j (< COLS) of an accumulator block; the switch keeps the indices
+// constant, so the accumulators stay in registers.
+fn acc_column(acc: ptr<function, array<vec4<f32>, 8>>, j: u32) -> vec4<f32> {
+    switch j {
+        case 0u: { return (*acc)[0]; }
+        case 1u: { return (*acc)[1]; }
+        case 2u: { return (*acc)[2]; }
+        case 3u: { return (*acc)[3]; }
+        case 4u: { return (*acc)[4]; }
+        case 5u: { return (*acc)[5]; }
+        case 6u: { return (*acc)[6]; }
+        default: { return (*acc)[7]; }
+    }
+}

@@ -55,15 +55,15 @@ impl WindowGeom {
             .collect()
     }
 
-    /// The geometry as the override constants of conv_common.wgsl and
-    /// pool.wgsl (`with_oc`: the convolutions' OUT_C; pooling has none).
-    fn overrides(&self, with_oc: bool) -> Vec<(&'static str, f64)> {
+    /// The geometry as the override constants of window_common.wgsl.
+    fn overrides(&self) -> Vec<(&'static str, f64)> {
         let g = self;
-        let mut o = vec![
+        [
             ("BATCH", g.batch),
             ("IN_C", g.c),
             ("IN_H", g.h),
             ("IN_W", g.w),
+            ("OUT_C", g.oc),
             ("OUT_H", g.oh),
             ("OUT_W", g.ow),
             ("KH", g.kh),
@@ -72,11 +72,10 @@ impl WindowGeom {
             ("SW", g.sw),
             ("PH", g.ph),
             ("PW", g.pw),
-        ];
-        if with_oc {
-            o.push(("OUT_C", g.oc));
-        }
-        o.into_iter().map(|(n, v)| (n, v as f64)).collect()
+        ]
+        .into_iter()
+        .map(|(n, v)| (n, v as f64))
+        .collect()
     }
 
     /// Elements of the input.
@@ -171,7 +170,7 @@ fn conv<B: Clone>(
             ("BIAS_GRAD", bias_grad as u32 as f64),
         ]
         .into_iter()
-        .chain(g.overrides(true))
+        .chain(g.overrides())
         .collect(),
         uniform: g.words(),
         bindings: vec![o.a, o.b, o.bias.unwrap_or_else(|| dummy.clone()), o.aux.unwrap_or(dummy), o.out],
@@ -221,7 +220,7 @@ fn pool<B>(
             _ => vec![("GRAD_ACT", grad_act.code()), ("ACCUMULATE", accumulate as u32 as f64)],
         }
         .into_iter()
-        .chain(g.overrides(false))
+        .chain(g.overrides())
         .collect(),
         uniform: g.pool_words(),
         bindings: bindings.into(),

@@ -28,6 +28,9 @@ pub const COMMON_WGSL: &str = include_str!("../../shaders/common.wgsl");
 /// Prelude of the convolution families (uniform, overrides, bindings, helpers).
 pub const CONV_COMMON_WGSL: &str = include_str!("../../shaders/conv_common.wgsl");
 
+/// Prelude of the window families (conv, conv_sg, pool): the geometry as override constants.
+pub const WINDOW_COMMON_WGSL: &str = include_str!("../../shaders/window_common.wgsl");
+
 /// Prelude of the matmul families (uniform, overrides, bindings, epilogue).
 pub const MATMUL_COMMON_WGSL: &str = include_str!("../../shaders/matmul_common.wgsl");
 
@@ -159,8 +162,9 @@ impl Family {
     /// preludes (convolution, matmul, recurrence, subgroup), then its file.
     pub fn source(self) -> String {
         let preludes: &[&str] = match self {
-            Family::Conv => &[CONV_COMMON_WGSL],
-            Family::ConvSg => &[CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL],
+            Family::Conv => &[WINDOW_COMMON_WGSL, CONV_COMMON_WGSL],
+            Family::ConvSg => &[WINDOW_COMMON_WGSL, CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL],
+            Family::Pool => &[WINDOW_COMMON_WGSL],
             Family::Matmul => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL],
             Family::MatmulSg => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL, SUBGROUP_COMMON_WGSL],
             Family::MatmulTex | Family::MatmulPack => &[MATMUL_COMMON_WGSL],
