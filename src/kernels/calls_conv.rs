@@ -55,27 +55,12 @@ impl WindowGeom {
             .collect()
     }
 
-    /// The geometry as the override constants of window_common.wgsl.
+    /// The geometry as the override constants of window_common.wgsl: the
+    /// conv uniform's 13 values under their override names.
     fn overrides(&self) -> Vec<(&'static str, f64)> {
-        let g = self;
-        [
-            ("BATCH", g.batch),
-            ("IN_C", g.c),
-            ("IN_H", g.h),
-            ("IN_W", g.w),
-            ("OUT_C", g.oc),
-            ("OUT_H", g.oh),
-            ("OUT_W", g.ow),
-            ("KH", g.kh),
-            ("KW", g.kw),
-            ("SH", g.sh),
-            ("SW", g.sw),
-            ("PH", g.ph),
-            ("PW", g.pw),
-        ]
-        .into_iter()
-        .map(|(n, v)| (n, v as f64))
-        .collect()
+        const NAMES: [&str; 13] =
+            ["BATCH", "IN_C", "IN_H", "IN_W", "OUT_C", "OUT_H", "OUT_W", "KH", "KW", "SH", "SW", "PH", "PW"];
+        NAMES.into_iter().zip(self.words()).map(|(n, v)| (n, v as f64)).collect()
     }
 
     /// Elements of the input.
