@@ -244,6 +244,25 @@ fn losses_match_reference_and_mask_padding_rows() {
     }
 }
 
+/// Runs an optimizer call (optim.wgsl reads the arenas as vec4) on buffers
+/// padded with zeros to whole vec4, as the arena is, and cuts the results
+/// back to the given lengths: padding has zero gradient and must stay zero.
+fn run_arena_call(call: &kernels::Call<usize>, buffers: &[Vec<u32>]) -> Vec<Vec<u32>> {
+    let padded: Vec<Vec<u32>> = buffers
+        .iter()
+        .map(|b| {
+            let mut w = b.clone();
+            w.resize(b.len().div_ceil(4) * 4, 0);
+            w
+        })
+        .collect();
+    let out = run_call(call, &padded);
+    for (o, b) in out.iter().zip(buffers) {
+        assert!(o[b.len()..].iter().all(|w| *w == 0), "{:?} wrote into the padding", call.kernel);
+    }
+    out.into_iter().zip(buffers).map(|(o, b)| o[..b.len()].to_vec()).collect()
+}
+
 #[test]
 fn optimizers_match_reference() {
     for n in [1usize, 7, 130, 1000] {
@@ -278,7 +297,7 @@ fn optimizers_match_reference() {
                 max_norm: 0.0,
                 stop: false,
             };
-            let out = run_call(
+            let out = run_arena_call(
                 &kernels::adam_step(&u, 0, 1, 2, 3, 4, 5),
                 &[words(&p), words(&g), words(&m0), words(&v0), words(&[1.0, 0.0, 0.0, 0.0]), vec![0; 4]],
             );
@@ -288,7 +307,7 @@ fn optimizers_match_reference() {
             assert_close("adam m", &floats(&out[2]), &wm, 1e-6, 1e-5);
             assert_close("adam v", &floats(&out[3]), &wv, 1e-6, 1e-5);
 
-            let out = run_call(
+            let out = run_arena_call(
                 &kernels::sgd_step(&u, 0, 1, 2, 3, 4),
                 &[words(&p), words(&g), words(&m0), words(&[1.0, 0.0, 0.0, 0.0]), vec![0; 4]],
             );
@@ -391,7 +410,7 @@ fn gradient_guard_clips_and_skips_non_finite_steps_like_the_reference() {
                 stop: false,
             };
             let p0 = rand_vec(n, 5);
-            let out = run_call(
+            let out = run_arena_call(
                 &kernels::sgd_step(&u, 0, 1, 2, 3, 4),
                 &[words(&p0), words(&g), vec![0; n], words(&guard), vec![0; 4]],
             );
@@ -419,7 +438,7 @@ fn gradient_guard_clips_and_skips_non_finite_steps_like_the_reference() {
         stop: false,
     };
     let p0 = words(&rand_vec(7, 9));
-    let out = run_call(
+    let out = run_arena_call(
         &kernels::adam_step(&u, 0, 1, 2, 3, 4, 5),
         &[
             p0.clone(),
@@ -469,7 +488,7 @@ fn fused_optimizer_steps_match_guard_then_step() {
                 } else {
                     kernels::sgd_step_fused(&u, clip.is_some(), o)
                 };
-                let fused = run_call(
+                let fused = run_arena_call(
                     &call,
                     &[
                         words(&p0),
@@ -503,7 +522,7 @@ fn fused_optimizer_steps_match_guard_then_step() {
                 } else {
                     vec![words(&p0), words(&g), words(&m0), vec![0; 4], gb[4].clone(), vec![0; 4]]
                 };
-                let plain = run_call(&step, &bufs);
+                let plain = run_arena_call(&step, &bufs);
                 let what = format!("n={n} clip={clip:?} poison={poison} stop_first={stop_first} adam={adam}");
                 assert_close(&format!("{what}: params"), &floats(&fused[0]), &floats(&plain[0]), 1e-6, 1e-5);
                 assert_close(

@@ -320,7 +320,9 @@ impl OptimUniform {
     }
 }
 
-/// Values each optimizer invocation updates (ITEMS in optim.wgsl).
+/// Values each optimizer invocation updates (one vec4 in optim.wgsl: every
+/// optimizer buffer holds `n` rounded up to a multiple of 4 values, as the
+/// arena does).
 pub const OPTIM_ITEMS: usize = 4;
 
 /// SGD with momentum and weight decay over the whole arena. The gradients are
@@ -376,7 +378,7 @@ fn fused<B>(kernel: KernelId, h: &OptimUniform, clip: bool, o: FusedStepOperands
 }
 
 /// [`grad_guard`] and [`sgd_step`] in one dispatch of one workgroup (arenas
-/// up to [`GUARD_SINGLE_MAX`] values), with the same results.
+/// up to [`GUARD_SINGLE_MAX`] values), with the same results (the norm within rounding).
 pub fn sgd_step_fused<B>(h: &OptimUniform, clip: bool, o: FusedStepOperands<B>) -> Call<B> {
     fused(KernelId::SgdStepFused, h, clip, o)
 }
