@@ -8,7 +8,9 @@
 
 struct Dims { rows: u32, cols: u32, tcols: u32, pad: u32 }
 
-const WG: u32 = 256u;
+// Invocations of the one workgroup: a power of two from 8 to 256 that the
+// host sizes to the batch (kernels::loss_workgroup).
+override WG: u32 = 256u;
 
 @group(0) @binding(0) var<uniform> dims: Dims;
 // batch [1 + rows]: count, then the data-set row of each batch row
@@ -22,7 +24,7 @@ const WG: u32 = 256u;
 // stats [4]: running sum of row losses and of rows; guard counters
 @group(0) @binding(5) var<storage, read_write> stats: array<f32>;
 
-var<workgroup> partial: array<f32, WG>;
+var<workgroup> partial: array<f32, 256>;
 
 fn finish(t: u32, mine: f32, count: u32) {
     partial[t] = mine;
@@ -42,7 +44,7 @@ fn finish(t: u32, mine: f32, count: u32) {
 fn valid_count() -> u32 { return min(batch[0], dims.rows); }
 
 // Mean squared error over cols; targets row has tcols == cols values.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn mse_loss(@builtin(local_invocation_index) t: u32) {
     let count = valid_count();
     let scale = 2.0 / (f32(max(count, 1u)) * f32(dims.cols));
@@ -63,7 +65,7 @@ fn mse_loss(@builtin(local_invocation_index) t: u32) {
 
 // Binary cross-entropy on logits (each column an independent 0/1 target):
 // loss = max(z,0) - z*t + log(1 + exp(-|z|)), gradient sigmoid(z) - t.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn bce_with_logits_loss(@builtin(local_invocation_index) t: u32) {
     let count = valid_count();
     let scale = 1.0 / (f32(max(count, 1u)) * f32(dims.cols));
@@ -85,7 +87,7 @@ fn bce_with_logits_loss(@builtin(local_invocation_index) t: u32) {
 }
 
 // Softmax cross-entropy with an integer class id in the first target column.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn softmax_cross_entropy_loss(@builtin(local_invocation_index) t: u32) {
     let count = valid_count();
     let scale = 1.0 / f32(max(count, 1u));

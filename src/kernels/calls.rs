@@ -246,10 +246,18 @@ pub struct LossOperands<B> {
     pub stats: B,
 }
 
+/// Invocations of a loss kernel's one workgroup for a batch of `rows`: a
+/// power of two from 8 to 256, one row each where the batch allows (on
+/// lavapipe every 8 invocations are a coroutine that each of the tree
+/// sum's barriers switches through, working or not).
+pub fn loss_workgroup(rows: usize) -> u32 {
+    rows.next_power_of_two().clamp(8, 256) as u32
+}
+
 fn loss<B>(kernel: KernelId, rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -> Call<B> {
     Call {
         kernel,
-        overrides: vec![],
+        overrides: vec![("WG", loss_workgroup(rows) as f64)],
         uniform: vec![rows as u32, cols as u32, tcols as u32, 0],
         bindings: vec![o.batch, o.targets, o.logits, o.grad, o.stats],
         groups: [1, 1, 1],
