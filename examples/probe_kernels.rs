@@ -1,5 +1,7 @@
 //! Per-dispatch GPU time of a built-in benchmark model without training it:
-//! `cargo run --release --example probe_kernels -- [mlp|autoencoder|cnn|lstm|gru] [rounds] [reps]`.
+//! `cargo run --release --example probe_kernels -- [mlp|mlp_wide|autoencoder|cnn|lstm|gru] [rounds] [reps]`
+//! (`mlp_wide`: 30-256-256-1, whose 74k parameters take the three-dispatch
+//! guard and optimizer instead of the fused one).
 //! Each dispatch is replayed alone `reps` times per round; the minimum over
 //! rounds is printed, which is steadier than one round on a shared machine.
 
@@ -20,8 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
     let reps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
     let (model, head, data, batch) = match which {
-        "mlp" => (
-            ModelSpec::mlp(&[64, 32], Act::Relu, 0.0),
+        "mlp" | "mlp_wide" => (
+            ModelSpec::mlp(if which == "mlp" { &[64, 32] } else { &[256, 256] }, Act::Relu, 0.0),
             Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets },
             DataSource::builtin("breast_cancer"),
             32,

@@ -13,12 +13,17 @@ struct Params {
 
 override CLIP: bool = false;
 
-const WG: u32 = 256u;
+// 64 invocations of 16 vec4 each: a partial sums WG * ITEMS * 4 = 4096
+// values (kernels::NORM_CHUNK). On lavapipe every 8 invocations are a
+// coroutine that each barrier of the tree switches through, and a vec4
+// load is one per-lane loop for four values.
+const WG: u32 = 64u;
 const ITEMS: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> prm: Params;
-// grads [n]: the gradient arena
-@group(0) @binding(1) var<storage, read_write> grads: array<f32>;
+// grads [n]: the gradient arena, read as ceil(n / 4) vec4 (the arena's
+// length is a multiple of 64 values)
+@group(0) @binding(1) var<storage, read_write> grads: array<vec4<f32>>;
 // partials [parts]
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 // stats [4]: loss sum, rows, bad steps, first bad step (shared with the loss kernels)
@@ -41,13 +46,14 @@ fn tree_sum(t: u32, v: f32) -> f32 {
 }
 
 // Stage 1: partials[g] = sum of grads^2 over chunk g (WG * ITEMS values).
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn grad_norm_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let base = wg.x * WG * ITEMS;
+    let len4 = (prm.n + 3u) / 4u;
     var s = 0.0;
     for (var j = 0u; j < ITEMS; j = j + 1u) {
         let i = base + j * WG + t;
-        if (i < prm.n) { let g = grads[i]; s = s + g * g; }
+        if (i < len4) { let g = grads[i]; s = s + dot(g, g); }
     }
     let total = tree_sum(t, s);
     if (t == 0u) { partials[wg.x] = total; }
@@ -55,7 +61,7 @@ fn grad_norm_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup
 
 // Stage 2 (one workgroup): the norm, the clip factor and the skip decision.
 // (Small arenas use the fused optimizer forms in optim.wgsl instead.)
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn grad_guard(@builtin(local_invocation_index) t: u32) {
     var s = 0.0;
     for (var i = t; i < prm.parts; i = i + WG) { s = s + partials[i]; }

@@ -244,7 +244,8 @@ fn losses_match_reference_and_mask_padding_rows() {
     }
 }
 
-/// Runs an optimizer call (optim.wgsl reads the arenas as vec4) on buffers
+/// Runs an optimizer or guard call (optim.wgsl and guard.wgsl read the
+/// arenas as vec4) on buffers
 /// padded with zeros to whole vec4, as the arena is, and cuts the results
 /// back to the given lengths: padding has zero gradient and must stay zero.
 fn run_arena_call(call: &kernels::Call<usize>, buffers: &[Vec<u32>]) -> Vec<Vec<u32>> {
@@ -376,9 +377,9 @@ fn gradient_guard_clips_and_skips_non_finite_steps_like_the_reference() {
             let parts = kernels::norm_partials(n);
             let mut bufs =
                 vec![words(&g), vec![0; parts], words(&[0.0, 0.0, 0.0, 0.0]), vec![5, 0, 0, 0], vec![0; 4]];
-            bufs = run_call(&kernels::grad_norm_partial(n, o.clone()), &bufs);
+            bufs = run_arena_call(&kernels::grad_norm_partial(n, o.clone()), &bufs);
             let total: f64 = floats(&bufs[1]).iter().sum();
-            bufs = run_call(&kernels::grad_guard(n, clip, true, o.clone()), &bufs);
+            bufs = run_arena_call(&kernels::grad_guard(n, clip, true, o.clone()), &bufs);
             let guard = floats(&bufs[4]);
             let stats = floats(&bufs[2]);
             let what = format!("n={n} clip={clip:?} poison={poison}");
@@ -510,8 +511,8 @@ fn fused_optimizer_steps_match_guard_then_step() {
                     vec![9, 0, 0, 0],
                     vec![0; 4],
                 ];
-                gb = run_call(&kernels::grad_norm_partial(n, go.clone()), &gb);
-                gb = run_call(&kernels::grad_guard(n, clip, true, go), &gb);
+                gb = run_arena_call(&kernels::grad_norm_partial(n, go.clone()), &gb);
+                gb = run_arena_call(&kernels::grad_guard(n, clip, true, go), &gb);
                 let step = if adam {
                     kernels::adam_step(&u, 0, 1, 2, 3, 4, 5)
                 } else {

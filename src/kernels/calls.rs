@@ -396,8 +396,8 @@ pub fn adam_step_fused<B>(h: &OptimUniform, clip: bool, o: FusedStepOperands<B>)
     fused(KernelId::AdamStepFused, h, clip, o)
 }
 
-/// Values each grad_norm_partial workgroup reduces (WG * ITEMS in guard.wgsl).
-pub const NORM_CHUNK: usize = 256 * 16;
+/// Values each grad_norm_partial workgroup reduces (WG * ITEMS vec4 in guard.wgsl).
+pub const NORM_CHUNK: usize = 64 * 16 * 4;
 
 /// Arenas up to this many values are guarded and updated by one workgroup
 /// ([`adam_step_fused`], [`sgd_step_fused`]): one dispatch instead of three.
