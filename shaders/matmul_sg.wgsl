@@ -23,12 +23,27 @@ override SG_WG: u32 = 64u;
 // matmuls and the LSTM's weight gradient run on per-lane loads).
 override SG_COLS: u32 = 8u;
 
+// The operands read as vec4 as well: bindings 6 and 7 are the buffers of
+// bindings 1 and 2 again. On lavapipe a vec4 load is one per-lane loop for
+// four values where four scalar loads are four loops (the loads were more
+// than half of the LSTM's weight gradient h^T . dz). The host sets:
+//   A_VEC4 (matmul_tn_sg, M a multiple of 4): A is [K, M], so an
+//     invocation's 4 rows at one k are one aligned vec4;
+//   B_VEC4 (matmul_nn_sg and matmul_tn_sg, N a multiple of 4): B is [K, N],
+//     so lane l loads columns 4l..4l+3 of the workgroup's at one k as one
+//     vec4 (lanes 0-1 for 8 columns, 0-3 for 16) and subgroupBroadcast
+//     hands out each component, in the same order as the scalar path.
+override A_VEC4: bool = false;
+override B_VEC4: bool = false;
+@group(0) @binding(6) var<storage, read_write> a4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> b4: array<vec4<f32>>;
+
 // Element (m, k) of op(A) is a[m * sam + k * sak]; (k, n) of op(B) is
 // b[k * sbk + n * sbn]. Subgroups whose rows are all past the edge return
 // together (subgroup operations need every lane of a subgroup); the others
-// stay active until the stores. With BIAS_GRAD, lane j of the subgroup with
-// invocation 0 of the first row group also writes the bias gradient of
-// its columns.
+// stay active until the stores. With BIAS_GRAD, the subgroup with
+// invocation 0 of the first row group also writes the bias gradient of its
+// columns (lane j column j, or with B_VEC4 lane l columns 4l..4l+3).
 fn block_sg(wid: vec3<u32>, li: u32, lane: u32, sam: u32, sak: u32, sbk: u32, sbn: u32) {
     let m0 = (wid.y * SG_WG + li) * 4u;
     // the same for every lane of the subgroup, so it returns as one
@@ -39,27 +54,49 @@ fn block_sg(wid: vec3<u32>, li: u32, lane: u32, sam: u32, sak: u32, sbk: u32, sb
     let j = min(lane, COLS - 1u);
     let nj0 = min(n0 + j, last) * sbn;
     let nj1 = min(n0 + COLS + j, last) * sbn;
+    // B_VEC4: this lane's first column, clamped to the last whole vec4 of a row
+    let n4 = n0 + 4u * min(lane, SG_COLS / 4u - 1u);
+    let nv = min(n4, max(dims.n, 4u) - 4u);
     var acc0: array<vec4<f32>, 8>;
     var acc1: array<vec4<f32>, 8>;
     var colsum = vec2<f32>(0.0);
+    var colsum4 = vec4<f32>(0.0);
     for (var k = 0u; k < dims.k; k = k + 1u) {
         let ka = k * sak;
-        let av = vec4<f32>(a[ma.x + ka], a[ma.y + ka], a[ma.z + ka], a[ma.w + ka]);
-        let b0 = b[nj0 + k * sbk];
-        fma8(&acc0, av, b0);
-        colsum.x = colsum.x + b0;
-        if (SG_COLS == 16u) {
-            let b1 = b[nj1 + k * sbk];
-            fma8(&acc1, av, b1);
-            colsum.y = colsum.y + b1;
+        var av: vec4<f32>;
+        if (A_VEC4) {
+            av = a4[(ma.x + ka) / 4u];
+        } else {
+            av = vec4<f32>(a[ma.x + ka], a[ma.y + ka], a[ma.z + ka], a[ma.w + ka]);
+        }
+        if (B_VEC4) {
+            let bv = b4[(k * sbk + nv) / 4u];
+            fma8_vec4_lo(&acc0, av, bv);
+            if (SG_COLS == 16u) { fma8_vec4_hi(&acc1, av, bv); }
+            colsum4 = colsum4 + bv;
+        } else {
+            let b0 = b[nj0 + k * sbk];
+            fma8(&acc0, av, b0);
+            colsum.x = colsum.x + b0;
+            if (SG_COLS == 16u) {
+                let b1 = b[nj1 + k * sbk];
+                fma8(&acc1, av, b1);
+                colsum.y = colsum.y + b1;
+            }
         }
     }
     store_cols(m0, n0, &acc0);
     if (SG_COLS == 16u) { store_cols(m0, n0 + COLS, &acc1); }
     // every subgroup holds the column sums; the one with invocation 0 writes them
-    if (BIAS_GRAD && wid.y == 0u && subgroupMin(li) == 0u && lane < COLS) {
-        put_bias(n0 + lane, colsum.x);
-        if (SG_COLS == 16u) { put_bias(n0 + COLS + lane, colsum.y); }
+    if (BIAS_GRAD && wid.y == 0u && subgroupMin(li) == 0u) {
+        if (B_VEC4) {
+            if (lane < SG_COLS / 4u) {
+                for (var i = 0u; i < 4u; i = i + 1u) { put_bias(n4 + i, colsum4[i]); }
+            }
+        } else if (lane < COLS) {
+            put_bias(n0 + lane, colsum.x);
+            if (SG_COLS == 16u) { put_bias(n0 + COLS + lane, colsum.y); }
+        }
     }
 }
 

@@ -17,6 +17,30 @@ fn fma8(acc: ptr<function, array<vec4<f32>, 8>>, rows: vec4<f32>, col: f32) {
     (*acc)[7] = (*acc)[7] + rows * subgroupBroadcast(col, 7u);
 }
 
+// fma8 with the 8 column values held as vec4 by lanes 0 and 1 (columns
+// 0-3 and 4-7): column j is component j % 4 of lane j / 4.
+fn fma8_vec4_lo(acc: ptr<function, array<vec4<f32>, 8>>, rows: vec4<f32>, cols: vec4<f32>) {
+    (*acc)[0] = (*acc)[0] + rows * subgroupBroadcast(cols.x, 0u);
+    (*acc)[1] = (*acc)[1] + rows * subgroupBroadcast(cols.y, 0u);
+    (*acc)[2] = (*acc)[2] + rows * subgroupBroadcast(cols.z, 0u);
+    (*acc)[3] = (*acc)[3] + rows * subgroupBroadcast(cols.w, 0u);
+    (*acc)[4] = (*acc)[4] + rows * subgroupBroadcast(cols.x, 1u);
+    (*acc)[5] = (*acc)[5] + rows * subgroupBroadcast(cols.y, 1u);
+    (*acc)[6] = (*acc)[6] + rows * subgroupBroadcast(cols.z, 1u);
+    (*acc)[7] = (*acc)[7] + rows * subgroupBroadcast(cols.w, 1u);
+}
+
+// The same for the next 8 columns, held by lanes 2 and 3.
+fn fma8_vec4_hi(acc: ptr<function, array<vec4<f32>, 8>>, rows: vec4<f32>, cols: vec4<f32>) {
+    (*acc)[0] = (*acc)[0] + rows * subgroupBroadcast(cols.x, 2u);
+    (*acc)[1] = (*acc)[1] + rows * subgroupBroadcast(cols.y, 2u);
+    (*acc)[2] = (*acc)[2] + rows * subgroupBroadcast(cols.z, 2u);
+    (*acc)[3] = (*acc)[3] + rows * subgroupBroadcast(cols.w, 2u);
+    (*acc)[4] = (*acc)[4] + rows * subgroupBroadcast(cols.x, 3u);
+    (*acc)[5] = (*acc)[5] + rows * subgroupBroadcast(cols.y, 3u);
+    (*acc)[6] = (*acc)[6] + rows * subgroupBroadcast(cols.z, 3u);
+    (*acc)[7] = (*acc)[7] + rows * subgroupBroadcast(cols.w, 3u);
+}
 
 // Column j (< COLS) of an accumulator block; the switch keeps the indices
 // constant, so the accumulators stay in registers.

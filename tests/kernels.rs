@@ -9,7 +9,7 @@ use medgpu::kernels::{
 
 const ACTS: [Act; 5] = [Act::None, Act::Relu, Act::LeakyRelu, Act::Sigmoid, Act::Tanh];
 // (m, n, k): odd sizes, 1, and sizes past one tile
-const SHAPES: [(usize, usize, usize); 9] = [
+const SHAPES: [(usize, usize, usize); 11] = [
     (1, 1, 1),
     (7, 33, 65),
     (33, 7, 1),
@@ -19,6 +19,10 @@ const SHAPES: [(usize, usize, usize); 9] = [
     (32, 64, 30),
     (300, 9, 5),
     (16, 1, 40),
+    // multiples of 4 that are not of the 8 or 16 columns a subgroup
+    // workgroup owns: the vec4 loads of matmul_sg clamp at the edge
+    (36, 20, 9),
+    (64, 12, 17),
 ];
 
 /// The call and every variant of it the adapter can run: subgroup, and

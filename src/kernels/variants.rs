@@ -50,7 +50,7 @@ impl TextureMatmul {
 
 /// The fastest variant of `call` the adapter runs (the call itself when
 /// there is none).
-pub fn specialize<B>(call: Call<B>, v: Variants) -> Call<B> {
+pub fn specialize<B: Clone>(call: Call<B>, v: Variants) -> Call<B> {
     if !v.subgroup8 {
         return call;
     }
@@ -86,7 +86,7 @@ fn rnn_sg<B>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
 /// matmuls where the adapter takes it; else matmul_sg.wgsl (up to 256 rows
 /// x 8 columns), kept for C with fewer than 16 rows, where most of a
 /// subgroup's 32 rows would idle.
-fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId) -> Call<B> {
+fn matmul_variant<B: Clone>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId) -> Call<B> {
     // uniform: m, n, k
     let [m, n, k] = match *call.uniform.as_slice() {
         [m, n, k, ..] => [m, n, k],
@@ -109,6 +109,20 @@ fn matmul_variant<B>(mut call: Call<B>, v: Variants, sg: KernelId, tex: KernelId
         let cols = subgroup_cols(n as usize) as u32;
         call.overrides.push(("SG_WG", wg as f64));
         call.overrides.push(("SG_COLS", cols as f64));
+        // vec4 loads where 4 values the kernel needs at one k are aligned
+        // neighbours: op(A)^T = A [K, M] (rows) and B [K, N] (columns)
+        let a_vec4 = sg == KernelId::MatmulTnSg && m % 4 == 0;
+        let b_vec4 = sg != KernelId::MatmulNtSg && n % 4 == 0;
+        call.overrides.push(("A_VEC4", a_vec4 as u32 as f64));
+        call.overrides.push(("B_VEC4", b_vec4 as u32 as f64));
+        // bindings 6 and 7: op(A) and op(B) again, read as vec4. Both are
+        // bound whether read or not, and must hold a whole vec4: A does
+        // (M >= 16), a B read as vec4 does (N >= 4), any other B may not,
+        // so A stands in for it.
+        if let [a, b, ..] = call.bindings.as_slice() {
+            let (a, b) = (a.clone(), if b_vec4 { b.clone() } else { a.clone() });
+            call.bindings.extend([a, b]);
+        }
         call.groups = [n.div_ceil(cols), m.div_ceil(4 * wg), 1];
         call.kernel = sg;
     }
