@@ -32,6 +32,14 @@ override ACCUMULATE: bool = false;
 // forward: y; backward: dx
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
+// The same buffers read or written as vec4 by the *_v4 max-pool entry
+// points (2x2 windows at stride 2 over rows of a multiple of 4): bindings
+// 5-7 are bindings 1, 3 and 4 again. On lavapipe a vec4 access is one
+// per-lane loop for four values where four scalar accesses are four.
+@group(0) @binding(5) var<storage, read_write> src4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> aux4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> dst4: array<vec4<f32>>;
+
 fn put_grad(idx: u32, g: f32) {
     var v = g;
     if (GRAD_ACT != 0u) { v = v * act_grad_from_y(GRAD_ACT, aux[idx]); }
@@ -126,6 +134,76 @@ fn maxpool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         }
     }
     put_grad(i, g);
+}
+
+// maxpool_forward for 2x2 windows at stride 2 without padding, W a
+// multiple of 4 (kernels::maxpool_forward picks it): invocation i makes
+// outputs 2i and 2i + 1 (one row, OW even) from a vec4 of each of the two
+// input rows, with the same maxima, positions and ties as maxpool_forward.
+@compute @workgroup_size(256, 1, 1)
+fn maxpool_forward_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg) * 2u;
+    let ohw = OUT_H * OUT_W;
+    if (i >= BATCH * IN_C * ohw) { return; }
+    let plane = (i / ohw) * IN_H * IN_W;
+    let r = i % ohw;
+    let p0 = (r / OUT_W) * 2u * IN_W + (r % OUT_W) * 2u;
+    let top = src4[(plane + p0) / 4u];
+    let bottom = src4[(plane + p0 + IN_W) / 4u];
+    let left = max_of_window(top.x, top.y, bottom.x, bottom.y, p0);
+    let right = max_of_window(top.z, top.w, bottom.z, bottom.w, p0 + 2u);
+    dst[i] = left.x;
+    dst[i + 1u] = right.x;
+    arg[i] = left.y;
+    arg[i + 1u] = right.y;
+}
+
+// The maximum of a 2x2 window whose top-left input is at in-plane index p
+// and its position (bits of an i32), the first maximum in row order.
+fn max_of_window(a: f32, b: f32, c: f32, d: f32, p: u32) -> vec2<f32> {
+    var best = a;
+    var at = p;
+    if (b > best) { best = b; at = p + 1u; }
+    if (c > best) { best = c; at = p + IN_W; }
+    if (d > best) { best = d; at = p + IN_W + 1u; }
+    return vec2<f32>(best, bitcast<f32>(i32(at)));
+}
+
+// maxpool_backward for the same windows: invocation i makes dx of the 4
+// inputs 4i..4i+3 (one row, covered by two windows, or by none in the last
+// row of an odd H) and writes them as one vec4.
+@compute @workgroup_size(256, 1, 1)
+fn maxpool_backward_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i4 = linear_index(gid, nwg);
+    let hw = IN_H * IN_W;
+    if (i4 * 4u >= BATCH * IN_C * hw) { return; }
+    let i = i4 * 4u;
+    let p = i % hw;
+    let oy = (p / IN_W) / 2u;
+    var g = vec4<f32>(0.0);
+    if (oy < OUT_H) {
+        let o = (i / hw) * OUT_H * OUT_W + oy * OUT_W + (p % IN_W) / 2u;
+        let at0 = u32(bitcast<i32>(arg[o]));
+        let at1 = u32(bitcast<i32>(arg[o + 1u]));
+        let d0 = src[o];
+        let d1 = src[o + 1u];
+        g = vec4<f32>(
+            select(0.0, d0, at0 == p),
+            select(0.0, d0, at0 == p + 1u),
+            select(0.0, d1, at1 == p + 2u),
+            select(0.0, d1, at1 == p + 3u),
+        );
+    }
+    if (GRAD_ACT != 0u) {
+        let y = aux4[i4];
+        g = g * vec4<f32>(
+            act_grad_from_y(GRAD_ACT, y.x),
+            act_grad_from_y(GRAD_ACT, y.y),
+            act_grad_from_y(GRAD_ACT, y.z),
+            act_grad_from_y(GRAD_ACT, y.w),
+        );
+    }
+    if (ACCUMULATE) { dst4[i4] = dst4[i4] + g; } else { dst4[i4] = g; }
 }
 
 @compute @workgroup_size(256, 1, 1)

@@ -259,6 +259,8 @@ kernel_table! {
     ElmanStepBackward => RnnStep, "elman_step_backward";
     MaxpoolForward => Pool, "maxpool_forward";
     MaxpoolBackward => Pool, "maxpool_backward";
+    MaxpoolForwardV4 => Pool, "maxpool_forward_v4";
+    MaxpoolBackwardV4 => Pool, "maxpool_backward_v4";
     AvgpoolForward => Pool, "avgpool_forward";
     AvgpoolBackward => Pool, "avgpool_backward";
     UpsampleForward => Pool, "upsample_forward";
