@@ -231,6 +231,109 @@ fn conv2d_backward_weight_sg(
     }
 }
 
+// x (binding 1) and dy (binding 2) again, read as vec4 by
+// conv2d_backward_weight_sg4 only (the host binds them for that kernel).
+@group(0) @binding(6) var<storage, read_write> a4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> b4: array<vec4<f32>>;
+
+// conv2d_backward_weight_sg with the k loop taken four output pixels at a
+// time, for a horizontal stride of 1 and W, OW multiples of 4 (the host
+// picks it; PW and KW - 1 - PW at most 4): an invocation loads its 4
+// channels' dy at 4 pixels as 4 vec4, and each lane the input row under
+// its tap as the 3 aligned vec4 around them, where the scalar kernel makes
+// 5 or 6 loads per pixel (on lavapipe each vec4 is one per-lane loop). The
+// products are added in the same order: same results.
+@compute @workgroup_size(SG_WG, 1, 1)
+fn conv2d_backward_weight_sg4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let ohw = OUT_H * OUT_W;
+    let hw = IN_H * IN_W;
+    let cols = IN_C * KH * KW;
+    let r0 = first_row(wid, li);
+    let o = clamp4(r0, OUT_C);
+    let n0 = wid.y * SG_COLS;
+    let j = min(lane, COLS - 1u);
+    let t0 = tap_at(min(n0 + j, cols - 1u));
+    let t1 = tap_at(min(n0 + COLS + j, cols - 1u));
+    var acc0: array<vec4<f32>, 8>;
+    var acc1: array<vec4<f32>, 8>;
+    var rowsum = vec4<f32>(0.0);
+    for (var bb = 0u; bb < BATCH; bb = bb + 1u) {
+        let dyb = vec4<u32>(bb * OUT_C * ohw) + o * ohw;
+        let xb = bb * IN_C * hw;
+        for (var oy = 0u; oy < OUT_H; oy = oy + 1u) {
+            for (var q = 0u; q < OUT_W; q = q + 4u) {
+                let p = oy * OUT_W + q;
+                let d0 = b4[(dyb.x + p) / 4u];
+                let d1 = b4[(dyb.y + p) / 4u];
+                let d2 = b4[(dyb.z + p) / 4u];
+                let d3 = b4[(dyb.w + p) / 4u];
+                let x0 = x_under4(xb, t0, oy, q);
+                var x1 = vec4<f32>(0.0);
+                if (SG_COLS == 16u) { x1 = x_under4(xb, t1, oy, q); }
+                weight_pixel(&acc0, &acc1, vec4<f32>(d0.x, d1.x, d2.x, d3.x), x0.x, x1.x);
+                weight_pixel(&acc0, &acc1, vec4<f32>(d0.y, d1.y, d2.y, d3.y), x0.y, x1.y);
+                weight_pixel(&acc0, &acc1, vec4<f32>(d0.z, d1.z, d2.z, d3.z), x0.z, x1.z);
+                weight_pixel(&acc0, &acc1, vec4<f32>(d0.w, d1.w, d2.w, d3.w), x0.w, x1.w);
+                rowsum = rowsum + vec4<f32>(d0.x, d1.x, d2.x, d3.x);
+                rowsum = rowsum + vec4<f32>(d0.y, d1.y, d2.y, d3.y);
+                rowsum = rowsum + vec4<f32>(d0.z, d1.z, d2.z, d3.z);
+                rowsum = rowsum + vec4<f32>(d0.w, d1.w, d2.w, d3.w);
+            }
+        }
+    }
+    store_cols(KIND_WEIGHT, r0, n0, &acc0);
+    if (SG_COLS == 16u) { store_cols(KIND_WEIGHT, r0, n0 + COLS, &acc1); }
+    if (BIAS_GRAD && wid.y == 0u) {
+        for (var r = 0u; r < 4u; r = r + 1u) {
+            let oc = r0 + r;
+            if (oc < OUT_C) {
+                if (ACCUMULATE) { bias[oc] = bias[oc] + rowsum[r]; } else { bias[oc] = rowsum[r]; }
+            }
+        }
+    }
+}
+
+// One output pixel of the weight gradient: dy of the 4 channels times the
+// input under each lane's tap (x0; x1 for the second 8 columns).
+fn weight_pixel(
+    acc0: ptr<function, array<vec4<f32>, 8>>,
+    acc1: ptr<function, array<vec4<f32>, 8>>,
+    dv: vec4<f32>,
+    x0: f32,
+    x1: f32,
+) {
+    fma8(acc0, dv, x0);
+    if (SG_COLS == 16u) { fma8(acc1, dv, x1); }
+}
+
+// The input values under tap t at output pixels (oy, q..q+3) of the sample
+// whose input starts at xb (stride 1 across; 0 in the padding), from the
+// aligned vec4 of the input row at q - 4, q and q + 4.
+fn x_under4(xb: u32, t: vec3<u32>, oy: u32, q: u32) -> vec4<f32> {
+    let iy = i32(oy * SH + t.y) - i32(PH);
+    let row_ok = iy >= 0 && iy < i32(IN_H);
+    let row = xb + t.x + u32(select(0, iy, row_ok)) * IN_W;
+    let left_ok = row_ok && q >= 4u;
+    let right_ok = row_ok && q + 4u < IN_W;
+    let m = select(vec4<f32>(0.0), a4[(row + q) / 4u], row_ok);
+    let l = select(vec4<f32>(0.0), a4[(row + select(q, q - 4u, left_ok)) / 4u], left_ok);
+    let r = select(vec4<f32>(0.0), a4[(row + select(q, q + 4u, right_ok)) / 4u], right_ok);
+    // value at column q + i + d is element 4 + i + d of l, m, r side by side
+    let s = 4 + i32(t.z) - i32(PW);
+    return vec4<f32>(at12(l, m, r, s), at12(l, m, r, s + 1), at12(l, m, r, s + 2), at12(l, m, r, s + 3));
+}
+
+// Element s (0..11) of l, m, r side by side.
+fn at12(l: vec4<f32>, m: vec4<f32>, r: vec4<f32>, s: i32) -> f32 {
+    let v = select(select(l, m, s >= 4), r, s >= 8);
+    let c = s & 3;
+    return select(select(v.x, v.y, c == 1), select(v.z, v.w, c == 3), c >= 2);
+}
+
 // Stores tap column n of output channels r0..r0+3 of dw [OC, C * KH * KW].
 fn store_weight(r0: u32, n: u32, v: vec4<f32>) {
     let cols = IN_C * KH * KW;

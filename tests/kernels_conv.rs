@@ -53,6 +53,12 @@ fn conv_geoms() -> Vec<WindowGeom> {
         geom(2, 5, 4, 4, 17, (1, 1), (1, 1), (0, 0)),
         geom(1, 2, 3, 3, 2, (3, 3), (3, 3), (2, 2)),
         geom(2, 16, 4, 4, 32, (3, 3), (1, 1), (1, 1)),
+        // stride 1 across over rows of a multiple of 4: the weight gradient
+        // four pixels at a time (taps reaching 1 and 2 columns either side,
+        // and a taller stride)
+        geom(2, 1, 8, 8, 16, (3, 3), (1, 1), (1, 1)),
+        geom(1, 2, 6, 8, 4, (5, 5), (1, 1), (2, 2)),
+        geom(1, 2, 5, 8, 3, (5, 5), (2, 1), (0, 0)),
     ]
 }
 

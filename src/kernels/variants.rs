@@ -132,12 +132,13 @@ fn matmul_variant<B: Clone>(mut call: Call<B>, v: Variants, sg: KernelId, tex: K
 /// conv_sg.wgsl: rows are output pixels (forward), input pixels (input
 /// gradient) or output channels (weight gradient); columns output
 /// channels, input channels or taps.
-fn conv_sg<B>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
-    if call.uniform.len() < 9 {
+fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
+    if call.uniform.len() < 13 {
         return call;
     }
     let w = |i: usize| call.uniform[i] as usize;
     let (batch, c, h, ww, oc, oh, ow, kh, kw) = (w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7), w(8));
+    let (sw, pw) = (w(10), w(12));
     let (rows, cols) = match kernel {
         KernelId::Conv2dForwardSg => (batch * oh * ow, oc),
         KernelId::Conv2dBackwardInputSg => (batch * h * ww, c),
@@ -148,5 +149,16 @@ fn conv_sg<B>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     call.groups = groups;
     call.overrides.push(("SG_WG", wg as f64));
     call.overrides.push(("SG_COLS", sg_cols as f64));
+    // the weight gradient four output pixels at a time: stride 1 across,
+    // whole vec4 rows, and every tap's columns within a vec4 either side
+    let rows_of_4 = ww.is_multiple_of(4) && ow.is_multiple_of(4);
+    if kernel == KernelId::Conv2dBackwardWeightSg && sw == 1 && rows_of_4 && pw <= 4 && kw <= pw + 5 {
+        call.kernel = KernelId::Conv2dBackwardWeightSg4;
+        // bindings 6 and 7: x and dy again, read as vec4
+        if let [x, dy, ..] = call.bindings.as_slice() {
+            let views = [x.clone(), dy.clone()];
+            call.bindings.extend(views);
+        }
+    }
     call
 }
