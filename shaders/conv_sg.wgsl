@@ -231,10 +231,72 @@ fn conv2d_backward_weight_sg(
     }
 }
 
-// x (binding 1) and dy (binding 2) again, read as vec4 by
-// conv2d_backward_weight_sg4 only (the host binds them for that kernel).
+// Bindings 1, 2 and 5 again, read as vec4 by the *_sg4 kernels only (the
+// host binds them for those): x, dy (the weight gradient) and y (the forward).
 @group(0) @binding(6) var<storage, read_write> a4: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> b4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> out4: array<vec4<f32>>;
+
+// conv2d_forward_sg with the same conditions as conv2d_backward_weight_sg4:
+// an invocation's 4 rows are 4 neighbouring pixels of one output row, so
+// per (c, ky) it loads the input row around them as 3 aligned vec4 and
+// takes every kx's 4 values from those, where the scalar kernel loads 4
+// values per tap; it stores each channel's 4 pixels as one vec4. Same
+// sums in the same order.
+@compute @workgroup_size(SG_WG, 1, 1)
+fn conv2d_forward_sg4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let ohw = OUT_H * OUT_W;
+    let r0 = first_row(wid, li);
+    // rows past the end redo the last 4 (and store nothing)
+    let m0 = min(r0, BATCH * ohw - 4u);
+    let pix = m0 % ohw;
+    let oy = pix / OUT_W;
+    let q = pix % OUT_W;
+    let hw = IN_H * IN_W;
+    let xbase = (m0 / ohw) * (IN_C * hw);
+    let kk = IN_C * KH * KW;
+    let o0 = wid.y * SG_COLS;
+    let j = min(lane, COLS - 1u);
+    let wrow0 = min(o0 + j, OUT_C - 1u) * kk;
+    let wrow1 = min(o0 + COLS + j, OUT_C - 1u) * kk;
+    var acc0: array<vec4<f32>, 8>;
+    var acc1: array<vec4<f32>, 8>;
+    for (var c = 0u; c < IN_C; c = c + 1u) {
+        for (var ky = 0u; ky < KH; ky = ky + 1u) {
+            let row = input_row(xbase + c * hw, oy * SH + ky, q);
+            for (var kx = 0u; kx < KW; kx = kx + 1u) {
+                let xv = window4(row, 4 + i32(kx) - i32(PW));
+                let tap = (c * KH + ky) * KW + kx;
+                fma8(&acc0, xv, b[wrow0 + tap]);
+                if (SG_COLS == 16u) { fma8(&acc1, xv, b[wrow1 + tap]); }
+            }
+        }
+    }
+    for (var jj = 0u; jj < COLS; jj = jj + 1u) {
+        store_forward4(r0, o0 + jj, acc_column(&acc0, jj));
+        if (SG_COLS == 16u) { store_forward4(r0, o0 + COLS + jj, acc_column(&acc1, jj)); }
+    }
+}
+
+// Stores output channel o of the 4 pixels of rows r0..r0+3 as one vec4.
+fn store_forward4(r0: u32, o: u32, v: vec4<f32>) {
+    let ohw = OUT_H * OUT_W;
+    if (r0 >= BATCH * ohw || o >= OUT_C) { return; }
+    var bv = 0.0;
+    if (HAS_BIAS) { bv = bias[o]; }
+    let y = vec4<f32>(
+        act_apply(ACT, v.x + bv),
+        act_apply(ACT, v.y + bv),
+        act_apply(ACT, v.z + bv),
+        act_apply(ACT, v.w + bv),
+    );
+    let at = ((r0 / ohw) * OUT_C * ohw + o * ohw + r0 % ohw) / 4u;
+    if (ACCUMULATE) { out4[at] = out4[at] + y; } else { out4[at] = y; }
+}
 
 // conv2d_backward_weight_sg with the k loop taken four output pixels at a
 // time, for a horizontal stride of 1 and W, OW multiples of 4 (the host
@@ -311,25 +373,35 @@ fn weight_pixel(
 }
 
 // The input values under tap t at output pixels (oy, q..q+3) of the sample
-// whose input starts at xb (stride 1 across; 0 in the padding), from the
-// aligned vec4 of the input row at q - 4, q and q + 4.
+// whose input starts at xb (stride 1 across; 0 in the padding).
 fn x_under4(xb: u32, t: vec3<u32>, oy: u32, q: u32) -> vec4<f32> {
-    let iy = i32(oy * SH + t.y) - i32(PH);
+    return window4(input_row(xb + t.x, oy * SH + t.y, q), 4 + i32(t.z) - i32(PW));
+}
+
+// Columns q - 4 .. q + 7 of input row iy + PH (zero-padded) of the plane at
+// `plane`, as its 3 aligned vec4 (W a multiple of 4, q of 4).
+struct Row12 { l: vec4<f32>, m: vec4<f32>, r: vec4<f32> }
+
+fn input_row(plane: u32, iy_padded: u32, q: u32) -> Row12 {
+    let iy = i32(iy_padded) - i32(PH);
     let row_ok = iy >= 0 && iy < i32(IN_H);
-    let row = xb + t.x + u32(select(0, iy, row_ok)) * IN_W;
+    let row = plane + u32(select(0, iy, row_ok)) * IN_W;
     let left_ok = row_ok && q >= 4u;
     let right_ok = row_ok && q + 4u < IN_W;
     let m = select(vec4<f32>(0.0), a4[(row + q) / 4u], row_ok);
     let l = select(vec4<f32>(0.0), a4[(row + select(q, q - 4u, left_ok)) / 4u], left_ok);
     let r = select(vec4<f32>(0.0), a4[(row + select(q, q + 4u, right_ok)) / 4u], right_ok);
-    // value at column q + i + d is element 4 + i + d of l, m, r side by side
-    let s = 4 + i32(t.z) - i32(PW);
-    return vec4<f32>(at12(l, m, r, s), at12(l, m, r, s + 1), at12(l, m, r, s + 2), at12(l, m, r, s + 3));
+    return Row12(l, m, r);
 }
 
-// Element s (0..11) of l, m, r side by side.
-fn at12(l: vec4<f32>, m: vec4<f32>, r: vec4<f32>, s: i32) -> f32 {
-    let v = select(select(l, m, s >= 4), r, s >= 8);
+// Elements s..s+3 of a Row12 (s = 4 + kx - PW: columns q + kx - PW + 0..3).
+fn window4(row: Row12, s: i32) -> vec4<f32> {
+    return vec4<f32>(at12(row, s), at12(row, s + 1), at12(row, s + 2), at12(row, s + 3));
+}
+
+// Element s (0..11) of a Row12.
+fn at12(row: Row12, s: i32) -> f32 {
+    let v = select(select(row.l, row.m, s >= 4), row.r, s >= 8);
     let c = s & 3;
     return select(select(v.x, v.y, c == 1), select(v.z, v.w, c == 3), c >= 2);
 }

@@ -149,14 +149,20 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     call.groups = groups;
     call.overrides.push(("SG_WG", wg as f64));
     call.overrides.push(("SG_COLS", sg_cols as f64));
-    // the weight gradient four output pixels at a time: stride 1 across,
-    // whole vec4 rows, and every tap's columns within a vec4 either side
+    // the forward and weight gradient four output pixels at a time: stride
+    // 1 across, whole vec4 rows, and every tap's columns within a vec4
+    // either side of the pixels
     let rows_of_4 = ww.is_multiple_of(4) && ow.is_multiple_of(4);
-    if kernel == KernelId::Conv2dBackwardWeightSg && sw == 1 && rows_of_4 && pw <= 4 && kw <= pw + 5 {
-        call.kernel = KernelId::Conv2dBackwardWeightSg4;
-        // bindings 6 and 7: x and dy again, read as vec4
-        if let [x, dy, ..] = call.bindings.as_slice() {
-            let views = [x.clone(), dy.clone()];
+    if sw == 1 && rows_of_4 && pw <= 4 && kw <= pw + 5 {
+        // bindings 6-8: a, b and out again, read as vec4 (out only by the
+        // forward; every one holds at least a vec4 here)
+        if let [a, b, _, _, out] = call.bindings.as_slice() {
+            let views = [a.clone(), b.clone(), out.clone()];
+            match kernel {
+                KernelId::Conv2dForwardSg => call.kernel = KernelId::Conv2dForwardSg4,
+                KernelId::Conv2dBackwardWeightSg => call.kernel = KernelId::Conv2dBackwardWeightSg4,
+                _ => return call,
+            }
             call.bindings.extend(views);
         }
     }
