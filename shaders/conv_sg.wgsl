@@ -378,20 +378,28 @@ fn x_under4(xb: u32, t: vec3<u32>, oy: u32, q: u32) -> vec4<f32> {
     return window4(input_row(xb + t.x, oy * SH + t.y, q), 4 + i32(t.z) - i32(PW));
 }
 
-// Columns q - 4 .. q + 7 of input row iy + PH (zero-padded) of the plane at
-// `plane`, as its 3 aligned vec4 (W a multiple of 4, q of 4).
+// Columns q - 4 .. q + 7 of input row iy_padded - PH (zero-padded) of the
+// plane at `plane`, as its 3 aligned vec4 (W a multiple of 4, q of 4).
 struct Row12 { l: vec4<f32>, m: vec4<f32>, r: vec4<f32> }
 
 fn input_row(plane: u32, iy_padded: u32, q: u32) -> Row12 {
-    let iy = i32(iy_padded) - i32(PH);
-    let row_ok = iy >= 0 && iy < i32(IN_H);
-    let row = plane + u32(select(0, iy, row_ok)) * IN_W;
-    let left_ok = row_ok && q >= 4u;
-    let right_ok = row_ok && q + 4u < IN_W;
-    let m = select(vec4<f32>(0.0), a4[(row + q) / 4u], row_ok);
-    let l = select(vec4<f32>(0.0), a4[(row + select(q, q - 4u, left_ok)) / 4u], left_ok);
-    let r = select(vec4<f32>(0.0), a4[(row + select(q, q + 4u, right_ok)) / 4u], right_ok);
-    return Row12(l, m, r);
+    return row12(plane, i32(iy_padded) - i32(PH), IN_H, IN_W, q);
+}
+
+// Columns q - 4 .. q + 7 of row y of a height x width plane of `a` (width
+// and q multiples of 4), zero outside the plane.
+fn row12(plane: u32, y: i32, height: u32, width: u32, q: u32) -> Row12 {
+    let row_ok = y >= 0 && y < i32(height);
+    let row = plane + u32(select(0, y, row_ok)) * width;
+    let c = i32(q);
+    return Row12(block4(row, c - 4, row_ok, width), block4(row, c, row_ok, width), block4(row, c + 4, row_ok, width));
+}
+
+// The 4 values of a row of `a` from column c0 (a multiple of 4), or zeros
+// when the row or those columns lie outside the plane.
+fn block4(row: u32, c0: i32, row_ok: bool, width: u32) -> vec4<f32> {
+    let ok = row_ok && c0 >= 0 && c0 < i32(width);
+    return select(vec4<f32>(0.0), a4[(row + u32(select(0, c0, ok))) / 4u], ok);
 }
 
 // Elements s..s+3 of a Row12 (s = 4 + kx - PW: columns q + kx - PW + 0..3).

@@ -59,6 +59,8 @@ fn conv_geoms() -> Vec<WindowGeom> {
         geom(2, 1, 8, 8, 16, (3, 3), (1, 1), (1, 1)),
         geom(1, 2, 6, 8, 4, (5, 5), (1, 1), (2, 2)),
         geom(1, 2, 5, 8, 3, (5, 5), (2, 1), (0, 0)),
+        // the output wider than the input: columns past the input are padding
+        geom(1, 2, 4, 4, 3, (1, 1), (1, 1), (2, 2)),
     ]
 }
 
