@@ -33,8 +33,15 @@ override SG_COLS: u32 = 8u;
 //     so lane l loads columns 4l..4l+3 of the workgroup's at one k as one
 //     vec4 (lanes 0-1 for 8 columns, 0-3 for 16) and subgroupBroadcast
 //     hands out each component, in the same order as the scalar path.
+//   K4 (matmul_nn_sg and matmul_nt_sg, K a multiple of 4): A is [M, K],
+//     so the loop takes 4 k at a time and loads each of the 4 rows' values
+//     as one vec4 along k;
+//   B_K4 (matmul_nt_sg with K4): B is [N, K], so each lane loads its
+//     column's 4 values the same way.
 override A_VEC4: bool = false;
 override B_VEC4: bool = false;
+override K4: bool = false;
+override B_K4: bool = false;
 @group(0) @binding(6) var<storage, read_write> a4: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> b4: array<vec4<f32>>;
 
@@ -61,28 +68,40 @@ fn block_sg(wid: vec3<u32>, li: u32, lane: u32, sam: u32, sak: u32, sbk: u32, sb
     var acc1: array<vec4<f32>, 8>;
     var colsum = vec2<f32>(0.0);
     var colsum4 = vec4<f32>(0.0);
-    for (var k = 0u; k < dims.k; k = k + 1u) {
-        let ka = k * sak;
-        var av: vec4<f32>;
-        if (A_VEC4) {
-            av = a4[(ma.x + ka) / 4u];
-        } else {
-            av = vec4<f32>(a[ma.x + ka], a[ma.y + ka], a[ma.z + ka], a[ma.w + ka]);
-        }
-        if (B_VEC4) {
-            let bv = b4[(k * sbk + nv) / 4u];
-            fma8_vec4_lo(&acc0, av, bv);
-            if (SG_COLS == 16u) { fma8_vec4_hi(&acc1, av, bv); }
-            colsum4 = colsum4 + bv;
-        } else {
-            let b0 = b[nj0 + k * sbk];
-            fma8(&acc0, av, b0);
-            colsum.x = colsum.x + b0;
-            if (SG_COLS == 16u) {
-                let b1 = b[nj1 + k * sbk];
-                fma8(&acc1, av, b1);
-                colsum.y = colsum.y + b1;
+    if (K4) {
+        for (var k = 0u; k < dims.k; k = k + 4u) {
+            // row r's values at k..k+3 (sak = 1, rows K apart: aligned)
+            let r0 = a4[(ma.x + k) / 4u];
+            let r1 = a4[(ma.y + k) / 4u];
+            let r2 = a4[(ma.z + k) / 4u];
+            let r3 = a4[(ma.w + k) / 4u];
+            if (B_K4) {
+                // this lane's columns at k..k+3 (sbk = 1)
+                let c0 = b4[(nj0 + k) / 4u];
+                var c1 = vec4<f32>(0.0);
+                if (SG_COLS == 16u) { c1 = b4[(nj1 + k) / 4u]; }
+                mac_cols(&acc0, &acc1, &colsum, vec4<f32>(r0.x, r1.x, r2.x, r3.x), c0.x, c1.x);
+                mac_cols(&acc0, &acc1, &colsum, vec4<f32>(r0.y, r1.y, r2.y, r3.y), c0.y, c1.y);
+                mac_cols(&acc0, &acc1, &colsum, vec4<f32>(r0.z, r1.z, r2.z, r3.z), c0.z, c1.z);
+                mac_cols(&acc0, &acc1, &colsum, vec4<f32>(r0.w, r1.w, r2.w, r3.w), c0.w, c1.w);
+            } else {
+                let at = vec4<u32>(k, k + 1u, k + 2u, k + 3u) * sbk;
+                mac_k(&acc0, &acc1, &colsum, &colsum4, vec4<f32>(r0.x, r1.x, r2.x, r3.x), at.x, nj0, nj1, nv);
+                mac_k(&acc0, &acc1, &colsum, &colsum4, vec4<f32>(r0.y, r1.y, r2.y, r3.y), at.y, nj0, nj1, nv);
+                mac_k(&acc0, &acc1, &colsum, &colsum4, vec4<f32>(r0.z, r1.z, r2.z, r3.z), at.z, nj0, nj1, nv);
+                mac_k(&acc0, &acc1, &colsum, &colsum4, vec4<f32>(r0.w, r1.w, r2.w, r3.w), at.w, nj0, nj1, nv);
             }
+        }
+    } else {
+        for (var k = 0u; k < dims.k; k = k + 1u) {
+            let ka = k * sak;
+            var av: vec4<f32>;
+            if (A_VEC4) {
+                av = a4[(ma.x + ka) / 4u];
+            } else {
+                av = vec4<f32>(a[ma.x + ka], a[ma.y + ka], a[ma.z + ka], a[ma.w + ka]);
+            }
+            mac_k(&acc0, &acc1, &colsum, &colsum4, av, k * sbk, nj0, nj1, nv);
         }
     }
     store_cols(m0, n0, &acc0);
@@ -97,6 +116,50 @@ fn block_sg(wid: vec3<u32>, li: u32, lane: u32, sam: u32, sak: u32, sbk: u32, sb
             put_bias(n0 + lane, colsum.x);
             if (SG_COLS == 16u) { put_bias(n0 + COLS + lane, colsum.y); }
         }
+    }
+}
+
+// One k: the 4 row values `av` times op(B)'s row k (starting at word
+// `bk`): with B_VEC4 this lane's 4 columns from nv as one vec4, else column
+// j (and 8 + j) as scalars. The column sums follow the same values.
+fn mac_k(
+    acc0: ptr<function, array<vec4<f32>, 8>>,
+    acc1: ptr<function, array<vec4<f32>, 8>>,
+    colsum: ptr<function, vec2<f32>>,
+    colsum4: ptr<function, vec4<f32>>,
+    av: vec4<f32>,
+    bk: u32,
+    nj0: u32,
+    nj1: u32,
+    nv: u32,
+) {
+    if (B_VEC4) {
+        let bv = b4[(bk + nv) / 4u];
+        fma8_vec4_lo(acc0, av, bv);
+        if (SG_COLS == 16u) { fma8_vec4_hi(acc1, av, bv); }
+        *colsum4 = *colsum4 + bv;
+    } else {
+        var b1 = 0.0;
+        if (SG_COLS == 16u) { b1 = b[nj1 + bk]; }
+        mac_cols(acc0, acc1, colsum, av, b[nj0 + bk], b1);
+    }
+}
+
+// The 4 row values `av` times column j's value b0 (lane j's) and, with 16
+// columns, column 8 + j's b1.
+fn mac_cols(
+    acc0: ptr<function, array<vec4<f32>, 8>>,
+    acc1: ptr<function, array<vec4<f32>, 8>>,
+    colsum: ptr<function, vec2<f32>>,
+    av: vec4<f32>,
+    b0: f32,
+    b1: f32,
+) {
+    fma8(acc0, av, b0);
+    (*colsum).x = (*colsum).x + b0;
+    if (SG_COLS == 16u) {
+        fma8(acc1, av, b1);
+        (*colsum).y = (*colsum).y + b1;
     }
 }
 

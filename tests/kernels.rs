@@ -9,7 +9,7 @@ use medgpu::kernels::{
 
 const ACTS: [Act; 5] = [Act::None, Act::Relu, Act::LeakyRelu, Act::Sigmoid, Act::Tanh];
 // (m, n, k): odd sizes, 1, and sizes past one tile
-const SHAPES: [(usize, usize, usize); 11] = [
+const SHAPES: [(usize, usize, usize); 12] = [
     (1, 1, 1),
     (7, 33, 65),
     (33, 7, 1),
@@ -23,6 +23,8 @@ const SHAPES: [(usize, usize, usize); 11] = [
     // workgroup owns: the vec4 loads of matmul_sg clamp at the edge
     (36, 20, 9),
     (64, 12, 17),
+    // K a multiple of 4: nn and nt take 4 k at a time
+    (20, 24, 12),
 ];
 
 /// The call and every variant of it the adapter can run: subgroup, and

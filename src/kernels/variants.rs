@@ -113,14 +113,19 @@ fn matmul_variant<B: Clone>(mut call: Call<B>, v: Variants, sg: KernelId, tex: K
         // neighbours: op(A)^T = A [K, M] (rows) and B [K, N] (columns)
         let a_vec4 = sg == KernelId::MatmulTnSg && m % 4 == 0;
         let b_vec4 = sg != KernelId::MatmulNtSg && n % 4 == 0;
+        // A [M, K] (nn, nt) and B [N, K] (nt): 4 k at a time, vec4 along k
+        let k4 = sg != KernelId::MatmulTnSg && k % 4 == 0;
+        let b_k4 = k4 && sg == KernelId::MatmulNtSg;
         call.overrides.push(("A_VEC4", a_vec4 as u32 as f64));
         call.overrides.push(("B_VEC4", b_vec4 as u32 as f64));
+        call.overrides.push(("K4", k4 as u32 as f64));
+        call.overrides.push(("B_K4", b_k4 as u32 as f64));
         // bindings 6 and 7: op(A) and op(B) again, read as vec4. Both are
         // bound whether read or not, and must hold a whole vec4: A does
-        // (M >= 16), a B read as vec4 does (N >= 4), any other B may not,
-        // so A stands in for it.
+        // (M >= 16), a B read as vec4 does (N >= 4 or K >= 4), any other B
+        // may not, so A stands in for it.
         if let [a, b, ..] = call.bindings.as_slice() {
-            let (a, b) = (a.clone(), if b_vec4 { b.clone() } else { a.clone() });
+            let (a, b) = (a.clone(), if b_vec4 || b_k4 { b.clone() } else { a.clone() });
             call.bindings.extend([a, b]);
         }
         call.groups = [n.div_ceil(cols), m.div_ceil(4 * wg), 1];
