@@ -9,7 +9,7 @@ use medgpu::kernels::{
 
 const ACTS: [Act; 5] = [Act::None, Act::Relu, Act::LeakyRelu, Act::Sigmoid, Act::Tanh];
 // (m, n, k): odd sizes, 1, and sizes past one tile
-const SHAPES: [(usize, usize, usize); 12] = [
+const SHAPES: [(usize, usize, usize); 14] = [
     (1, 1, 1),
     (7, 33, 65),
     (33, 7, 1),
@@ -25,6 +25,9 @@ const SHAPES: [(usize, usize, usize); 12] = [
     (64, 12, 17),
     // K a multiple of 4: nn and nt take 4 k at a time
     (20, 24, 12),
+    // at most 4 rows, N a multiple of 4: matmul_tn_rows4 (two workgroups)
+    (3, 20, 7),
+    (2, 260, 9),
 ];
 
 /// The call and every variant of it the adapter can run: subgroup, and

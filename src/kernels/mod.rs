@@ -211,6 +211,7 @@ kernel_table! {
     MatmulNnSg => MatmulSg, "matmul_nn_sg";
     MatmulNtSg => MatmulSg, "matmul_nt_sg";
     MatmulTnSg => MatmulSg, "matmul_tn_sg";
+    MatmulTnRows4 => MatmulSg, "matmul_tn_rows4";
     MatmulNnTex => MatmulTex, "matmul_nn_tex";
     MatmulNtTex => MatmulTex, "matmul_nt_tex";
     MatmulTnTex => MatmulTex, "matmul_tn_tex";

@@ -104,6 +104,19 @@ fn matmul_variant<B: Clone>(mut call: Call<B>, v: Variants, sg: KernelId, tex: K
             return call;
         }
     }
+    if sg == KernelId::MatmulTnSg && m <= 4 && n % 4 == 0 {
+        // C of 1 to 4 rows: 4 columns per invocation, B read as vec4
+        let invocations = n / 4;
+        call.overrides.push(("TN_ROWS", m as f64));
+        if let [a, b, ..] = call.bindings.as_slice() {
+            let views = [a.clone(), b.clone()];
+            call.bindings.extend(views);
+        }
+        // workgroups of 8 (matmul_sg.wgsl)
+        call.groups = [invocations.div_ceil(8), 1, 1];
+        call.kernel = KernelId::MatmulTnRows4;
+        return call;
+    }
     if m >= 16 {
         let wg = subgroup_wg(m as usize) as u32;
         let cols = subgroup_cols(n as usize) as u32;
