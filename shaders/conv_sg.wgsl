@@ -218,9 +218,22 @@ fn conv2d_backward_weight_sg(
             }
         }
     }
-    store_cols(KIND_WEIGHT, r0, n0, &acc0);
-    if (SG_COLS == 16u) { store_cols(KIND_WEIGHT, r0, n0 + COLS, &acc1); }
-    // every column group sums the same dy; the first writes the bias gradient
+    store_weight_grads(wid, r0, n0, &acc0, &acc1, rowsum);
+}
+
+// The weight gradient's stores: taps n0.. of output channels r0..r0+3
+// (acc1: the second 8 columns) and, from the first column group (every
+// group sums the same dy), the bias gradient.
+fn store_weight_grads(
+    wid: vec3<u32>,
+    r0: u32,
+    n0: u32,
+    acc0: ptr<function, array<vec4<f32>, 8>>,
+    acc1: ptr<function, array<vec4<f32>, 8>>,
+    rowsum: vec4<f32>,
+) {
+    store_cols(KIND_WEIGHT, r0, n0, acc0);
+    if (SG_COLS == 16u) { store_cols(KIND_WEIGHT, r0, n0 + COLS, acc1); }
     if (BIAS_GRAD && wid.y == 0u) {
         for (var r = 0u; r < 4u; r = r + 1u) {
             let oc = r0 + r;
@@ -347,16 +360,7 @@ fn conv2d_backward_weight_sg4(
             }
         }
     }
-    store_cols(KIND_WEIGHT, r0, n0, &acc0);
-    if (SG_COLS == 16u) { store_cols(KIND_WEIGHT, r0, n0 + COLS, &acc1); }
-    if (BIAS_GRAD && wid.y == 0u) {
-        for (var r = 0u; r < 4u; r = r + 1u) {
-            let oc = r0 + r;
-            if (oc < OUT_C) {
-                if (ACCUMULATE) { bias[oc] = bias[oc] + rowsum[r]; } else { bias[oc] = rowsum[r]; }
-            }
-        }
-    }
+    store_weight_grads(wid, r0, n0, &acc0, &acc1, rowsum);
 }
 
 // One output pixel of the weight gradient: dy of the 4 channels times the

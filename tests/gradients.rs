@@ -286,6 +286,31 @@ fn whole_cnn_with_pooling_and_batch_norm_matches_finite_differences() {
 }
 
 #[test]
+fn cnn_over_rows_of_four_matches_finite_differences() {
+    // [2, 2, 4, 8] -> conv 3x3 same relu -> maxpool 2 -> [3, 2, 4] -> conv 3x3
+    // same tanh -> [2, 2, 4] -> dense 3: rows of a multiple of 4, so the
+    // convolutions' four-pixel variants (adapters with 8-wide subgroups)
+    // and the vec4 max pools (every adapter) run
+    let data = random_data(6, 2 * 4 * 8, 1, LossKind::SoftmaxCrossEntropy, 53);
+    let mut g = Graph::new(2);
+    let x = g.input_shaped(&[2, 4, 8]).unwrap();
+    let h = g.conv2d("c1", x, 3, window(3, 1, Padding::SAME), Act::Relu).unwrap();
+    let h = g.pool2d("p1", PoolKind::Max, h, window(2, 2, Padding::VALID)).unwrap();
+    assert_eq!(g.shape(h), &[2, 3, 2, 4]);
+    let h = g.conv2d("c2", h, 2, window(3, 1, Padding::SAME), Act::Tanh).unwrap();
+    let y = g.dense("out", h, 3, Act::None).unwrap();
+    g.loss(y, LossKind::SoftmaxCrossEntropy, TargetSource::Targets).unwrap();
+    let kernels = check_on(gpu(), "cnn over rows of 4", &g, &data, &[1, 4], 3);
+    let mut want = vec!["maxpool_forward_v4", "maxpool_backward_v4"];
+    if gpu().variants().subgroup8 {
+        want.extend(["conv2d_forward_sg4", "conv2d_backward_weight_sg4"]);
+    }
+    for k in want {
+        assert!(kernels.contains(&k), "{k} not dispatched: {kernels:?}");
+    }
+}
+
+#[test]
 fn convolutional_autoencoder_with_upsampling_matches_finite_differences() {
     // [2, 1, 4, 6] -> conv sigmoid -> avgpool 2 -> [3, 2, 3] -> upsample 2 -> conv -> [1, 4, 6]
     let data = random_data(6, 24, 1, LossKind::Mse, 41);
