@@ -212,9 +212,9 @@ fn conv2d_backward_weight_sg(
             for (var ox = 0u; ox < OUT_W; ox = ox + 1u) {
                 let p = oy * OUT_W + ox;
                 let dv = vec4<f32>(b[dyb.x + p], b[dyb.y + p], b[dyb.z + p], b[dyb.w + p]);
-                fma8(&acc0, dv, x_under(xb, t0, oy, ox));
-                if (SG_COLS == 16u) { fma8(&acc1, dv, x_under(xb, t1, oy, ox)); }
-                rowsum = rowsum + dv;
+                var x1 = 0.0;
+                if (SG_COLS == 16u) { x1 = x_under(xb, t1, oy, ox); }
+                weight_pixel(&acc0, &acc1, &rowsum, dv, x_under(xb, t0, oy, ox), x1);
             }
         }
     }
@@ -349,31 +349,30 @@ fn conv2d_backward_weight_sg4(
                 let x0 = x_under4(xb, t0, oy, q);
                 var x1 = vec4<f32>(0.0);
                 if (SG_COLS == 16u) { x1 = x_under4(xb, t1, oy, q); }
-                weight_pixel(&acc0, &acc1, vec4<f32>(d0.x, d1.x, d2.x, d3.x), x0.x, x1.x);
-                weight_pixel(&acc0, &acc1, vec4<f32>(d0.y, d1.y, d2.y, d3.y), x0.y, x1.y);
-                weight_pixel(&acc0, &acc1, vec4<f32>(d0.z, d1.z, d2.z, d3.z), x0.z, x1.z);
-                weight_pixel(&acc0, &acc1, vec4<f32>(d0.w, d1.w, d2.w, d3.w), x0.w, x1.w);
-                rowsum = rowsum + vec4<f32>(d0.x, d1.x, d2.x, d3.x);
-                rowsum = rowsum + vec4<f32>(d0.y, d1.y, d2.y, d3.y);
-                rowsum = rowsum + vec4<f32>(d0.z, d1.z, d2.z, d3.z);
-                rowsum = rowsum + vec4<f32>(d0.w, d1.w, d2.w, d3.w);
+                weight_pixel(&acc0, &acc1, &rowsum, vec4<f32>(d0.x, d1.x, d2.x, d3.x), x0.x, x1.x);
+                weight_pixel(&acc0, &acc1, &rowsum, vec4<f32>(d0.y, d1.y, d2.y, d3.y), x0.y, x1.y);
+                weight_pixel(&acc0, &acc1, &rowsum, vec4<f32>(d0.z, d1.z, d2.z, d3.z), x0.z, x1.z);
+                weight_pixel(&acc0, &acc1, &rowsum, vec4<f32>(d0.w, d1.w, d2.w, d3.w), x0.w, x1.w);
             }
         }
     }
     store_weight_grads(wid, r0, n0, &acc0, &acc1, rowsum);
 }
 
-// One output pixel of the weight gradient: dy of the 4 channels times the
-// input under each lane's tap (x0; x1 for the second 8 columns).
+// One output pixel of the weight gradient (both weight-gradient kernels):
+// dy of the 4 channels times the input under each lane's tap (x0; x1 for
+// the second 8 columns), and dy into the channels' bias sums.
 fn weight_pixel(
     acc0: ptr<function, array<vec4<f32>, 8>>,
     acc1: ptr<function, array<vec4<f32>, 8>>,
+    rowsum: ptr<function, vec4<f32>>,
     dv: vec4<f32>,
     x0: f32,
     x1: f32,
 ) {
     fma8(acc0, dv, x0);
     if (SG_COLS == 16u) { fma8(acc1, dv, x1); }
+    *rowsum = *rowsum + dv;
 }
 
 // The input values under tap t at output pixels (oy, q..q+3) of the sample
