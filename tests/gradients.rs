@@ -195,6 +195,7 @@ fn texture_matmuls_match_finite_differences() {
         subgroup8: true,
         texture_matmul: Some(TextureMatmul { min_macs: 0, min_blocks: 0, max_edge }),
         subgroup_exactly8: false,
+        rnn_lanes: false,
     });
     let dev = Arc::new(dev);
     let data = random_data(20, 5, 2, LossKind::Mse, 31);
@@ -536,5 +537,32 @@ fn initial_states_from_another_layer_match_finite_differences() {
         let e = g.recurrent_from_state("bad", cell, x, 2, true, enc).unwrap_err().to_string();
         let want = if cell == Cell::Lstm { "[3, 4]" } else { "[3, 2]" };
         assert!(e.contains("'bad'") && e.contains(want) && e.contains("[3, 3]"), "{e}");
+    }
+}
+
+/// The one-subgroup-per-row LSTM kernels (rnn_lanes.wgsl, H a multiple of
+/// 4 up to 32; CPU adapters) through a whole model: a bidirectional layer
+/// over padded steps from a given initial state, returning every step,
+/// then a last-state layer; asserts they were dispatched where the adapter
+/// takes them.
+#[test]
+fn lstm_lanes_kernels_match_finite_differences() {
+    use medgpu::graph::Cell;
+    let data = masked_data(7, 5, 2, 1, LossKind::Mse, 131);
+    let mut g = Graph::new(3);
+    let x = g.input_shaped(&[5, 3]).unwrap();
+    g.set_step_mask(x).unwrap();
+    let enc = g.recurrent("enc", Cell::Lstm, x, 4, false).unwrap();
+    let init = g.dense("init", enc, 8, Act::Tanh).unwrap();
+    let h = g.recurrent_from_state("dec", Cell::Lstm, x, 4, true, init).unwrap();
+    let h = g.recurrent_layer("bi", Cell::Lstm, h, 8, true, true).unwrap();
+    let h = g.recurrent("last", Cell::Lstm, h, 12, false).unwrap();
+    let y = g.dense("out", h, 1, Act::None).unwrap();
+    g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+    let kernels = check_on(gpu(), "lstm lanes", &g, &data, &[0, 3, 5], 51);
+    if gpu().variants().rnn_lanes {
+        for k in ["lstm_forward_lanes", "lstm_backward_lanes"] {
+            assert!(kernels.contains(&k), "{k} not dispatched: {kernels:?}");
+        }
     }
 }

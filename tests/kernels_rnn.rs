@@ -41,15 +41,22 @@ fn geom_and_mask(
     (g, m)
 }
 
-/// Runs `call` and, where the adapter has one, its subgroup variant
-/// (rnn_sg.wgsl: 8-wide subgroups, H a multiple of 8) on copies of the same
-/// buffers; checks that the variant writes what the portable kernel writes
-/// and returns the portable kernel's buffers, which the caller checks
-/// against the reference.
+/// Runs `call` and, where the adapter has them, its variants (rnn_sg.wgsl:
+/// 8-wide subgroups, H a multiple of 8; rnn_lanes.wgsl: LSTMs on CPU
+/// adapters, H a multiple of 4 up to 32, checked with and without it) on
+/// copies of the same buffers; checks that each variant writes what the
+/// portable kernel writes and returns the portable kernel's buffers, which
+/// the caller checks against the reference.
 fn run_with_variant(call: &medgpu::kernels::Call<usize>, bufs: &[Vec<u32>], steps: usize) -> Vec<Vec<u32>> {
     let got = run_call(call, bufs);
-    let special = kernels::specialize(call.clone(), gpu().variants());
-    if special.kernel != call.kernel {
+    let v = gpu().variants();
+    let mut done = vec![call.kernel];
+    for v in [v, kernels::Variants { rnn_lanes: false, ..v }] {
+        let special = kernels::specialize(call.clone(), v);
+        if done.contains(&special.kernel) {
+            continue;
+        }
+        done.push(special.kernel);
         let alt = run_call(&special, bufs);
         for (i, (a, b)) in alt.iter().zip(&got).enumerate() {
             let what = format!("{} buffer {i}", special.kernel.entry_point());
@@ -499,6 +506,27 @@ fn per_step_kernels_match_reference_above_the_persistent_size() {
             let got = run_calls(&kernels::elman_backward_steps(&g, act, o, 10), &bufs);
             let da = cref::elman_backward(&g, act, &dout, &whh, &cells, side);
             assert_close(&format!("elman steps {what} da"), &floats(&got[5]), &da, bt, 1e-3);
+        }
+    }
+}
+
+/// On adapters that take rnn_lanes.wgsl (lavapipe), the LSTM cases above
+/// with H a multiple of 4 up to 32 ran it: it is what specialize picks.
+#[test]
+fn lstm_lanes_variant_is_chosen_where_it_fits() {
+    let v = gpu().variants();
+    if !v.rnn_lanes {
+        eprintln!("{} does not take the one-subgroup-per-row LSTM kernels", gpu().describe());
+        return;
+    }
+    let o = LstmOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5, mask: 6, init: 7, dinit: 8 };
+    for (hidden, lanes) in [(32, true), (24, true), (8, true), (5, false), (64, false)] {
+        let g = RnnGeom::new(3, 4, hidden, true);
+        for call in [kernels::lstm_forward(&g, o.clone()), kernels::lstm_backward(&g, o.clone())] {
+            let k = kernels::specialize(call, v).kernel;
+            let is_lanes =
+                matches!(k, kernels::KernelId::LstmForwardLanes | kernels::KernelId::LstmBackwardLanes);
+            assert_eq!(is_lanes, lanes, "hidden {hidden}: {}", k.entry_point());
         }
     }
 }

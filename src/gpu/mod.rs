@@ -102,7 +102,8 @@ impl Gpu {
     /// need those and a CPU adapter (lavapipe), where a texel fetch is a
     /// vector gather and a storage load in a loop is not.
     /// `MEDGPU_PORTABLE_KERNELS=1` turns every variant off and
-    /// `MEDGPU_TEXTURE_MATMUL=0` or `=1` the texture matmuls off or on
+    /// `MEDGPU_TEXTURE_MATMUL=0` or `=1` the texture matmuls off or on and
+    /// `MEDGPU_RNN_LANES=0` or `=1` the one-subgroup-per-row LSTM kernels
     /// (for comparisons).
     pub fn variants(&self) -> crate::kernels::Variants {
         if let Some(v) = self.forced_variants {
@@ -123,7 +124,13 @@ impl Gpu {
             max_edge: self.limits.max_texture_dimension_2d,
         });
         let subgroup_exactly8 = subgroup8 && self.info.subgroup_max_size == 8;
-        crate::kernels::Variants { subgroup8, texture_matmul, subgroup_exactly8 }
+        let rnn_lanes = subgroup_exactly8
+            && match env("MEDGPU_RNN_LANES").as_deref() {
+                Some("0") => false,
+                Some("1") => true,
+                _ => self.info.device_type == wgpu::DeviceType::Cpu,
+            };
+        crate::kernels::Variants { subgroup8, texture_matmul, subgroup_exactly8, rnn_lanes }
     }
 
     /// Makes every program and benchmark built on this device use `v`

@@ -59,6 +59,9 @@ pub enum Family {
     RnnSg,
     /// shaders/rnn_step.wgsl (one dispatch per step: larger hidden sizes)
     RnnStep,
+    /// shaders/rnn_lanes.wgsl (one 8-wide subgroup per batch row: CPU
+    /// adapters with SUBGROUP, hidden sizes up to 32)
+    RnnLanes,
     /// shaders/matmul_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
     MatmulSg,
     /// shaders/matmul_tex.wgsl (texture variants; CPU adapters with SUBGROUP)
@@ -69,7 +72,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 18] = [
+    pub const ALL: [Family; 19] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -85,6 +88,7 @@ impl Family {
         Family::Rnn,
         Family::RnnSg,
         Family::RnnStep,
+        Family::RnnLanes,
         Family::MatmulSg,
         Family::MatmulTex,
         Family::MatmulPack,
@@ -108,6 +112,7 @@ impl Family {
             Family::Rnn => "rnn.wgsl",
             Family::RnnSg => "rnn_sg.wgsl",
             Family::RnnStep => "rnn_step.wgsl",
+            Family::RnnLanes => "rnn_lanes.wgsl",
             Family::MatmulSg => "matmul_sg.wgsl",
             Family::MatmulTex => "matmul_tex.wgsl",
             Family::MatmulPack => "matmul_pack.wgsl",
@@ -131,6 +136,7 @@ impl Family {
             Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
             Family::RnnSg => include_str!("../../shaders/rnn_sg.wgsl"),
             Family::RnnStep => include_str!("../../shaders/rnn_step.wgsl"),
+            Family::RnnLanes => include_str!("../../shaders/rnn_lanes.wgsl"),
             Family::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
             Family::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
             Family::MatmulPack => include_str!("../../shaders/matmul_pack.wgsl"),
@@ -148,7 +154,7 @@ impl Family {
             Family::MatmulSg => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL, SUBGROUP_COMMON_WGSL],
             Family::MatmulTex | Family::MatmulPack => &[MATMUL_COMMON_WGSL],
             Family::Rnn | Family::RnnSg => &[RNN_COMMON_WGSL, RNN_PERSISTENT_WGSL],
-            Family::RnnStep => &[RNN_COMMON_WGSL],
+            Family::RnnStep | Family::RnnLanes => &[RNN_COMMON_WGSL],
             _ => &[],
         };
         format!("{COMMON_WGSL}\n{}\n{}", preludes.join("\n"), self.body())
@@ -233,6 +239,8 @@ kernel_table! {
     GruBackwardSg => RnnSg, "gru_backward_sg";
     ElmanForwardSg => RnnSg, "elman_forward_sg";
     ElmanBackwardSg => RnnSg, "elman_backward_sg";
+    LstmForwardLanes => RnnLanes, "lstm_forward_lanes";
+    LstmBackwardLanes => RnnLanes, "lstm_backward_lanes";
     LstmStepForward => RnnStep, "lstm_step_forward";
     LstmStepBackward => RnnStep, "lstm_step_backward";
     GruStepForward => RnnStep, "gru_step_forward";

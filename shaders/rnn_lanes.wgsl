@@ -1,0 +1,226 @@
+// LSTM recurrences with one 8-wide subgroup per batch row, for CPU
+// adapters (lavapipe), when H is a multiple of 4 and at most 32: lane l
+// owns units 4l..4l+3 and keeps their columns (forward) or rows
+// (backward) of w_hh in private memory; h (forward) and the gate
+// gradients (backward) reach the other lanes by subgroupBroadcast. So a
+// step needs no workgroup memory and no barrier, and every storage
+// access moves 4 units as one vec4. On a CPU adapter each storage or
+// workgroup access is a loop over the lanes: the persistent kernels
+// (rnn_persistent.wgsl, one invocation per unit) make about 7 times as
+// many of them per row and step, and two barriers.
+// (Equations, uniform and bindings: rnn_common.wgsl.)
+// HIDDEN and INPUTS as in rnn_persistent.wgsl.
+
+override HIDDEN: u32;
+override INPUTS: u32 = 0u;
+
+// src, gates, cells, hprev and dst again, read and written 4 values at a
+// time (the forward from the input binds gates in place of src)
+@group(0) @binding(11) var<storage, read_write> src4: array<vec4<f32>>;
+@group(0) @binding(12) var<storage, read_write> gates4: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read_write> cells4: array<vec4<f32>>;
+@group(0) @binding(14) var<storage, read_write> hprev4: array<vec4<f32>>;
+@group(0) @binding(15) var<storage, read_write> dst4: array<vec4<f32>>;
+
+// Entries first..first+3 of sequence b's initial state (0 without one).
+fn init4(b: u32, first: u32) -> vec4<f32> {
+    return vec4<f32>(init_at(b, first), init_at(b, first + 1u), init_at(b, first + 2u), init_at(b, first + 3u));
+}
+
+fn sigmoid4(z: vec4<f32>) -> vec4<f32> {
+    return 1.0 / (1.0 + exp(-z));
+}
+
+fn tanh4(z: vec4<f32>) -> vec4<f32> {
+    return tanh(clamp(z, vec4<f32>(-15.0), vec4<f32>(15.0)));
+}
+
+// Forward: z[q] += h_k * w[4k + q] for the 4 units k = 4m..4m+3 that lane
+// m owns (`hm`: their h). m is a constant at every call, so after
+// inlining every index is one and w stays out of any indexed load.
+fn add_lane_h(hm: vec4<f32>, m: u32, w: ptr<function, array<vec4<f32>, 128>>, z: ptr<function, array<vec4<f32>, 4>>) {
+    if (4u * m >= HIDDEN) { return; }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let k = 4u * m + i;
+        (*z)[0] = (*z)[0] + hm[i] * (*w)[4u * k];
+        (*z)[1] = (*z)[1] + hm[i] * (*w)[4u * k + 1u];
+        (*z)[2] = (*z)[2] + hm[i] * (*w)[4u * k + 2u];
+        (*z)[3] = (*z)[3] + hm[i] * (*w)[4u * k + 3u];
+    }
+}
+
+// Backward: s += dz_j * wt[j] over the gate columns j = qH + 4m + i of the
+// units lane m owns (`d0`..`d3`: their gradients for gates i, f, g, o).
+fn add_lane_dz(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>, m: u32, wt: ptr<function, array<vec4<f32>, 128>>) -> vec4<f32> {
+    var s = vec4<f32>(0.0);
+    if (4u * m >= HIDDEN) { return s; }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let j = 4u * m + i;
+        s = s + d0[i] * (*wt)[j] + d1[i] * (*wt)[HIDDEN + j];
+        s = s + d2[i] * (*wt)[2u * HIDDEN + j] + d3[i] * (*wt)[3u * HIDDEN + j];
+    }
+    return s;
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn lstm_forward_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let hd = HIDDEN;
+    let g4 = 4u * hd;
+    let q4 = hd / 4u; // vec4 per gate row
+    let b = wid.x;
+    let owns = lane < q4;
+    // lanes past the last unit mirror the last lane (their results are dropped)
+    let u = 4u * min(lane, q4 - 1u);
+    // w[4k + q]: units u..u+3 of gate q in row k of w_hh
+    var w: array<vec4<f32>, 128>;
+    for (var k = 0u; k < hd; k = k + 1u) {
+        for (var q = 0u; q < 4u; q = q + 1u) {
+            let at = k * g4 + q * hd + u;
+            w[4u * k + q] = vec4<f32>(whh[at], whh[at + 1u], whh[at + 2u], whh[at + 3u]);
+        }
+    }
+    // with INPUTS > 0: wx[4f + q] from w_ih (aux) and bx[q] from b (dinit)
+    var wx: array<vec4<f32>, 32>;
+    var bx: array<vec4<f32>, 4>;
+    if (INPUTS > 0u) {
+        for (var q = 0u; q < 4u; q = q + 1u) {
+            for (var f = 0u; f < INPUTS; f = f + 1u) {
+                let at = f * g4 + q * hd + u;
+                wx[4u * f + q] = vec4<f32>(aux[at], aux[at + 1u], aux[at + 2u], aux[at + 3u]);
+            }
+            let at = q * hd + u;
+            bx[q] = vec4<f32>(dinit[at], dinit[at + 1u], dinit[at + 2u], dinit[at + 3u]);
+        }
+    }
+    var h = init4(b, u);
+    var c = init4(b, hd + u);
+    for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
+        let row = b * rn.steps + time(tt);
+        let keep = real(b, time(tt));
+        let at = (row * g4 + u) / 4u; // gate i of units u..u+3 (vec4 index)
+        var z: array<vec4<f32>, 4>;
+        if (INPUTS > 0u) {
+            z = bx;
+            for (var f = 0u; f < INPUTS; f = f + 1u) {
+                let x = src[row * INPUTS + f];
+                z[0] = z[0] + x * wx[4u * f];
+                z[1] = z[1] + x * wx[4u * f + 1u];
+                z[2] = z[2] + x * wx[4u * f + 2u];
+                z[3] = z[3] + x * wx[4u * f + 3u];
+            }
+        } else {
+            z = array<vec4<f32>, 4>(src4[at], src4[at + q4], src4[at + 2u * q4], src4[at + 3u * q4]);
+        }
+        add_lane_h(subgroupBroadcast(h, 0u), 0u, &w, &z);
+        add_lane_h(subgroupBroadcast(h, 1u), 1u, &w, &z);
+        add_lane_h(subgroupBroadcast(h, 2u), 2u, &w, &z);
+        add_lane_h(subgroupBroadcast(h, 3u), 3u, &w, &z);
+        add_lane_h(subgroupBroadcast(h, 4u), 4u, &w, &z);
+        add_lane_h(subgroupBroadcast(h, 5u), 5u, &w, &z);
+        add_lane_h(subgroupBroadcast(h, 6u), 6u, &w, &z);
+        add_lane_h(subgroupBroadcast(h, 7u), 7u, &w, &z);
+        let gi = sigmoid4(z[0]);
+        let gf = sigmoid4(z[1]);
+        let gg = tanh4(z[2]);
+        let go = sigmoid4(z[3]);
+        if (owns) {
+            gates4[at] = gi;
+            gates4[at + q4] = gf;
+            gates4[at + 2u * q4] = gg;
+            gates4[at + 3u * q4] = go;
+            hprev4[(row * hd + u) / 4u] = h;
+        }
+        if (keep) {
+            c = gf * c + gi * gg;
+            h = go * tanh4(c);
+        }
+        if (owns) {
+            cells4[(row * hd + u) / 4u] = c;
+            if (rn.last_only == 0u) { dst4[out_at(row, u) / 4u] = h; }
+        }
+    }
+    if (owns && rn.last_only != 0u) { dst4[out_at(b, u) / 4u] = h; }
+}
+
+// dL/dh of units u..u+3 at the step processed tt-th from the layer's output.
+fn dout4(row: u32, b: u32, tt: u32, u: u32) -> vec4<f32> {
+    if (rn.last_only == 0u) { return src4[out_at(row, u) / 4u]; }
+    if (tt + 1u == rn.steps) { return src4[out_at(b, u) / 4u]; }
+    return vec4<f32>(0.0);
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn lstm_backward_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let hd = HIDDEN;
+    let g4 = 4u * hd;
+    let q4 = hd / 4u;
+    let b = wid.x;
+    let owns = lane < q4;
+    let u = 4u * min(lane, q4 - 1u);
+    // wt[j]: rows u..u+3 of w_hh at column j
+    var wt: array<vec4<f32>, 128>;
+    for (var j = 0u; j < g4; j = j + 1u) {
+        wt[j] = vec4<f32>(whh[u * g4 + j], whh[(u + 1u) * g4 + j], whh[(u + 2u) * g4 + j], whh[(u + 3u) * g4 + j]);
+    }
+    var dh_rec = vec4<f32>(0.0);
+    var dc = vec4<f32>(0.0);
+    let c0 = init4(b, hd + u);
+    // c of the step processed next (read once: it is the step before's c)
+    var ct = cells4[((b * rn.steps + time(rn.steps - 1u)) * hd + u) / 4u];
+    for (var step = 0u; step < rn.steps; step = step + 1u) {
+        let tt = rn.steps - 1u - step;
+        let row = b * rn.steps + time(tt);
+        let keep = real(b, time(tt));
+        let dh = dh_rec + dout4(row, b, tt, u);
+        let at = (row * g4 + u) / 4u;
+        let gi = gates4[at];
+        let gf = gates4[at + q4];
+        let gg = gates4[at + 2u * q4];
+        let go = gates4[at + 3u * q4];
+        var cp = c0;
+        if (tt > 0u) { cp = cells4[((b * rn.steps + time(tt - 1u)) * hd + u) / 4u]; }
+        let tc = tanh4(ct);
+        // a padded step: no gate gradient, dc and dh pass to the step before
+        var d0 = vec4<f32>(0.0);
+        var d1 = vec4<f32>(0.0);
+        var d2 = vec4<f32>(0.0);
+        var d3 = vec4<f32>(0.0);
+        if (keep) {
+            dc = dc + dh * go * (1.0 - tc * tc);
+            d0 = dc * gg * gi * (1.0 - gi);
+            d1 = dc * cp * gf * (1.0 - gf);
+            d2 = dc * gi * (1.0 - gg * gg);
+            d3 = dh * tc * go * (1.0 - go);
+            dc = dc * gf;
+        }
+        if (owns) {
+            dst4[at] = d0;
+            dst4[at + q4] = d1;
+            dst4[at + 2u * q4] = d2;
+            dst4[at + 3u * q4] = d3;
+        }
+        // dL/dh_{t-1} through the recurrence: rows u..u+3 of w_hh . dz
+        var s = add_lane_dz(subgroupBroadcast(d0, 0u), subgroupBroadcast(d1, 0u), subgroupBroadcast(d2, 0u), subgroupBroadcast(d3, 0u), 0u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(d0, 1u), subgroupBroadcast(d1, 1u), subgroupBroadcast(d2, 1u), subgroupBroadcast(d3, 1u), 1u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(d0, 2u), subgroupBroadcast(d1, 2u), subgroupBroadcast(d2, 2u), subgroupBroadcast(d3, 2u), 2u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(d0, 3u), subgroupBroadcast(d1, 3u), subgroupBroadcast(d2, 3u), subgroupBroadcast(d3, 3u), 3u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(d0, 4u), subgroupBroadcast(d1, 4u), subgroupBroadcast(d2, 4u), subgroupBroadcast(d3, 4u), 4u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(d0, 5u), subgroupBroadcast(d1, 5u), subgroupBroadcast(d2, 5u), subgroupBroadcast(d3, 5u), 5u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(d0, 6u), subgroupBroadcast(d1, 6u), subgroupBroadcast(d2, 6u), subgroupBroadcast(d3, 6u), 6u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(d0, 7u), subgroupBroadcast(d1, 7u), subgroupBroadcast(d2, 7u), subgroupBroadcast(d3, 7u), 7u, &wt);
+        dh_rec = select(dh, s, keep);
+        ct = cp;
+    }
+    if (owns) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            put_dinit(b, u + i, dh_rec[i]);
+            put_dinit(b, hd + u + i, dc[i]);
+        }
+    }
+}
