@@ -1,4 +1,4 @@
-// LSTM recurrences with one 8-wide subgroup per batch row, for CPU
+// Recurrences (LSTM, GRU) with one 8-wide subgroup per batch row, for CPU
 // adapters (lavapipe), when H is a multiple of 4 and at most 32: lane l
 // owns units 4l..4l+3 and keeps their columns (forward) or rows
 // (backward) of w_hh in private memory; h (forward) and the gate
@@ -14,13 +14,15 @@
 override HIDDEN: u32;
 override INPUTS: u32 = 0u;
 
-// src, gates, cells, hprev and dst again, read and written 4 values at a
+// src, gates, cells, hprev, dst and aux again, read and written 4 values at a
 // time (the forward from the input binds gates in place of src)
 @group(0) @binding(11) var<storage, read_write> src4: array<vec4<f32>>;
 @group(0) @binding(12) var<storage, read_write> gates4: array<vec4<f32>>;
 @group(0) @binding(13) var<storage, read_write> cells4: array<vec4<f32>>;
 @group(0) @binding(14) var<storage, read_write> hprev4: array<vec4<f32>>;
 @group(0) @binding(15) var<storage, read_write> dst4: array<vec4<f32>>;
+// aux again (the GRU backward's gradient of gh)
+@group(0) @binding(16) var<storage, read_write> aux4: array<vec4<f32>>;
 
 // Entries first..first+3 of sequence b's initial state (0 without one).
 fn init4(b: u32, first: u32) -> vec4<f32> {
@@ -37,7 +39,8 @@ fn tanh4(z: vec4<f32>) -> vec4<f32> {
 
 // Forward: z[q] += h_k * w[4k + q] for the 4 units k = 4m..4m+3 that lane
 // m owns (`hm`: their h). m is a constant at every call, so after
-// inlining every index is one and w stays out of any indexed load.
+// inlining every index is one and w stays out of any indexed load. (A GRU
+// has 3 gates: its w[4k + 3] stay 0.)
 fn add_lane_h(hm: vec4<f32>, m: u32, w: ptr<function, array<vec4<f32>, 128>>, z: ptr<function, array<vec4<f32>, 4>>) {
     if (4u * m >= HIDDEN) { return; }
     for (var i = 0u; i < 4u; i = i + 1u) {
@@ -50,7 +53,8 @@ fn add_lane_h(hm: vec4<f32>, m: u32, w: ptr<function, array<vec4<f32>, 128>>, z:
 }
 
 // Backward: s += dz_j * wt[j] over the gate columns j = qH + 4m + i of the
-// units lane m owns (`d0`..`d3`: their gradients for gates i, f, g, o).
+// units lane m owns (`d0`..`d3`: their gradients for gates i, f, g, o; a
+// GRU passes 0 for d3, and its wt past 3H stay 0).
 fn add_lane_dz(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>, m: u32, wt: ptr<function, array<vec4<f32>, 128>>) -> vec4<f32> {
     var s = vec4<f32>(0.0);
     if (4u * m >= HIDDEN) { return s; }
@@ -221,6 +225,123 @@ fn lstm_backward_lanes(
         for (var i = 0u; i < 4u; i = i + 1u) {
             put_dinit(b, u + i, dh_rec[i]);
             put_dinit(b, hd + u + i, dc[i]);
+        }
+    }
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn gru_forward_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let hd = HIDDEN;
+    let g3 = 3u * hd;
+    let q4 = hd / 4u;
+    let b = wid.x;
+    let owns = lane < q4;
+    let u = 4u * min(lane, q4 - 1u);
+    // w[4k + q]: units u..u+3 of gate q (r, z, n) in row k of w_hh
+    var w: array<vec4<f32>, 128>;
+    for (var k = 0u; k < hd; k = k + 1u) {
+        for (var q = 0u; q < 3u; q = q + 1u) {
+            let at = k * g3 + q * hd + u;
+            w[4u * k + q] = vec4<f32>(whh[at], whh[at + 1u], whh[at + 2u], whh[at + 3u]);
+        }
+    }
+    // b_hh (aux) for gates r, z, n
+    var bh: array<vec4<f32>, 4>;
+    for (var q = 0u; q < 3u; q = q + 1u) {
+        let at = q * hd + u;
+        bh[q] = vec4<f32>(aux[at], aux[at + 1u], aux[at + 2u], aux[at + 3u]);
+    }
+    var h = init4(b, u);
+    for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
+        let row = b * rn.steps + time(tt);
+        let keep = real(b, time(tt));
+        let at = (row * g3 + u) / 4u; // gate r of units u..u+3 (vec4 index)
+        // gh = b_hh + h_{t-1} . w_hh
+        var gh = bh;
+        add_lane_h(subgroupBroadcast(h, 0u), 0u, &w, &gh);
+        add_lane_h(subgroupBroadcast(h, 1u), 1u, &w, &gh);
+        add_lane_h(subgroupBroadcast(h, 2u), 2u, &w, &gh);
+        add_lane_h(subgroupBroadcast(h, 3u), 3u, &w, &gh);
+        add_lane_h(subgroupBroadcast(h, 4u), 4u, &w, &gh);
+        add_lane_h(subgroupBroadcast(h, 5u), 5u, &w, &gh);
+        add_lane_h(subgroupBroadcast(h, 6u), 6u, &w, &gh);
+        add_lane_h(subgroupBroadcast(h, 7u), 7u, &w, &gh);
+        let r = sigmoid4(src4[at] + gh[0]);
+        let z = sigmoid4(src4[at + q4] + gh[1]);
+        let n = tanh4(src4[at + 2u * q4] + r * gh[2]);
+        if (owns) {
+            gates4[at] = r;
+            gates4[at + q4] = z;
+            gates4[at + 2u * q4] = n;
+            cells4[(row * hd + u) / 4u] = gh[2];
+            hprev4[(row * hd + u) / 4u] = h;
+        }
+        if (keep) { h = (1.0 - z) * n + z * h; }
+        if (owns && rn.last_only == 0u) { dst4[out_at(row, u) / 4u] = h; }
+    }
+    if (owns && rn.last_only != 0u) { dst4[out_at(b, u) / 4u] = h; }
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn gru_backward_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let hd = HIDDEN;
+    let g3 = 3u * hd;
+    let q4 = hd / 4u;
+    let b = wid.x;
+    let owns = lane < q4;
+    let u = 4u * min(lane, q4 - 1u);
+    // wt[j]: rows u..u+3 of w_hh at column j
+    var wt: array<vec4<f32>, 128>;
+    for (var j = 0u; j < g3; j = j + 1u) {
+        wt[j] = vec4<f32>(whh[u * g3 + j], whh[(u + 1u) * g3 + j], whh[(u + 2u) * g3 + j], whh[(u + 3u) * g3 + j]);
+    }
+    var dh_rec = vec4<f32>(0.0);
+    let zero = vec4<f32>(0.0);
+    for (var step = 0u; step < rn.steps; step = step + 1u) {
+        let tt = rn.steps - 1u - step;
+        let row = b * rn.steps + time(tt);
+        let keep = real(b, time(tt));
+        let dh = dh_rec + dout4(row, b, tt, u);
+        let at = (row * g3 + u) / 4u;
+        let r = gates4[at];
+        let z = gates4[at + q4];
+        let n = gates4[at + 2u * q4];
+        let ghn = cells4[(row * hd + u) / 4u];
+        let hp = hprev4[(row * hd + u) / 4u];
+        // a padded step: no gate gradient, dh passes to the step before
+        let m = select(0.0, 1.0, keep);
+        let dan = m * dh * (1.0 - z) * (1.0 - n * n);
+        let dar = dan * ghn * r * (1.0 - r);
+        let daz = m * dh * (hp - n) * z * (1.0 - z);
+        let dgn = dan * r;
+        if (owns) {
+            dst4[at] = dar;
+            dst4[at + q4] = daz;
+            dst4[at + 2u * q4] = dan;
+            aux4[at] = dar;
+            aux4[at + q4] = daz;
+            aux4[at + 2u * q4] = dgn;
+        }
+        // dL/dh_{t-1}: through z, and through the hidden product (rows u..u+3 of w_hh . dgh)
+        var s = add_lane_dz(subgroupBroadcast(dar, 0u), subgroupBroadcast(daz, 0u), subgroupBroadcast(dgn, 0u), zero, 0u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(dar, 1u), subgroupBroadcast(daz, 1u), subgroupBroadcast(dgn, 1u), zero, 1u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(dar, 2u), subgroupBroadcast(daz, 2u), subgroupBroadcast(dgn, 2u), zero, 2u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(dar, 3u), subgroupBroadcast(daz, 3u), subgroupBroadcast(dgn, 3u), zero, 3u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(dar, 4u), subgroupBroadcast(daz, 4u), subgroupBroadcast(dgn, 4u), zero, 4u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(dar, 5u), subgroupBroadcast(daz, 5u), subgroupBroadcast(dgn, 5u), zero, 5u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(dar, 6u), subgroupBroadcast(daz, 6u), subgroupBroadcast(dgn, 6u), zero, 6u, &wt);
+        s = s + add_lane_dz(subgroupBroadcast(dar, 7u), subgroupBroadcast(daz, 7u), subgroupBroadcast(dgn, 7u), zero, 7u, &wt);
+        dh_rec = select(dh, dh * z, keep) + s;
+    }
+    if (owns) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            put_dinit(b, u + i, dh_rec[i]);
         }
     }
 }

@@ -540,29 +540,32 @@ fn initial_states_from_another_layer_match_finite_differences() {
     }
 }
 
-/// The one-subgroup-per-row LSTM kernels (rnn_lanes.wgsl, H a multiple of
-/// 4 up to 32; CPU adapters) through a whole model: a bidirectional layer
-/// over padded steps from a given initial state, returning every step,
-/// then a last-state layer; asserts they were dispatched where the adapter
-/// takes them.
+/// The one-subgroup-per-row LSTM and GRU kernels (rnn_lanes.wgsl, H a
+/// multiple of 4 up to 32; CPU adapters) through a whole model: an encoder's
+/// state starting a decoder over padded steps, returning every step, then
+/// a bidirectional layer and a last-state layer; asserts they were
+/// dispatched where the adapter takes them.
 #[test]
-fn lstm_lanes_kernels_match_finite_differences() {
+fn lanes_kernels_match_finite_differences() {
     use medgpu::graph::Cell;
-    let data = masked_data(7, 5, 2, 1, LossKind::Mse, 131);
-    let mut g = Graph::new(3);
-    let x = g.input_shaped(&[5, 3]).unwrap();
-    g.set_step_mask(x).unwrap();
-    let enc = g.recurrent("enc", Cell::Lstm, x, 4, false).unwrap();
-    let init = g.dense("init", enc, 8, Act::Tanh).unwrap();
-    let h = g.recurrent_from_state("dec", Cell::Lstm, x, 4, true, init).unwrap();
-    let h = g.recurrent_layer("bi", Cell::Lstm, h, 8, true, true).unwrap();
-    let h = g.recurrent("last", Cell::Lstm, h, 12, false).unwrap();
-    let y = g.dense("out", h, 1, Act::None).unwrap();
-    g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
-    let kernels = check_on(gpu(), "lstm lanes", &g, &data, &[0, 3, 5], 51);
-    if gpu().variants().rnn_lanes {
-        for k in ["lstm_forward_lanes", "lstm_backward_lanes"] {
-            assert!(kernels.contains(&k), "{k} not dispatched: {kernels:?}");
+    for (ci, (cell, name)) in [(Cell::Lstm, "lstm"), (Cell::Gru, "gru")].into_iter().enumerate() {
+        let data = masked_data(7, 5, 2, 1, LossKind::Mse, 131 + ci as u64);
+        let mut g = Graph::new(3);
+        let x = g.input_shaped(&[5, 3]).unwrap();
+        g.set_step_mask(x).unwrap();
+        let enc = g.recurrent("enc", cell, x, 4, false).unwrap();
+        let width = if cell == Cell::Lstm { 8 } else { 4 };
+        let init = g.dense("init", enc, width, Act::Tanh).unwrap();
+        let h = g.recurrent_from_state("dec", cell, x, 4, true, init).unwrap();
+        let h = g.recurrent_layer("bi", cell, h, 8, true, true).unwrap();
+        let h = g.recurrent("last", cell, h, 12, false).unwrap();
+        let y = g.dense("out", h, 1, Act::None).unwrap();
+        g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+        let kernels = check_on(gpu(), &format!("{name} lanes"), &g, &data, &[0, 3, 5], 51 + ci as u64);
+        if gpu().variants().rnn_lanes {
+            for k in [format!("{name}_forward_lanes"), format!("{name}_backward_lanes")] {
+                assert!(kernels.contains(&k.as_str()), "{k} not dispatched: {kernels:?}");
+            }
         }
     }
 }

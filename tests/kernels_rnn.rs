@@ -510,23 +510,45 @@ fn per_step_kernels_match_reference_above_the_persistent_size() {
     }
 }
 
-/// On adapters that take rnn_lanes.wgsl (lavapipe), the LSTM cases above
-/// with H a multiple of 4 up to 32 ran it: it is what specialize picks.
+/// On adapters that take rnn_lanes.wgsl (lavapipe), the LSTM and GRU cases
+/// above with H a multiple of 4 up to 32 ran it: it is what specialize picks.
 #[test]
-fn lstm_lanes_variant_is_chosen_where_it_fits() {
+fn lanes_variants_are_chosen_where_they_fit() {
+    use medgpu::kernels::{KernelId, RecurrenceOperands};
     let v = gpu().variants();
     if !v.rnn_lanes {
-        eprintln!("{} does not take the one-subgroup-per-row LSTM kernels", gpu().describe());
+        eprintln!("{} does not take the one-subgroup-per-row recurrent kernels", gpu().describe());
         return;
     }
-    let o = LstmOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5, mask: 6, init: 7, dinit: 8 };
-    for (hidden, lanes) in [(32, true), (24, true), (8, true), (5, false), (64, false)] {
+    let o = RecurrenceOperands {
+        src: 0,
+        whh: 1,
+        gates: 2,
+        cells: 3,
+        hprev: 4,
+        dst: 5,
+        aux: 6,
+        mask: 7,
+        init: 8,
+        dinit: 9,
+    };
+    let lanes = [
+        KernelId::LstmForwardLanes,
+        KernelId::LstmBackwardLanes,
+        KernelId::GruForwardLanes,
+        KernelId::GruBackwardLanes,
+    ];
+    for (hidden, fits) in [(32, true), (24, true), (8, true), (5, false), (64, false)] {
         let g = RnnGeom::new(3, 4, hidden, true);
-        for call in [kernels::lstm_forward(&g, o.clone()), kernels::lstm_backward(&g, o.clone())] {
+        let calls = [
+            kernels::lstm_forward(&g, o.clone().lstm()),
+            kernels::lstm_backward(&g, o.clone().lstm()),
+            kernels::gru_forward(&g, o.clone()),
+            kernels::gru_backward(&g, o.clone()),
+        ];
+        for call in calls {
             let k = kernels::specialize(call, v).kernel;
-            let is_lanes =
-                matches!(k, kernels::KernelId::LstmForwardLanes | kernels::KernelId::LstmBackwardLanes);
-            assert_eq!(is_lanes, lanes, "hidden {hidden}: {}", k.entry_point());
+            assert_eq!(lanes.contains(&k), fits, "hidden {hidden}: {}", k.entry_point());
         }
     }
 }

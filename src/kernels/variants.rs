@@ -23,7 +23,7 @@ pub struct Variants {
     /// shaders/rnn_sg.wgsl, whose subgroups must each lie inside one batch
     /// row of H units (H a multiple of 8): larger subgroups would span rows.
     pub subgroup_exactly8: bool,
-    /// LSTM recurrences with one 8-wide subgroup per batch row
+    /// LSTM and GRU recurrences with one 8-wide subgroup per batch row
     /// (shaders/rnn_lanes.wgsl) where H is a multiple of 4 up to 32: CPU
     /// adapters with subgroups of exactly 8, where a storage access is a
     /// loop over the lanes and the vec4 accesses of that kernel pay.
@@ -69,6 +69,8 @@ pub fn specialize<B: Clone>(call: Call<B>, v: Variants) -> Call<B> {
         Conv2dBackwardWeight => conv_sg(call, Conv2dBackwardWeightSg),
         LstmForward if v.rnn_lanes && lanes_fit(&call) => rnn_lanes(call, LstmForwardLanes),
         LstmBackward if v.rnn_lanes && lanes_fit(&call) => rnn_lanes(call, LstmBackwardLanes),
+        GruForward if v.rnn_lanes && lanes_fit(&call) => rnn_lanes(call, GruForwardLanes),
+        GruBackward if v.rnn_lanes && lanes_fit(&call) => rnn_lanes(call, GruBackwardLanes),
         LstmForward if v.subgroup_exactly8 => rnn_sg(call, LstmForwardSg),
         LstmBackward if v.subgroup_exactly8 => rnn_sg(call, LstmBackwardSg),
         GruForward if v.subgroup_exactly8 => rnn_sg(call, GruForwardSg),
@@ -82,21 +84,21 @@ pub fn specialize<B: Clone>(call: Call<B>, v: Variants) -> Call<B> {
 /// Largest hidden size of rnn_lanes.wgsl (8 lanes of 4 units).
 pub const RNN_LANES_MAX_HIDDEN: u32 = 32;
 
-/// Whether an LSTM call fits rnn_lanes.wgsl: H a multiple of 4 up to
+/// Whether an LSTM or GRU call fits rnn_lanes.wgsl: H a multiple of 4 up to
 /// [`RNN_LANES_MAX_HIDDEN`] (uniform: batch, steps, hidden, ...).
 fn lanes_fit<B>(call: &Call<B>) -> bool {
     call.uniform.get(2).is_some_and(|&h| h > 0 && h % 4 == 0 && h <= RNN_LANES_MAX_HIDDEN)
 }
 
 /// rnn_lanes.wgsl: one workgroup (an 8-wide subgroup) per batch row, and
-/// bindings 11 to 15 viewing src, gates, cells, hprev and dst again as
-/// vec4 (gates stands in for src when the forward reads the input x
+/// bindings 11 to 16 viewing src, gates, cells, hprev, dst and aux again
+/// as vec4 (gates stands in for src when the forward reads the input x
 /// itself, whose rows need not hold whole vec4).
 fn rnn_lanes<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     let from_input = call.overrides.iter().any(|(n, v)| *n == "INPUTS" && *v > 0.0);
     // bindings: src, whh, gates, cells, hprev, dst, ...
     let src = if from_input { 2 } else { 0 };
-    let views: Vec<B> = [src, 2, 3, 4, 5].iter().map(|&i| call.bindings[i].clone()).collect();
+    let views: Vec<B> = [src, 2, 3, 4, 5, 6].iter().map(|&i| call.bindings[i].clone()).collect();
     call.bindings.extend(views);
     call.groups = [call.uniform[0], 1, 1];
     call.kernel = kernel;
