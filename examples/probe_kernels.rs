@@ -1,5 +1,5 @@
 //! Per-dispatch GPU time of a built-in benchmark model without training it:
-//! `cargo run --release --example probe_kernels -- [mlp|mlp_wide|autoencoder|cnn|lstm|gru] [rounds] [reps]`
+//! `cargo run --release --example probe_kernels -- [mlp|mlp_wide|autoencoder|cnn|lstm|gru|rnn] [rounds] [reps]`
 //! (`mlp_wide`: 30-256-256-1, whose 74k parameters take the three-dispatch
 //! guard and optimizer instead of the fused one).
 //! Each dispatch is replayed alone `reps` times per round; the minimum over
@@ -34,8 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             DataSource::builtin("breast_cancer"),
             32,
         ),
-        "lstm" | "gru" => {
-            let cell = if which == "gru" { Cell::Gru } else { Cell::Lstm };
+        "lstm" | "gru" | "rnn" => {
+            let cell = match which {
+                "gru" => Cell::Gru,
+                "rnn" => Cell::Elman(Act::Tanh),
+                _ => Cell::Lstm,
+            };
             let (model, head, data) = medgpu::bench::recurrent_setup(cell);
             (model, head, data, 64)
         }

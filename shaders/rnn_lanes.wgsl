@@ -1,4 +1,4 @@
-// Recurrences (LSTM, GRU) with one 8-wide subgroup per batch row, for CPU
+// Recurrences (LSTM, GRU, Elman) with one 8-wide subgroup per batch row, for CPU
 // adapters (lavapipe), when H is a multiple of 4 and at most 32: lane l
 // owns units 4l..4l+3 and keeps their columns (forward) or rows
 // (backward) of w_hh in private memory; h (forward) and the gate
@@ -338,6 +338,107 @@ fn gru_backward_lanes(
         s = s + add_lane_dz(subgroupBroadcast(dar, 6u), subgroupBroadcast(daz, 6u), subgroupBroadcast(dgn, 6u), zero, 6u, &wt);
         s = s + add_lane_dz(subgroupBroadcast(dar, 7u), subgroupBroadcast(daz, 7u), subgroupBroadcast(dgn, 7u), zero, 7u, &wt);
         dh_rec = select(dh, dh * z, keep) + s;
+    }
+    if (owns) {
+        for (var i = 0u; i < 4u; i = i + 1u) {
+            put_dinit(b, u + i, dh_rec[i]);
+        }
+    }
+}
+
+// Elman: the sum of hm[i] * w[4m + i] over the 4 units lane m owns (w[k]:
+// this lane's 4 columns of row k of w_hh forward, its 4 rows at column k
+// backward).
+fn add_lane_1(hm: vec4<f32>, m: u32, w: ptr<function, array<vec4<f32>, 32>>) -> vec4<f32> {
+    var s = vec4<f32>(0.0);
+    if (4u * m >= HIDDEN) { return s; }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        s = s + hm[i] * (*w)[4u * m + i];
+    }
+    return s;
+}
+
+// Elman: sum over the row's h (or pre-activation gradients `v`, spread over
+// the lanes) times this lane's w.
+fn row_times_w1(v: vec4<f32>, w: ptr<function, array<vec4<f32>, 32>>) -> vec4<f32> {
+    var s = add_lane_1(subgroupBroadcast(v, 0u), 0u, w);
+    s = s + add_lane_1(subgroupBroadcast(v, 1u), 1u, w);
+    s = s + add_lane_1(subgroupBroadcast(v, 2u), 2u, w);
+    s = s + add_lane_1(subgroupBroadcast(v, 3u), 3u, w);
+    s = s + add_lane_1(subgroupBroadcast(v, 4u), 4u, w);
+    s = s + add_lane_1(subgroupBroadcast(v, 5u), 5u, w);
+    s = s + add_lane_1(subgroupBroadcast(v, 6u), 6u, w);
+    s = s + add_lane_1(subgroupBroadcast(v, 7u), 7u, w);
+    return s;
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn elman_forward_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let hd = HIDDEN;
+    let q4 = hd / 4u;
+    let b = wid.x;
+    let owns = lane < q4;
+    let u = 4u * min(lane, q4 - 1u);
+    // w[k]: units u..u+3 of row k of w_hh
+    var w: array<vec4<f32>, 32>;
+    for (var k = 0u; k < hd; k = k + 1u) {
+        let at = k * hd + u;
+        w[k] = vec4<f32>(whh[at], whh[at + 1u], whh[at + 2u], whh[at + 3u]);
+    }
+    var h = init4(b, u);
+    for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
+        let row = b * rn.steps + time(tt);
+        let keep = real(b, time(tt));
+        let at = (row * hd + u) / 4u;
+        let a = src4[at] + row_times_w1(h, &w);
+        if (owns) { hprev4[at] = h; }
+        if (keep) {
+            h = vec4<f32>(act_apply(ACT, a.x), act_apply(ACT, a.y), act_apply(ACT, a.z), act_apply(ACT, a.w));
+        }
+        if (owns) {
+            cells4[at] = h;
+            if (rn.last_only == 0u) { dst4[out_at(row, u) / 4u] = h; }
+        }
+    }
+    if (owns && rn.last_only != 0u) { dst4[out_at(b, u) / 4u] = h; }
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn elman_backward_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let hd = HIDDEN;
+    let q4 = hd / 4u;
+    let b = wid.x;
+    let owns = lane < q4;
+    let u = 4u * min(lane, q4 - 1u);
+    // wt[j]: rows u..u+3 of w_hh at column j
+    var wt: array<vec4<f32>, 32>;
+    for (var j = 0u; j < hd; j = j + 1u) {
+        wt[j] = vec4<f32>(whh[u * hd + j], whh[(u + 1u) * hd + j], whh[(u + 2u) * hd + j], whh[(u + 3u) * hd + j]);
+    }
+    var dh_rec = vec4<f32>(0.0);
+    for (var step = 0u; step < rn.steps; step = step + 1u) {
+        let tt = rn.steps - 1u - step;
+        let row = b * rn.steps + time(tt);
+        let keep = real(b, time(tt));
+        let dh = dh_rec + dout4(row, b, tt, u);
+        let at = (row * hd + u) / 4u;
+        let y = cells4[at];
+        let grad = vec4<f32>(
+            act_grad_from_y(ACT, y.x),
+            act_grad_from_y(ACT, y.y),
+            act_grad_from_y(ACT, y.z),
+            act_grad_from_y(ACT, y.w),
+        );
+        // a padded step: no pre-activation gradient, dh passes to the step before
+        let da = select(vec4<f32>(0.0), dh * grad, keep);
+        if (owns) { dst4[at] = da; }
+        dh_rec = select(dh, row_times_w1(da, &wt), keep);
     }
     if (owns) {
         for (var i = 0u; i < 4u; i = i + 1u) {

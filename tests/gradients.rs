@@ -540,7 +540,7 @@ fn initial_states_from_another_layer_match_finite_differences() {
     }
 }
 
-/// The one-subgroup-per-row LSTM and GRU kernels (rnn_lanes.wgsl, H a
+/// The one-subgroup-per-row LSTM, GRU and Elman kernels (rnn_lanes.wgsl, H a
 /// multiple of 4 up to 32; CPU adapters) through a whole model: an encoder's
 /// state starting a decoder over padded steps, returning every step, then
 /// a bidirectional layer and a last-state layer; asserts they were
@@ -548,7 +548,8 @@ fn initial_states_from_another_layer_match_finite_differences() {
 #[test]
 fn lanes_kernels_match_finite_differences() {
     use medgpu::graph::Cell;
-    for (ci, (cell, name)) in [(Cell::Lstm, "lstm"), (Cell::Gru, "gru")].into_iter().enumerate() {
+    let cells = [(Cell::Lstm, "lstm"), (Cell::Gru, "gru"), (Cell::Elman(Act::Tanh), "elman")];
+    for (ci, (cell, name)) in cells.into_iter().enumerate() {
         let data = masked_data(7, 5, 2, 1, LossKind::Mse, 131 + ci as u64);
         let mut g = Graph::new(3);
         let x = g.input_shaped(&[5, 3]).unwrap();

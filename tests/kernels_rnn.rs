@@ -510,8 +510,8 @@ fn per_step_kernels_match_reference_above_the_persistent_size() {
     }
 }
 
-/// On adapters that take rnn_lanes.wgsl (lavapipe), the LSTM and GRU cases
-/// above with H a multiple of 4 up to 32 ran it: it is what specialize picks.
+/// On adapters that take rnn_lanes.wgsl (lavapipe), the LSTM, GRU and
+/// Elman cases above with H a multiple of 4 up to 32 ran it: it is what specialize picks.
 #[test]
 fn lanes_variants_are_chosen_where_they_fit() {
     use medgpu::kernels::{KernelId, RecurrenceOperands};
@@ -537,6 +537,8 @@ fn lanes_variants_are_chosen_where_they_fit() {
         KernelId::LstmBackwardLanes,
         KernelId::GruForwardLanes,
         KernelId::GruBackwardLanes,
+        KernelId::ElmanForwardLanes,
+        KernelId::ElmanBackwardLanes,
     ];
     for (hidden, fits) in [(32, true), (24, true), (8, true), (5, false), (64, false)] {
         let g = RnnGeom::new(3, 4, hidden, true);
@@ -545,6 +547,8 @@ fn lanes_variants_are_chosen_where_they_fit() {
             kernels::lstm_backward(&g, o.clone().lstm()),
             kernels::gru_forward(&g, o.clone()),
             kernels::gru_backward(&g, o.clone()),
+            kernels::elman_forward(&g, kernels::Act::Tanh, o.clone()),
+            kernels::elman_backward(&g, kernels::Act::Relu, o.clone()),
         ];
         for call in calls {
             let k = kernels::specialize(call, v).kernel;

@@ -103,7 +103,7 @@ impl Gpu {
     /// vector gather and a storage load in a loop is not.
     /// `MEDGPU_PORTABLE_KERNELS=1` turns every variant off and
     /// `MEDGPU_TEXTURE_MATMUL=0` or `=1` the texture matmuls off or on and
-    /// `MEDGPU_RNN_LANES=0` or `=1` the one-subgroup-per-row LSTM and GRU kernels
+    /// `MEDGPU_RNN_LANES=0` or `=1` the one-subgroup-per-row recurrent kernels
     /// (for comparisons).
     pub fn variants(&self) -> crate::kernels::Variants {
         if let Some(v) = self.forced_variants {

@@ -59,7 +59,7 @@ pub enum Family {
     RnnSg,
     /// shaders/rnn_step.wgsl (one dispatch per step: larger hidden sizes)
     RnnStep,
-    /// shaders/rnn_lanes.wgsl (LSTM and GRU, one 8-wide subgroup per batch
+    /// shaders/rnn_lanes.wgsl (LSTM, GRU, Elman: one 8-wide subgroup per batch
     /// row: CPU adapters with SUBGROUP, hidden sizes up to 32)
     RnnLanes,
     /// shaders/matmul_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
@@ -243,6 +243,8 @@ kernel_table! {
     LstmBackwardLanes => RnnLanes, "lstm_backward_lanes";
     GruForwardLanes => RnnLanes, "gru_forward_lanes";
     GruBackwardLanes => RnnLanes, "gru_backward_lanes";
+    ElmanForwardLanes => RnnLanes, "elman_forward_lanes";
+    ElmanBackwardLanes => RnnLanes, "elman_backward_lanes";
     LstmStepForward => RnnStep, "lstm_step_forward";
     LstmStepBackward => RnnStep, "lstm_step_backward";
     GruStepForward => RnnStep, "gru_step_forward";

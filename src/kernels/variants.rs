@@ -23,7 +23,7 @@ pub struct Variants {
     /// shaders/rnn_sg.wgsl, whose subgroups must each lie inside one batch
     /// row of H units (H a multiple of 8): larger subgroups would span rows.
     pub subgroup_exactly8: bool,
-    /// LSTM and GRU recurrences with one 8-wide subgroup per batch row
+    /// Recurrences (LSTM, GRU, Elman) with one 8-wide subgroup per batch row
     /// (shaders/rnn_lanes.wgsl) where H is a multiple of 4 up to 32: CPU
     /// adapters with subgroups of exactly 8, where a storage access is a
     /// loop over the lanes and the vec4 accesses of that kernel pay.
@@ -71,6 +71,8 @@ pub fn specialize<B: Clone>(call: Call<B>, v: Variants) -> Call<B> {
         LstmBackward if v.rnn_lanes && lanes_fit(&call) => rnn_lanes(call, LstmBackwardLanes),
         GruForward if v.rnn_lanes && lanes_fit(&call) => rnn_lanes(call, GruForwardLanes),
         GruBackward if v.rnn_lanes && lanes_fit(&call) => rnn_lanes(call, GruBackwardLanes),
+        ElmanForward if v.rnn_lanes && lanes_fit(&call) => rnn_lanes(call, ElmanForwardLanes),
+        ElmanBackward if v.rnn_lanes && lanes_fit(&call) => rnn_lanes(call, ElmanBackwardLanes),
         LstmForward if v.subgroup_exactly8 => rnn_sg(call, LstmForwardSg),
         LstmBackward if v.subgroup_exactly8 => rnn_sg(call, LstmBackwardSg),
         GruForward if v.subgroup_exactly8 => rnn_sg(call, GruForwardSg),
@@ -84,7 +86,7 @@ pub fn specialize<B: Clone>(call: Call<B>, v: Variants) -> Call<B> {
 /// Largest hidden size of rnn_lanes.wgsl (8 lanes of 4 units).
 pub const RNN_LANES_MAX_HIDDEN: u32 = 32;
 
-/// Whether an LSTM or GRU call fits rnn_lanes.wgsl: H a multiple of 4 up to
+/// Whether a recurrent call fits rnn_lanes.wgsl: H a multiple of 4 up to
 /// [`RNN_LANES_MAX_HIDDEN`] (uniform: batch, steps, hidden, ...).
 fn lanes_fit<B>(call: &Call<B>) -> bool {
     call.uniform.get(2).is_some_and(|&h| h > 0 && h % 4 == 0 && h <= RNN_LANES_MAX_HIDDEN)
