@@ -556,3 +556,70 @@ fn lanes_variants_are_chosen_where_they_fit() {
         }
     }
 }
+
+/// The recurrent weight gradients in one pass over dz (rnn_grads.wgsl, on
+/// adapters that take rnn_lanes.wgsl) against f64 sums: row counts past
+/// whole chunks, widths of an LSTM (4H) and of an Elman layer (H, not a
+/// multiple of 32), 1 to 8 features, written and added to.
+#[test]
+fn recurrent_weight_grads_in_one_pass_match_reference() {
+    use medgpu::kernels::RnnGradOperands;
+    if !gpu().variants().rnn_lanes {
+        eprintln!("{} does not take rnn_grads.wgsl", gpu().describe());
+        return;
+    }
+    for (ci, &(rows, hidden, features, width)) in
+        [(300, 8, 1, 32), (129, 32, 3, 128), (77, 12, 8, 12), (5, 4, 2, 16)].iter().enumerate()
+    {
+        for acc in [false, true] {
+            let seed = 15000 + ci as u64 * 10 + acc as u64;
+            let hprev = f32ed(&rand_vec(rows * hidden, seed));
+            let x = f32ed(&rand_vec(rows * features, seed + 1));
+            let dz = f32ed(&rand_vec(rows * width, seed + 2));
+            let init = |n: usize, s: u64| if acc { f32ed(&rand_vec(n, s)) } else { vec![0.0; n] };
+            let (whh0, wih0, b0) =
+                (init(hidden * width, seed + 3), init(features * width, seed + 4), init(width, seed + 5));
+            let chunks = kernels::rnn_grads_chunks(rows);
+            let bufs = [
+                words(&hprev),
+                words(&x),
+                words(&dz),
+                vec![0; chunks * (hidden + features + 1) * width],
+                words(&whh0),
+                words(&wih0),
+                words(&b0),
+            ];
+            let o = RnnGradOperands {
+                hprev: 0,
+                x: 1,
+                dz: 2,
+                partials: 3,
+                whh: 4,
+                wih: 5,
+                bias: 6,
+                accumulate: [acc; 3],
+            };
+            let mut got = bufs.to_vec();
+            for call in kernels::rnn_weight_grads(rows, hidden, features, width, o) {
+                got = run_call(&call, &got);
+            }
+            // f64 sums over the rows: lhs[r] . dz[r] for lhs = hprev, x, 1
+            let sums = |lhs: &[f64], cols: usize, start: &[f64]| -> Vec<f64> {
+                let mut out = start.to_vec();
+                for r in 0..rows {
+                    for k in 0..cols {
+                        for n in 0..width {
+                            out[k * width + n] += lhs[r * cols + k] * dz[r * width + n];
+                        }
+                    }
+                }
+                out
+            };
+            let what = format!("rows {rows} hidden {hidden} features {features} width {width} acc {acc}");
+            let tol = 1e-5 * (rows as f64).sqrt();
+            assert_close(&format!("{what} w_hh"), &floats(&got[4]), &sums(&hprev, hidden, &whh0), tol, 1e-4);
+            assert_close(&format!("{what} w_ih"), &floats(&got[5]), &sums(&x, features, &wih0), tol, 1e-4);
+            assert_close(&format!("{what} b"), &floats(&got[6]), &sums(&vec![1.0; rows], 1, &b0), tol, 1e-4);
+        }
+    }
+}

@@ -163,8 +163,15 @@ fn a_tensor_past_the_largest_binding_is_refused_with_the_limit() {
         target: TargetSource::Targets,
     };
     let g = spec.build(batch).unwrap();
-    let err =
-        Program::estimate_memory(&g, Mode::Inference, 1, ParamStore::arena_len(&g), &gpu.limits).unwrap_err();
+    let err = Program::estimate_memory(
+        &g,
+        Mode::Inference,
+        1,
+        ParamStore::arena_len(&g),
+        &gpu.limits,
+        gpu.variants(),
+    )
+    .unwrap_err();
     match err {
         Error::LimitExceeded { limit, needed, context, .. } => {
             assert_eq!(limit, "max_storage_buffer_binding_size");
@@ -247,7 +254,7 @@ fn compiling_allocates_exactly_what_the_plan_reports() {
         };
         let g = spec.build(16).unwrap();
         let params = Arc::new(ParamStore::init(&gpu, &g, 1).unwrap());
-        let planned = Program::estimate_memory(&g, mode, 1, params.len, &gpu.limits).unwrap();
+        let planned = Program::estimate_memory(&g, mode, 1, params.len, &gpu.limits, gpu.variants()).unwrap();
         let before = gpu.bytes_created();
         let mut cache = medgpu::kernels::PipelineCache::new();
         let p = Program::compile(gpu.clone(), &g, params, data.clone(), ProgramOptions { mode }, &mut cache)

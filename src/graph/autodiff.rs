@@ -15,7 +15,7 @@ use super::{Act, Cell, Class, Graph, LossKind, Op, PoolKind, TargetSource, Tenso
 use crate::error::{Error, Result};
 use crate::kernels::{
     self, Call, ConvOperands, DropoutParams, Epilogue, LossOperands, MatmulOperands, NormBackward,
-    NormForward, NormGeom, RecurrenceOperands,
+    NormForward, NormGeom, RecurrenceOperands, RnnGradOperands,
 };
 
 /// A binding as the compiler names it, resolved to a buffer range later.
@@ -100,6 +100,7 @@ pub fn lower(
     input_grad: bool,
     update_state: bool,
     tcols: usize,
+    variants: kernels::Variants,
 ) -> Result<Lowered> {
     let mut tensors = graph.tensors.clone();
     let mut calls = Vec::new();
@@ -577,22 +578,50 @@ pub fn lower(
                     t(TensorId(tensors.len() - 1))
                 });
                 calls.extend(cell.backward_calls(&geom, o, carry.unwrap_or(Ref::Dummy)));
-                let gwhh = grad_of(*w_hh, &mut tensors);
-                let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
-                let acc = first(*w_hh);
-                if let Some(bh) = b_hh {
-                    first(*bh);
+                if *cell != Cell::Gru && kernels::rnn_grads_fit(variants, &geom, features) {
+                    // one pass over dz for all three (rnn_grads.wgsl)
+                    tensors.push(TensorInfo {
+                        name: format!("partials({})", graph.name(*cells)),
+                        shape: vec![kernels::rnn_grads_chunks(rows), geom.hidden + features + 1, width],
+                        class: Class::Activation,
+                    });
+                    let partials = t(TensorId(tensors.len() - 1));
+                    let (gwhh, gwih, gb) = (
+                        grad_of(*w_hh, &mut tensors),
+                        grad_of(*w_ih, &mut tensors),
+                        grad_of(*bias, &mut tensors),
+                    );
+                    let accumulate = [first(*w_hh), first(*w_ih), first(*bias)];
+                    let o = RnnGradOperands {
+                        hprev: t(*hprev),
+                        x: t(*x),
+                        dz: t(dgx),
+                        partials,
+                        whh: t(gwhh),
+                        wih: t(gwih),
+                        bias: t(gb),
+                        accumulate,
+                    };
+                    calls.extend(kernels::rnn_weight_grads(rows, geom.hidden, features, width, o));
+                } else {
+                    let gwhh = grad_of(*w_hh, &mut tensors);
+                    let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
+                    let acc = first(*w_hh);
+                    if let Some(bh) = b_hh {
+                        first(*bh);
+                    }
+                    let ops =
+                        MatmulOperands { a: t(*hprev), b: t(dgh), bias: gbhh.map(t), aux: None, c: t(gwhh) };
+                    let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
+                    calls.push(kernels::matmul_tn(geom.hidden, width, rows, ops, epi, Ref::Dummy));
+                    let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
+                    let acc = first(*w_ih);
+                    first(*bias);
+                    let ops =
+                        MatmulOperands { a: t(*x), b: t(dgx), bias: Some(t(gb)), aux: None, c: t(gwih) };
+                    let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
+                    calls.push(kernels::matmul_tn(features, width, rows, ops, epi, Ref::Dummy));
                 }
-                let ops =
-                    MatmulOperands { a: t(*hprev), b: t(dgh), bias: gbhh.map(t), aux: None, c: t(gwhh) };
-                let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
-                calls.push(kernels::matmul_tn(geom.hidden, width, rows, ops, epi, Ref::Dummy));
-                let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
-                let acc = first(*w_ih);
-                first(*bias);
-                let ops = MatmulOperands { a: t(*x), b: t(dgx), bias: Some(t(gb)), aux: None, c: t(gwih) };
-                let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
-                calls.push(kernels::matmul_tn(features, width, rows, ops, epi, Ref::Dummy));
                 if needs[x.0] {
                     let gx = grad_of(*x, &mut tensors);
                     let acc = first(*x);

@@ -206,6 +206,7 @@ pub(crate) fn plan_program(
     tcols: usize,
     params_len: usize,
     limits: &wgpu::Limits,
+    variants: kernels::Variants,
 ) -> Result<ProgramPlan> {
     let (pass, want_input_grad) = match mode {
         Mode::Inference => (Pass::Forward, false),
@@ -213,7 +214,7 @@ pub(crate) fn plan_program(
         Mode::Gradients { input_grad } => (Pass::ForwardBackward, input_grad),
     };
     let update_state = matches!(mode, Mode::Train(_));
-    let low = lower(graph, pass, want_input_grad, update_state, tcols)?;
+    let low = lower(graph, pass, want_input_grad, update_state, tcols, variants)?;
     let max_binding = limits.max_storage_buffer_binding_size;
     for t in &low.tensors {
         let bytes = (t.len() * 4) as u64;
@@ -270,15 +271,18 @@ pub(crate) fn plan_program(
 
 impl Program {
     /// What compiling `graph` for `mode` would allocate (parameters counted
-    /// once here, though programs of one model share them), without allocating.
+    /// once here, though programs of one model share them), without allocating;
+    /// `variants`: the adapter's (`Gpu::variants`), which decide some of the
+    /// scratch (recurrent weight gradients by rnn_grads.wgsl keep partial sums).
     pub fn estimate_memory(
         graph: &Graph,
         mode: Mode,
         tcols: usize,
         params_len: usize,
         limits: &wgpu::Limits,
+        variants: kernels::Variants,
     ) -> Result<MemoryReport> {
-        Ok(plan_program(graph, mode, tcols, params_len, limits)?.memory)
+        Ok(plan_program(graph, mode, tcols, params_len, limits, variants)?.memory)
     }
 
     /// Compiles `graph` against a parameter store and a data set.
@@ -300,7 +304,7 @@ impl Program {
             }
         }
         let ProgramPlan { pass, low, plan, named_outputs, uniform_bytes, slots, memory } =
-            plan_program(graph, opts.mode, data.tcols, params.len, &gpu.limits)?;
+            plan_program(graph, opts.mode, data.tcols, params.len, &gpu.limits, gpu.variants())?;
         let calls = &low.calls;
 
         // Arenas and small buffers.

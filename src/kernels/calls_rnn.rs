@@ -190,6 +190,79 @@ pub fn lstm_backward<B: Clone>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
     lstm(KernelId::LstmBackward, g, o)
 }
 
+/// Rows of dz one workgroup of [`rnn_weight_grads`] sums (rnn_grads.wgsl `CHUNK`).
+pub const RNN_GRADS_CHUNK: usize = 128;
+
+/// The buffers of [`rnn_weight_grads`].
+#[derive(Clone, Debug)]
+pub struct RnnGradOperands<B> {
+    /// h_{t-1} [K, H] (K = batch * steps).
+    pub hprev: B,
+    /// The layer input x [K, F].
+    pub x: B,
+    /// The gradient of the gates' pre-activations [K, N].
+    pub dz: B,
+    /// Scratch for the partial sums [K / CHUNK rounded up, H + F + 1, N].
+    pub partials: B,
+    /// dL/dw_hh [H, N].
+    pub whh: B,
+    /// dL/dw_ih [F, N].
+    pub wih: B,
+    /// dL/db [N].
+    pub bias: B,
+    /// Add to w_hh's, w_ih's and b's gradient instead of writing it.
+    pub accumulate: [bool; 3],
+}
+
+/// Whether a recurrent layer's weight gradients take [`rnn_weight_grads`]
+/// on an adapter with variants `v`: CPU adapters that run rnn_lanes.wgsl,
+/// H a multiple of 4 up to 32, 1 to [`RNN_MAX_FUSED_INPUTS`] features.
+pub fn rnn_grads_fit(v: super::Variants, g: &RnnGeom, features: usize) -> bool {
+    let h = g.hidden as u32;
+    let lanes = h > 0 && h % 4 == 0 && h <= super::variants::RNN_LANES_MAX_HIDDEN;
+    v.rnn_lanes && !g.per_step && lanes && (1..=RNN_MAX_FUSED_INPUTS).contains(&features)
+}
+
+/// Partial sums of [`rnn_weight_grads`]: chunks of [`RNN_GRADS_CHUNK`] rows.
+pub fn rnn_grads_chunks(rows: usize) -> usize {
+    rows.div_ceil(RNN_GRADS_CHUNK).max(1)
+}
+
+/// dw_hh = hprev^T . dz, dw_ih = x^T . dz and db = the column sums of dz
+/// over `rows` rows, dz `width` wide, in one pass over dz and a sum of the
+/// partials (shaders/rnn_grads.wgsl): two calls.
+pub fn rnn_weight_grads<B: Clone>(
+    rows: usize,
+    hidden: usize,
+    features: usize,
+    width: usize,
+    o: RnnGradOperands<B>,
+) -> Vec<Call<B>> {
+    let chunks = rnn_grads_chunks(rows);
+    let [a, b, c] = o.accumulate.map(|f| f as usize);
+    let uniform: Vec<u32> = [rows, width, chunks, a, b, c, 0, 0].iter().map(|v| *v as u32).collect();
+    let overrides = vec![("HIDDEN", hidden as f64), ("INPUTS", features as f64)];
+    let bindings = vec![o.hprev, o.x, o.dz, o.partials, o.whh, o.wih, o.bias];
+    let vec4_cols = width.div_ceil(4);
+    let partial = Call {
+        kernel: KernelId::RnnGradsPartial,
+        overrides: overrides.clone(),
+        uniform: uniform.clone(),
+        bindings: bindings.clone(),
+        // one subgroup per 32 columns and chunk of rows
+        groups: [vec4_cols.div_ceil(8) as u32, chunks as u32, 1],
+    };
+    let reduce = Call {
+        kernel: KernelId::RnnGradsReduce,
+        overrides,
+        uniform,
+        bindings,
+        // one invocation per vec4 of the (H + F + 1) x N sums
+        groups: [((hidden + features + 1) * vec4_cols).div_ceil(64) as u32, 1, 1],
+    };
+    vec![partial, reduce]
+}
+
 impl<B> RecurrenceOperands<B> {
     /// The LSTM's view of the same buffers (it has no `aux`).
     pub fn lstm(self) -> LstmOperands<B> {

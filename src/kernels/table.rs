@@ -62,6 +62,9 @@ pub enum Family {
     /// shaders/rnn_lanes.wgsl (LSTM, GRU, Elman: one 8-wide subgroup per batch
     /// row: CPU adapters with SUBGROUP, hidden sizes up to 32)
     RnnLanes,
+    /// shaders/rnn_grads.wgsl (recurrent weight gradients in one pass: CPU
+    /// adapters with SUBGROUP)
+    RnnGrads,
     /// shaders/matmul_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
     MatmulSg,
     /// shaders/matmul_tex.wgsl (texture variants; CPU adapters with SUBGROUP)
@@ -72,7 +75,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 19] = [
+    pub const ALL: [Family; 20] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -89,6 +92,7 @@ impl Family {
         Family::RnnSg,
         Family::RnnStep,
         Family::RnnLanes,
+        Family::RnnGrads,
         Family::MatmulSg,
         Family::MatmulTex,
         Family::MatmulPack,
@@ -113,6 +117,7 @@ impl Family {
             Family::RnnSg => "rnn_sg.wgsl",
             Family::RnnStep => "rnn_step.wgsl",
             Family::RnnLanes => "rnn_lanes.wgsl",
+            Family::RnnGrads => "rnn_grads.wgsl",
             Family::MatmulSg => "matmul_sg.wgsl",
             Family::MatmulTex => "matmul_tex.wgsl",
             Family::MatmulPack => "matmul_pack.wgsl",
@@ -137,6 +142,7 @@ impl Family {
             Family::RnnSg => include_str!("../../shaders/rnn_sg.wgsl"),
             Family::RnnStep => include_str!("../../shaders/rnn_step.wgsl"),
             Family::RnnLanes => include_str!("../../shaders/rnn_lanes.wgsl"),
+            Family::RnnGrads => include_str!("../../shaders/rnn_grads.wgsl"),
             Family::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
             Family::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
             Family::MatmulPack => include_str!("../../shaders/matmul_pack.wgsl"),
@@ -245,6 +251,8 @@ kernel_table! {
     GruBackwardLanes => RnnLanes, "gru_backward_lanes";
     ElmanForwardLanes => RnnLanes, "elman_forward_lanes";
     ElmanBackwardLanes => RnnLanes, "elman_backward_lanes";
+    RnnGradsPartial => RnnGrads, "rnn_grads_partial";
+    RnnGradsReduce => RnnGrads, "rnn_grads_reduce";
     LstmStepForward => RnnStep, "lstm_step_forward";
     LstmStepBackward => RnnStep, "lstm_step_backward";
     GruStepForward => RnnStep, "gru_step_forward";

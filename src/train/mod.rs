@@ -384,8 +384,15 @@ fn check_budget(
 ) -> Result<()> {
     let budget = cfg.max_gpu_mem.unwrap_or_else(|| config::default_gpu_budget(&gpu.limits));
     let params_len = ParamStore::arena_len(train);
-    let t = Program::estimate_memory(train, Mode::Train(cfg.optimizer), 1, params_len, &gpu.limits)?;
-    let e = Program::estimate_memory(eval, Mode::Inference, 1, params_len, &gpu.limits)?;
+    let t = Program::estimate_memory(
+        train,
+        Mode::Train(cfg.optimizer),
+        1,
+        params_len,
+        &gpu.limits,
+        gpu.variants(),
+    )?;
+    let e = Program::estimate_memory(eval, Mode::Inference, 1, params_len, &gpu.limits, gpu.variants())?;
     let data = ((p.features.len() + p.train_targets.len()) * 4) as u64;
     // the parameter arena is shared by both programs
     let total = data + t.total() + e.total() - e.params;
