@@ -218,8 +218,7 @@ pub struct RnnGradOperands<B> {
 /// on an adapter with variants `v`: CPU adapters that run rnn_lanes.wgsl,
 /// H a multiple of 4 up to 32, 1 to [`RNN_MAX_FUSED_INPUTS`] features.
 pub fn rnn_grads_fit(v: super::Variants, g: &RnnGeom, features: usize) -> bool {
-    let h = g.hidden as u32;
-    let lanes = h > 0 && h % 4 == 0 && h <= super::variants::RNN_LANES_MAX_HIDDEN;
+    let lanes = super::variants::lanes_hidden(g.hidden);
     v.rnn_lanes && !g.per_step && lanes && (1..=RNN_MAX_FUSED_INPUTS).contains(&features)
 }
 

@@ -89,7 +89,13 @@ pub const RNN_LANES_MAX_HIDDEN: u32 = 32;
 /// Whether a recurrent call fits rnn_lanes.wgsl: H a multiple of 4 up to
 /// [`RNN_LANES_MAX_HIDDEN`] (uniform: batch, steps, hidden, ...).
 fn lanes_fit<B>(call: &Call<B>) -> bool {
-    call.uniform.get(2).is_some_and(|&h| h > 0 && h % 4 == 0 && h <= RNN_LANES_MAX_HIDDEN)
+    call.uniform.get(2).is_some_and(|&h| lanes_hidden(h as usize))
+}
+
+/// Whether rnn_lanes.wgsl takes `hidden` units: a multiple of 4 up to
+/// [`RNN_LANES_MAX_HIDDEN`].
+pub(crate) fn lanes_hidden(hidden: usize) -> bool {
+    hidden > 0 && hidden.is_multiple_of(4) && hidden <= RNN_LANES_MAX_HIDDEN as usize
 }
 
 /// rnn_lanes.wgsl: one workgroup (an 8-wide subgroup) per batch row, and
