@@ -11,11 +11,12 @@
 //! Gradients are never zeroed: the first contribution to a gradient overwrites
 //! it and later ones accumulate, decided here at compile time.
 
+use super::rnn_grads::{weight_grad_calls, RecurrentGrads, RecurrentLayer};
 use super::{Act, Cell, Class, Graph, LossKind, Op, PoolKind, TargetSource, TensorId, TensorInfo};
 use crate::error::{Error, Result};
 use crate::kernels::{
     self, Call, ConvOperands, DropoutParams, Epilogue, LossOperands, MatmulOperands, NormBackward,
-    NormForward, NormGeom, RecurrenceOperands, RnnGradOperands,
+    NormForward, NormGeom, RecurrenceOperands,
 };
 
 /// A binding as the compiler names it, resolved to a buffer range later.
@@ -578,50 +579,15 @@ pub fn lower(
                     t(TensorId(tensors.len() - 1))
                 });
                 calls.extend(cell.backward_calls(&geom, o, carry.unwrap_or(Ref::Dummy)));
-                if *cell != Cell::Gru && kernels::rnn_grads_fit(variants, &geom, features) {
-                    // one pass over dz for all three (rnn_grads.wgsl)
-                    tensors.push(TensorInfo {
-                        name: format!("partials({})", graph.name(*cells)),
-                        shape: vec![kernels::rnn_grads_chunks(rows), geom.hidden + features + 1, width],
-                        class: Class::Activation,
-                    });
-                    let partials = t(TensorId(tensors.len() - 1));
-                    let (gwhh, gwih, gb) = (
-                        grad_of(*w_hh, &mut tensors),
-                        grad_of(*w_ih, &mut tensors),
-                        grad_of(*bias, &mut tensors),
-                    );
-                    let accumulate = [first(*w_hh), first(*w_ih), first(*bias)];
-                    let o = RnnGradOperands {
-                        hprev: t(*hprev),
-                        x: t(*x),
-                        dz: t(dgx),
-                        partials,
-                        whh: t(gwhh),
-                        wih: t(gwih),
-                        bias: t(gb),
-                        accumulate,
-                    };
-                    calls.extend(kernels::rnn_weight_grads(rows, geom.hidden, features, width, o));
-                } else {
-                    let gwhh = grad_of(*w_hh, &mut tensors);
-                    let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
-                    let acc = first(*w_hh);
-                    if let Some(bh) = b_hh {
-                        first(*bh);
-                    }
-                    let ops =
-                        MatmulOperands { a: t(*hprev), b: t(dgh), bias: gbhh.map(t), aux: None, c: t(gwhh) };
-                    let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
-                    calls.push(kernels::matmul_tn(geom.hidden, width, rows, ops, epi, Ref::Dummy));
-                    let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
-                    let acc = first(*w_ih);
-                    first(*bias);
-                    let ops =
-                        MatmulOperands { a: t(*x), b: t(dgx), bias: Some(t(gb)), aux: None, c: t(gwih) };
-                    let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
-                    calls.push(kernels::matmul_tn(features, width, rows, ops, epi, Ref::Dummy));
-                }
+                let gwhh = grad_of(*w_hh, &mut tensors);
+                let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
+                let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
+                let accumulate = [first(*w_hh), b_hh.is_some_and(&mut first), first(*w_ih), first(*bias)];
+                let grads = RecurrentGrads { whh: gwhh, bhh: gbhh, wih: gwih, bias: gb, accumulate };
+                let layer =
+                    RecurrentLayer { cell: *cell, geom: &geom, features, width, name: graph.name(*cells) };
+                let inputs = (*hprev, *x, dgx, dgh);
+                calls.extend(weight_grad_calls(&layer, inputs, grads, variants, &mut tensors));
                 if needs[x.0] {
                     let gx = grad_of(*x, &mut tensors);
                     let acc = first(*x);

@@ -11,6 +11,7 @@ pub mod image_ops;
 pub mod params;
 pub mod plan;
 pub mod program;
+mod rnn_grads;
 pub mod run;
 
 pub use crate::kernels::{Act, WindowGeom};
