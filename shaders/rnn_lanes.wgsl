@@ -37,6 +37,33 @@ fn tanh4(z: vec4<f32>) -> vec4<f32> {
     return tanh(clamp(z, vec4<f32>(-15.0), vec4<f32>(15.0)));
 }
 
+// The first unit u of lane `lane` (lanes past the last unit group mirror
+// the last one: every lane takes part in the broadcasts, and their results
+// are dropped).
+fn first_unit(lane: u32) -> u32 {
+    return 4u * min(lane, HIDDEN / 4u - 1u);
+}
+
+// This lane's columns of a w_hh [H, G*H] of G gates: w[4k + q] = units
+// u..u+3 of gate q in row k (the forward).
+fn load_cols(w: ptr<function, array<vec4<f32>, 128>>, u: u32, gates: u32) {
+    let gh = gates * HIDDEN;
+    for (var k = 0u; k < HIDDEN; k = k + 1u) {
+        for (var q = 0u; q < gates; q = q + 1u) {
+            let at = k * gh + q * HIDDEN + u;
+            (*w)[4u * k + q] = vec4<f32>(whh[at], whh[at + 1u], whh[at + 2u], whh[at + 3u]);
+        }
+    }
+}
+
+// This lane's rows: wt[j] = rows u..u+3 of w_hh at column j (the backward).
+fn load_rows(wt: ptr<function, array<vec4<f32>, 128>>, u: u32, gates: u32) {
+    let gh = gates * HIDDEN;
+    for (var j = 0u; j < gh; j = j + 1u) {
+        (*wt)[j] = vec4<f32>(whh[u * gh + j], whh[(u + 1u) * gh + j], whh[(u + 2u) * gh + j], whh[(u + 3u) * gh + j]);
+    }
+}
+
 // Forward: z[q] += h_k * w[4k + q] for the 4 units k = 4m..4m+3 that lane
 // m owns (`hm`: their h). m is a constant at every call, so after
 // inlining every index is one and w stays out of any indexed load. (A GRU
@@ -66,6 +93,33 @@ fn add_lane_dz(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>, m: u3
     return s;
 }
 
+// Forward: z += the row's h (spread over the lanes, 4 units each) times
+// this lane's columns of w_hh.
+fn row_times_w(h: vec4<f32>, w: ptr<function, array<vec4<f32>, 128>>, z: ptr<function, array<vec4<f32>, 4>>) {
+    add_lane_h(subgroupBroadcast(h, 0u), 0u, w, z);
+    add_lane_h(subgroupBroadcast(h, 1u), 1u, w, z);
+    add_lane_h(subgroupBroadcast(h, 2u), 2u, w, z);
+    add_lane_h(subgroupBroadcast(h, 3u), 3u, w, z);
+    add_lane_h(subgroupBroadcast(h, 4u), 4u, w, z);
+    add_lane_h(subgroupBroadcast(h, 5u), 5u, w, z);
+    add_lane_h(subgroupBroadcast(h, 6u), 6u, w, z);
+    add_lane_h(subgroupBroadcast(h, 7u), 7u, w, z);
+}
+
+// Backward: the row's gate gradients (spread over the lanes: d0..d3 for
+// gates 0..3 of 4 units each) times this lane's rows of w_hh.
+fn row_times_wt(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>, wt: ptr<function, array<vec4<f32>, 128>>) -> vec4<f32> {
+    var s = add_lane_dz(subgroupBroadcast(d0, 0u), subgroupBroadcast(d1, 0u), subgroupBroadcast(d2, 0u), subgroupBroadcast(d3, 0u), 0u, wt);
+    s = s + add_lane_dz(subgroupBroadcast(d0, 1u), subgroupBroadcast(d1, 1u), subgroupBroadcast(d2, 1u), subgroupBroadcast(d3, 1u), 1u, wt);
+    s = s + add_lane_dz(subgroupBroadcast(d0, 2u), subgroupBroadcast(d1, 2u), subgroupBroadcast(d2, 2u), subgroupBroadcast(d3, 2u), 2u, wt);
+    s = s + add_lane_dz(subgroupBroadcast(d0, 3u), subgroupBroadcast(d1, 3u), subgroupBroadcast(d2, 3u), subgroupBroadcast(d3, 3u), 3u, wt);
+    s = s + add_lane_dz(subgroupBroadcast(d0, 4u), subgroupBroadcast(d1, 4u), subgroupBroadcast(d2, 4u), subgroupBroadcast(d3, 4u), 4u, wt);
+    s = s + add_lane_dz(subgroupBroadcast(d0, 5u), subgroupBroadcast(d1, 5u), subgroupBroadcast(d2, 5u), subgroupBroadcast(d3, 5u), 5u, wt);
+    s = s + add_lane_dz(subgroupBroadcast(d0, 6u), subgroupBroadcast(d1, 6u), subgroupBroadcast(d2, 6u), subgroupBroadcast(d3, 6u), 6u, wt);
+    s = s + add_lane_dz(subgroupBroadcast(d0, 7u), subgroupBroadcast(d1, 7u), subgroupBroadcast(d2, 7u), subgroupBroadcast(d3, 7u), 7u, wt);
+    return s;
+}
+
 @compute @workgroup_size(8, 1, 1)
 fn lstm_forward_lanes(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -76,16 +130,10 @@ fn lstm_forward_lanes(
     let q4 = hd / 4u; // vec4 per gate row
     let b = wid.x;
     let owns = lane < q4;
-    // lanes past the last unit mirror the last lane (their results are dropped)
-    let u = 4u * min(lane, q4 - 1u);
+    let u = first_unit(lane);
     // w[4k + q]: units u..u+3 of gate q in row k of w_hh
     var w: array<vec4<f32>, 128>;
-    for (var k = 0u; k < hd; k = k + 1u) {
-        for (var q = 0u; q < 4u; q = q + 1u) {
-            let at = k * g4 + q * hd + u;
-            w[4u * k + q] = vec4<f32>(whh[at], whh[at + 1u], whh[at + 2u], whh[at + 3u]);
-        }
-    }
+    load_cols(&w, u, 4u);
     // with INPUTS > 0: wx[4f + q] from w_ih (aux) and bx[q] from b (dinit)
     var wx: array<vec4<f32>, 32>;
     var bx: array<vec4<f32>, 4>;
@@ -118,14 +166,7 @@ fn lstm_forward_lanes(
         } else {
             z = array<vec4<f32>, 4>(src4[at], src4[at + q4], src4[at + 2u * q4], src4[at + 3u * q4]);
         }
-        add_lane_h(subgroupBroadcast(h, 0u), 0u, &w, &z);
-        add_lane_h(subgroupBroadcast(h, 1u), 1u, &w, &z);
-        add_lane_h(subgroupBroadcast(h, 2u), 2u, &w, &z);
-        add_lane_h(subgroupBroadcast(h, 3u), 3u, &w, &z);
-        add_lane_h(subgroupBroadcast(h, 4u), 4u, &w, &z);
-        add_lane_h(subgroupBroadcast(h, 5u), 5u, &w, &z);
-        add_lane_h(subgroupBroadcast(h, 6u), 6u, &w, &z);
-        add_lane_h(subgroupBroadcast(h, 7u), 7u, &w, &z);
+        row_times_w(h, &w, &z);
         let gi = sigmoid4(z[0]);
         let gf = sigmoid4(z[1]);
         let gg = tanh4(z[2]);
@@ -166,12 +207,10 @@ fn lstm_backward_lanes(
     let q4 = hd / 4u;
     let b = wid.x;
     let owns = lane < q4;
-    let u = 4u * min(lane, q4 - 1u);
+    let u = first_unit(lane);
     // wt[j]: rows u..u+3 of w_hh at column j
     var wt: array<vec4<f32>, 128>;
-    for (var j = 0u; j < g4; j = j + 1u) {
-        wt[j] = vec4<f32>(whh[u * g4 + j], whh[(u + 1u) * g4 + j], whh[(u + 2u) * g4 + j], whh[(u + 3u) * g4 + j]);
-    }
+    load_rows(&wt, u, 4u);
     var dh_rec = vec4<f32>(0.0);
     var dc = vec4<f32>(0.0);
     let c0 = init4(b, hd + u);
@@ -210,14 +249,7 @@ fn lstm_backward_lanes(
             dst4[at + 3u * q4] = d3;
         }
         // dL/dh_{t-1} through the recurrence: rows u..u+3 of w_hh . dz
-        var s = add_lane_dz(subgroupBroadcast(d0, 0u), subgroupBroadcast(d1, 0u), subgroupBroadcast(d2, 0u), subgroupBroadcast(d3, 0u), 0u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(d0, 1u), subgroupBroadcast(d1, 1u), subgroupBroadcast(d2, 1u), subgroupBroadcast(d3, 1u), 1u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(d0, 2u), subgroupBroadcast(d1, 2u), subgroupBroadcast(d2, 2u), subgroupBroadcast(d3, 2u), 2u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(d0, 3u), subgroupBroadcast(d1, 3u), subgroupBroadcast(d2, 3u), subgroupBroadcast(d3, 3u), 3u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(d0, 4u), subgroupBroadcast(d1, 4u), subgroupBroadcast(d2, 4u), subgroupBroadcast(d3, 4u), 4u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(d0, 5u), subgroupBroadcast(d1, 5u), subgroupBroadcast(d2, 5u), subgroupBroadcast(d3, 5u), 5u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(d0, 6u), subgroupBroadcast(d1, 6u), subgroupBroadcast(d2, 6u), subgroupBroadcast(d3, 6u), 6u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(d0, 7u), subgroupBroadcast(d1, 7u), subgroupBroadcast(d2, 7u), subgroupBroadcast(d3, 7u), 7u, &wt);
+        let s = row_times_wt(d0, d1, d2, d3, &wt);
         dh_rec = select(dh, s, keep);
         ct = cp;
     }
@@ -239,15 +271,10 @@ fn gru_forward_lanes(
     let q4 = hd / 4u;
     let b = wid.x;
     let owns = lane < q4;
-    let u = 4u * min(lane, q4 - 1u);
+    let u = first_unit(lane);
     // w[4k + q]: units u..u+3 of gate q (r, z, n) in row k of w_hh
     var w: array<vec4<f32>, 128>;
-    for (var k = 0u; k < hd; k = k + 1u) {
-        for (var q = 0u; q < 3u; q = q + 1u) {
-            let at = k * g3 + q * hd + u;
-            w[4u * k + q] = vec4<f32>(whh[at], whh[at + 1u], whh[at + 2u], whh[at + 3u]);
-        }
-    }
+    load_cols(&w, u, 3u);
     // b_hh (aux) for gates r, z, n
     var bh: array<vec4<f32>, 4>;
     for (var q = 0u; q < 3u; q = q + 1u) {
@@ -261,14 +288,7 @@ fn gru_forward_lanes(
         let at = (row * g3 + u) / 4u; // gate r of units u..u+3 (vec4 index)
         // gh = b_hh + h_{t-1} . w_hh
         var gh = bh;
-        add_lane_h(subgroupBroadcast(h, 0u), 0u, &w, &gh);
-        add_lane_h(subgroupBroadcast(h, 1u), 1u, &w, &gh);
-        add_lane_h(subgroupBroadcast(h, 2u), 2u, &w, &gh);
-        add_lane_h(subgroupBroadcast(h, 3u), 3u, &w, &gh);
-        add_lane_h(subgroupBroadcast(h, 4u), 4u, &w, &gh);
-        add_lane_h(subgroupBroadcast(h, 5u), 5u, &w, &gh);
-        add_lane_h(subgroupBroadcast(h, 6u), 6u, &w, &gh);
-        add_lane_h(subgroupBroadcast(h, 7u), 7u, &w, &gh);
+        row_times_w(h, &w, &gh);
         let r = sigmoid4(src4[at] + gh[0]);
         let z = sigmoid4(src4[at + q4] + gh[1]);
         let n = tanh4(src4[at + 2u * q4] + r * gh[2]);
@@ -295,12 +315,10 @@ fn gru_backward_lanes(
     let q4 = hd / 4u;
     let b = wid.x;
     let owns = lane < q4;
-    let u = 4u * min(lane, q4 - 1u);
+    let u = first_unit(lane);
     // wt[j]: rows u..u+3 of w_hh at column j
     var wt: array<vec4<f32>, 128>;
-    for (var j = 0u; j < g3; j = j + 1u) {
-        wt[j] = vec4<f32>(whh[u * g3 + j], whh[(u + 1u) * g3 + j], whh[(u + 2u) * g3 + j], whh[(u + 3u) * g3 + j]);
-    }
+    load_rows(&wt, u, 3u);
     var dh_rec = vec4<f32>(0.0);
     let zero = vec4<f32>(0.0);
     for (var step = 0u; step < rn.steps; step = step + 1u) {
@@ -329,14 +347,7 @@ fn gru_backward_lanes(
             aux4[at + 2u * q4] = dgn;
         }
         // dL/dh_{t-1}: through z, and through the hidden product (rows u..u+3 of w_hh . dgh)
-        var s = add_lane_dz(subgroupBroadcast(dar, 0u), subgroupBroadcast(daz, 0u), subgroupBroadcast(dgn, 0u), zero, 0u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(dar, 1u), subgroupBroadcast(daz, 1u), subgroupBroadcast(dgn, 1u), zero, 1u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(dar, 2u), subgroupBroadcast(daz, 2u), subgroupBroadcast(dgn, 2u), zero, 2u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(dar, 3u), subgroupBroadcast(daz, 3u), subgroupBroadcast(dgn, 3u), zero, 3u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(dar, 4u), subgroupBroadcast(daz, 4u), subgroupBroadcast(dgn, 4u), zero, 4u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(dar, 5u), subgroupBroadcast(daz, 5u), subgroupBroadcast(dgn, 5u), zero, 5u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(dar, 6u), subgroupBroadcast(daz, 6u), subgroupBroadcast(dgn, 6u), zero, 6u, &wt);
-        s = s + add_lane_dz(subgroupBroadcast(dar, 7u), subgroupBroadcast(daz, 7u), subgroupBroadcast(dgn, 7u), zero, 7u, &wt);
+        let s = row_times_wt(dar, daz, dgn, zero, &wt);
         dh_rec = select(dh, dh * z, keep) + s;
     }
     if (owns) {
@@ -381,7 +392,7 @@ fn elman_forward_lanes(
     let q4 = hd / 4u;
     let b = wid.x;
     let owns = lane < q4;
-    let u = 4u * min(lane, q4 - 1u);
+    let u = first_unit(lane);
     // w[k]: units u..u+3 of row k of w_hh
     var w: array<vec4<f32>, 32>;
     for (var k = 0u; k < hd; k = k + 1u) {
@@ -415,7 +426,7 @@ fn elman_backward_lanes(
     let q4 = hd / 4u;
     let b = wid.x;
     let owns = lane < q4;
-    let u = 4u * min(lane, q4 - 1u);
+    let u = first_unit(lane);
     // wt[j]: rows u..u+3 of w_hh at column j
     var wt: array<vec4<f32>, 32>;
     for (var j = 0u; j < hd; j = j + 1u) {

@@ -41,6 +41,22 @@ fn geom_and_mask(
     (g, m)
 }
 
+/// Operands 0 to 9 in binding order: buffer i of a test is binding i + 1.
+fn numbered_operands() -> medgpu::kernels::RecurrenceOperands<usize> {
+    medgpu::kernels::RecurrenceOperands {
+        src: 0,
+        whh: 1,
+        gates: 2,
+        cells: 3,
+        hprev: 4,
+        dst: 5,
+        aux: 6,
+        mask: 7,
+        init: 8,
+        dinit: 9,
+    }
+}
+
 /// Runs `call` and, where the adapter has them, its variants (rnn_sg.wgsl:
 /// 8-wide subgroups, H a multiple of 8; rnn_lanes.wgsl: LSTMs on CPU
 /// adapters, H a multiple of 4 up to 32, checked with and without it) on
@@ -198,7 +214,7 @@ fn lstm_forward_from_input_matches_reference() {
 
 #[test]
 fn gru_and_elman_forward_and_backward_match_reference() {
-    use medgpu::kernels::{Act, RecurrenceOperands};
+    use medgpu::kernels::Act;
     for (ci, &(batch, steps, hidden)) in
         [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17), (3, 6, 8), (5, 4, 24)].iter().enumerate()
     {
@@ -214,18 +230,7 @@ fn gru_and_elman_forward_and_backward_match_reference() {
             let out_len = if last_only { batch * hidden } else { batch * steps * hidden };
             let seq = batch * steps * hidden;
             let dout = f32ed(&rand_vec(out_len, seed + 5));
-            let o = RecurrenceOperands {
-                src: 0,
-                whh: 1,
-                gates: 2,
-                cells: 3,
-                hprev: 4,
-                dst: 5,
-                aux: 6,
-                mask: 7,
-                init: 8,
-                dinit: 9,
-            };
+            let o = numbered_operands();
 
             // GRU
             let g3 = 3 * hidden;
@@ -339,7 +344,7 @@ fn run_calls(calls: &[medgpu::kernels::Call<usize>], bufs: &[Vec<u32>]) -> Vec<V
 
 #[test]
 fn per_step_kernels_match_reference_above_the_persistent_size() {
-    use medgpu::kernels::{Act, RecurrenceOperands};
+    use medgpu::kernels::Act;
     // 65 and 70 units do not fit the persistent kernels; 5 is forced to run step by step
     for (ci, &(batch, steps, hidden)) in [(2, 3, 65), (1, 4, 70), (3, 5, 5)].iter().enumerate() {
         for (last_only, masked) in CASES {
@@ -411,18 +416,7 @@ fn per_step_kernels_match_reference_above_the_persistent_size() {
             g.init_width = if masked { hidden } else { 0 };
             let init = f32ed(&rand_vec(batch * g.init_width + 1, seed + 8));
             let side = Side { mask: &mask, init: &init };
-            let o = RecurrenceOperands {
-                src: 0,
-                whh: 1,
-                gates: 2,
-                cells: 3,
-                hprev: 4,
-                dst: 5,
-                aux: 6,
-                mask: 7,
-                init: 8,
-                dinit: 9,
-            };
+            let o = numbered_operands();
             let g3 = 3 * hidden;
             let gx = f32ed(&rand_vec(batch * steps * g3, seed + 2));
             let whh = f32ed(&rand_vec(hidden * g3, seed + 3).iter().map(|v| v * 0.2).collect::<Vec<_>>());
@@ -514,24 +508,13 @@ fn per_step_kernels_match_reference_above_the_persistent_size() {
 /// Elman cases above with H a multiple of 4 up to 32 ran it: it is what specialize picks.
 #[test]
 fn lanes_variants_are_chosen_where_they_fit() {
-    use medgpu::kernels::{KernelId, RecurrenceOperands};
+    use medgpu::kernels::KernelId;
     let v = gpu().variants();
     if !v.rnn_lanes {
         eprintln!("{} does not take the one-subgroup-per-row recurrent kernels", gpu().describe());
         return;
     }
-    let o = RecurrenceOperands {
-        src: 0,
-        whh: 1,
-        gates: 2,
-        cells: 3,
-        hprev: 4,
-        dst: 5,
-        aux: 6,
-        mask: 7,
-        init: 8,
-        dinit: 9,
-    };
+    let o = numbered_operands();
     let lanes = [
         KernelId::LstmForwardLanes,
         KernelId::LstmBackwardLanes,
