@@ -40,20 +40,43 @@ fn check_loadable(dir: &Path) -> usize {
     epoch
 }
 
+/// Starts the training run the test kills, writing to `dir`.
+fn spawn_run(dir: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_medgpu"))
+        .args(["train", "--epochs", "300", "-q", "--out", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Milliseconds from the start of a run to its first checkpoint on this
+/// machine (startup and epochs take several times longer on a busy one).
+fn ms_to_first_checkpoint() -> u64 {
+    let dir = tmp("calibrate");
+    let start = std::time::Instant::now();
+    let mut child = spawn_run(&dir);
+    while !dir.join("checkpoint/state.json").exists() && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ms = start.elapsed().as_millis() as u64;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    ms
+}
+
 #[test]
 fn sigkill_at_random_moments_never_leaves_a_broken_run() {
     let mut rng = medgpu::data::SplitMix64::new(2026);
+    // kill times from a quarter to 4 times the time to the first checkpoint:
+    // some kills land before it, most after
+    let first = ms_to_first_checkpoint().max(40);
     let mut with_checkpoint = 0;
     let mut resumable = None;
     for i in 0..12 {
         let dir = tmp(&format!("run{i}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_medgpu"))
-            .args(["train", "--epochs", "300", "-q", "--out", dir.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(150 + rng.next_below(1200)));
+        let mut child = spawn_run(&dir);
+        std::thread::sleep(Duration::from_millis(first / 4 + rng.next_below(first * 4 - first / 4)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let epoch = check_loadable(&dir);
