@@ -84,7 +84,7 @@ pub fn specialize<B: Clone>(call: Call<B>, v: Variants) -> Call<B> {
 }
 
 /// Largest hidden size of rnn_lanes.wgsl (8 lanes of 4 units).
-pub const RNN_LANES_MAX_HIDDEN: u32 = 32;
+pub const RNN_LANES_MAX_HIDDEN: usize = 32;
 
 /// Whether a recurrent call fits rnn_lanes.wgsl: H a multiple of 4 up to
 /// [`RNN_LANES_MAX_HIDDEN`] (uniform: batch, steps, hidden, ...).
@@ -95,7 +95,7 @@ fn lanes_fit<B>(call: &Call<B>) -> bool {
 /// Whether rnn_lanes.wgsl takes `hidden` units: a multiple of 4 up to
 /// [`RNN_LANES_MAX_HIDDEN`].
 pub(crate) fn lanes_hidden(hidden: usize) -> bool {
-    hidden > 0 && hidden.is_multiple_of(4) && hidden <= RNN_LANES_MAX_HIDDEN as usize
+    hidden > 0 && hidden.is_multiple_of(4) && hidden <= RNN_LANES_MAX_HIDDEN
 }
 
 /// rnn_lanes.wgsl: one workgroup (an 8-wide subgroup) per batch row, and
