@@ -4,6 +4,7 @@
 //! guard and optimizer instead of the fused one).
 //! Each dispatch is replayed alone `reps` times per round; the minimum over
 //! rounds is printed, which is steadier than one round on a shared machine.
+//! `PROBE_ONLY=i` replays only dispatch i (step order), `rounds` times, for profilers.
 
 use medgpu::bench::Devices;
 use medgpu::gpu::DeviceOptions;
@@ -73,6 +74,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         train[(i % n) * batch..(i % n + 1) * batch].to_vec()
     };
     program.train_steps(&[rows_of(0)], &[1e-3])?;
+    if let Some(i) = std::env::var("PROBE_ONLY").ok().and_then(|v| v.parse::<usize>().ok()) {
+        // dispatch i alone, `rounds` times (for profilers)
+        for _ in 0..rounds {
+            println!("dispatch {i}: {:.1} us", program.profile_sequence(&[i], reps)?);
+        }
+        return Ok(());
+    }
     let mut best: Vec<(&'static str, f64)> = Vec::new();
     for _ in 0..rounds {
         let r = program.profile_dispatches(reps)?;
@@ -84,17 +92,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let mut whole = f64::MAX;
+    let (mut whole, mut whole_wall) = (f64::MAX, f64::MAX);
     for _ in 0..rounds {
+        let t = std::time::Instant::now();
         whole = whole.min(program.profile_step(reps)?);
+        whole_wall = whole_wall.min(t.elapsed().as_secs_f64() * 1e6 / (2 * reps) as f64);
     }
-    let steps = 20 * reps;
-    let t = std::time::Instant::now();
+    // train_steps as training runs it (copies, submits, waits): the minimum over rounds
+    let steps = 4 * reps;
     let batches: Vec<Vec<u32>> = (0..steps).map(rows_of).collect();
-    program.train_steps(&batches, &[1e-3])?;
-    program.read_loss()?;
-    let wall = t.elapsed().as_secs_f64() * 1e6 / steps as f64;
-    println!("whole step replayed in one pass: {whole:.1} us; train_steps wall: {wall:.1} us per step");
+    let mut wall = f64::MAX;
+    for _ in 0..rounds {
+        let t = std::time::Instant::now();
+        program.train_steps(&batches, &[1e-3])?;
+        program.read_loss()?;
+        wall = wall.min(t.elapsed().as_secs_f64() * 1e6 / steps as f64);
+    }
+    println!(
+        "whole step replayed in one pass: {whole:.1} us ({whole_wall:.1} us wall, recording and warm-up pass included); train_steps wall: {wall:.1} us per step"
+    );
     if std::env::var("PROBE_PAIRS").is_ok() {
         // each neighbouring pair replayed together: what the switch between them costs
         for i in 0..best.len().saturating_sub(1) {

@@ -278,14 +278,33 @@ fn conv2d_forward_sg4(
     let wrow1 = min(o0 + COLS + j, OUT_C - 1u) * kk;
     var acc0: array<vec4<f32>, 8>;
     var acc1: array<vec4<f32>, 8>;
-    for (var c = 0u; c < IN_C; c = c + 1u) {
-        for (var ky = 0u; ky < KH; ky = ky + 1u) {
-            let row = input_row(xbase + c * hw, oy * SH + ky, q);
-            for (var kx = 0u; kx < KW; kx = kx + 1u) {
-                let xv = window4(row, 4 + i32(kx) - i32(PW));
-                let tap = (c * KH + ky) * KW + kx;
-                fma8(&acc0, xv, b[wrow0 + tap]);
-                if (SG_COLS == 16u) { fma8(&acc1, xv, b[wrow1 + tap]); }
+    if (KH == 3u && KW == 3u && IN_C % 4u == 0u) {
+        // 3x3 over 4 channels at a time: their 36 taps of a weight row are
+        // 9 aligned vec4, channel cc's 9 from element cc of vec4 2cc
+        // (3 vec4 loads per channel where single taps take 9)
+        for (var c = 0u; c < IN_C; c = c + 4u) {
+            let plane = xbase + c * hw;
+            let i0 = (wrow0 + c * 9u) / 4u;
+            let i1 = (wrow1 + c * 9u) / 4u;
+            channel_taps9(&acc0, &acc1, plane, oy, q, taps_vec4(i0), taps_vec4(i1), 0);
+            channel_taps9(&acc0, &acc1, plane + hw, oy, q, taps_vec4(i0 + 2u), taps_vec4(i1 + 2u), 1);
+            channel_taps9(&acc0, &acc1, plane + 2u * hw, oy, q, taps_vec4(i0 + 4u), taps_vec4(i1 + 4u), 2);
+            channel_taps9(&acc0, &acc1, plane + 3u * hw, oy, q, taps_vec4(i0 + 6u), taps_vec4(i1 + 6u), 3);
+        }
+    } else if (KH == 3u && KW == 3u) {
+        for (var c = 0u; c < IN_C; c = c + 1u) {
+            channel_taps9(&acc0, &acc1, xbase + c * hw, oy, q, taps9(wrow0 + c * 9u), taps9(wrow1 + c * 9u), 0);
+        }
+    } else {
+        for (var c = 0u; c < IN_C; c = c + 1u) {
+            for (var ky = 0u; ky < KH; ky = ky + 1u) {
+                let row = input_row(xbase + c * hw, oy * SH + ky, q);
+                for (var kx = 0u; kx < KW; kx = kx + 1u) {
+                    let xv = window4(row, 4 + i32(kx) - i32(PW));
+                    let tap = (c * KH + ky) * KW + kx;
+                    fma8(&acc0, xv, b[wrow0 + tap]);
+                    if (SG_COLS == 16u) { fma8(&acc1, xv, b[wrow1 + tap]); }
+                }
             }
         }
     }
@@ -293,6 +312,63 @@ fn conv2d_forward_sg4(
         store_forward4(r0, o0 + jj, acc_column(&acc0, jj));
         if (SG_COLS == 16u) { store_forward4(r0, o0 + COLS + jj, acc_column(&acc1, jj)); }
     }
+}
+
+// The 9 taps of one input channel (plane) for 4 output pixels (row oy,
+// columns q..q+3) of a 3x3 convolution: tap (ky, kx) of the weights of
+// columns j and 8 + j is element first + 3 * ky + kx of w0 and w1 (first
+// a constant). Written out, not looped: inside a loop every accumulator
+// write is masked by the loop (a blend on lavapipe), and the 64
+// accumulators spill more.
+fn channel_taps9(
+    acc0: ptr<function, array<vec4<f32>, 8>>,
+    acc1: ptr<function, array<vec4<f32>, 8>>,
+    plane: u32,
+    oy: u32,
+    q: u32,
+    w0: Row12,
+    w1: Row12,
+    first: i32,
+) {
+    row_taps3(acc0, acc1, input_row(plane, oy * SH, q), w0, w1, first);
+    row_taps3(acc0, acc1, input_row(plane, oy * SH + 1u, q), w0, w1, first + 3);
+    row_taps3(acc0, acc1, input_row(plane, oy * SH + 2u, q), w0, w1, first + 6);
+}
+
+// The 3 taps (kx = 0, 1, 2) of one input row, weights at elements t..t+2 of w0 and w1.
+fn row_taps3(
+    acc0: ptr<function, array<vec4<f32>, 8>>,
+    acc1: ptr<function, array<vec4<f32>, 8>>,
+    row: Row12,
+    w0: Row12,
+    w1: Row12,
+    t: i32,
+) {
+    let x0 = window4(row, 4 - i32(PW));
+    let x1 = window4(row, 5 - i32(PW));
+    let x2 = window4(row, 6 - i32(PW));
+    fma8(acc0, x0, at12(w0, t));
+    fma8(acc0, x1, at12(w0, t + 1));
+    fma8(acc0, x2, at12(w0, t + 2));
+    if (SG_COLS == 16u) {
+        fma8(acc1, x0, at12(w1, t));
+        fma8(acc1, x1, at12(w1, t + 1));
+        fma8(acc1, x2, at12(w1, t + 2));
+    }
+}
+
+// Vec4 i..i+2 of the vec4 view of b (12 weights).
+fn taps_vec4(i: u32) -> Row12 {
+    return Row12(b4[i], b4[i + 1u], b4[i + 2u]);
+}
+
+// The 9 weights of b from index t, in elements 0..8.
+fn taps9(t: u32) -> Row12 {
+    return Row12(
+        vec4<f32>(b[t], b[t + 1u], b[t + 2u], b[t + 3u]),
+        vec4<f32>(b[t + 4u], b[t + 5u], b[t + 6u], b[t + 7u]),
+        vec4<f32>(b[t + 8u], 0.0, 0.0, 0.0),
+    );
 }
 
 // Stores output channel o of the 4 pixels of rows r0..r0+3 as one vec4.
@@ -394,7 +470,8 @@ fn input_row(plane: u32, iy_padded: u32, q: u32) -> Row12 {
 fn row12(plane: u32, y: i32, height: u32, width: u32, q: u32) -> Row12 {
     let row_ok = y >= 0 && y < i32(height);
     let row = plane + u32(select(0, y, row_ok)) * width;
-    let c = i32(q);
+    // a 4-wide output has q = 0 (the fold lets the compiler drop loads outside the plane)
+    let c = select(i32(q), 0, OUT_W == 4u);
     return Row12(block4(row, c - 4, row_ok, width), block4(row, c, row_ok, width), block4(row, c + 4, row_ok, width));
 }
 
