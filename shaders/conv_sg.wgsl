@@ -268,7 +268,8 @@ fn conv2d_forward_sg4(
     let m0 = min(r0, BATCH * ohw - 4u);
     let pix = m0 % ohw;
     let oy = pix / OUT_W;
-    let q = pix % OUT_W;
+    // (a constant 0 for 4-wide rows: the loads of blocks outside the plane fold away)
+    let q = select(pix % OUT_W, 0u, OUT_W == 4u);
     let hw = IN_H * IN_W;
     let xbase = (m0 / ohw) * (IN_C * hw);
     let kk = IN_C * KH * KW;
@@ -330,12 +331,14 @@ fn channel_taps9(
     w1: Row12,
     first: i32,
 ) {
-    row_taps3(acc0, acc1, input_row(plane, oy * SH, q), w0, w1, first);
-    row_taps3(acc0, acc1, input_row(plane, oy * SH + 1u, q), w0, w1, first + 3);
-    row_taps3(acc0, acc1, input_row(plane, oy * SH + 2u, q), w0, w1, first + 6);
+    row_taps3(acc0, acc1, input_row(plane, oy * SH, q), w0, w1, first, false);
+    row_taps3(acc0, acc1, input_row(plane, oy * SH + 1u, q), w0, w1, first + 3, false);
+    row_taps3(acc0, acc1, input_row(plane, oy * SH + 2u, q), w0, w1, first + 6, false);
 }
 
-// The 3 taps (kx = 0, 1, 2) of one input row, weights at elements t..t+2 of w0 and w1.
+// The 3 taps (kx = 0, 1, 2) of one row, weights at elements t..t+2 of w0
+// and w1: tap kx takes the row's columns from q + kx - PW (an input row,
+// forward) or, with `flip`, from q + PW - kx (a dy row, input gradient).
 fn row_taps3(
     acc0: ptr<function, array<vec4<f32>, 8>>,
     acc1: ptr<function, array<vec4<f32>, 8>>,
@@ -343,10 +346,12 @@ fn row_taps3(
     w0: Row12,
     w1: Row12,
     t: i32,
+    flip: bool,
 ) {
-    let x0 = window4(row, 4 - i32(PW));
-    let x1 = window4(row, 5 - i32(PW));
-    let x2 = window4(row, 6 - i32(PW));
+    let pw = i32(PW);
+    let x0 = window4(row, select(4 - pw, 4 + pw, flip));
+    let x1 = window4(row, select(5 - pw, 3 + pw, flip));
+    let x2 = window4(row, select(6 - pw, 2 + pw, flip));
     fma8(acc0, x0, at12(w0, t));
     fma8(acc0, x1, at12(w0, t + 1));
     fma8(acc0, x2, at12(w0, t + 2));
@@ -435,6 +440,87 @@ fn conv2d_backward_weight_sg4(
     store_weight_grads(wid, r0, n0, &acc0, &acc1, rowsum);
 }
 
+// conv2d_backward_input_sg for 3x3 kernels at stride 1, input channels a
+// multiple of 4 and rows of a multiple of 4 (kernels::specialize picks
+// it), the input gradient the way conv2d_forward_sg4 makes the forward:
+// an invocation's 4 rows are 4 neighbouring pixels of one dx row, per
+// (o, ky) it loads the dy row around them as 3 aligned vec4 (1 for 4-wide
+// rows) and takes every kx's 4 values from those; lane j loads the 9 taps
+// of its input channel c as the 3 aligned vec4 around them (they start at
+// element c % 4) where the scalar kernel makes 4 + 2 loads per tap. Same
+// sums in the same order.
+@compute @workgroup_size(SG_WG, 1, 1)
+fn conv2d_backward_input_sg4(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let hw = IN_H * IN_W;
+    let ohw = OUT_H * OUT_W;
+    let r0 = first_row(wid, li);
+    // rows past the end redo the last 4 (and store nothing)
+    let m0 = min(r0, BATCH * hw - 4u);
+    let pix = m0 % hw;
+    let iy = i32(pix / IN_W);
+    let q = select(pix % IN_W, 0u, IN_W == 4u);
+    let dybase = (m0 / hw) * (OUT_C * ohw);
+    let c0 = wid.y * SG_COLS;
+    let j = min(lane, COLS - 1u);
+    let ca = min(c0 + j, IN_C - 1u);
+    let cb = min(c0 + COLS + j, IN_C - 1u);
+    var acc0: array<vec4<f32>, 8>;
+    var acc1: array<vec4<f32>, 8>;
+    for (var o = 0u; o < OUT_C; o = o + 1u) {
+        // w[o, c, ky, kx] is element c * 9 + 3 ky + kx of o's block of IN_C * 9 (a multiple of 4)
+        let wo = o * IN_C * 9u;
+        let w0 = taps_from(taps_vec4((wo + ca * 9u) / 4u), ca % 4u);
+        var w1 = w0;
+        if (SG_COLS == 16u) { w1 = taps_from(taps_vec4((wo + cb * 9u) / 4u), cb % 4u); }
+        let plane = dybase + o * ohw;
+        // dx(iy, ix) += dy(iy + PH - ky, ix + PW - kx) * w(ky, kx)
+        let y = iy + i32(PH);
+        row_taps3(&acc0, &acc1, row12(plane, y, OUT_H, OUT_W, q), w0, w1, 0, true);
+        row_taps3(&acc0, &acc1, row12(plane, y - 1, OUT_H, OUT_W, q), w0, w1, 3, true);
+        row_taps3(&acc0, &acc1, row12(plane, y - 2, OUT_H, OUT_W, q), w0, w1, 6, true);
+    }
+    for (var jj = 0u; jj < COLS; jj = jj + 1u) {
+        store_input4(r0, c0 + jj, acc_column(&acc0, jj));
+        if (SG_COLS == 16u) { store_input4(r0, c0 + COLS + jj, acc_column(&acc1, jj)); }
+    }
+}
+
+// Elements f..f+8 of w (f < 4, per lane) moved to 0..8.
+fn taps_from(w: Row12, f: u32) -> Row12 {
+    return Row12(shifted4(w.l, w.m, f), shifted4(w.m, w.r, f), shifted4(w.r, vec4<f32>(0.0), f));
+}
+
+// Elements f..f+3 of the 8 values of a then b.
+fn shifted4(a: vec4<f32>, b: vec4<f32>, f: u32) -> vec4<f32> {
+    let lo = select(a, vec4<f32>(a.yzw, b.x), f == 1u);
+    let hi = select(vec4<f32>(a.zw, b.xy), vec4<f32>(a.w, b.xyz), f == 3u);
+    return select(lo, hi, f >= 2u);
+}
+
+// Stores input channel c of the 4 pixels of rows r0..r0+3 of dx as one
+// vec4 (times the activation derivative from aux with GRAD_ACT).
+fn store_input4(r0: u32, c: u32, v: vec4<f32>) {
+    let hw = IN_H * IN_W;
+    if (r0 >= BATCH * hw || c >= IN_C) { return; }
+    let at = ((r0 / hw) * IN_C * hw + c * hw + r0 % hw) / 4u;
+    var g = v;
+    if (GRAD_ACT != 0u) {
+        // aux as scalars: a ninth binding would pass WebGPU's default limit of 8
+        let i = at * 4u;
+        g = g * vec4<f32>(
+            act_grad_from_y(GRAD_ACT, aux[i]),
+            act_grad_from_y(GRAD_ACT, aux[i + 1u]),
+            act_grad_from_y(GRAD_ACT, aux[i + 2u]),
+            act_grad_from_y(GRAD_ACT, aux[i + 3u]),
+        );
+    }
+    if (ACCUMULATE) { out4[at] = out4[at] + g; } else { out4[at] = g; }
+}
+
 // One output pixel of the weight gradient (both weight-gradient kernels):
 // dy of the 4 channels times the input under each lane's tap (x0; x1 for
 // the second 8 columns), and dy into the channels' bias sums.
@@ -470,8 +556,7 @@ fn input_row(plane: u32, iy_padded: u32, q: u32) -> Row12 {
 fn row12(plane: u32, y: i32, height: u32, width: u32, q: u32) -> Row12 {
     let row_ok = y >= 0 && y < i32(height);
     let row = plane + u32(select(0, y, row_ok)) * width;
-    // a 4-wide output has q = 0 (the fold lets the compiler drop loads outside the plane)
-    let c = select(i32(q), 0, OUT_W == 4u);
+    let c = i32(q);
     return Row12(block4(row, c - 4, row_ok, width), block4(row, c, row_ok, width), block4(row, c + 4, row_ok, width));
 }
 

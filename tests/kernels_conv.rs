@@ -59,10 +59,13 @@ fn conv_geoms() -> Vec<WindowGeom> {
         geom(2, 1, 8, 8, 16, (3, 3), (1, 1), (1, 1)),
         geom(1, 2, 6, 8, 4, (5, 5), (1, 1), (2, 2)),
         geom(1, 2, 5, 8, 3, (5, 5), (2, 1), (0, 0)),
-        // 3x3 forward four input channels at a time (weights as vec4): 8-wide
-        // rows, a partial second group of 16 output channels, a taller stride
+        // 3x3 four input channels at a time (weights as vec4; the input
+        // gradient at stride 1): 8-wide rows, a partial second group of 16
+        // channels, a taller stride, dy wider than dx
         geom(2, 8, 8, 8, 20, (3, 3), (1, 1), (1, 1)),
         geom(1, 4, 7, 8, 12, (3, 3), (2, 1), (1, 1)),
+        geom(1, 20, 5, 8, 6, (3, 3), (1, 1), (1, 1)),
+        geom(2, 4, 6, 12, 5, (3, 3), (1, 1), (0, 3)),
         // the output wider than the input: columns past the input are padding
         geom(1, 2, 4, 4, 3, (1, 1), (1, 1), (2, 2)),
     ]

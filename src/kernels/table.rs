@@ -233,6 +233,7 @@ kernel_table! {
     Conv2dBackwardWeightSg => ConvSg, "conv2d_backward_weight_sg";
     Conv2dBackwardWeightSg4 => ConvSg, "conv2d_backward_weight_sg4";
     Conv2dForwardSg4 => ConvSg, "conv2d_forward_sg4";
+    Conv2dBackwardInputSg4 => ConvSg, "conv2d_backward_input_sg4";
     LstmForward => Rnn, "lstm_forward";
     LstmBackward => Rnn, "lstm_backward";
     GruForward => Rnn, "gru_forward";

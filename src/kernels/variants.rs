@@ -197,7 +197,7 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     }
     let w = |i: usize| call.uniform[i] as usize;
     let (batch, c, h, ww, oc, oh, ow, kh, kw) = (w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7), w(8));
-    let (sw, pw) = (w(10), w(12));
+    let (sh, sw, pw) = (w(9), w(10), w(12));
     let (rows, cols) = match kernel {
         KernelId::Conv2dForwardSg => (batch * oh * ow, oc),
         KernelId::Conv2dBackwardInputSg => (batch * h * ww, c),
@@ -210,18 +210,25 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     call.overrides.push(("SG_COLS", sg_cols as f64));
     // the forward and weight gradient four output pixels at a time: stride
     // 1 across, whole vec4 rows in and out, and every tap's columns within
-    // a vec4 either side of the pixels (the input gradient the same way ran
-    // no faster: probe cnn, 8 alternating runs, medians 0.93 and 0.96 ms)
+    // a vec4 either side of the pixels; the input gradient four input
+    // pixels at a time for 3x3 kernels at stride 1 over input channels a
+    // multiple of 4 (its weights as vec4: with scalar weight loads it ran
+    // no faster than the scalar kernel)
     let rows_of_4 = ww.is_multiple_of(4) && ow.is_multiple_of(4);
     if sw == 1 && rows_of_4 && pw <= 4 && kw <= pw + 5 {
-        // bindings 6-8: a, b and out again as vec4 views; each kernel reads
-        // only views of whole vec4 rows (a: x; b: dy for the weight
-        // gradient; out: y for the forward)
+        // bindings 6-8: a, b and out again as vec4 views; each kernel
+        // reads only views of whole vec4 rows (a: x, or dy for the input
+        // gradient; b: dy for the weight gradient, w for the others; out:
+        // y or dx)
         if let [a, b, _, _, out] = call.bindings.as_slice() {
             let views = [a.clone(), b.clone(), out.clone()];
+            let input_sg4 = sh == 1 && kh == 3 && kw == 3 && c.is_multiple_of(4);
             match kernel {
                 KernelId::Conv2dForwardSg => call.kernel = KernelId::Conv2dForwardSg4,
                 KernelId::Conv2dBackwardWeightSg => call.kernel = KernelId::Conv2dBackwardWeightSg4,
+                KernelId::Conv2dBackwardInputSg if input_sg4 => {
+                    call.kernel = KernelId::Conv2dBackwardInputSg4
+                }
                 _ => return call,
             }
             call.bindings.extend(views);
