@@ -4,7 +4,8 @@
 //! guard and optimizer instead of the fused one).
 //! Each dispatch is replayed alone `reps` times per round; the minimum over
 //! rounds is printed, which is steadier than one round on a shared machine.
-//! `PROBE_ONLY=i` replays only dispatch i (step order), `rounds` times, for profilers.
+//! `PROBE_ONLY=i` replays only dispatch i (step order), `rounds` times, and
+//! `PROBE_TRAIN=1` runs only `rounds` x `reps` training steps, for profilers.
 
 use medgpu::bench::Devices;
 use medgpu::gpu::DeviceOptions;
@@ -74,6 +75,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         train[(i % n) * batch..(i % n + 1) * batch].to_vec()
     };
     program.train_steps(&[rows_of(0)], &[1e-3])?;
+    if std::env::var("PROBE_TRAIN").is_ok() {
+        // train_steps alone, `rounds` times `reps` steps (for profilers)
+        let batches: Vec<Vec<u32>> = (0..reps).map(rows_of).collect();
+        for _ in 0..rounds {
+            let t = std::time::Instant::now();
+            program.train_steps(&batches, &[1e-3])?;
+            program.read_loss()?;
+            println!("train_steps: {:.1} us per step", t.elapsed().as_secs_f64() * 1e6 / reps as f64);
+        }
+        return Ok(());
+    }
     if let Some(i) = std::env::var("PROBE_ONLY").ok().and_then(|v| v.parse::<usize>().ok()) {
         // dispatch i alone, `rounds` times (for profilers)
         for _ in 0..rounds {
