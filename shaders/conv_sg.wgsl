@@ -417,27 +417,49 @@ fn conv2d_backward_weight_sg4(
     var acc0: array<vec4<f32>, 8>;
     var acc1: array<vec4<f32>, 8>;
     var rowsum = vec4<f32>(0.0);
+    // blocks of 4 output pixels in row order, two per step where their
+    // count is even: a loop writes the accumulators under its mask once
+    // per step (a blend each on lavapipe), so more work per step costs less
+    let blocks = ohw / 4u;
+    let pairs = blocks % 2u == 0u;
     for (var bb = 0u; bb < BATCH; bb = bb + 1u) {
         let dyb = vec4<u32>(bb * OUT_C * ohw) + o * ohw;
         let xb = bb * IN_C * hw;
-        for (var oy = 0u; oy < OUT_H; oy = oy + 1u) {
-            for (var q = 0u; q < OUT_W; q = q + 4u) {
-                let p = oy * OUT_W + q;
-                let d0 = b4[(dyb.x + p) / 4u];
-                let d1 = b4[(dyb.y + p) / 4u];
-                let d2 = b4[(dyb.z + p) / 4u];
-                let d3 = b4[(dyb.w + p) / 4u];
-                let x0 = x_under4(xb, t0, oy, q);
-                var x1 = vec4<f32>(0.0);
-                if (SG_COLS == 16u) { x1 = x_under4(xb, t1, oy, q); }
-                weight_pixel(&acc0, &acc1, &rowsum, vec4<f32>(d0.x, d1.x, d2.x, d3.x), x0.x, x1.x);
-                weight_pixel(&acc0, &acc1, &rowsum, vec4<f32>(d0.y, d1.y, d2.y, d3.y), x0.y, x1.y);
-                weight_pixel(&acc0, &acc1, &rowsum, vec4<f32>(d0.z, d1.z, d2.z, d3.z), x0.z, x1.z);
-                weight_pixel(&acc0, &acc1, &rowsum, vec4<f32>(d0.w, d1.w, d2.w, d3.w), x0.w, x1.w);
-            }
+        for (var k = 0u; k < blocks; k = k + select(1u, 2u, pairs)) {
+            weight_block4(&acc0, &acc1, &rowsum, dyb, xb, t0, t1, k);
+            if (pairs) { weight_block4(&acc0, &acc1, &rowsum, dyb, xb, t0, t1, k + 1u); }
         }
     }
     store_weight_grads(wid, r0, n0, &acc0, &acc1, rowsum);
+}
+
+// Block k (pixels 4k..4k+3 of the output plane) of the weight gradient:
+// dy of the invocation's 4 channels (offsets dyb) there as 4 vec4, and the
+// input under each lane's taps t0 and t1 in the sample at xb.
+fn weight_block4(
+    acc0: ptr<function, array<vec4<f32>, 8>>,
+    acc1: ptr<function, array<vec4<f32>, 8>>,
+    rowsum: ptr<function, vec4<f32>>,
+    dyb: vec4<u32>,
+    xb: u32,
+    t0: vec3<u32>,
+    t1: vec3<u32>,
+    k: u32,
+) {
+    let p = k * 4u;
+    let oy = p / OUT_W;
+    let q = p % OUT_W;
+    let d0 = b4[(dyb.x + p) / 4u];
+    let d1 = b4[(dyb.y + p) / 4u];
+    let d2 = b4[(dyb.z + p) / 4u];
+    let d3 = b4[(dyb.w + p) / 4u];
+    let x0 = x_under4(xb, t0, oy, q);
+    var x1 = vec4<f32>(0.0);
+    if (SG_COLS == 16u) { x1 = x_under4(xb, t1, oy, q); }
+    weight_pixel(acc0, acc1, rowsum, vec4<f32>(d0.x, d1.x, d2.x, d3.x), x0.x, x1.x);
+    weight_pixel(acc0, acc1, rowsum, vec4<f32>(d0.y, d1.y, d2.y, d3.y), x0.y, x1.y);
+    weight_pixel(acc0, acc1, rowsum, vec4<f32>(d0.z, d1.z, d2.z, d3.z), x0.z, x1.z);
+    weight_pixel(acc0, acc1, rowsum, vec4<f32>(d0.w, d1.w, d2.w, d3.w), x0.w, x1.w);
 }
 
 // conv2d_backward_input_sg for 3x3 kernels at stride 1, input channels a
