@@ -280,21 +280,19 @@ fn conv2d_forward_sg4(
     var acc0: array<vec4<f32>, 8>;
     var acc1: array<vec4<f32>, 8>;
     if (KH == 3u && KW == 3u && IN_C % 4u == 0u) {
-        // 3x3 over 4 channels at a time: their 36 taps of a weight row are
-        // 9 aligned vec4, channel cc's 9 from element cc of vec4 2cc
-        // (3 vec4 loads per channel where single taps take 9)
-        for (var c = 0u; c < IN_C; c = c + 4u) {
-            let plane = xbase + c * hw;
-            let i0 = (wrow0 + c * 9u) / 4u;
-            let i1 = (wrow1 + c * 9u) / 4u;
-            channel_taps9(&acc0, &acc1, plane, oy, q, taps_vec4(i0), taps_vec4(i1), 0);
-            channel_taps9(&acc0, &acc1, plane + hw, oy, q, taps_vec4(i0 + 2u), taps_vec4(i1 + 2u), 1);
-            channel_taps9(&acc0, &acc1, plane + 2u * hw, oy, q, taps_vec4(i0 + 4u), taps_vec4(i1 + 4u), 2);
-            channel_taps9(&acc0, &acc1, plane + 3u * hw, oy, q, taps_vec4(i0 + 6u), taps_vec4(i1 + 6u), 3);
+        // 3x3 with rows of IN_C * 9 weights a multiple of 4: channel c's 9
+        // taps are the 3 aligned vec4 around them, shifted by c % 4 in
+        // registers (3 loads where single taps take 9). One channel per
+        // step: 4 written out ran slower (more code, more spills).
+        for (var c = 0u; c < IN_C; c = c + 1u) {
+            let f = c % 4u;
+            let w0 = taps_from(taps_vec4((wrow0 + c * 9u) / 4u), f);
+            let w1 = taps_from(taps_vec4((wrow1 + c * 9u) / 4u), f);
+            channel_taps9(&acc0, &acc1, xbase + c * hw, oy, q, w0, w1);
         }
     } else if (KH == 3u && KW == 3u) {
         for (var c = 0u; c < IN_C; c = c + 1u) {
-            channel_taps9(&acc0, &acc1, xbase + c * hw, oy, q, taps9(wrow0 + c * 9u), taps9(wrow1 + c * 9u), 0);
+            channel_taps9(&acc0, &acc1, xbase + c * hw, oy, q, taps9(wrow0 + c * 9u), taps9(wrow1 + c * 9u));
         }
     } else {
         for (var c = 0u; c < IN_C; c = c + 1u) {
@@ -317,10 +315,9 @@ fn conv2d_forward_sg4(
 
 // The 9 taps of one input channel (plane) for 4 output pixels (row oy,
 // columns q..q+3) of a 3x3 convolution: tap (ky, kx) of the weights of
-// columns j and 8 + j is element first + 3 * ky + kx of w0 and w1 (first
-// a constant). Written out, not looped: inside a loop every accumulator
-// write is masked by the loop (a blend on lavapipe), and the 64
-// accumulators spill more.
+// columns j and 8 + j is element 3 * ky + kx of w0 and w1. Written out,
+// not looped: inside a loop every accumulator write is masked by the loop
+// (a blend on lavapipe), and the 64 accumulators spill more.
 fn channel_taps9(
     acc0: ptr<function, array<vec4<f32>, 8>>,
     acc1: ptr<function, array<vec4<f32>, 8>>,
@@ -329,11 +326,10 @@ fn channel_taps9(
     q: u32,
     w0: Row12,
     w1: Row12,
-    first: i32,
 ) {
-    row_taps3(acc0, acc1, input_row(plane, oy * SH, q), w0, w1, first, false);
-    row_taps3(acc0, acc1, input_row(plane, oy * SH + 1u, q), w0, w1, first + 3, false);
-    row_taps3(acc0, acc1, input_row(plane, oy * SH + 2u, q), w0, w1, first + 6, false);
+    row_taps3(acc0, acc1, input_row(plane, oy * SH, q), w0, w1, 0, false);
+    row_taps3(acc0, acc1, input_row(plane, oy * SH + 1u, q), w0, w1, 3, false);
+    row_taps3(acc0, acc1, input_row(plane, oy * SH + 2u, q), w0, w1, 6, false);
 }
 
 // The 3 taps (kx = 0, 1, 2) of one row, weights at elements t..t+2 of w0
