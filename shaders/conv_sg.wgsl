@@ -458,6 +458,118 @@ fn weight_block4(
     weight_pixel(acc0, acc1, rowsum, vec4<f32>(d0.w, d1.w, d2.w, d3.w), x0.w, x1.w);
 }
 
+// conv2d_backward_weight_sg4 with the roles turned, for KW = 3 and at
+// least 8 tap rows (c, ky) (kernels::specialize picks it): an invocation
+// owns one tap row and its 3 taps across, the columns are output
+// channels. Per 4 output pixels an invocation loads its input row around
+// them (1 to 3 aligned vec4), which gives all 3 taps, and lane j dy of
+// channel o0 + j (and o0 + 8 + j) there as one vec4, which
+// subgroupBroadcast hands to every lane: 2 or 3 loads feed 3 x 16 x 4
+// multiply-adds where the sg4 kernel needs 6 for 4 x 16 x 4. Pixels are
+// added in the same order as there.
+@compute @workgroup_size(SG_WG, 1, 1)
+fn conv2d_backward_weight_kx3(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let ohw = OUT_H * OUT_W;
+    let hw = IN_H * IN_W;
+    let tap_rows = IN_C * KH;
+    let r = wid.x * SG_WG + li;
+    let tr = min(r, tap_rows - 1u);
+    let c = tr / KH;
+    let ky = tr % KH;
+    let o0 = wid.y * SG_COLS;
+    let j = min(lane, COLS - 1u);
+    let oa = min(o0 + j, OUT_C - 1u);
+    let ob = min(o0 + COLS + j, OUT_C - 1u);
+    var acc0: array<vec4<f32>, 8>;
+    var acc1: array<vec4<f32>, 8>;
+    // this lane's sums of dy of channels oa and ob (the bias gradient)
+    var dsum = vec2<f32>(0.0);
+    let blocks = ohw / 4u;
+    let pairs = blocks % 2u == 0u;
+    for (var bb = 0u; bb < BATCH; bb = bb + 1u) {
+        let dy = vec2<u32>(bb * OUT_C * ohw) + vec2<u32>(oa, ob) * ohw;
+        let plane = (bb * IN_C + c) * hw;
+        for (var k = 0u; k < blocks; k = k + select(1u, 2u, pairs)) {
+            tap_row_block(&acc0, &acc1, &dsum, plane, ky, dy, k);
+            if (pairs) { tap_row_block(&acc0, &acc1, &dsum, plane, ky, dy, k + 1u); }
+        }
+    }
+    // dw[o, c, ky, kx] for the 3 kx of this tap row
+    let n = tr * 3u;
+    for (var jj = 0u; jj < COLS; jj = jj + 1u) {
+        if (r < tap_rows) {
+            store_taps3(o0 + jj, n, acc_column(&acc0, jj));
+            if (SG_COLS == 16u) { store_taps3(o0 + COLS + jj, n, acc_column(&acc1, jj)); }
+        }
+    }
+    if (BIAS_GRAD && wid.x == 0u && li < COLS) {
+        store_bias(o0 + lane, dsum.x);
+        if (SG_COLS == 16u) { store_bias(o0 + COLS + lane, dsum.y); }
+    }
+}
+
+// Block k (pixels 4k..4k+3) of conv2d_backward_weight_kx3: the 3 taps'
+// input values there from the input row (tap row ky of the plane at
+// `plane`), times dy of each lane's channels (offsets dy).
+fn tap_row_block(
+    acc0: ptr<function, array<vec4<f32>, 8>>,
+    acc1: ptr<function, array<vec4<f32>, 8>>,
+    dsum: ptr<function, vec2<f32>>,
+    plane: u32,
+    ky: u32,
+    dy: vec2<u32>,
+    k: u32,
+) {
+    let p = k * 4u;
+    let oy = p / OUT_W;
+    let q = p % OUT_W;
+    let row = input_row(plane, oy * SH + ky, q);
+    let x0 = window4(row, 4 - i32(PW));
+    let x1 = window4(row, 5 - i32(PW));
+    let x2 = window4(row, 6 - i32(PW));
+    let da = b4[(dy.x + p) / 4u];
+    var db = vec4<f32>(0.0);
+    if (SG_COLS == 16u) { db = b4[(dy.y + p) / 4u]; }
+    tap_row_pixel(acc0, acc1, dsum, vec4<f32>(x0.x, x1.x, x2.x, 0.0), da.x, db.x);
+    tap_row_pixel(acc0, acc1, dsum, vec4<f32>(x0.y, x1.y, x2.y, 0.0), da.y, db.y);
+    tap_row_pixel(acc0, acc1, dsum, vec4<f32>(x0.z, x1.z, x2.z, 0.0), da.z, db.z);
+    tap_row_pixel(acc0, acc1, dsum, vec4<f32>(x0.w, x1.w, x2.w, 0.0), da.w, db.w);
+}
+
+// One pixel: the 3 taps' input values times every lane's dy (a: first 8
+// columns, b: second 8), and dy into the lane's bias sums.
+fn tap_row_pixel(
+    acc0: ptr<function, array<vec4<f32>, 8>>,
+    acc1: ptr<function, array<vec4<f32>, 8>>,
+    dsum: ptr<function, vec2<f32>>,
+    taps: vec4<f32>,
+    da: f32,
+    db: f32,
+) {
+    fma8(acc0, taps, da);
+    if (SG_COLS == 16u) { fma8(acc1, taps, db); }
+    *dsum = *dsum + vec2<f32>(da, db);
+}
+
+// dw of output channel o at taps n..n+2 (one tap row's 3 taps across).
+fn store_taps3(o: u32, n: u32, v: vec4<f32>) {
+    if (o >= OUT_C) { return; }
+    let at = o * IN_C * KH * KW + n;
+    put(at, v.x);
+    put(at + 1u, v.y);
+    put(at + 2u, v.z);
+}
+
+// The bias gradient of output channel o.
+fn store_bias(o: u32, v: f32) {
+    if (o >= OUT_C) { return; }
+    if (ACCUMULATE) { bias[o] = bias[o] + v; } else { bias[o] = v; }
+}
+
 // conv2d_backward_input_sg for 3x3 kernels at stride 1, input channels a
 // multiple of 4 and rows of a multiple of 4 (kernels::specialize picks
 // it), the input gradient the way conv2d_forward_sg4 makes the forward:

@@ -234,6 +234,7 @@ kernel_table! {
     Conv2dBackwardWeightSg4 => ConvSg, "conv2d_backward_weight_sg4";
     Conv2dForwardSg4 => ConvSg, "conv2d_forward_sg4";
     Conv2dBackwardInputSg4 => ConvSg, "conv2d_backward_input_sg4";
+    Conv2dBackwardWeightKx3 => ConvSg, "conv2d_backward_weight_kx3";
     LstmForward => Rnn, "lstm_forward";
     LstmBackward => Rnn, "lstm_backward";
     GruForward => Rnn, "gru_forward";

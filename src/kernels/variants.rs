@@ -198,9 +198,16 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     let w = |i: usize| call.uniform[i] as usize;
     let (batch, c, h, ww, oc, oh, ow, kh, kw) = (w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7), w(8));
     let (sh, sw, pw) = (w(9), w(10), w(12));
+    let rows_of_4 = ww.is_multiple_of(4) && ow.is_multiple_of(4);
+    let sg4 = sw == 1 && rows_of_4 && pw <= 4 && kw <= pw + 5;
+    // the weight gradient by tap rows (c, ky) and their 3 taps across,
+    // with output channels as columns, where there are 8 tap rows or more
+    let kx3 = sg4 && kernel == KernelId::Conv2dBackwardWeightSg && kw == 3 && c * kh >= 8;
     let (rows, cols) = match kernel {
         KernelId::Conv2dForwardSg => (batch * oh * ow, oc),
         KernelId::Conv2dBackwardInputSg => (batch * h * ww, c),
+        // (one tap row per invocation, counted as the 4 rows subgroup_grid gives one)
+        _ if kx3 => (c * kh * 4, oc),
         _ => (oc, c * kh * kw),
     };
     let (groups, wg, sg_cols) = subgroup_grid(rows, cols);
@@ -214,8 +221,7 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     // pixels at a time for 3x3 kernels at stride 1 over input channels a
     // multiple of 4 (its weights as vec4: with scalar weight loads it ran
     // no faster than the scalar kernel)
-    let rows_of_4 = ww.is_multiple_of(4) && ow.is_multiple_of(4);
-    if sw == 1 && rows_of_4 && pw <= 4 && kw <= pw + 5 {
+    if sg4 {
         // bindings 6-8: a, b and out again as vec4 views; each kernel
         // reads only views of whole vec4 rows (a: x, or dy for the input
         // gradient; b: dy for the weight gradient, w for the others; out:
@@ -225,6 +231,7 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
             let input_sg4 = sh == 1 && kh == 3 && kw == 3 && c.is_multiple_of(4);
             match kernel {
                 KernelId::Conv2dForwardSg => call.kernel = KernelId::Conv2dForwardSg4,
+                KernelId::Conv2dBackwardWeightSg if kx3 => call.kernel = KernelId::Conv2dBackwardWeightKx3,
                 KernelId::Conv2dBackwardWeightSg => call.kernel = KernelId::Conv2dBackwardWeightSg4,
                 KernelId::Conv2dBackwardInputSg if input_sg4 => {
                     call.kernel = KernelId::Conv2dBackwardInputSg4
