@@ -458,9 +458,9 @@ fn weight_block4(
     weight_pixel(acc0, acc1, rowsum, vec4<f32>(d0.w, d1.w, d2.w, d3.w), x0.w, x1.w);
 }
 
-// conv2d_backward_weight_sg4 with the roles turned, for KW = 3 and at
-// least 8 tap rows (c, ky) (kernels::specialize picks it): an invocation
-// owns one tap row and its 3 taps across, the columns are output
+// conv2d_backward_weight_sg4 with the roles turned, for KW = 3
+// (kernels::specialize picks it): an invocation owns one tap row (c, ky)
+// and its 3 taps across, the columns are output
 // channels. Per 4 output pixels an invocation loads its input row around
 // them (1 to 3 aligned vec4), which gives all 3 taps, and lane j dy of
 // channel o0 + j (and o0 + 8 + j) there as one vec4, which

@@ -201,8 +201,8 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     let rows_of_4 = ww.is_multiple_of(4) && ow.is_multiple_of(4);
     let sg4 = sw == 1 && rows_of_4 && pw <= 4 && kw <= pw + 5;
     // the weight gradient by tap rows (c, ky) and their 3 taps across,
-    // with output channels as columns, where there are 8 tap rows or more
-    let kx3 = sg4 && kernel == KernelId::Conv2dBackwardWeightSg && kw == 3 && c * kh >= 8;
+    // with output channels as columns
+    let kx3 = sg4 && kernel == KernelId::Conv2dBackwardWeightSg && kw == 3;
     let (rows, cols) = match kernel {
         KernelId::Conv2dForwardSg => (batch * oh * ow, oc),
         KernelId::Conv2dBackwardInputSg => (batch * h * ww, c),
@@ -210,7 +210,13 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
         _ if kx3 => (c * kh * 4, oc),
         _ => (oc, c * kh * kw),
     };
-    let (groups, wg, sg_cols) = subgroup_grid(rows, cols);
+    let (mut groups, wg, mut sg_cols) = subgroup_grid(rows, cols);
+    if kx3 && c * kh < 8 {
+        // fewer tap rows than a subgroup (a first layer): 8 columns per
+        // workgroup, so that there are two workgroups or more
+        sg_cols = 8;
+        groups[1] = oc.div_ceil(8) as u32;
+    }
     call.kernel = kernel;
     call.groups = groups;
     call.overrides.push(("SG_WG", wg as f64));
