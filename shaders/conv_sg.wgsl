@@ -279,16 +279,13 @@ fn conv2d_forward_sg4(
     let wrow1 = min(o0 + COLS + j, OUT_C - 1u) * kk;
     var acc0: array<vec4<f32>, 8>;
     var acc1: array<vec4<f32>, 8>;
-    if (KH == 3u && KW == 3u && IN_C % 4u == 0u) {
-        // 3x3 with rows of IN_C * 9 weights a multiple of 4: channel c's 9
-        // taps are the 3 aligned vec4 around them, shifted by c % 4 in
-        // registers (3 loads where single taps take 9). One channel per
-        // step: 4 written out ran slower (more code, more spills).
+    if (KH == 3u && KW == 3u && (OUT_C * kk) % 4u == 0u) {
+        // 3x3 with all weights whole vec4: the 9 taps of (o, c) are the 3
+        // aligned vec4 around them, shifted in registers (3 loads where
+        // single taps take 9). One channel per step: 4 written out ran
+        // slower (more code, more spills).
         for (var c = 0u; c < IN_C; c = c + 1u) {
-            let f = c % 4u;
-            let w0 = taps_from(taps_vec4((wrow0 + c * 9u) / 4u), f);
-            let w1 = taps_from(taps_vec4((wrow1 + c * 9u) / 4u), f);
-            channel_taps9(&acc0, &acc1, xbase + c * hw, oy, q, w0, w1);
+            channel_taps9(&acc0, &acc1, xbase + c * hw, oy, q, taps9_vec4(wrow0 + c * 9u), taps9_vec4(wrow1 + c * 9u));
         }
     } else if (KH == 3u && KW == 3u) {
         for (var c = 0u; c < IN_C; c = c + 1u) {
@@ -307,10 +304,28 @@ fn conv2d_forward_sg4(
             }
         }
     }
-    for (var jj = 0u; jj < COLS; jj = jj + 1u) {
-        store_forward4(r0, o0 + jj, acc_column(&acc0, jj));
-        if (SG_COLS == 16u) { store_forward4(r0, o0 + COLS + jj, acc_column(&acc1, jj)); }
+    // lane j loads the bias of columns j and 8 + j for the subgroup
+    var bias0 = 0.0;
+    var bias1 = 0.0;
+    if (HAS_BIAS) {
+        bias0 = bias[min(o0 + j, OUT_C - 1u)];
+        if (SG_COLS == 16u) { bias1 = bias[min(o0 + COLS + j, OUT_C - 1u)]; }
     }
+    store_forward8(r0, o0, &acc0, bias0);
+    if (SG_COLS == 16u) { store_forward8(r0, o0 + COLS, &acc1, bias1); }
+}
+
+// Stores columns o0..o0+7 of rows r0..r0+3 (acc), the bias of column j
+// from lane j.
+fn store_forward8(r0: u32, o0: u32, acc: ptr<function, array<vec4<f32>, 8>>, lane_bias: f32) {
+    store_forward4(r0, o0, (*acc)[0], subgroupBroadcast(lane_bias, 0u));
+    store_forward4(r0, o0 + 1u, (*acc)[1], subgroupBroadcast(lane_bias, 1u));
+    store_forward4(r0, o0 + 2u, (*acc)[2], subgroupBroadcast(lane_bias, 2u));
+    store_forward4(r0, o0 + 3u, (*acc)[3], subgroupBroadcast(lane_bias, 3u));
+    store_forward4(r0, o0 + 4u, (*acc)[4], subgroupBroadcast(lane_bias, 4u));
+    store_forward4(r0, o0 + 5u, (*acc)[5], subgroupBroadcast(lane_bias, 5u));
+    store_forward4(r0, o0 + 6u, (*acc)[6], subgroupBroadcast(lane_bias, 6u));
+    store_forward4(r0, o0 + 7u, (*acc)[7], subgroupBroadcast(lane_bias, 7u));
 }
 
 // The 9 taps of one input channel (plane) for 4 output pixels (row oy,
@@ -358,6 +373,12 @@ fn row_taps3(
     }
 }
 
+// The 9 weights of b from index t in elements 0..8, from the 3 aligned
+// vec4 around them (b holds whole vec4).
+fn taps9_vec4(t: u32) -> Row12 {
+    return taps_from(taps_vec4(t / 4u), t % 4u);
+}
+
 // Vec4 i..i+2 of the vec4 view of b (12 weights).
 fn taps_vec4(i: u32) -> Row12 {
     return Row12(b4[i], b4[i + 1u], b4[i + 2u]);
@@ -372,12 +393,10 @@ fn taps9(t: u32) -> Row12 {
     );
 }
 
-// Stores output channel o of the 4 pixels of rows r0..r0+3 as one vec4.
-fn store_forward4(r0: u32, o: u32, v: vec4<f32>) {
+// Stores output channel o (bias bv) of the 4 pixels of rows r0..r0+3 as one vec4.
+fn store_forward4(r0: u32, o: u32, v: vec4<f32>, bv: f32) {
     let ohw = OUT_H * OUT_W;
     if (r0 >= BATCH * ohw || o >= OUT_C) { return; }
-    var bv = 0.0;
-    if (HAS_BIAS) { bv = bias[o]; }
     let y = vec4<f32>(
         act_apply(ACT, v.x + bv),
         act_apply(ACT, v.y + bv),
@@ -686,8 +705,20 @@ fn input_row(plane: u32, iy_padded: u32, q: u32) -> Row12 {
 fn row12(plane: u32, y: i32, height: u32, width: u32, q: u32) -> Row12 {
     let row_ok = y >= 0 && y < i32(height);
     let row = plane + u32(select(0, y, row_ok)) * width;
+    if (width == 8u) {
+        // the whole row is 2 vec4: load those, and place them by q
+        let a = block4(row, 0, row_ok, width);
+        let b = block4(row, 4, row_ok, width);
+        return Row12(of_row8(a, b, i32(q) - 4), of_row8(a, b, i32(q)), of_row8(a, b, i32(q) + 4));
+    }
     let c = i32(q);
     return Row12(block4(row, c - 4, row_ok, width), block4(row, c, row_ok, width), block4(row, c + 4, row_ok, width));
+}
+
+// Columns c0..c0+3 (c0 a multiple of 4) of an 8-wide row whose columns
+// 0-3 are a and 4-7 are b; zeros outside.
+fn of_row8(a: vec4<f32>, b: vec4<f32>, c0: i32) -> vec4<f32> {
+    return select(select(vec4<f32>(0.0), b, c0 == 4), a, c0 == 0);
 }
 
 // The 4 values of a row of `a` from column c0 (a multiple of 4), or zeros
