@@ -39,6 +39,8 @@ override ACCUMULATE: bool = false;
 @group(0) @binding(5) var<storage, read_write> src4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> aux4: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> dst4: array<vec4<f32>>;
+// Binding 2 (argmax) again as vec4, for the *_v8 entry points (rows of a multiple of 8).
+@group(0) @binding(8) var<storage, read_write> arg4: array<vec4<f32>>;
 
 fn put_grad(idx: u32, g: f32) {
     var v = g;
@@ -158,6 +160,33 @@ fn maxpool_forward_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     arg[i + 1u] = right.y;
 }
 
+// maxpool_forward_v4 over rows of a multiple of 8 (kernels::maxpool_forward
+// picks it): invocation i makes outputs 4i..4i+3 (one row) from 2 vec4 of
+// each of the two input rows and writes them and their positions as one
+// vec4 each: 6 accesses for 4 outputs where the v4 kernel makes 12.
+@compute @workgroup_size(256, 1, 1)
+fn maxpool_forward_v8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i4 = linear_index(gid, nwg);
+    let ohw = OUT_H * OUT_W;
+    if (i4 * 4u >= BATCH * IN_C * ohw) { return; }
+    let i = i4 * 4u;
+    let plane = (i / ohw) * IN_H * IN_W;
+    let r = i % ohw;
+    let p0 = (r / OUT_W) * 2u * IN_W + (r % OUT_W) * 2u;
+    let top = (plane + p0) / 4u;
+    let bottom = (plane + p0 + IN_W) / 4u;
+    let t0 = src4[top];
+    let t1 = src4[top + 1u];
+    let b0 = src4[bottom];
+    let b1 = src4[bottom + 1u];
+    let w0 = max_of_window(t0.x, t0.y, b0.x, b0.y, p0);
+    let w1 = max_of_window(t0.z, t0.w, b0.z, b0.w, p0 + 2u);
+    let w2 = max_of_window(t1.x, t1.y, b1.x, b1.y, p0 + 4u);
+    let w3 = max_of_window(t1.z, t1.w, b1.z, b1.w, p0 + 6u);
+    dst4[i4] = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
+    arg4[i4] = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
+}
+
 // The maximum of a 2x2 window whose top-left input is at in-plane index p
 // and its position (bits of an i32), the first maximum in row order.
 fn max_of_window(a: f32, b: f32, c: f32, d: f32, p: u32) -> vec2<f32> {
@@ -194,16 +223,57 @@ fn maxpool_backward_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
             select(0.0, d1, at1 == p + 3u),
         );
     }
+    put_grad4(i4, g);
+}
+
+// maxpool_backward_v4 over rows of a multiple of 8: invocation i makes dx
+// of the 8 inputs 8i..8i+7 (one row, covered by 4 windows, or by none in
+// the last row of an odd H) from one vec4 of dy and one of positions, and
+// writes them as 2 vec4.
+@compute @workgroup_size(256, 1, 1)
+fn maxpool_backward_v8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i8 = linear_index(gid, nwg);
+    let hw = IN_H * IN_W;
+    if (i8 * 8u >= BATCH * IN_C * hw) { return; }
+    let i = i8 * 8u;
+    let p = i % hw;
+    let oy = (p / IN_W) / 2u;
+    var lo = vec4<f32>(0.0);
+    var hi = vec4<f32>(0.0);
+    if (oy < OUT_H) {
+        let o4 = ((i / hw) * OUT_H * OUT_W + oy * OUT_W + (p % IN_W) / 2u) / 4u;
+        let at = vec4<u32>(bitcast<vec4<i32>>(arg4[o4]));
+        let d = src4[o4];
+        lo = vec4<f32>(
+            select(0.0, d.x, at.x == p),
+            select(0.0, d.x, at.x == p + 1u),
+            select(0.0, d.y, at.y == p + 2u),
+            select(0.0, d.y, at.y == p + 3u),
+        );
+        hi = vec4<f32>(
+            select(0.0, d.z, at.z == p + 4u),
+            select(0.0, d.z, at.z == p + 5u),
+            select(0.0, d.w, at.w == p + 6u),
+            select(0.0, d.w, at.w == p + 7u),
+        );
+    }
+    put_grad4(i8 * 2u, lo);
+    put_grad4(i8 * 2u + 1u, hi);
+}
+
+// dx as vec4 j (times act'(aux) with GRAD_ACT; added with ACCUMULATE).
+fn put_grad4(j: u32, g: vec4<f32>) {
+    var v = g;
     if (GRAD_ACT != 0u) {
-        let y = aux4[i4];
-        g = g * vec4<f32>(
+        let y = aux4[j];
+        v = v * vec4<f32>(
             act_grad_from_y(GRAD_ACT, y.x),
             act_grad_from_y(GRAD_ACT, y.y),
             act_grad_from_y(GRAD_ACT, y.z),
             act_grad_from_y(GRAD_ACT, y.w),
         );
     }
-    if (ACCUMULATE) { dst4[i4] = dst4[i4] + g; } else { dst4[i4] = g; }
+    if (ACCUMULATE) { dst4[j] = dst4[j] + v; } else { dst4[j] = v; }
 }
 
 @compute @workgroup_size(256, 1, 1)

@@ -176,10 +176,14 @@ fn pool_geoms() -> Vec<WindowGeom> {
         p(3, 2, 6, 6, (3, 3), (1, 1), (1, 1)),
         p(2, 4, 5, 3, (5, 3), (1, 1), (0, 0)),
         p(1, 2, 4, 4, (3, 2), (2, 1), (2, 1)),
-        // 2x2 at stride 2 over rows of a multiple of 4: the _v4 kernels
-        // (an odd height leaves the last row in no window)
+        // 2x2 at stride 2 over rows of a multiple of 4: the _v4 kernels, and
+        // of a multiple of 8: the _v8 ones (an odd height leaves the last
+        // row in no window)
         p(2, 3, 6, 8, (2, 2), (2, 2), (0, 0)),
         p(1, 2, 5, 4, (2, 2), (2, 2), (0, 0)),
+        p(1, 1, 2, 4, (2, 2), (2, 2), (0, 0)),
+        p(2, 3, 6, 12, (2, 2), (2, 2), (0, 0)),
+        p(1, 2, 5, 16, (2, 2), (2, 2), (0, 0)),
     ]
 }
 

@@ -222,10 +222,20 @@ fn pool_v4(g: &WindowGeom) -> bool {
     (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0) && g.w.is_multiple_of(4)
 }
 
-/// A `_v4` pool call: bindings 5-7 are x (or dy), aux and y (or dx) again, read as vec4.
+/// The `_v8` max-pool kernels: the `_v4` windows over rows of a multiple of 8.
+fn pool_v8(g: &WindowGeom) -> bool {
+    pool_v4(g) && g.w.is_multiple_of(8)
+}
+
+/// A `_v4` or `_v8` pool call: bindings 5-7 are x (or dy), aux and y (or
+/// dx) again, read as vec4, and for `_v8` binding 8 the positions (whole
+/// vec4 there: OW is a multiple of 4).
 fn with_vec4_views<B: Clone>(mut call: Call<B>, kernel: KernelId, invocations: usize) -> Call<B> {
-    if let [src, _, aux, dst] = call.bindings.as_slice() {
-        let views = [src.clone(), aux.clone(), dst.clone()];
+    if let [src, arg, aux, dst] = call.bindings.as_slice() {
+        let mut views = vec![src.clone(), aux.clone(), dst.clone()];
+        if matches!(kernel, KernelId::MaxpoolForwardV8 | KernelId::MaxpoolBackwardV8) {
+            views.push(arg.clone());
+        }
         call.bindings.extend(views);
     }
     call.kernel = kernel;
@@ -236,6 +246,9 @@ fn with_vec4_views<B: Clone>(mut call: Call<B>, kernel: KernelId, invocations: u
 /// y = max over each window; `argmax` gets the in-plane index of each maximum.
 pub fn maxpool_forward<B: Clone>(g: &WindowGeom, x: B, argmax: B, y: B, dummy: B) -> Call<B> {
     let call = pool(KernelId::MaxpoolForward, g, Act::None, false, [x, argmax, dummy, y], g.out_len());
+    if pool_v8(g) {
+        return with_vec4_views(call, KernelId::MaxpoolForwardV8, g.out_len() / 4);
+    }
     if pool_v4(g) {
         return with_vec4_views(call, KernelId::MaxpoolForwardV4, g.out_len() / 2);
     }
@@ -256,6 +269,9 @@ pub fn maxpool_backward<B: Clone>(
 ) -> Call<B> {
     let aux = aux.unwrap_or_else(|| dummy.clone());
     let call = pool(KernelId::MaxpoolBackward, g, grad_act, accumulate, [dy, argmax, aux, dx], g.in_len());
+    if pool_v8(g) {
+        return with_vec4_views(call, KernelId::MaxpoolBackwardV8, g.in_len() / 8);
+    }
     if pool_v4(g) {
         return with_vec4_views(call, KernelId::MaxpoolBackwardV4, g.in_len() / 4);
     }

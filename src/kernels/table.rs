@@ -265,6 +265,8 @@ kernel_table! {
     MaxpoolBackward => Pool, "maxpool_backward";
     MaxpoolForwardV4 => Pool, "maxpool_forward_v4";
     MaxpoolBackwardV4 => Pool, "maxpool_backward_v4";
+    MaxpoolForwardV8 => Pool, "maxpool_forward_v8";
+    MaxpoolBackwardV8 => Pool, "maxpool_backward_v8";
     AvgpoolForward => Pool, "avgpool_forward";
     AvgpoolBackward => Pool, "avgpool_backward";
     UpsampleForward => Pool, "upsample_forward";
