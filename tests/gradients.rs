@@ -288,23 +288,35 @@ fn whole_cnn_with_pooling_and_batch_norm_matches_finite_differences() {
 
 #[test]
 fn cnn_over_rows_of_four_matches_finite_differences() {
-    // [2, 2, 4, 8] -> conv 3x3 same relu -> maxpool 2 -> [3, 2, 4] -> conv 3x3
-    // same tanh -> [2, 2, 4] -> dense 3: rows of a multiple of 4, so the
-    // convolutions' four-pixel variants (adapters with 8-wide subgroups)
-    // and the vec4 max pools (every adapter) run
-    let data = random_data(6, 2 * 4 * 8, 1, LossKind::SoftmaxCrossEntropy, 53);
+    // [4, 4, 8] -> conv 3x3 same relu -> conv 1x1 relu -> maxpool 2 ->
+    // [4, 2, 4] -> conv 3x3 same tanh -> maxpool 2 -> [4, 1, 2] -> dense 3:
+    // rows of a multiple of 4 (and 8), so the convolutions' four-pixel
+    // variants (adapters with 8-wide subgroups: the 3x3 weight gradients by
+    // tap rows, the 1x1 one four pixels at a time, the input gradient of
+    // 4 channels) and the vec4 max pools over 8- and 4-wide rows (every
+    // adapter) run
+    let data = random_data(6, 4 * 4 * 8, 1, LossKind::SoftmaxCrossEntropy, 53);
     let mut g = Graph::new(2);
-    let x = g.input_shaped(&[2, 4, 8]).unwrap();
-    let h = g.conv2d("c1", x, 3, window(3, 1, Padding::SAME), Act::Relu).unwrap();
+    let x = g.input_shaped(&[4, 4, 8]).unwrap();
+    let h = g.conv2d("c1", x, 4, window(3, 1, Padding::SAME), Act::Relu).unwrap();
+    let h = g.conv2d("c1x1", h, 4, window(1, 1, Padding::VALID), Act::Relu).unwrap();
     let h = g.pool2d("p1", PoolKind::Max, h, window(2, 2, Padding::VALID)).unwrap();
-    assert_eq!(g.shape(h), &[2, 3, 2, 4]);
-    let h = g.conv2d("c2", h, 2, window(3, 1, Padding::SAME), Act::Tanh).unwrap();
+    assert_eq!(g.shape(h), &[2, 4, 2, 4]);
+    let h = g.conv2d("c2", h, 4, window(3, 1, Padding::SAME), Act::Tanh).unwrap();
+    let h = g.pool2d("p2", PoolKind::Max, h, window(2, 2, Padding::VALID)).unwrap();
+    assert_eq!(g.shape(h), &[2, 4, 1, 2]);
     let y = g.dense("out", h, 3, Act::None).unwrap();
     g.loss(y, LossKind::SoftmaxCrossEntropy, TargetSource::Targets).unwrap();
     let kernels = check_on(gpu(), "cnn over rows of 4", &g, &data, &[1, 4], 3);
-    let mut want = vec!["maxpool_forward_v4", "maxpool_backward_v4"];
+    let mut want =
+        vec!["maxpool_forward_v4", "maxpool_backward_v4", "maxpool_forward_v8", "maxpool_backward_v8"];
     if gpu().variants().subgroup8 {
-        want.extend(["conv2d_forward_sg4", "conv2d_backward_weight_sg4"]);
+        want.extend([
+            "conv2d_forward_sg4",
+            "conv2d_backward_weight_sg4",
+            "conv2d_backward_weight_kx3",
+            "conv2d_backward_input_sg4",
+        ]);
     }
     for k in want {
         assert!(kernels.contains(&k), "{k} not dispatched: {kernels:?}");
