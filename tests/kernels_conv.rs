@@ -66,6 +66,7 @@ fn conv_geoms() -> Vec<WindowGeom> {
         geom(1, 4, 7, 8, 12, (3, 3), (2, 1), (1, 1)),
         geom(1, 20, 5, 8, 6, (3, 3), (1, 1), (1, 1)),
         geom(2, 4, 6, 12, 5, (3, 3), (1, 1), (0, 3)),
+        geom(1, 7, 4, 8, 5, (3, 3), (1, 1), (1, 1)),
         // the output wider than the input: columns past the input are padding
         // (an 8-wide input row under 12 output columns)
         geom(1, 2, 5, 8, 3, (3, 3), (1, 1), (3, 3)),
