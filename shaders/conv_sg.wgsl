@@ -479,13 +479,12 @@ fn weight_block4(
 
 // conv2d_backward_weight_sg4 with the roles turned, for KW = 3
 // (kernels::specialize picks it): an invocation owns one tap row (c, ky)
-// and its 3 taps across, the columns are output
-// channels. Per 4 output pixels an invocation loads its input row around
-// them (1 to 3 aligned vec4), which gives all 3 taps, and lane j dy of
-// channel o0 + j (and o0 + 8 + j) there as one vec4, which
-// subgroupBroadcast hands to every lane: 2 or 3 loads feed 3 x 16 x 4
-// multiply-adds where the sg4 kernel needs 6 for 4 x 16 x 4. Pixels are
-// added in the same order as there.
+// and its 3 taps across, the columns are output channels. Per 4 output
+// pixels an invocation loads its input row around them (1 to 3 aligned
+// vec4), which gives all 3 taps, and lane j dy of channel o0 + j (and
+// o0 + 8 + j) there as one vec4, which subgroupBroadcast hands to every
+// lane: 2 or 3 loads feed 3 x 16 x 4 multiply-adds where the sg4 kernel
+// needs 6 for 4 x 16 x 4. Pixels are added in the same order as there.
 @compute @workgroup_size(SG_WG, 1, 1)
 fn conv2d_backward_weight_kx3(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -622,9 +621,9 @@ fn conv2d_backward_input_sg4(
     for (var o = 0u; o < OUT_C; o = o + 1u) {
         // w[o, c, ky, kx] is element c * 9 + 3 ky + kx of o's block of IN_C * 9 (a multiple of 4)
         let wo = o * IN_C * 9u;
-        let w0 = taps_from(taps_vec4((wo + ca * 9u) / 4u), ca % 4u);
+        let w0 = taps9_vec4(wo + ca * 9u);
         var w1 = w0;
-        if (SG_COLS == 16u) { w1 = taps_from(taps_vec4((wo + cb * 9u) / 4u), cb % 4u); }
+        if (SG_COLS == 16u) { w1 = taps9_vec4(wo + cb * 9u); }
         let plane = dybase + o * ohw;
         // dx(iy, ix) += dy(iy + PH - ky, ix + PW - kx) * w(ky, kx)
         let y = iy + i32(PH);
