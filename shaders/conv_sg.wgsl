@@ -463,7 +463,8 @@ fn weight_block4(
 ) {
     let p = k * 4u;
     let oy = p / OUT_W;
-    let q = p % OUT_W;
+    // (a constant 0 for 4-wide rows, so that NIR drops the loads of blocks outside the plane)
+    let q = select(p % OUT_W, 0u, OUT_W == 4u);
     let d0 = b4[(dyb.x + p) / 4u];
     let d1 = b4[(dyb.y + p) / 4u];
     let d2 = b4[(dyb.z + p) / 4u];
@@ -544,7 +545,8 @@ fn tap_row_block(
 ) {
     let p = k * 4u;
     let oy = p / OUT_W;
-    let q = p % OUT_W;
+    // (a constant 0 for 4-wide rows, so that NIR drops the loads of blocks outside the plane)
+    let q = select(p % OUT_W, 0u, OUT_W == 4u);
     let row = input_row(plane, oy * SH + ky, q);
     let x0 = window4(row, 4 - i32(PW));
     let x1 = window4(row, 5 - i32(PW));
