@@ -64,35 +64,19 @@ fn workgroup_divergent(@builtin(global_invocation_id) g: vec3<u32>, @builtin(loc
     out[g.x] = vec4<f32>(acc);
 }
 
+// fma() instead of a multiply and an add (pipelines of fma_64acc_fused)
+override FUSED: bool = false;
+
 fn fma4x4(acc: ptr<function, array<vec4<f32>, 4>>, v: vec4<f32>, c: f32) {
-    (*acc)[0] = (*acc)[0] + v * c;
-    (*acc)[1] = (*acc)[1] + v * (c + 1.0);
-    (*acc)[2] = (*acc)[2] + v * (c + 2.0);
-    (*acc)[3] = (*acc)[3] + v * (c + 3.0);
+    (*acc)[0] = madd(v, c, (*acc)[0]);
+    (*acc)[1] = madd(v, c + 1.0, (*acc)[1]);
+    (*acc)[2] = madd(v, c + 2.0, (*acc)[2]);
+    (*acc)[3] = madd(v, c + 3.0, (*acc)[3]);
 }
 
-fn fused4x4(acc: ptr<function, array<vec4<f32>, 4>>, v: vec4<f32>, c: f32) {
-    (*acc)[0] = fma(v, vec4<f32>(c), (*acc)[0]);
-    (*acc)[1] = fma(v, vec4<f32>(c + 1.0), (*acc)[1]);
-    (*acc)[2] = fma(v, vec4<f32>(c + 2.0), (*acc)[2]);
-    (*acc)[3] = fma(v, vec4<f32>(c + 3.0), (*acc)[3]);
-}
-
-// fma_64acc with fused multiply-adds
-@compute @workgroup_size(64)
-fn fma_64acc_fused(@builtin(global_invocation_id) g: vec3<u32>) {
-    var a: array<vec4<f32>, 4>;
-    var b: array<vec4<f32>, 4>;
-    var c: array<vec4<f32>, 4>;
-    var d: array<vec4<f32>, 4>;
-    for (var i = 0u; i < STEPS; i = i + 1u) {
-        let v = vec4<f32>(f32(i)) + vec4<f32>(f32(g.x));
-        fused4x4(&a, v, 0.5);
-        fused4x4(&b, v, 1.5);
-        fused4x4(&c, v, 2.5);
-        fused4x4(&d, v, 3.5);
-    }
-    out[g.x] = total4(&a) + total4(&b) + total4(&c) + total4(&d);
+fn madd(v: vec4<f32>, c: f32, acc: vec4<f32>) -> vec4<f32> {
+    if (FUSED) { return fma(v, vec4<f32>(c), acc); }
+    return acc + v * c;
 }
 
 fn total4(acc: ptr<function, array<vec4<f32>, 4>>) -> vec4<f32> {
@@ -185,16 +169,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("fma_16acc", 16.0),
         ("fma_64acc", 64.0),
         ("fma_64acc_bcast", 64.0),
+        // fma_64acc again with FUSED
         ("fma_64acc_fused", 64.0),
     ];
     let loads = 4096.0 * 1024.0;
-    for (name, floats) in entries {
+    for (label, floats) in entries {
+        let fused = label == "fma_64acc_fused";
+        let name = if fused { "fma_64acc" } else { label };
+        let constants = [("FUSED", if fused { 1.0 } else { 0.0 })];
         let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(name),
             layout: None,
             module: &module,
             entry_point: Some(name),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                ..Default::default()
+            },
             cache: None,
         });
         let layout = pipeline.get_bind_group_layout(0);
@@ -236,7 +227,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             best = best.min(t.elapsed().as_secs_f64() / 4.0);
         }
         println!(
-            "{name:<22} {:>9.1} us per dispatch, {:>6.2} ns per load per invocation ({floats} floats)",
+            "{label:<22} {:>9.1} us per dispatch, {:>6.2} ns per load per invocation ({floats} floats)",
             best * 1e6,
             best * 1e9 / loads
         );

@@ -216,14 +216,20 @@ fn maxpool_backward_v4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         let at1 = u32(bitcast<i32>(arg[o + 1u]));
         let d0 = src[o];
         let d1 = src[o + 1u];
-        g = vec4<f32>(
-            select(0.0, d0, at0 == p),
-            select(0.0, d0, at0 == p + 1u),
-            select(0.0, d1, at1 == p + 2u),
-            select(0.0, d1, at1 == p + 3u),
-        );
+        g = window_pair_grads(d0, d1, at0, at1, p);
     }
     put_grad4(i4, g);
+}
+
+// dx of the 4 inputs p..p+3 of one row under two neighbouring windows:
+// each window's dy (d0, d1) goes to its maximum (positions at0, at1).
+fn window_pair_grads(d0: f32, d1: f32, at0: u32, at1: u32, p: u32) -> vec4<f32> {
+    return vec4<f32>(
+        select(0.0, d0, at0 == p),
+        select(0.0, d0, at0 == p + 1u),
+        select(0.0, d1, at1 == p + 2u),
+        select(0.0, d1, at1 == p + 3u),
+    );
 }
 
 // maxpool_backward_v4 over rows of a multiple of 8: invocation i makes dx
@@ -244,18 +250,8 @@ fn maxpool_backward_v8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
         let o4 = ((i / hw) * OUT_H * OUT_W + oy * OUT_W + (p % IN_W) / 2u) / 4u;
         let at = vec4<u32>(bitcast<vec4<i32>>(arg4[o4]));
         let d = src4[o4];
-        lo = vec4<f32>(
-            select(0.0, d.x, at.x == p),
-            select(0.0, d.x, at.x == p + 1u),
-            select(0.0, d.y, at.y == p + 2u),
-            select(0.0, d.y, at.y == p + 3u),
-        );
-        hi = vec4<f32>(
-            select(0.0, d.z, at.z == p + 4u),
-            select(0.0, d.z, at.z == p + 5u),
-            select(0.0, d.w, at.w == p + 6u),
-            select(0.0, d.w, at.w == p + 7u),
-        );
+        lo = window_pair_grads(d.x, d.y, at.x, at.y, p);
+        hi = window_pair_grads(d.z, d.w, at.z, at.w, p + 4u);
     }
     put_grad4(i8 * 2u, lo);
     put_grad4(i8 * 2u + 1u, hi);
