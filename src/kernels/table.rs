@@ -19,6 +19,9 @@ pub const MATMUL_OPERANDS_WGSL: &str = include_str!("../../shaders/matmul_operan
 /// Prelude of the subgroup variants (COLS, fma8).
 pub const SUBGROUP_COMMON_WGSL: &str = include_str!("../../shaders/subgroup_common.wgsl");
 
+/// Prelude of the subgroup convolution families (conv_sg, conv_sg4): overrides, first row, stores.
+pub const CONV_SG_COMMON_WGSL: &str = include_str!("../../shaders/conv_sg_common.wgsl");
+
 /// Prelude of the recurrent families (equations, uniform, bindings, helpers).
 pub const RNN_COMMON_WGSL: &str = include_str!("../../shaders/rnn_common.wgsl");
 
@@ -52,6 +55,8 @@ pub enum Family {
     BatchNorm,
     /// shaders/conv_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
     ConvSg,
+    /// shaders/conv_sg4.wgsl (their four-pixel variants, for rows of a multiple of 4)
+    ConvSg4,
     /// shaders/rnn.wgsl (persistent: hidden sizes up to 64)
     Rnn,
     /// shaders/rnn_sg.wgsl (subgroup entry points of the persistent
@@ -75,7 +80,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 20] = [
+    pub const ALL: [Family; 21] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -88,6 +93,7 @@ impl Family {
         Family::Pool,
         Family::BatchNorm,
         Family::ConvSg,
+        Family::ConvSg4,
         Family::Rnn,
         Family::RnnSg,
         Family::RnnStep,
@@ -113,6 +119,7 @@ impl Family {
             Family::Pool => "pool.wgsl",
             Family::BatchNorm => "batchnorm.wgsl",
             Family::ConvSg => "conv_sg.wgsl",
+            Family::ConvSg4 => "conv_sg4.wgsl",
             Family::Rnn => "rnn.wgsl",
             Family::RnnSg => "rnn_sg.wgsl",
             Family::RnnStep => "rnn_step.wgsl",
@@ -138,6 +145,7 @@ impl Family {
             Family::Pool => include_str!("../../shaders/pool.wgsl"),
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Family::ConvSg => include_str!("../../shaders/conv_sg.wgsl"),
+            Family::ConvSg4 => include_str!("../../shaders/conv_sg4.wgsl"),
             Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
             Family::RnnSg => include_str!("../../shaders/rnn_sg.wgsl"),
             Family::RnnStep => include_str!("../../shaders/rnn_step.wgsl"),
@@ -154,7 +162,9 @@ impl Family {
     pub fn source(self) -> String {
         let preludes: &[&str] = match self {
             Family::Conv => &[WINDOW_COMMON_WGSL, CONV_COMMON_WGSL],
-            Family::ConvSg => &[WINDOW_COMMON_WGSL, CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL],
+            Family::ConvSg | Family::ConvSg4 => {
+                &[WINDOW_COMMON_WGSL, CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL, CONV_SG_COMMON_WGSL]
+            }
             Family::Pool => &[WINDOW_COMMON_WGSL],
             Family::Matmul => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL],
             Family::MatmulSg => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL, SUBGROUP_COMMON_WGSL],
@@ -231,10 +241,10 @@ kernel_table! {
     Conv2dForwardSg => ConvSg, "conv2d_forward_sg";
     Conv2dBackwardInputSg => ConvSg, "conv2d_backward_input_sg";
     Conv2dBackwardWeightSg => ConvSg, "conv2d_backward_weight_sg";
-    Conv2dBackwardWeightSg4 => ConvSg, "conv2d_backward_weight_sg4";
-    Conv2dForwardSg4 => ConvSg, "conv2d_forward_sg4";
-    Conv2dBackwardInputSg4 => ConvSg, "conv2d_backward_input_sg4";
-    Conv2dBackwardWeightKx3 => ConvSg, "conv2d_backward_weight_kx3";
+    Conv2dBackwardWeightSg4 => ConvSg4, "conv2d_backward_weight_sg4";
+    Conv2dForwardSg4 => ConvSg4, "conv2d_forward_sg4";
+    Conv2dBackwardInputSg4 => ConvSg4, "conv2d_backward_input_sg4";
+    Conv2dBackwardWeightKx3 => ConvSg4, "conv2d_backward_weight_kx3";
     LstmForward => Rnn, "lstm_forward";
     LstmBackward => Rnn, "lstm_backward";
     GruForward => Rnn, "gru_forward";
