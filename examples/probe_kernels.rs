@@ -135,8 +135,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let total: f64 = best.iter().map(|(_, us)| us).sum();
-    for (k, us) in &best {
-        println!("  {k:<28} {us:>9.1} us");
+    for ((k, us), g) in best.iter().zip(program.dispatch_groups()) {
+        println!("  {k:<28} {us:>9.1} us  {:>6} groups", g[0] * g[1] * g[2]);
     }
     println!(
         "  {:<28} {total:>9.1} us  ({:.0} samples/s if nothing else)",

@@ -23,6 +23,9 @@ override INPUTS: u32 = 0u;
 @group(0) @binding(15) var<storage, read_write> dst4: array<vec4<f32>>;
 // aux again (the GRU backward's gradient of gh)
 @group(0) @binding(16) var<storage, read_write> aux4: array<vec4<f32>>;
+// w_hh again: each lane's 4 units of a row are one aligned vec4 (H is a
+// multiple of 4), so loading a lane's weights takes a quarter of the loads
+@group(0) @binding(17) var<storage, read_write> whh4: array<vec4<f32>>;
 
 // Entries first..first+3 of sequence b's initial state (0 without one).
 fn init4(b: u32, first: u32) -> vec4<f32> {
@@ -50,17 +53,25 @@ fn load_cols(w: ptr<function, array<vec4<f32>, 128>>, u: u32, gates: u32) {
     let gh = gates * HIDDEN;
     for (var k = 0u; k < HIDDEN; k = k + 1u) {
         for (var q = 0u; q < gates; q = q + 1u) {
-            let at = k * gh + q * HIDDEN + u;
-            (*w)[4u * k + q] = vec4<f32>(whh[at], whh[at + 1u], whh[at + 2u], whh[at + 3u]);
+            (*w)[4u * k + q] = whh4[(k * gh + q * HIDDEN + u) / 4u];
         }
     }
 }
 
-// This lane's rows: wt[j] = rows u..u+3 of w_hh at column j (the backward).
-fn load_rows(wt: ptr<function, array<vec4<f32>, 128>>, u: u32, gates: u32) {
-    let gh = gates * HIDDEN;
-    for (var j = 0u; j < gh; j = j + 1u) {
-        (*wt)[j] = vec4<f32>(whh[u * gh + j], whh[(u + 1u) * gh + j], whh[(u + 2u) * gh + j], whh[(u + 3u) * gh + j]);
+// This lane's rows: wt[j] = rows u..u+3 of w_hh [H, N] at column j (the
+// backward), N = `cols`: 4 columns of the 4 rows per 4 vec4 loads, turned
+// round in registers.
+fn load_rows(wt: ptr<function, array<vec4<f32>, 128>>, u: u32, cols: u32) {
+    let n4 = cols / 4u;
+    for (var j4 = 0u; j4 < n4; j4 = j4 + 1u) {
+        let r0 = whh4[u * n4 + j4];
+        let r1 = whh4[(u + 1u) * n4 + j4];
+        let r2 = whh4[(u + 2u) * n4 + j4];
+        let r3 = whh4[(u + 3u) * n4 + j4];
+        (*wt)[4u * j4] = vec4<f32>(r0.x, r1.x, r2.x, r3.x);
+        (*wt)[4u * j4 + 1u] = vec4<f32>(r0.y, r1.y, r2.y, r3.y);
+        (*wt)[4u * j4 + 2u] = vec4<f32>(r0.z, r1.z, r2.z, r3.z);
+        (*wt)[4u * j4 + 3u] = vec4<f32>(r0.w, r1.w, r2.w, r3.w);
     }
 }
 
@@ -210,7 +221,7 @@ fn lstm_backward_lanes(
     let u = first_unit(lane);
     // wt[j]: rows u..u+3 of w_hh at column j
     var wt: array<vec4<f32>, 128>;
-    load_rows(&wt, u, 4u);
+    load_rows(&wt, u, 4u * HIDDEN);
     var dh_rec = vec4<f32>(0.0);
     var dc = vec4<f32>(0.0);
     let c0 = init4(b, hd + u);
@@ -318,7 +329,7 @@ fn gru_backward_lanes(
     let u = first_unit(lane);
     // wt[j]: rows u..u+3 of w_hh at column j
     var wt: array<vec4<f32>, 128>;
-    load_rows(&wt, u, 3u);
+    load_rows(&wt, u, 3u * HIDDEN);
     var dh_rec = vec4<f32>(0.0);
     let zero = vec4<f32>(0.0);
     for (var step = 0u; step < rn.steps; step = step + 1u) {
@@ -396,8 +407,7 @@ fn elman_forward_lanes(
     // w[k]: units u..u+3 of row k of w_hh
     var w: array<vec4<f32>, 32>;
     for (var k = 0u; k < hd; k = k + 1u) {
-        let at = k * hd + u;
-        w[k] = vec4<f32>(whh[at], whh[at + 1u], whh[at + 2u], whh[at + 3u]);
+        w[k] = whh4[(k * hd + u) / 4u];
     }
     var h = init4(b, u);
     for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
@@ -429,8 +439,15 @@ fn elman_backward_lanes(
     let u = first_unit(lane);
     // wt[j]: rows u..u+3 of w_hh at column j
     var wt: array<vec4<f32>, 32>;
-    for (var j = 0u; j < hd; j = j + 1u) {
-        wt[j] = vec4<f32>(whh[u * hd + j], whh[(u + 1u) * hd + j], whh[(u + 2u) * hd + j], whh[(u + 3u) * hd + j]);
+    for (var j4 = 0u; j4 < q4; j4 = j4 + 1u) {
+        let r0 = whh4[u * q4 + j4];
+        let r1 = whh4[(u + 1u) * q4 + j4];
+        let r2 = whh4[(u + 2u) * q4 + j4];
+        let r3 = whh4[(u + 3u) * q4 + j4];
+        wt[4u * j4] = vec4<f32>(r0.x, r1.x, r2.x, r3.x);
+        wt[4u * j4 + 1u] = vec4<f32>(r0.y, r1.y, r2.y, r3.y);
+        wt[4u * j4 + 2u] = vec4<f32>(r0.z, r1.z, r2.z, r3.z);
+        wt[4u * j4 + 3u] = vec4<f32>(r0.w, r1.w, r2.w, r3.w);
     }
     var dh_rec = vec4<f32>(0.0);
     for (var step = 0u; step < rn.steps; step = step + 1u) {

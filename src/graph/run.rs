@@ -325,6 +325,13 @@ impl Program {
         Ok(out)
     }
 
+    /// Workgroups (x, y, z) of each dispatch of the step, in step order:
+    /// beside [`Program::profile_dispatches`], shows which kernels leave
+    /// cores idle.
+    pub fn dispatch_groups(&self) -> Vec<[u32; 3]> {
+        self.dispatches.iter().map(|d| d.groups).collect()
+    }
+
     /// µs per replay of the whole step's dispatches in order, `reps` times
     /// in one pass (timed as [`Program::profile_dispatches`]): the kernels'
     /// share of a step, without copies, submits and waits.

@@ -104,9 +104,10 @@ pub(crate) fn lanes_hidden(hidden: usize) -> bool {
 /// itself, whose rows need not hold whole vec4).
 fn rnn_lanes<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     let from_input = call.overrides.iter().any(|(n, v)| *n == "INPUTS" && *v > 0.0);
-    // bindings: src, whh, gates, cells, hprev, dst, ...
+    // bindings: src, whh, gates, cells, hprev, dst, aux, ...; then vec4 views
+    // of src (gates from the input: unused), gates, cells, hprev, dst, aux, whh
     let src = if from_input { 2 } else { 0 };
-    let views: Vec<B> = [src, 2, 3, 4, 5, 6].iter().map(|&i| call.bindings[i].clone()).collect();
+    let views: Vec<B> = [src, 2, 3, 4, 5, 6, 1].iter().map(|&i| call.bindings[i].clone()).collect();
     call.bindings.extend(views);
     call.groups = [call.uniform[0], 1, 1];
     call.kernel = kernel;
