@@ -13,6 +13,8 @@
 
 override HIDDEN: u32;
 override INPUTS: u32 = 0u;
+// sequences one workgroup of lstm_backward_grads_lanes runs in turn
+override ROWS: u32 = 1u;
 
 // src, gates, cells, hprev, dst and aux again, read and written 4 values at a
 // time (the forward from the input binds gates in place of src)
@@ -26,6 +28,10 @@ override INPUTS: u32 = 0u;
 // w_hh again: each lane's 4 units of a row are one aligned vec4 (H is a
 // multiple of 4), so loading a lane's weights takes a quarter of the loads
 @group(0) @binding(17) var<storage, read_write> whh4: array<vec4<f32>>;
+// lstm_backward_grads_lanes: x [B, T, F] (the layer input) and the partial
+// weight gradients [S, H + F + 1, 4H]
+@group(0) @binding(18) var<storage, read_write> xin: array<f32>;
+@group(0) @binding(19) var<storage, read_write> part4: array<vec4<f32>>;
 
 // Entries first..first+3 of sequence b's initial state (0 without one).
 fn init4(b: u32, first: u32) -> vec4<f32> {
@@ -208,20 +214,86 @@ fn dout4(row: u32, b: u32, tt: u32, u: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-@compute @workgroup_size(8, 1, 1)
-fn lstm_backward_lanes(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(subgroup_invocation_id) lane: u32,
-) {
+// Sums of lstm_backward_grads_lanes, per lane: acc[4r + q] = row r of
+// [hprev | x | 1]^T . dz at gate q's columns u..u+3 (rows r < H: hprev,
+// H + f: input f, H + F: the bias), up to 4 (32 + 8 + 1) vec4.
+alias GradSums = array<vec4<f32>, 164>;
+
+// acc[4k + q] += h_k * d[q] for the 4 units k = 4m..4m+3 that lane m owns
+// (`hm`: their h_{t-1}); m is a constant at every call, and so every index.
+fn add_lane_hprev(hm: vec4<f32>, m: u32, d: array<vec4<f32>, 4>, acc: ptr<function, GradSums>) {
+    if (4u * m >= HIDDEN) { return; }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let k = 4u * (4u * m + i);
+        (*acc)[k] = (*acc)[k] + hm[i] * d[0];
+        (*acc)[k + 1u] = (*acc)[k + 1u] + hm[i] * d[1];
+        (*acc)[k + 2u] = (*acc)[k + 2u] + hm[i] * d[2];
+        (*acc)[k + 3u] = (*acc)[k + 3u] + hm[i] * d[3];
+    }
+}
+
+// acc row `r` (a constant) += v * d, for r below H + INPUTS + 1.
+fn add_grad_row(v: f32, r: u32, d: array<vec4<f32>, 4>, acc: ptr<function, GradSums>) {
+    if (r > HIDDEN + INPUTS) { return; }
+    (*acc)[4u * r] = (*acc)[4u * r] + v * d[0];
+    (*acc)[4u * r + 1u] = (*acc)[4u * r + 1u] + v * d[1];
+    (*acc)[4u * r + 2u] = (*acc)[4u * r + 2u] + v * d[2];
+    (*acc)[4u * r + 3u] = (*acc)[4u * r + 3u] + v * d[3];
+}
+
+// Adds row `row`'s products to acc: h_{t-1} and x from the lanes that load
+// them (lane m: h of units 4m..4m+3 and input m) by subgroupBroadcast.
+fn add_grads(row: u32, lane: u32, u: u32, d: array<vec4<f32>, 4>, acc: ptr<function, GradSums>) {
+    let hp = hprev4[(row * HIDDEN + u) / 4u];
+    add_lane_hprev(subgroupBroadcast(hp, 0u), 0u, d, acc);
+    add_lane_hprev(subgroupBroadcast(hp, 1u), 1u, d, acc);
+    add_lane_hprev(subgroupBroadcast(hp, 2u), 2u, d, acc);
+    add_lane_hprev(subgroupBroadcast(hp, 3u), 3u, d, acc);
+    add_lane_hprev(subgroupBroadcast(hp, 4u), 4u, d, acc);
+    add_lane_hprev(subgroupBroadcast(hp, 5u), 5u, d, acc);
+    add_lane_hprev(subgroupBroadcast(hp, 6u), 6u, d, acc);
+    add_lane_hprev(subgroupBroadcast(hp, 7u), 7u, d, acc);
+    let f = max(INPUTS, 1u);
+    let xl = xin[row * INPUTS + min(lane, f - 1u)];
+    if (INPUTS > 0u) { add_grad_row(subgroupBroadcast(xl, 0u), HIDDEN, d, acc); }
+    if (INPUTS > 1u) { add_grad_row(subgroupBroadcast(xl, 1u), HIDDEN + 1u, d, acc); }
+    if (INPUTS > 2u) { add_grad_row(subgroupBroadcast(xl, 2u), HIDDEN + 2u, d, acc); }
+    if (INPUTS > 3u) { add_grad_row(subgroupBroadcast(xl, 3u), HIDDEN + 3u, d, acc); }
+    if (INPUTS > 4u) { add_grad_row(subgroupBroadcast(xl, 4u), HIDDEN + 4u, d, acc); }
+    if (INPUTS > 5u) { add_grad_row(subgroupBroadcast(xl, 5u), HIDDEN + 5u, d, acc); }
+    if (INPUTS > 6u) { add_grad_row(subgroupBroadcast(xl, 6u), HIDDEN + 6u, d, acc); }
+    if (INPUTS > 7u) { add_grad_row(subgroupBroadcast(xl, 7u), HIDDEN + 7u, d, acc); }
+    add_grad_row(1.0, HIDDEN + INPUTS, d, acc);
+}
+
+// Stores acc row `r` (a constant) as row r of partial `s`: part4 [S, H + F + 1, 4H].
+fn store_grad_row(acc: ptr<function, GradSums>, r: u32, s: u32, u: u32) {
+    if (r > HIDDEN + INPUTS) { return; }
+    let at = ((s * (HIDDEN + INPUTS + 1u) + r) * 4u * HIDDEN + u) / 4u;
+    let q4 = HIDDEN / 4u;
+    part4[at] = (*acc)[4u * r];
+    part4[at + q4] = (*acc)[4u * r + 1u];
+    part4[at + 2u * q4] = (*acc)[4u * r + 2u];
+    part4[at + 3u * q4] = (*acc)[4u * r + 3u];
+}
+
+// store_grad_row for rows 4m..4m+3 (m a constant), below H.
+fn store_lane_rows(acc: ptr<function, GradSums>, m: u32, s: u32, u: u32) {
+    if (4u * m >= HIDDEN) { return; }
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        store_grad_row(acc, 4u * m + i, s, u);
+    }
+}
+
+// Backpropagation through time of sequence b: dz (dst4) and dL/d(initial
+// state); with `grads` (a constant at every call) also the sequence's
+// weight-gradient sums, added to acc.
+fn lstm_backward_row(b: u32, lane: u32, wt: ptr<function, array<vec4<f32>, 128>>, grads: bool, acc: ptr<function, GradSums>) {
     let hd = HIDDEN;
     let g4 = 4u * hd;
     let q4 = hd / 4u;
-    let b = wid.x;
     let owns = lane < q4;
     let u = first_unit(lane);
-    // wt[j]: rows u..u+3 of w_hh at column j
-    var wt: array<vec4<f32>, 128>;
-    load_rows(&wt, u, 4u * HIDDEN);
     var dh_rec = vec4<f32>(0.0);
     var dc = vec4<f32>(0.0);
     let c0 = init4(b, hd + u);
@@ -259,8 +331,9 @@ fn lstm_backward_lanes(
             dst4[at + 2u * q4] = d2;
             dst4[at + 3u * q4] = d3;
         }
+        if (grads) { add_grads(row, lane, u, array<vec4<f32>, 4>(d0, d1, d2, d3), acc); }
         // dL/dh_{t-1} through the recurrence: rows u..u+3 of w_hh . dz
-        let s = row_times_wt(d0, d1, d2, d3, &wt);
+        let s = row_times_wt(d0, d1, d2, d3, wt);
         dh_rec = select(dh, s, keep);
         ct = cp;
     }
@@ -269,6 +342,54 @@ fn lstm_backward_lanes(
             put_dinit(b, u + i, dh_rec[i]);
             put_dinit(b, hd + u + i, dc[i]);
         }
+    }
+}
+
+@compute @workgroup_size(8, 1, 1)
+fn lstm_backward_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    // wt[j]: rows u..u+3 of w_hh at column j
+    var wt: array<vec4<f32>, 128>;
+    load_rows(&wt, first_unit(lane), 4u * HIDDEN);
+    var unused: GradSums;
+    lstm_backward_row(wid.x, lane, &wt, false, &unused);
+}
+
+// lstm_backward_lanes with the weight gradients of rnn_grads_partial: a
+// workgroup runs ROWS sequences in turn and sums, at each step, the
+// products of h_{t-1}, x and 1 with the dz it has just computed into
+// registers; it stores them once, as partial wid.x of part4 [S, H + F + 1,
+// 4H] (rnn_grads_reduce adds the S partials). dz never has to be read back
+// and h_{t-1} is read once per step instead of once per 32 columns.
+@compute @workgroup_size(8, 1, 1)
+fn lstm_backward_grads_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let u = first_unit(lane);
+    var wt: array<vec4<f32>, 128>;
+    load_rows(&wt, u, 4u * HIDDEN);
+    var acc: GradSums;
+    for (var r = 0u; r < ROWS; r = r + 1u) {
+        let b = wid.x * ROWS + r;
+        if (b >= rn.batch) { break; }
+        lstm_backward_row(b, lane, &wt, true, &acc);
+    }
+    if (lane >= HIDDEN / 4u) { return; }
+    // every acc index a constant (written out by lane groups of rows, as
+    // they were summed: one indexed access would spill acc)
+    store_lane_rows(&acc, 0u, wid.x, u);
+    store_lane_rows(&acc, 1u, wid.x, u);
+    store_lane_rows(&acc, 2u, wid.x, u);
+    store_lane_rows(&acc, 3u, wid.x, u);
+    store_lane_rows(&acc, 4u, wid.x, u);
+    store_lane_rows(&acc, 5u, wid.x, u);
+    store_lane_rows(&acc, 6u, wid.x, u);
+    store_lane_rows(&acc, 7u, wid.x, u);
+    for (var f = 0u; f <= 8u; f = f + 1u) {
+        store_grad_row(&acc, HIDDEN + f, wid.x, u);
     }
 }
 

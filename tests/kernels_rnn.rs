@@ -606,3 +606,101 @@ fn recurrent_weight_grads_in_one_pass_match_reference() {
         }
     }
 }
+
+/// The LSTM backward that also sums the weight gradients (rnn_lanes.wgsl
+/// `lstm_backward_grads_lanes` and rnn_grads_reduce, on adapters that take
+/// rnn_lanes.wgsl) against the f64 backward and f64 sums over its dz:
+/// batches that give one and several sequences per workgroup and a last
+/// workgroup with fewer, hidden sizes of 1 to 8 lanes, 1 to 8 features,
+/// padded steps from a given state, gradients written and added to.
+#[test]
+fn lstm_backward_with_weight_grads_matches_reference() {
+    use medgpu::kernels::RnnGradOperands;
+    if !gpu().variants().rnn_lanes {
+        eprintln!("{} does not take rnn_lanes.wgsl", gpu().describe());
+        return;
+    }
+    for (ci, &(batch, steps, hidden, features)) in
+        [(3, 5, 4, 1), (37, 3, 12, 3), (20, 4, 32, 8), (33, 2, 8, 2)].iter().enumerate()
+    {
+        for (last_only, masked) in CASES {
+            let acc = masked;
+            let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
+            let seed = 16000 + ci as u64 * 10 + last_only as u64 + 2 * masked as u64;
+            g.init_width = if masked { 2 * hidden } else { 0 };
+            let init = f32ed(&rand_vec(batch * g.init_width + 1, seed + 7));
+            let side = Side { mask: &mask, init: &init };
+            let (g4, rows) = (4 * hidden, batch * steps);
+            let gx = f32ed(&rand_vec(rows * g4, seed));
+            let whh = f32ed(&rand_vec(hidden * g4, seed + 1).iter().map(|v| v * 0.5).collect::<Vec<_>>());
+            let fwd = cref::lstm_forward(&g, &gx, &whh, side);
+            let (gates, cells, hprev) = (f32ed(&fwd.gates), f32ed(&fwd.cells), f32ed(&fwd.hprev));
+            let out_len = if last_only { batch * hidden } else { rows * hidden };
+            let dout = f32ed(&rand_vec(out_len, seed + 2));
+            let x = f32ed(&rand_vec(rows * features, seed + 3));
+            let start = |n: usize, s: u64| if acc { f32ed(&rand_vec(n, s)) } else { vec![0.0; n] };
+            let (whh0, wih0, b0) =
+                (start(hidden * g4, seed + 4), start(features * g4, seed + 5), start(g4, seed + 6));
+            let partials = kernels::lstm_grads_partials(batch);
+            let bufs = [
+                words(&dout),
+                words(&whh),
+                words(&gates),
+                words(&cells),
+                words(&hprev),
+                vec![0; rows * g4],
+                words(&mask),
+                words(&init),
+                vec![0; 4],
+                words(&x),
+                vec![0; partials * (hidden + features + 1) * g4],
+                words(&whh0),
+                words(&wih0),
+                words(&b0),
+            ];
+            let o = LstmOperands {
+                src: 0,
+                whh: 1,
+                gates: 2,
+                cells: 3,
+                hprev: 4,
+                dst: 5,
+                mask: 6,
+                init: 7,
+                dinit: 8,
+            };
+            let grads = RnnGradOperands {
+                hprev: 4,
+                x: 9,
+                dz: 5,
+                partials: 10,
+                whh: 11,
+                wih: 12,
+                bias: 13,
+                accumulate: [acc; 3],
+            };
+            let calls = kernels::lstm_backward_with_grads(&g, features, o, grads);
+            assert_eq!(calls[0].kernel.entry_point(), "lstm_backward_grads_lanes");
+            let got = run_calls(&calls, &bufs);
+            let dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells, side);
+            let what = format!("lstm {g:?} features {features} acc {acc}");
+            assert_close(&format!("{what} dz"), &floats(&got[5]), &dz, 1e-5 * steps as f64, 1e-3);
+            // f64 sums over the rows: lhs[r] . dz[r] for lhs = hprev, x, 1
+            let sums = |lhs: &[f64], cols: usize, start: &[f64]| -> Vec<f64> {
+                let mut out = start.to_vec();
+                for r in 0..rows {
+                    for k in 0..cols {
+                        for n in 0..g4 {
+                            out[k * g4 + n] += lhs[r * cols + k] * dz[r * g4 + n];
+                        }
+                    }
+                }
+                out
+            };
+            let tol = 1e-5 * (rows as f64).sqrt() * steps as f64;
+            assert_close(&format!("{what} w_hh"), &floats(&got[11]), &sums(&hprev, hidden, &whh0), tol, 1e-3);
+            assert_close(&format!("{what} w_ih"), &floats(&got[12]), &sums(&x, features, &wih0), tol, 1e-3);
+            assert_close(&format!("{what} b"), &floats(&got[13]), &sums(&vec![1.0; rows], 1, &b0), tol, 1e-3);
+        }
+    }
+}

@@ -124,7 +124,9 @@ impl Gpu {
             max_edge: self.limits.max_texture_dimension_2d,
         });
         let subgroup_exactly8 = subgroup8 && self.info.subgroup_max_size == 8;
+        // rnn_lanes.wgsl binds 19 storage buffers (WebGPU's default limit is 8)
         let rnn_lanes = subgroup_exactly8
+            && self.limits.max_storage_buffers_per_shader_stage >= crate::kernels::RNN_LANES_STORAGE_BUFFERS
             && match env("MEDGPU_RNN_LANES").as_deref() {
                 Some("0") => false,
                 Some("1") => true,

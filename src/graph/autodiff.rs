@@ -11,7 +11,7 @@
 //! Gradients are never zeroed: the first contribution to a gradient overwrites
 //! it and later ones accumulate, decided here at compile time.
 
-use super::rnn_grads::{weight_grad_calls, RecurrentGrads, RecurrentLayer};
+use super::rnn_grads::{backward_calls, RecurrentGrads, RecurrentLayer};
 use super::{Act, Cell, Class, Graph, LossKind, Op, PoolKind, TargetSource, TensorId, TensorInfo};
 use crate::error::{Error, Result};
 use crate::kernels::{
@@ -578,7 +578,6 @@ pub fn lower(
                     });
                     t(TensorId(tensors.len() - 1))
                 });
-                calls.extend(cell.backward_calls(&geom, o, carry.unwrap_or(Ref::Dummy)));
                 let gwhh = grad_of(*w_hh, &mut tensors);
                 let gbhh = b_hh.map(|bh| grad_of(bh, &mut tensors));
                 let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
@@ -587,7 +586,8 @@ pub fn lower(
                 let layer =
                     RecurrentLayer { cell: *cell, geom: &geom, features, width, name: graph.name(*cells) };
                 let inputs = (*hprev, *x, dgx, dgh);
-                calls.extend(weight_grad_calls(&layer, inputs, grads, variants, &mut tensors));
+                let carry = carry.unwrap_or(Ref::Dummy);
+                calls.extend(backward_calls(&layer, o, carry, inputs, grads, variants, &mut tensors));
                 if needs[x.0] {
                     let gx = grad_of(*x, &mut tensors);
                     let acc = first(*x);

@@ -238,28 +238,81 @@ pub fn rnn_weight_grads<B: Clone>(
     o: RnnGradOperands<B>,
 ) -> Vec<Call<B>> {
     let chunks = rnn_grads_chunks(rows);
-    let [a, b, c] = o.accumulate.map(|f| f as usize);
-    let uniform: Vec<u32> = [rows, width, chunks, a, b, c, 0, 0].iter().map(|v| *v as u32).collect();
-    let overrides = vec![("HIDDEN", hidden as f64), ("INPUTS", features as f64)];
-    let bindings = vec![o.hprev, o.x, o.dz, o.partials, o.whh, o.wih, o.bias];
-    let vec4_cols = width.div_ceil(4);
+    let reduce = rnn_grads_reduce(rows, hidden, features, width, chunks, o);
     let partial = Call {
         kernel: KernelId::RnnGradsPartial,
-        overrides: overrides.clone(),
-        uniform: uniform.clone(),
-        bindings: bindings.clone(),
         // one subgroup per 32 columns and chunk of rows
-        groups: [vec4_cols.div_ceil(8) as u32, chunks as u32, 1],
-    };
-    let reduce = Call {
-        kernel: KernelId::RnnGradsReduce,
-        overrides,
-        uniform,
-        bindings,
-        // one invocation per vec4 of the (H + F + 1) x N sums
-        groups: [((hidden + features + 1) * vec4_cols).div_ceil(64) as u32, 1, 1],
+        groups: [width.div_ceil(4).div_ceil(8) as u32, chunks as u32, 1],
+        ..reduce.clone()
     };
     vec![partial, reduce]
+}
+
+/// rnn_grads_reduce: the sum of `chunks` partials [chunks, H + F + 1, N]
+/// into the gradients (uniform, overrides and bindings of rnn_grads.wgsl).
+fn rnn_grads_reduce<B: Clone>(
+    rows: usize,
+    hidden: usize,
+    features: usize,
+    width: usize,
+    chunks: usize,
+    o: RnnGradOperands<B>,
+) -> Call<B> {
+    let [a, b, c] = o.accumulate.map(|f| f as usize);
+    let uniform: Vec<u32> = [rows, width, chunks, a, b, c, 0, 0].iter().map(|v| *v as u32).collect();
+    Call {
+        kernel: KernelId::RnnGradsReduce,
+        overrides: vec![("HIDDEN", hidden as f64), ("INPUTS", features as f64)],
+        uniform,
+        bindings: vec![o.hprev, o.x, o.dz, o.partials, o.whh, o.wih, o.bias],
+        // one invocation per vec4 of the (H + F + 1) x N sums
+        groups: [((hidden + features + 1) * width.div_ceil(4)).div_ceil(64) as u32, 1, 1],
+    }
+}
+
+/// Storage buffers the rnn_lanes.wgsl kernels bind: the 10 of every
+/// recurrence, 7 vec4 views and x and the partials of
+/// [`lstm_backward_with_grads`] (adapters with fewer take other kernels).
+pub const RNN_LANES_STORAGE_BUFFERS: u32 = 19;
+
+/// Fewest workgroups [`lstm_backward_with_grads`] runs (when the batch
+/// has that many sequences): each runs batch / this many sequences in turn,
+/// so the partials to add stay few while every core has work.
+pub const LSTM_GRADS_MIN_GROUPS: usize = 16;
+
+/// Sequences one workgroup of [`lstm_backward_with_grads`] runs.
+pub fn lstm_grads_rows_per_group(batch: usize) -> usize {
+    (batch / LSTM_GRADS_MIN_GROUPS).max(1)
+}
+
+/// Partials [`lstm_backward_with_grads`] writes (its workgroups).
+pub fn lstm_grads_partials(batch: usize) -> usize {
+    batch.div_ceil(lstm_grads_rows_per_group(batch)).max(1)
+}
+
+/// [`lstm_backward`] and the weight gradients of [`rnn_weight_grads`] in
+/// one pass (rnn_lanes.wgsl `lstm_backward_grads_lanes`, then
+/// rnn_grads_reduce): for adapters that run rnn_lanes.wgsl, where
+/// [`rnn_grads_fit`]. Each workgroup sums its sequences' products of
+/// h_{t-1}, x and 1 with dz as it computes dz, into partial
+/// [`lstm_grads_partials`] x (H + F + 1) x 4H of `g.partials`.
+pub fn lstm_backward_with_grads<B: Clone>(
+    g: &RnnGeom,
+    features: usize,
+    o: LstmOperands<B>,
+    grads: RnnGradOperands<B>,
+) -> Vec<Call<B>> {
+    let rows_per_group = lstm_grads_rows_per_group(g.batch);
+    let partials = lstm_grads_partials(g.batch);
+    let mut call = super::variants::rnn_lanes(lstm_backward(g, o), KernelId::LstmBackwardGradsLanes);
+    call.overrides.push(("INPUTS", features as f64));
+    call.overrides.push(("ROWS", rows_per_group as f64));
+    call.bindings.push(grads.x.clone());
+    call.bindings.push(grads.partials.clone());
+    call.groups = [partials as u32, 1, 1];
+    let width = 4 * g.hidden;
+    let reduce = rnn_grads_reduce(g.batch * g.steps, g.hidden, features, width, partials, grads);
+    vec![call, reduce]
 }
 
 impl<B> RecurrenceOperands<B> {

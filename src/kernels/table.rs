@@ -259,6 +259,7 @@ kernel_table! {
     ElmanBackwardSg => RnnSg, "elman_backward_sg";
     LstmForwardLanes => RnnLanes, "lstm_forward_lanes";
     LstmBackwardLanes => RnnLanes, "lstm_backward_lanes";
+    LstmBackwardGradsLanes => RnnLanes, "lstm_backward_grads_lanes";
     GruForwardLanes => RnnLanes, "gru_forward_lanes";
     GruBackwardLanes => RnnLanes, "gru_backward_lanes";
     ElmanForwardLanes => RnnLanes, "elman_forward_lanes";

@@ -102,13 +102,19 @@ pub(crate) fn lanes_hidden(hidden: usize) -> bool {
 /// bindings 11 to 16 viewing src, gates, cells, hprev, dst and aux again
 /// as vec4 (gates stands in for src when the forward reads the input x
 /// itself, whose rows need not hold whole vec4).
-fn rnn_lanes<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
+pub(super) fn rnn_lanes<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     let from_input = call.overrides.iter().any(|(n, v)| *n == "INPUTS" && *v > 0.0);
     // bindings: src, whh, gates, cells, hprev, dst, aux, ...; then vec4 views
     // of src (gates from the input: unused), gates, cells, hprev, dst, aux, whh
     let src = if from_input { 2 } else { 0 };
     let views: Vec<B> = [src, 2, 3, 4, 5, 6, 1].iter().map(|&i| call.bindings[i].clone()).collect();
     call.bindings.extend(views);
+    if kernel == KernelId::LstmBackwardLanes {
+        // x and the partials of lstm_backward_grads_lanes, whose code it
+        // shares (and skips): any buffer of whole vec4, the gates
+        let gates = call.bindings[2].clone();
+        call.bindings.extend([gates.clone(), gates]);
+    }
     call.groups = [call.uniform[0], 1, 1];
     call.kernel = kernel;
     call
