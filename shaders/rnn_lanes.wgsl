@@ -15,6 +15,8 @@ override HIDDEN: u32;
 override INPUTS: u32 = 0u;
 // sequences one workgroup of lstm_backward_grads_lanes runs in turn
 override ROWS: u32 = 1u;
+// 0: lstm_backward_grads_lanes does not write dz (nothing reads it after)
+override STORE_DZ: u32 = 1u;
 
 // src, gates, cells, hprev, dst and aux again, read and written 4 values at a
 // time (the forward from the input binds gates in place of src)
@@ -325,7 +327,7 @@ fn lstm_backward_row(b: u32, lane: u32, wt: ptr<function, array<vec4<f32>, 128>>
             d3 = dh * tc * go * (1.0 - go);
             dc = dc * gf;
         }
-        if (owns) {
+        if (owns && STORE_DZ != 0u) {
             dst4[at] = d0;
             dst4[at + q4] = d1;
             dst4[at + 2u * q4] = d2;

@@ -612,7 +612,8 @@ fn recurrent_weight_grads_in_one_pass_match_reference() {
 /// rnn_lanes.wgsl) against the f64 backward and f64 sums over its dz:
 /// batches that give one and several sequences per workgroup and a last
 /// workgroup with fewer, hidden sizes of 1 to 8 lanes, 1 to 8 features,
-/// padded steps from a given state, gradients written and added to.
+/// padded steps from a given state, gradients written and added to, dz
+/// written or not.
 #[test]
 fn lstm_backward_with_weight_grads_matches_reference() {
     use medgpu::kernels::RnnGradOperands;
@@ -679,12 +680,15 @@ fn lstm_backward_with_weight_grads_matches_reference() {
                 bias: 13,
                 accumulate: [acc; 3],
             };
-            let calls = kernels::lstm_backward_with_grads(&g, features, o, grads);
+            // dz is written where it is read after (the layer input's gradient)
+            let store_dz = !last_only;
+            let calls = kernels::lstm_backward_with_grads(&g, features, o, grads, store_dz);
             assert_eq!(calls[0].kernel.entry_point(), "lstm_backward_grads_lanes");
             let got = run_calls(&calls, &bufs);
             let dz = cref::lstm_backward(&g, &dout, &whh, &gates, &cells, side);
-            let what = format!("lstm {g:?} features {features} acc {acc}");
-            assert_close(&format!("{what} dz"), &floats(&got[5]), &dz, 1e-5 * steps as f64, 1e-3);
+            let what = format!("lstm {g:?} features {features} acc {acc} store_dz {store_dz}");
+            let want_dz = if store_dz { dz.clone() } else { vec![0.0; rows * g4] };
+            assert_close(&format!("{what} dz"), &floats(&got[5]), &want_dz, 1e-5 * steps as f64, 1e-3);
             // f64 sums over the rows: lhs[r] . dz[r] for lhs = hprev, x, 1
             let sums = |lhs: &[f64], cols: usize, start: &[f64]| -> Vec<f64> {
                 let mut out = start.to_vec();

@@ -583,8 +583,9 @@ pub fn lower(
                 let (gwih, gb) = (grad_of(*w_ih, &mut tensors), grad_of(*bias, &mut tensors));
                 let accumulate = [first(*w_hh), b_hh.is_some_and(&mut first), first(*w_ih), first(*bias)];
                 let grads = RecurrentGrads { whh: gwhh, bhh: gbhh, wih: gwih, bias: gb, accumulate };
-                let layer =
-                    RecurrentLayer { cell: *cell, geom: &geom, features, width, name: graph.name(*cells) };
+                let name = graph.name(*cells);
+                let dz_needed = needs[x.0];
+                let layer = RecurrentLayer { cell: *cell, geom: &geom, features, width, name, dz_needed };
                 let inputs = (*hprev, *x, dgx, dgh);
                 let carry = carry.unwrap_or(Ref::Dummy);
                 calls.extend(backward_calls(&layer, o, carry, inputs, grads, variants, &mut tensors));

@@ -38,6 +38,9 @@ pub(super) struct RecurrentLayer<'a> {
     pub width: usize,
     /// A name for its scratch tensors.
     pub name: &'a str,
+    /// Whether dz (the gradient of gx) is read after the weight gradients
+    /// (by the input gradient's matmul).
+    pub dz_needed: bool,
 }
 
 /// Backpropagation through the layer (o: its operands, `carry`: the
@@ -68,7 +71,7 @@ pub(super) fn backward_calls(
             bias: Ref::T(g.bias),
             accumulate: [acc_hh, acc_ih, acc_b],
         };
-        return kernels::lstm_backward_with_grads(geom, layer.features, o.lstm(), grads);
+        return kernels::lstm_backward_with_grads(geom, layer.features, o.lstm(), grads, layer.dz_needed);
     }
     let mut calls = layer.cell.backward_calls(geom, o, carry);
     calls.extend(weight_grad_calls(layer, (hprev, x, dgx, dgh), g, variants, tensors));

@@ -295,18 +295,22 @@ pub fn lstm_grads_partials(batch: usize) -> usize {
 /// rnn_grads_reduce): for adapters that run rnn_lanes.wgsl, where
 /// [`rnn_grads_fit`]. Each workgroup sums its sequences' products of
 /// h_{t-1}, x and 1 with dz as it computes dz, into partial
-/// [`lstm_grads_partials`] x (H + F + 1) x 4H of `g.partials`.
+/// [`lstm_grads_partials`] x (H + F + 1) x 4H of `g.partials`. Without
+/// `store_dz` (nothing reads dz after it: the layer's input needs no
+/// gradient) dz is not written.
 pub fn lstm_backward_with_grads<B: Clone>(
     g: &RnnGeom,
     features: usize,
     o: LstmOperands<B>,
     grads: RnnGradOperands<B>,
+    store_dz: bool,
 ) -> Vec<Call<B>> {
     let rows_per_group = lstm_grads_rows_per_group(g.batch);
     let partials = lstm_grads_partials(g.batch);
     let mut call = super::variants::rnn_lanes(lstm_backward(g, o), KernelId::LstmBackwardGradsLanes);
     call.overrides.push(("INPUTS", features as f64));
     call.overrides.push(("ROWS", rows_per_group as f64));
+    call.overrides.push(("STORE_DZ", store_dz as u32 as f64));
     call.bindings.push(grads.x.clone());
     call.bindings.push(grads.partials.clone());
     call.groups = [partials as u32, 1, 1];
