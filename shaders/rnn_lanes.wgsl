@@ -13,7 +13,7 @@
 
 override HIDDEN: u32;
 override INPUTS: u32 = 0u;
-// sequences one workgroup of lstm_backward_grads_lanes runs in turn
+// sequences one workgroup of lstm_forward_lanes and lstm_backward_grads_lanes runs in turn
 override ROWS: u32 = 1u;
 // 0: lstm_backward_grads_lanes does not write dz (nothing reads it after)
 override STORE_DZ: u32 = 1u;
@@ -139,33 +139,20 @@ fn row_times_wt(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>, wt: 
     return s;
 }
 
-@compute @workgroup_size(8, 1, 1)
-fn lstm_forward_lanes(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(subgroup_invocation_id) lane: u32,
+// The LSTM forward over sequence b, from this lane's columns of w_hh (w)
+// and, with INPUTS > 0, of w_ih and b (wx, bx).
+fn lstm_forward_row(
+    b: u32,
+    lane: u32,
+    w: ptr<function, array<vec4<f32>, 128>>,
+    wx: ptr<function, array<vec4<f32>, 32>>,
+    bx: ptr<function, array<vec4<f32>, 4>>,
 ) {
     let hd = HIDDEN;
     let g4 = 4u * hd;
     let q4 = hd / 4u; // vec4 per gate row
-    let b = wid.x;
     let owns = lane < q4;
     let u = first_unit(lane);
-    // w[4k + q]: units u..u+3 of gate q in row k of w_hh
-    var w: array<vec4<f32>, 128>;
-    load_cols(&w, u, 4u);
-    // with INPUTS > 0: wx[4f + q] from w_ih (aux) and bx[q] from b (dinit)
-    var wx: array<vec4<f32>, 32>;
-    var bx: array<vec4<f32>, 4>;
-    if (INPUTS > 0u) {
-        for (var q = 0u; q < 4u; q = q + 1u) {
-            for (var f = 0u; f < INPUTS; f = f + 1u) {
-                let at = f * g4 + q * hd + u;
-                wx[4u * f + q] = vec4<f32>(aux[at], aux[at + 1u], aux[at + 2u], aux[at + 3u]);
-            }
-            let at = q * hd + u;
-            bx[q] = vec4<f32>(dinit[at], dinit[at + 1u], dinit[at + 2u], dinit[at + 3u]);
-        }
-    }
     var h = init4(b, u);
     var c = init4(b, hd + u);
     for (var tt = 0u; tt < rn.steps; tt = tt + 1u) {
@@ -174,18 +161,18 @@ fn lstm_forward_lanes(
         let at = (row * g4 + u) / 4u; // gate i of units u..u+3 (vec4 index)
         var z: array<vec4<f32>, 4>;
         if (INPUTS > 0u) {
-            z = bx;
+            z = *bx;
             for (var f = 0u; f < INPUTS; f = f + 1u) {
                 let x = src[row * INPUTS + f];
-                z[0] = z[0] + x * wx[4u * f];
-                z[1] = z[1] + x * wx[4u * f + 1u];
-                z[2] = z[2] + x * wx[4u * f + 2u];
-                z[3] = z[3] + x * wx[4u * f + 3u];
+                z[0] = z[0] + x * (*wx)[4u * f];
+                z[1] = z[1] + x * (*wx)[4u * f + 1u];
+                z[2] = z[2] + x * (*wx)[4u * f + 2u];
+                z[3] = z[3] + x * (*wx)[4u * f + 3u];
             }
         } else {
             z = array<vec4<f32>, 4>(src4[at], src4[at + q4], src4[at + 2u * q4], src4[at + 3u * q4]);
         }
-        row_times_w(h, &w, &z);
+        row_times_w(h, w, &z);
         let gi = sigmoid4(z[0]);
         let gf = sigmoid4(z[1]);
         let gg = tanh4(z[2]);
@@ -207,6 +194,38 @@ fn lstm_forward_lanes(
         }
     }
     if (owns && rn.last_only != 0u) { dst4[out_at(b, u) / 4u] = h; }
+}
+
+// A workgroup runs ROWS sequences in turn: the weights it loads first
+// serve them all.
+@compute @workgroup_size(8, 1, 1)
+fn lstm_forward_lanes(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(subgroup_invocation_id) lane: u32,
+) {
+    let hd = HIDDEN;
+    let g4 = 4u * hd;
+    let u = first_unit(lane);
+    // w[4k + q]: units u..u+3 of gate q in row k of w_hh
+    var w: array<vec4<f32>, 128>;
+    load_cols(&w, u, 4u);
+    // with INPUTS > 0: wx[4f + q] from w_ih (aux) and bx[q] from b (dinit)
+    var wx: array<vec4<f32>, 32>;
+    var bx: array<vec4<f32>, 4>;
+    if (INPUTS > 0u) {
+        for (var q = 0u; q < 4u; q = q + 1u) {
+            for (var f = 0u; f < INPUTS; f = f + 1u) {
+                wx[4u * f + q] = aux4[(f * g4 + q * hd + u) / 4u];
+            }
+            let at = q * hd + u;
+            bx[q] = vec4<f32>(dinit[at], dinit[at + 1u], dinit[at + 2u], dinit[at + 3u]);
+        }
+    }
+    for (var r = 0u; r < ROWS; r = r + 1u) {
+        let b = wid.x * ROWS + r;
+        if (b >= rn.batch) { break; }
+        lstm_forward_row(b, lane, &w, &wx, &bx);
+    }
 }
 
 // dL/dh of units u..u+3 at the step processed tt-th from the layer's output.

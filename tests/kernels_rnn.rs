@@ -85,7 +85,9 @@ fn run_with_variant(call: &medgpu::kernels::Call<usize>, bufs: &[Vec<u32>], step
 #[test]
 fn lstm_forward_and_backward_match_reference() {
     for (ci, &(batch, steps, hidden)) in
-        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17), (3, 6, 8), (5, 4, 24)].iter().enumerate()
+        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17), (3, 6, 8), (5, 4, 24), (37, 2, 12)]
+            .iter()
+            .enumerate()
     {
         for (last_only, masked) in CASES {
             let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
@@ -152,8 +154,11 @@ fn lstm_forward_and_backward_match_reference() {
 #[test]
 fn lstm_forward_from_input_matches_reference() {
     // (batch, steps, hidden, features): the kernel adds x . w_ih + b itself
+    // (35 sequences: rnn_lanes.wgsl runs 2 per workgroup, 1 in the last)
     for (ci, &(batch, steps, hidden, features)) in
-        [(3, 7, 5, 1), (2, 9, 32, 3), (1, 4, 64, 8), (4, 3, 17, 2), (3, 6, 8, 1)].iter().enumerate()
+        [(3, 7, 5, 1), (2, 9, 32, 3), (1, 4, 64, 8), (4, 3, 17, 2), (3, 6, 8, 1), (35, 2, 8, 2)]
+            .iter()
+            .enumerate()
     {
         for (last_only, masked) in CASES {
             let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);
@@ -216,7 +221,9 @@ fn lstm_forward_from_input_matches_reference() {
 fn gru_and_elman_forward_and_backward_match_reference() {
     use medgpu::kernels::Act;
     for (ci, &(batch, steps, hidden)) in
-        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17), (3, 6, 8), (5, 4, 24)].iter().enumerate()
+        [(1, 1, 1), (3, 7, 5), (2, 9, 32), (1, 4, 64), (4, 3, 17), (3, 6, 8), (5, 4, 24), (37, 2, 12)]
+            .iter()
+            .enumerate()
     {
         for (last_only, masked) in CASES {
             let (mut g, mask) = geom_and_mask(batch, steps, hidden, last_only, masked);

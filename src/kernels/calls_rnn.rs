@@ -275,19 +275,21 @@ fn rnn_grads_reduce<B: Clone>(
 /// [`lstm_backward_with_grads`] (adapters with fewer take other kernels).
 pub const RNN_LANES_STORAGE_BUFFERS: u32 = 19;
 
-/// Fewest workgroups [`lstm_backward_with_grads`] runs (when the batch
-/// has that many sequences): each runs batch / this many sequences in turn,
-/// so the partials to add stay few while every core has work.
-pub const LSTM_GRADS_MIN_GROUPS: usize = 16;
+/// Fewest workgroups the LSTM kernels of rnn_lanes.wgsl run (when the
+/// batch has that many sequences): each runs batch / this many sequences in
+/// turn, so that the weights each loads first serve several and the
+/// partials of [`lstm_backward_with_grads`] stay few, while every core has
+/// work.
+pub const LSTM_LANES_MIN_GROUPS: usize = 16;
 
-/// Sequences one workgroup of [`lstm_backward_with_grads`] runs.
-pub fn lstm_grads_rows_per_group(batch: usize) -> usize {
-    (batch / LSTM_GRADS_MIN_GROUPS).max(1)
+/// Sequences one workgroup of the LSTM kernels of rnn_lanes.wgsl runs.
+pub fn lstm_lanes_rows_per_group(batch: usize) -> usize {
+    (batch / LSTM_LANES_MIN_GROUPS).max(1)
 }
 
 /// Partials [`lstm_backward_with_grads`] writes (its workgroups).
 pub fn lstm_grads_partials(batch: usize) -> usize {
-    batch.div_ceil(lstm_grads_rows_per_group(batch)).max(1)
+    batch.div_ceil(lstm_lanes_rows_per_group(batch)).max(1)
 }
 
 /// [`lstm_backward`] and the weight gradients of [`rnn_weight_grads`] in
@@ -305,7 +307,7 @@ pub fn lstm_backward_with_grads<B: Clone>(
     grads: RnnGradOperands<B>,
     store_dz: bool,
 ) -> Vec<Call<B>> {
-    let rows_per_group = lstm_grads_rows_per_group(g.batch);
+    let rows_per_group = lstm_lanes_rows_per_group(g.batch);
     let partials = lstm_grads_partials(g.batch);
     let mut call = super::variants::rnn_lanes(lstm_backward(g, o), KernelId::LstmBackwardGradsLanes);
     call.overrides.push(("INPUTS", features as f64));

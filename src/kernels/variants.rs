@@ -116,6 +116,12 @@ pub(super) fn rnn_lanes<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B
         call.bindings.extend([gates.clone(), gates]);
     }
     call.groups = [call.uniform[0], 1, 1];
+    if kernel == KernelId::LstmForwardLanes {
+        // uniform: batch, ...
+        let rows = super::lstm_lanes_rows_per_group(call.uniform[0] as usize);
+        call.overrides.push(("ROWS", rows as f64));
+        call.groups = [call.uniform[0].div_ceil(rows as u32), 1, 1];
+    }
     call.kernel = kernel;
     call
 }
