@@ -35,10 +35,13 @@
 // instead of 0, and with init_grad 1 the backward writes dL/d(init) to
 // `dinit` [B, S] (2: adds it).
 // step: the step a per-step kernel processes (rnn_step.wgsl).
+// hprev_unread 1: nothing reads hprev but a backward that recomputes it
+// (lstm_backward_grads_lanes without a step mask), or nothing at all; the
+// LSTM forward of rnn_lanes.wgsl then skips writing it.
 struct Rnn {
     batch: u32, steps: u32, hidden: u32, last_only: u32,
     reverse: u32, out_width: u32, out_offset: u32, mask_width: u32,
-    init_width: u32, init_grad: u32, step: u32, pad: u32,
+    init_width: u32, init_grad: u32, step: u32, hprev_unread: u32,
 }
 
 @group(0) @binding(0) var<uniform> rn: Rnn;

@@ -182,7 +182,7 @@ fn lstm_forward_row(
             gates4[at + q4] = gf;
             gates4[at + 2u * q4] = gg;
             gates4[at + 3u * q4] = go;
-            hprev4[(row * hd + u) / 4u] = h;
+            if (rn.hprev_unread == 0u) { hprev4[(row * hd + u) / 4u] = h; }
         }
         if (keep) {
             c = gf * c + gi * gg;
@@ -262,10 +262,10 @@ fn add_grad_row(v: f32, r: u32, d: array<vec4<f32>, 4>, acc: ptr<function, GradS
     (*acc)[4u * r + 3u] = (*acc)[4u * r + 3u] + v * d[3];
 }
 
-// Adds row `row`'s products to acc: h_{t-1} and x from the lanes that load
-// them (lane m: h of units 4m..4m+3 and input m) by subgroupBroadcast.
-fn add_grads(row: u32, lane: u32, u: u32, d: array<vec4<f32>, 4>, acc: ptr<function, GradSums>) {
-    let hp = hprev4[(row * HIDDEN + u) / 4u];
+// Adds row `row`'s products to acc: h_{t-1} (`hp`: this lane's units) and x
+// from the lanes that hold them (lane m: h of units 4m..4m+3 and input m)
+// by subgroupBroadcast.
+fn add_grads(row: u32, lane: u32, u: u32, hp: vec4<f32>, d: array<vec4<f32>, 4>, acc: ptr<function, GradSums>) {
     add_lane_hprev(subgroupBroadcast(hp, 0u), 0u, d, acc);
     add_lane_hprev(subgroupBroadcast(hp, 1u), 1u, d, acc);
     add_lane_hprev(subgroupBroadcast(hp, 2u), 2u, d, acc);
@@ -317,9 +317,18 @@ fn lstm_backward_row(b: u32, lane: u32, wt: ptr<function, array<vec4<f32>, 128>>
     let u = first_unit(lane);
     var dh_rec = vec4<f32>(0.0);
     var dc = vec4<f32>(0.0);
+    let h0 = init4(b, u);
     let c0 = init4(b, hd + u);
-    // c of the step processed next (read once: it is the step before's c)
-    var ct = cells4[((b * rn.steps + time(rn.steps - 1u)) * hd + u) / 4u];
+    // Without a step mask h_{t-1} = o_{t-1} * tanh(c_{t-1}) exactly as the
+    // forward computed it, from values this loop loads anyway: the forward
+    // need not write hprev nor this loop read it (with one, a padded step
+    // keeps h, and hprev is read).
+    let recompute = rn.mask_width == 0u;
+    // o and tanh(c) of the step processed next (read once: they are the
+    // step before's o_{t-1} and tanh(c_{t-1}))
+    let last = b * rn.steps + time(rn.steps - 1u);
+    var go = gates4[(last * g4 + u) / 4u + 3u * q4];
+    var tc = tanh4(cells4[(last * hd + u) / 4u]);
     for (var step = 0u; step < rn.steps; step = step + 1u) {
         let tt = rn.steps - 1u - step;
         let row = b * rn.steps + time(tt);
@@ -329,10 +338,14 @@ fn lstm_backward_row(b: u32, lane: u32, wt: ptr<function, array<vec4<f32>, 128>>
         let gi = gates4[at];
         let gf = gates4[at + q4];
         let gg = gates4[at + 2u * q4];
-        let go = gates4[at + 3u * q4];
         var cp = c0;
-        if (tt > 0u) { cp = cells4[((b * rn.steps + time(tt - 1u)) * hd + u) / 4u]; }
-        let tc = tanh4(ct);
+        var go_prev = vec4<f32>(0.0);
+        if (tt > 0u) {
+            let prev = b * rn.steps + time(tt - 1u);
+            cp = cells4[(prev * hd + u) / 4u];
+            go_prev = gates4[(prev * g4 + u) / 4u + 3u * q4];
+        }
+        let tc_prev = tanh4(cp);
         // a padded step: no gate gradient, dc and dh pass to the step before
         var d0 = vec4<f32>(0.0);
         var d1 = vec4<f32>(0.0);
@@ -352,11 +365,20 @@ fn lstm_backward_row(b: u32, lane: u32, wt: ptr<function, array<vec4<f32>, 128>>
             dst4[at + 2u * q4] = d2;
             dst4[at + 3u * q4] = d3;
         }
-        if (grads) { add_grads(row, lane, u, array<vec4<f32>, 4>(d0, d1, d2, d3), acc); }
+        if (grads) {
+            var hp = h0;
+            if (!recompute) {
+                hp = hprev4[(row * hd + u) / 4u];
+            } else if (tt > 0u) {
+                hp = go_prev * tc_prev;
+            }
+            add_grads(row, lane, u, hp, array<vec4<f32>, 4>(d0, d1, d2, d3), acc);
+        }
         // dL/dh_{t-1} through the recurrence: rows u..u+3 of w_hh . dz
         let s = row_times_wt(d0, d1, d2, d3, wt);
         dh_rec = select(dh, s, keep);
-        ct = cp;
+        go = go_prev;
+        tc = tc_prev;
     }
     if (owns) {
         for (var i = 0u; i < 4u; i = i + 1u) {

@@ -130,6 +130,17 @@ fn lstm_forward_and_backward_match_reference() {
             assert_close(&format!("{what} cells"), &floats(&got[3]), &want.cells, tol, 1e-4);
             assert_close(&format!("{what} hprev"), &floats(&got[4]), &want.hprev, tol, 1e-4);
             assert_close(&format!("{what} out"), &floats(&got[5]), &want.out, tol, 1e-4);
+            // where nothing reads h_{t-1}, rnn_lanes.wgsl does not write it
+            let lanes = kernels::specialize(
+                kernels::lstm_forward(&RnnGeom { hprev_unread: true, ..g }, o.clone()),
+                gpu().variants(),
+            );
+            if lanes.kernel.entry_point() == "lstm_forward_lanes" {
+                let got = run_call(&lanes, &bufs);
+                assert!(floats(&got[4]).iter().all(|v| *v == 0.0), "{what}: hprev written");
+                assert_close(&format!("{what} lanes gates"), &floats(&got[2]), &want.gates, tol, 1e-4);
+                assert_close(&format!("{what} lanes out"), &floats(&got[5]), &want.out, tol, 1e-4);
+            }
 
             let dout = f32ed(&rand_vec(out_len, seed + 2));
             let (gates, cells) = (f32ed(&want.gates), f32ed(&want.cells));
@@ -619,7 +630,8 @@ fn recurrent_weight_grads_in_one_pass_match_reference() {
 /// rnn_lanes.wgsl) against the f64 backward and f64 sums over its dz:
 /// batches that give one and several sequences per workgroup and a last
 /// workgroup with fewer, hidden sizes of 1 to 8 lanes, 1 to 8 features,
-/// padded steps from a given state, gradients written and added to, dz
+/// padded steps from a given state (h_{t-1} read; without padding it is
+/// recomputed, and hprev is left zero), gradients written and added to, dz
 /// written or not.
 #[test]
 fn lstm_backward_with_weight_grads_matches_reference() {
@@ -650,12 +662,14 @@ fn lstm_backward_with_weight_grads_matches_reference() {
             let (whh0, wih0, b0) =
                 (start(hidden * g4, seed + 4), start(features * g4, seed + 5), start(g4, seed + 6));
             let partials = kernels::lstm_grads_partials(batch);
+            // without a step mask the kernel recomputes h_{t-1}: it must not need hprev
+            let hprev_buf = if masked { words(&hprev) } else { vec![0; rows * hidden] };
             let bufs = [
                 words(&dout),
                 words(&whh),
                 words(&gates),
                 words(&cells),
-                words(&hprev),
+                hprev_buf,
                 vec![0; rows * g4],
                 words(&mask),
                 words(&init),

@@ -221,6 +221,13 @@ pub fn lower(
                     init: init.map_or(Ref::Dummy, t),
                     dinit: Ref::Dummy,
                 };
+                // h_{t-1} is read by nothing (inference), or only by an LSTM
+                // backward that recomputes it (no step mask)
+                let recomputed = *cell == Cell::Lstm
+                    && geom.mask_width == 0
+                    && kernels::rnn_grads_fit(variants, geom, features);
+                let hprev_unread = pass == Pass::Forward || recomputed;
+                let geom = &kernels::RnnGeom { hprev_unread, ..*geom };
                 if fused {
                     calls.push(kernels::lstm_forward_from_input(
                         geom,

@@ -39,6 +39,11 @@ pub struct RnnGeom {
     /// Run one dispatch per step (rnn_step.wgsl) instead of the persistent
     /// kernels: always when `hidden` is above [`RNN_MAX_HIDDEN`].
     pub per_step: bool,
+    /// Nothing reads h_{t-1} (`hprev`) after the forward but a backward
+    /// that recomputes it ([`lstm_backward_with_grads`] without a step
+    /// mask), or nothing at all: the LSTM forward of rnn_lanes.wgsl then
+    /// does not write it (the other kernels write it anyway).
+    pub hprev_unread: bool,
 }
 
 impl RnnGeom {
@@ -57,6 +62,7 @@ impl RnnGeom {
             init_grad: false,
             init_accumulate: false,
             per_step: hidden > RNN_MAX_HIDDEN,
+            hprev_unread: false,
         }
     }
 
@@ -75,7 +81,7 @@ impl RnnGeom {
             // dinit: 0 not written, 1 written, 2 added to
             if self.init_grad { 1 + self.init_accumulate as usize } else { 0 },
             step,
-            0,
+            self.hprev_unread as usize,
         ]
         .iter()
         .map(|v| *v as u32)
