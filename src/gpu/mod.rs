@@ -173,7 +173,10 @@ impl Gpu {
     pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let start = std::time::Instant::now();
         let out = f();
+        // (shader compiles on software adapters can take seconds when no disk cache has them)
+        log::debug!("{what}: {:.1} ms", start.elapsed().as_secs_f64() * 1e3);
         let v = pollster::block_on(val.pop());
         let o = pollster::block_on(oom.pop());
         if let Some(e) = o {
