@@ -701,8 +701,10 @@ fn lstm_backward_with_weight_grads_matches_reference() {
                 bias: 13,
                 accumulate: [acc; 3],
             };
-            // dz is written where it is read after (the layer input's gradient)
-            let store_dz = !last_only;
+            // dz is written where it is read after (the layer input's
+            // gradient): every other shape (each is a compile of a large
+            // kernel, seconds on a software adapter without a shader cache)
+            let store_dz = ci % 2 == 1;
             let calls = kernels::lstm_backward_with_grads(&g, features, o, grads, store_dz);
             assert_eq!(calls[0].kernel.entry_point(), "lstm_backward_grads_lanes");
             let got = run_calls(&calls, &bufs);
