@@ -303,7 +303,7 @@ pub fn lstm_grads_partials(batch: usize) -> usize {
 /// rnn_grads_reduce): for adapters that run rnn_lanes.wgsl, where
 /// [`rnn_grads_fit`]. Each workgroup sums its sequences' products of
 /// h_{t-1}, x and 1 with dz as it computes dz, into partial
-/// [`lstm_grads_partials`] x (H + F + 1) x 4H of `g.partials`. Without
+/// [`lstm_grads_partials`] x (H + F + 1) x 4H of `grads.partials`. Without
 /// `store_dz` (nothing reads dz after it: the layer's input needs no
 /// gradient) dz is not written.
 pub fn lstm_backward_with_grads<B: Clone>(

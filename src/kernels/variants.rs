@@ -98,10 +98,11 @@ pub(crate) fn lanes_hidden(hidden: usize) -> bool {
     hidden > 0 && hidden.is_multiple_of(4) && hidden <= RNN_LANES_MAX_HIDDEN
 }
 
-/// rnn_lanes.wgsl: one workgroup (an 8-wide subgroup) per batch row, and
-/// bindings 11 to 16 viewing src, gates, cells, hprev, dst and aux again
-/// as vec4 (gates stands in for src when the forward reads the input x
-/// itself, whose rows need not hold whole vec4).
+/// rnn_lanes.wgsl: one workgroup (an 8-wide subgroup) per batch row (the
+/// LSTM forward: per [`super::lstm_lanes_rows_per_group`] rows), and
+/// bindings 11 to 17 viewing src, gates, cells, hprev, dst, aux and w_hh
+/// again as vec4 (gates stands in for src when the forward reads the input
+/// x itself, whose rows need not hold whole vec4).
 pub(super) fn rnn_lanes<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     let from_input = call.overrides.iter().any(|(n, v)| *n == "INPUTS" && *v > 0.0);
     // bindings: src, whh, gates, cells, hprev, dst, aux, ...; then vec4 views
