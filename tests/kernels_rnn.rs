@@ -57,6 +57,11 @@ fn numbered_operands() -> medgpu::kernels::RecurrenceOperands<usize> {
     }
 }
 
+/// The LSTM's operands 0 to 8 in binding order (it has no `aux`).
+fn numbered_lstm_operands() -> LstmOperands<usize> {
+    LstmOperands { src: 0, whh: 1, gates: 2, cells: 3, hprev: 4, dst: 5, mask: 6, init: 7, dinit: 8 }
+}
+
 /// Runs `call` and, where the adapter has them, its variants (rnn_sg.wgsl:
 /// 8-wide subgroups, H a multiple of 8; rnn_lanes.wgsl: LSTMs on CPU
 /// adapters, H a multiple of 4 up to 32, checked with and without it) on
@@ -100,17 +105,7 @@ fn lstm_forward_and_backward_match_reference() {
             let gx = f32ed(&rand_vec(batch * steps * g4, seed));
             let whh = f32ed(&rand_vec(hidden * g4, seed + 1).iter().map(|v| v * 0.5).collect::<Vec<_>>());
             let out_len = if last_only { batch * hidden } else { batch * steps * hidden };
-            let o = LstmOperands {
-                src: 0,
-                whh: 1,
-                gates: 2,
-                cells: 3,
-                hprev: 4,
-                dst: 5,
-                mask: 6,
-                init: 7,
-                dinit: 8,
-            };
+            let o = numbered_lstm_operands();
             let bufs = [
                 words(&gx),
                 words(&whh),
@@ -191,17 +186,7 @@ fn lstm_forward_from_input_matches_reference() {
                 }
             }
             let out_len = if last_only { batch * hidden } else { rows * hidden };
-            let o = LstmOperands {
-                src: 0,
-                whh: 1,
-                gates: 2,
-                cells: 3,
-                hprev: 4,
-                dst: 5,
-                mask: 6,
-                init: 7,
-                dinit: 8,
-            };
+            let o = numbered_lstm_operands();
             let bufs = [
                 words(&x),
                 words(&whh),
@@ -384,17 +369,7 @@ fn per_step_kernels_match_reference_above_the_persistent_size() {
             let g4 = 4 * hidden;
             let gx = f32ed(&rand_vec(batch * steps * g4, seed));
             let whh = f32ed(&rand_vec(hidden * g4, seed + 1).iter().map(|v| v * 0.2).collect::<Vec<_>>());
-            let o = LstmOperands {
-                src: 0,
-                whh: 1,
-                gates: 2,
-                cells: 3,
-                hprev: 4,
-                dst: 5,
-                mask: 6,
-                init: 7,
-                dinit: 8,
-            };
+            let o = numbered_lstm_operands();
             let bufs = [
                 words(&gx),
                 words(&whh),
@@ -680,17 +655,7 @@ fn lstm_backward_with_weight_grads_matches_reference() {
                 words(&wih0),
                 words(&b0),
             ];
-            let o = LstmOperands {
-                src: 0,
-                whh: 1,
-                gates: 2,
-                cells: 3,
-                hprev: 4,
-                dst: 5,
-                mask: 6,
-                init: 7,
-                dinit: 8,
-            };
+            let o = numbered_lstm_operands();
             let grads = RnnGradOperands {
                 hprev: 4,
                 x: 9,
