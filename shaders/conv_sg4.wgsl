@@ -265,8 +265,8 @@ fn conv2d_backward_weight_kx3(
     let j = min(lane, COLS - 1u);
     let oa = min(o0 + j, OUT_C - 1u);
     let ob = min(o0 + COLS + j, OUT_C - 1u);
-    var acc0: array<vec4<f32>, 8>;
-    var acc1: array<vec4<f32>, 8>;
+    var acc0: array<vec3<f32>, 8>;
+    var acc1: array<vec3<f32>, 8>;
     // this lane's sums of dy of channels oa and ob (the bias gradient)
     var dsum = vec2<f32>(0.0);
     let blocks = ohw / 4u;
@@ -283,8 +283,8 @@ fn conv2d_backward_weight_kx3(
     let n = tr * 3u;
     for (var jj = 0u; jj < COLS; jj = jj + 1u) {
         if (r < tap_rows) {
-            store_taps3(o0 + jj, n, acc_column(&acc0, jj));
-            if (SG_COLS == 16u) { store_taps3(o0 + COLS + jj, n, acc_column(&acc1, jj)); }
+            store_taps3(o0 + jj, n, acc3_column(&acc0, jj));
+            if (SG_COLS == 16u) { store_taps3(o0 + COLS + jj, n, acc3_column(&acc1, jj)); }
         }
     }
     if (BIAS_GRAD && wid.x == 0u && li < COLS) {
@@ -297,8 +297,8 @@ fn conv2d_backward_weight_kx3(
 // input values there from the input row (tap row ky of the plane at
 // `plane`), times dy of each lane's channels (offsets dy).
 fn tap_row_block(
-    acc0: ptr<function, array<vec4<f32>, 8>>,
-    acc1: ptr<function, array<vec4<f32>, 8>>,
+    acc0: ptr<function, array<vec3<f32>, 8>>,
+    acc1: ptr<function, array<vec3<f32>, 8>>,
     dsum: ptr<function, vec2<f32>>,
     plane: u32,
     ky: u32,
@@ -313,28 +313,57 @@ fn tap_row_block(
     let x0 = window4(row, 4 - i32(PW));
     let x1 = window4(row, 5 - i32(PW));
     let x2 = window4(row, 6 - i32(PW));
+    // the 3 taps' inputs at each of the 4 pixels
+    let t = array<vec3<f32>, 4>(
+        vec3<f32>(x0.x, x1.x, x2.x),
+        vec3<f32>(x0.y, x1.y, x2.y),
+        vec3<f32>(x0.z, x1.z, x2.z),
+        vec3<f32>(x0.w, x1.w, x2.w),
+    );
     let da = b4[(dy.x + p) / 4u];
+    fma8_px4(acc0, t, da);
     var db = vec4<f32>(0.0);
-    if (SG_COLS == 16u) { db = b4[(dy.y + p) / 4u]; }
-    tap_row_pixel(acc0, acc1, dsum, vec4<f32>(x0.x, x1.x, x2.x, 0.0), da.x, db.x);
-    tap_row_pixel(acc0, acc1, dsum, vec4<f32>(x0.y, x1.y, x2.y, 0.0), da.y, db.y);
-    tap_row_pixel(acc0, acc1, dsum, vec4<f32>(x0.z, x1.z, x2.z, 0.0), da.z, db.z);
-    tap_row_pixel(acc0, acc1, dsum, vec4<f32>(x0.w, x1.w, x2.w, 0.0), da.w, db.w);
+    if (SG_COLS == 16u) {
+        db = b4[(dy.y + p) / 4u];
+        fma8_px4(acc1, t, db);
+    }
+    *dsum = *dsum + vec2<f32>(da.x, db.x) + vec2<f32>(da.y, db.y) + vec2<f32>(da.z, db.z) + vec2<f32>(da.w, db.w);
 }
 
-// One pixel: the 3 taps' input values times every lane's dy (a: first 8
-// columns, b: second 8), and dy into the lane's bias sums.
-fn tap_row_pixel(
-    acc0: ptr<function, array<vec4<f32>, 8>>,
-    acc1: ptr<function, array<vec4<f32>, 8>>,
-    dsum: ptr<function, vec2<f32>>,
-    taps: vec4<f32>,
-    da: f32,
-    db: f32,
-) {
-    fma8(acc0, taps, da);
-    if (SG_COLS == 16u) { fma8(acc1, taps, db); }
-    *dsum = *dsum + vec2<f32>(da, db);
+// 4 pixels' taps t times each lane's dy there (d), added to the 8 columns
+// in one write each: inside a loop lavapipe blends every write of an
+// accumulator with the loop mask, so 4 products per write cost a quarter
+// of the blends. Pixels are added in order, as 4 separate writes would.
+fn fma8_px4(acc: ptr<function, array<vec3<f32>, 8>>, t: array<vec3<f32>, 4>, d: vec4<f32>) {
+    (*acc)[0] = px4(t, subgroupBroadcast(d, 0u), (*acc)[0]);
+    (*acc)[1] = px4(t, subgroupBroadcast(d, 1u), (*acc)[1]);
+    (*acc)[2] = px4(t, subgroupBroadcast(d, 2u), (*acc)[2]);
+    (*acc)[3] = px4(t, subgroupBroadcast(d, 3u), (*acc)[3]);
+    (*acc)[4] = px4(t, subgroupBroadcast(d, 4u), (*acc)[4]);
+    (*acc)[5] = px4(t, subgroupBroadcast(d, 5u), (*acc)[5]);
+    (*acc)[6] = px4(t, subgroupBroadcast(d, 6u), (*acc)[6]);
+    (*acc)[7] = px4(t, subgroupBroadcast(d, 7u), (*acc)[7]);
+}
+
+// a + the 4 pixels' products with one lane's dy there (d), in pixel order.
+fn px4(t: array<vec3<f32>, 4>, d: vec4<f32>, a: vec3<f32>) -> vec3<f32> {
+    return a + t[0] * d.x + t[1] * d.y + t[2] * d.z + t[3] * d.w;
+}
+
+// Column j of a vec3 accumulator block as a vec4 (w = 0).
+fn acc3_column(acc: ptr<function, array<vec3<f32>, 8>>, j: u32) -> vec4<f32> {
+    var v: vec3<f32>;
+    switch j {
+        case 0u: { v = (*acc)[0]; }
+        case 1u: { v = (*acc)[1]; }
+        case 2u: { v = (*acc)[2]; }
+        case 3u: { v = (*acc)[3]; }
+        case 4u: { v = (*acc)[4]; }
+        case 5u: { v = (*acc)[5]; }
+        case 6u: { v = (*acc)[6]; }
+        default: { v = (*acc)[7]; }
+    }
+    return vec4<f32>(v, 0.0);
 }
 
 // dw of output channel o at taps n..n+2 (one tap row's 3 taps across).
