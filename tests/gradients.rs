@@ -552,7 +552,7 @@ fn initial_states_from_another_layer_match_finite_differences() {
     }
 }
 
-/// The one-subgroup-per-row LSTM, GRU and Elman kernels (rnn_lanes.wgsl, H a
+/// The one-subgroup-per-row LSTM, GRU and Elman kernels (rnn_lanes.wgsl and rnn_lanes_gru_elman.wgsl, H a
 /// multiple of 4 up to 32; CPU adapters) through a whole model: an encoder's
 /// state starting a decoder over padded steps, returning every step, then
 /// a bidirectional layer and a last-state layer over 16 features; asserts

@@ -497,7 +497,7 @@ fn per_step_kernels_match_reference_above_the_persistent_size() {
     }
 }
 
-/// On adapters that take rnn_lanes.wgsl (lavapipe), the LSTM, GRU and
+/// On adapters that take the rnn_lanes kernels (lavapipe), the LSTM, GRU and
 /// Elman cases above with H a multiple of 4 up to 32 ran it: it is what specialize picks.
 #[test]
 fn lanes_variants_are_chosen_where_they_fit() {

@@ -276,7 +276,7 @@ fn rnn_grads_reduce<B: Clone>(
     }
 }
 
-/// Storage buffers the rnn_lanes.wgsl kernels bind: the 10 of every
+/// Storage buffers the rnn_lanes kernels bind: the 10 of every
 /// recurrence, 7 vec4 views and x and the partials of
 /// [`lstm_backward_with_grads`] (adapters with fewer take other kernels).
 pub const RNN_LANES_STORAGE_BUFFERS: u32 = 19;

@@ -28,6 +28,10 @@ pub const RNN_COMMON_WGSL: &str = include_str!("../../shaders/rnn_common.wgsl");
 /// Bodies of the persistent recurrences (rnn.wgsl and rnn_sg.wgsl hold their entry points).
 pub const RNN_PERSISTENT_WGSL: &str = include_str!("../../shaders/rnn_persistent.wgsl");
 
+/// Prelude of the one-subgroup-per-row recurrences (rnn_lanes and
+/// rnn_lanes_gru_elman): overrides, vec4 bindings, lane helpers.
+pub const RNN_LANES_COMMON_WGSL: &str = include_str!("../../shaders/rnn_lanes_common.wgsl");
+
 /// A shader file: one family of kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -64,9 +68,11 @@ pub enum Family {
     RnnSg,
     /// shaders/rnn_step.wgsl (one dispatch per step: larger hidden sizes)
     RnnStep,
-    /// shaders/rnn_lanes.wgsl (LSTM, GRU, Elman: one 8-wide subgroup per batch
+    /// shaders/rnn_lanes.wgsl (LSTM with one 8-wide subgroup per batch
     /// row: CPU adapters with SUBGROUP, hidden sizes up to 32)
     RnnLanes,
+    /// shaders/rnn_lanes_gru_elman.wgsl (the same for GRU and Elman layers)
+    RnnLanesGruElman,
     /// shaders/rnn_grads.wgsl (recurrent weight gradients in one pass: CPU
     /// adapters with SUBGROUP)
     RnnGrads,
@@ -80,7 +86,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 21] = [
+    pub const ALL: [Family; 22] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -98,6 +104,7 @@ impl Family {
         Family::RnnSg,
         Family::RnnStep,
         Family::RnnLanes,
+        Family::RnnLanesGruElman,
         Family::RnnGrads,
         Family::MatmulSg,
         Family::MatmulTex,
@@ -124,6 +131,7 @@ impl Family {
             Family::RnnSg => "rnn_sg.wgsl",
             Family::RnnStep => "rnn_step.wgsl",
             Family::RnnLanes => "rnn_lanes.wgsl",
+            Family::RnnLanesGruElman => "rnn_lanes_gru_elman.wgsl",
             Family::RnnGrads => "rnn_grads.wgsl",
             Family::MatmulSg => "matmul_sg.wgsl",
             Family::MatmulTex => "matmul_tex.wgsl",
@@ -150,6 +158,7 @@ impl Family {
             Family::RnnSg => include_str!("../../shaders/rnn_sg.wgsl"),
             Family::RnnStep => include_str!("../../shaders/rnn_step.wgsl"),
             Family::RnnLanes => include_str!("../../shaders/rnn_lanes.wgsl"),
+            Family::RnnLanesGruElman => include_str!("../../shaders/rnn_lanes_gru_elman.wgsl"),
             Family::RnnGrads => include_str!("../../shaders/rnn_grads.wgsl"),
             Family::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
             Family::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
@@ -170,7 +179,8 @@ impl Family {
             Family::MatmulSg => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL, SUBGROUP_COMMON_WGSL],
             Family::MatmulTex | Family::MatmulPack => &[MATMUL_COMMON_WGSL],
             Family::Rnn | Family::RnnSg => &[RNN_COMMON_WGSL, RNN_PERSISTENT_WGSL],
-            Family::RnnStep | Family::RnnLanes => &[RNN_COMMON_WGSL],
+            Family::RnnStep => &[RNN_COMMON_WGSL],
+            Family::RnnLanes | Family::RnnLanesGruElman => &[RNN_COMMON_WGSL, RNN_LANES_COMMON_WGSL],
             _ => &[],
         };
         format!("{COMMON_WGSL}\n{}\n{}", preludes.join("\n"), self.body())
@@ -260,10 +270,10 @@ kernel_table! {
     LstmForwardLanes => RnnLanes, "lstm_forward_lanes";
     LstmBackwardLanes => RnnLanes, "lstm_backward_lanes";
     LstmBackwardGradsLanes => RnnLanes, "lstm_backward_grads_lanes";
-    GruForwardLanes => RnnLanes, "gru_forward_lanes";
-    GruBackwardLanes => RnnLanes, "gru_backward_lanes";
-    ElmanForwardLanes => RnnLanes, "elman_forward_lanes";
-    ElmanBackwardLanes => RnnLanes, "elman_backward_lanes";
+    GruForwardLanes => RnnLanesGruElman, "gru_forward_lanes";
+    GruBackwardLanes => RnnLanesGruElman, "gru_backward_lanes";
+    ElmanForwardLanes => RnnLanesGruElman, "elman_forward_lanes";
+    ElmanBackwardLanes => RnnLanesGruElman, "elman_backward_lanes";
     RnnGradsPartial => RnnGrads, "rnn_grads_partial";
     RnnGradsReduce => RnnGrads, "rnn_grads_reduce";
     LstmStepForward => RnnStep, "lstm_step_forward";

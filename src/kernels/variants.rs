@@ -24,7 +24,7 @@ pub struct Variants {
     /// row of H units (H a multiple of 8): larger subgroups would span rows.
     pub subgroup_exactly8: bool,
     /// Recurrences (LSTM, GRU, Elman) with one 8-wide subgroup per batch row
-    /// (shaders/rnn_lanes.wgsl) where H is a multiple of 4 up to 32: CPU
+    /// (shaders/rnn_lanes.wgsl, rnn_lanes_gru_elman.wgsl) where H is a multiple of 4 up to 32: CPU
     /// adapters with subgroups of exactly 8, where a storage access is a
     /// loop over the lanes and the vec4 accesses of that kernel pay.
     pub rnn_lanes: bool,
@@ -83,22 +83,22 @@ pub fn specialize<B: Clone>(call: Call<B>, v: Variants) -> Call<B> {
     }
 }
 
-/// Largest hidden size of rnn_lanes.wgsl (8 lanes of 4 units).
+/// Largest hidden size of the rnn_lanes kernels (8 lanes of 4 units).
 pub const RNN_LANES_MAX_HIDDEN: usize = 32;
 
-/// Whether a recurrent call fits rnn_lanes.wgsl: H a multiple of 4 up to
+/// Whether a recurrent call fits the rnn_lanes kernels: H a multiple of 4 up to
 /// [`RNN_LANES_MAX_HIDDEN`] (uniform: batch, steps, hidden, ...).
 fn lanes_fit<B>(call: &Call<B>) -> bool {
     call.uniform.get(2).is_some_and(|&h| lanes_hidden(h as usize))
 }
 
-/// Whether rnn_lanes.wgsl takes `hidden` units: a multiple of 4 up to
+/// Whether the rnn_lanes kernels take `hidden` units: a multiple of 4 up to
 /// [`RNN_LANES_MAX_HIDDEN`].
 pub(crate) fn lanes_hidden(hidden: usize) -> bool {
     hidden > 0 && hidden.is_multiple_of(4) && hidden <= RNN_LANES_MAX_HIDDEN
 }
 
-/// rnn_lanes.wgsl: one workgroup (an 8-wide subgroup) per batch row (the
+/// the rnn_lanes kernels: one workgroup (an 8-wide subgroup) per batch row (the
 /// LSTM forward: per [`super::lstm_lanes_rows_per_group`] rows), and
 /// bindings 11 to 17 viewing src, gates, cells, hprev, dst, aux and w_hh
 /// again as vec4 (gates stands in for src when the forward reads the input
