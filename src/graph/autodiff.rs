@@ -1,8 +1,9 @@
-//! Lowering a graph to kernel calls: the forward ops, then reverse-mode
-//! autodiff. This file is the one place where every backward rule lives.
+//! Lowering a graph to kernel calls: the forward ops (lower_forward.rs),
+//! then reverse-mode autodiff. This file is the one place where every
+//! backward rule lives.
 //!
-//! Fusions made here, each saving a dispatch per step:
-//! - bias + activation run in the forward matmul's epilogue;
+//! Fusions made in lowering, each saving a dispatch per step:
+//! - bias + activation run in the forward matmul's epilogue (lower_forward.rs);
 //! - the bias gradient is an extra output row of the weight-gradient matmul;
 //! - when a tensor's gradient has a single contributor that is a matmul
 //!   (dx = dz · Wᵀ), the activation backward of the layer that produced it
@@ -11,12 +12,13 @@
 //! Gradients are never zeroed: the first contribution to a gradient overwrites
 //! it and later ones accumulate, decided here at compile time.
 
+use super::lower_forward::norm_geom;
 use super::rnn_grads::{backward_calls, RecurrentGrads, RecurrentLayer};
 use super::{Act, Cell, Class, Graph, LossKind, Op, PoolKind, TargetSource, TensorId, TensorInfo};
 use crate::error::{Error, Result};
 use crate::kernels::{
     self, Call, ConvOperands, DropoutParams, Epilogue, LossOperands, MatmulOperands, NormBackward,
-    NormForward, NormGeom, RecurrenceOperands,
+    RecurrenceOperands,
 };
 
 /// A binding as the compiler names it, resolved to a buffer range later.
@@ -86,12 +88,6 @@ fn producer_act(graph: &Graph, t: TensorId) -> Act {
         .unwrap_or(Act::None)
 }
 
-/// Batch-norm geometry of x: [batch, C] or [batch, C, H, W].
-fn norm_geom(graph: &Graph, x: TensorId, eps: f32, momentum: f32) -> NormGeom {
-    let s = graph.shape(x);
-    NormGeom { batch: s[0], c: s[1], s: s[2..].iter().product(), eps, momentum }
-}
-
 /// Lowers `graph`; with `input_grad` the gradient w.r.t. the input batch is
 /// kept; with `update_state` training steps update state tensors (batch-norm
 /// running statistics).
@@ -104,145 +100,9 @@ pub fn lower(
     variants: kernels::Variants,
 ) -> Result<Lowered> {
     let mut tensors = graph.tensors.clone();
-    let mut calls = Vec::new();
+    let mut calls = super::lower_forward::forward_calls(graph, pass, update_state, variants);
     let t = Ref::T;
     let b = graph.batch;
-    for op in &graph.ops {
-        match op {
-            Op::Input { out } => {
-                let f = graph.row_len(*out);
-                calls.push(kernels::gather_rows(b, f, Ref::Batch, Ref::Features, t(*out)));
-            }
-            Op::Linear { x, w, b: bias, act, out, .. } => {
-                let (k, n) = (graph.shape(*w)[0], graph.shape(*w)[1]);
-                let ops = MatmulOperands { a: t(*x), b: t(*w), bias: bias.map(t), aux: None, c: t(*out) };
-                let epi = Epilogue { act: *act, ..Epilogue::PLAIN };
-                calls.push(kernels::matmul_nn(b, n, k, ops, epi, Ref::Dummy));
-            }
-            Op::Activation { x, act, out, .. } => {
-                let n = graph.tensors[x.0].len();
-                calls.push(kernels::activation_forward(n, *act, t(*x), t(*out), Ref::Dummy));
-            }
-            Op::Softmax { x, out, .. } => {
-                let s = graph.shape(*x);
-                calls.push(kernels::softmax_forward(s[0], s[1], t(*x), t(*out), Ref::Dummy));
-            }
-            Op::Dropout { x, rate, stream, out, .. } => {
-                let n = graph.tensors[x.0].len();
-                if pass == Pass::Forward {
-                    // inference: dropout is the identity
-                    calls.push(kernels::add_into(n, false, t(*x), t(*out), Ref::Dummy));
-                } else {
-                    let d = DropoutParams { n, seed: graph.seed as u32, layer: *stream, p: *rate };
-                    calls.push(kernels::dropout_forward(d, Ref::Step, t(*x), t(*out)));
-                }
-            }
-            Op::Conv2d { x, w, b: bias, act, geom, out, .. } => {
-                let o = ConvOperands { a: t(*x), b: t(*w), bias: bias.map(t), aux: None, out: t(*out) };
-                calls.push(kernels::conv2d_forward(geom, o, *act, Ref::Dummy));
-            }
-            Op::Pool { kind, x, geom, argmax, out, .. } => calls.push(match kind {
-                PoolKind::Max => {
-                    let arg = argmax.map_or(Ref::Dummy, t);
-                    kernels::maxpool_forward(geom, t(*x), arg, t(*out), Ref::Dummy)
-                }
-                PoolKind::Avg => kernels::avgpool_forward(geom, t(*x), t(*out), Ref::Dummy),
-                PoolKind::Upsample => kernels::upsample_forward(geom, t(*x), t(*out), Ref::Dummy),
-            }),
-            Op::BatchNorm {
-                x,
-                gamma,
-                beta,
-                running_mean,
-                running_var,
-                saved,
-                act,
-                eps,
-                momentum,
-                training,
-                out,
-                ..
-            } => {
-                let g = norm_geom(graph, *x, *eps, *momentum);
-                // a training graph compiled for inference still normalizes with the batch
-                let batch_stats = *training && pass == Pass::ForwardBackward;
-                let o = NormForward {
-                    batch: Ref::Batch,
-                    x: t(*x),
-                    gamma: t(*gamma),
-                    beta: t(*beta),
-                    running_mean: t(*running_mean),
-                    running_var: t(*running_var),
-                    saved: if batch_stats { t(*saved) } else { Ref::Dummy },
-                    y: t(*out),
-                };
-                calls.push(if batch_stats {
-                    kernels::batchnorm_forward_train(&g, *act, update_state, o)
-                } else {
-                    kernels::batchnorm_forward_eval(&g, *act, o)
-                });
-            }
-            Op::Recurrent {
-                cell,
-                x,
-                w_ih,
-                w_hh,
-                b: bias,
-                b_hh,
-                gx,
-                gates,
-                cells,
-                hprev,
-                geom,
-                mask,
-                init,
-                out,
-                ..
-            } => {
-                let (rows, features, width) =
-                    (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
-                // a persistent LSTM over few features adds x . w_ih + b itself (gx stays unused)
-                let fused =
-                    *cell == Cell::Lstm && !geom.per_step && features <= kernels::RNN_MAX_FUSED_INPUTS;
-                if !fused {
-                    let ops =
-                        MatmulOperands { a: t(*x), b: t(*w_ih), bias: Some(t(*bias)), aux: None, c: t(*gx) };
-                    calls.push(kernels::matmul_nn(rows, width, features, ops, Epilogue::PLAIN, Ref::Dummy));
-                }
-                let o = RecurrenceOperands {
-                    src: if fused { t(*x) } else { t(*gx) },
-                    whh: t(*w_hh),
-                    gates: gates.map_or(Ref::Dummy, t),
-                    cells: t(*cells),
-                    hprev: t(*hprev),
-                    dst: t(*out),
-                    aux: b_hh.map_or(Ref::Dummy, t),
-                    mask: mask.map_or(Ref::Dummy, t),
-                    init: init.map_or(Ref::Dummy, t),
-                    dinit: Ref::Dummy,
-                };
-                // h_{t-1} is read by nothing (inference), or only by an LSTM
-                // backward that recomputes it (no step mask)
-                let recomputed = *cell == Cell::Lstm
-                    && geom.mask_width == 0
-                    && kernels::rnn_grads_fit(variants, geom, features);
-                let hprev_unread = pass == Pass::Forward || recomputed;
-                let geom = &kernels::RnnGeom { hprev_unread, ..*geom };
-                if fused {
-                    calls.push(kernels::lstm_forward_from_input(
-                        geom,
-                        features,
-                        o.lstm(),
-                        t(*w_ih),
-                        t(*bias),
-                    ));
-                } else {
-                    calls.extend(cell.forward_calls(geom, o));
-                }
-            }
-            Op::Loss { .. } => {}
-        }
-    }
     if pass == Pass::Forward {
         return Ok(Lowered { tensors, calls, input_grad: None });
     }

@@ -8,6 +8,7 @@
 pub mod autodiff;
 pub mod config;
 pub mod image_ops;
+mod lower_forward;
 pub mod params;
 pub mod plan;
 pub mod program;
