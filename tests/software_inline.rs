@@ -47,6 +47,15 @@ fn inline_kernels_train_bit_for_bit_as_the_thread_pool() {
     let software = inline.info.device_type == wgpu::DeviceType::Cpu;
     let want_inline = software && user_set.as_ref().is_none_or(|v| v == "0");
     assert_eq!(inline.software_inline, want_inline, "{}", inline.describe());
+    // the thread pool's training steps keep the cores awake, inline ones have no pool to wake
+    let awake_env = std::env::var("MEDGPU_KEEP_AWAKE").ok();
+    let (pool_awake, inline_awake) = match awake_env.as_deref() {
+        Some("0") => (false, false),
+        Some("1") => (true, true),
+        _ => (software && !pool.software_inline, software && !inline.software_inline),
+    };
+    assert_eq!(pool.keeps_awake(), pool_awake, "{}", pool.describe());
+    assert_eq!(inline.keeps_awake(), inline_awake, "{}", inline.describe());
     let (a, b) = (train(pool), train(Arc::new(inline)));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (name, va) in &a {

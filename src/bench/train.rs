@@ -66,6 +66,9 @@ pub struct TrainBench {
     /// Whether the software adapter ran the kernels inline (see
     /// [`ModelSpec::prefers_inline_kernels`]).
     pub kernels_inline: bool,
+    /// Whether the steps kept the adapter's cores awake
+    /// ([`crate::gpu::keep_awake`]).
+    pub cores_kept_awake: bool,
     /// CPU µs to record one step.
     pub encode_us_per_step: Stat,
     /// Seconds from the start of compilation (pipelines included) to the end of the first step.
@@ -160,6 +163,7 @@ pub fn bench_training(
         samples_per_sec: Stat::of(&sps),
         dispatches_per_step: program.dispatches_per_step(),
         kernels_inline: gpu.software_inline,
+        cores_kept_awake: gpu.keeps_awake(),
         encode_us_per_step: Stat::of(&enc),
         first_step_secs,
         pipeline_cache,

@@ -21,7 +21,11 @@ fn print_figures(title: &str, figs: &[Figure]) {
 
 fn print_train(r: &TrainBench, target: &str) {
     let s = &r.samples_per_sec;
-    let inline = if r.kernels_inline { ", kernels inline" } else { "" };
+    let inline = format!(
+        "{}{}",
+        if r.kernels_inline { ", kernels inline" } else { "" },
+        if r.cores_kept_awake { ", cores kept awake" } else { "" }
+    );
     println!("  {} (batch {}), {} dispatches per step{inline}", r.model, r.batch, r.dispatches_per_step);
     println!(
         "    train samples/s        {:>10.0} {:>10.0} {:>10.0}  target {target}",
@@ -51,6 +55,12 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
         println!(
             "software adapter: kernels on its thread pool, and inline (LP_NUM_THREADS=0) where marked \
              (the models medgpu train runs inline; LP_NUM_THREADS set by you decides for all)"
+        );
+    }
+    if gpu.keeps_awake() {
+        println!(
+            "thread-pool training steps keep the cores awake between dispatches \
+             (idle-priority spinners; MEDGPU_KEEP_AWAKE=0 turns them off)"
         );
     }
     let variants = gpu.variants();

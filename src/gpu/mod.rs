@@ -5,6 +5,7 @@
 //! allocation and pipeline creation in error scopes.
 
 mod adapters;
+pub mod keep_awake;
 pub mod timer;
 
 pub use adapters::{list_adapters, user_software_threads, AdapterReport, DeviceOptions};
@@ -35,6 +36,7 @@ pub struct Gpu {
     lost: Arc<Mutex<Option<String>>>,
     created: std::sync::atomic::AtomicU64,
     forced_variants: Option<crate::kernels::Variants>,
+    awake: Option<keep_awake::KeepAwake>,
 }
 
 impl Gpu {
@@ -83,6 +85,7 @@ impl Gpu {
             info.driver,
             info.driver_info
         );
+        let awake = keep_awake_for(&info, software_inline);
         Ok(Gpu {
             device,
             queue,
@@ -94,6 +97,7 @@ impl Gpu {
             lost,
             created: std::sync::atomic::AtomicU64::new(0),
             forced_variants: None,
+            awake,
         })
     }
 
@@ -243,6 +247,19 @@ impl Gpu {
         self.wait_for(None, what)
     }
 
+    /// Keeps a CPU adapter's thread-pool cores awake for a while
+    /// ([`keep_awake`]): training calls it before each submission.
+    pub fn keep_awake(&self) {
+        if let Some(k) = &self.awake {
+            k.touch();
+        }
+    }
+
+    /// Whether [`Gpu::keep_awake`] does anything on this device.
+    pub fn keeps_awake(&self) -> bool {
+        self.awake.is_some()
+    }
+
     /// Waits for one submission (or all when `None`), with [`WAIT_TIMEOUT`].
     pub fn wait_for(&self, index: Option<wgpu::SubmissionIndex>, what: &str) -> Result<()> {
         let r =
@@ -374,4 +391,16 @@ fn classify(msg: &str) -> Error {
     } else {
         Error::Gpu(msg.to_string())
     }
+}
+
+/// Spinners for a CPU adapter that runs kernels on its thread pool (one
+/// per core), or none; `MEDGPU_KEEP_AWAKE=0` or `=1` decides instead.
+fn keep_awake_for(info: &wgpu::AdapterInfo, software_inline: bool) -> Option<keep_awake::KeepAwake> {
+    let on = match std::env::var("MEDGPU_KEEP_AWAKE").ok().as_deref().map(str::trim) {
+        Some("0") => false,
+        Some("1") => true,
+        _ => info.device_type == wgpu::DeviceType::Cpu && !software_inline,
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    on.then(|| keep_awake::KeepAwake::new(cores))
 }

@@ -142,6 +142,7 @@ impl Program {
             }
             let cmd = enc.finish();
             encoding += start.elapsed();
+            self.gpu.keep_awake();
             in_flight.push_back(self.gpu.queue.submit([cmd]));
             if in_flight.len() > 3 {
                 let idx = in_flight.pop_front();
