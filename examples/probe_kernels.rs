@@ -6,6 +6,8 @@
 //! rounds is printed, which is steadier than one round on a shared machine.
 //! `PROBE_ONLY=i` replays only dispatch i (step order), `rounds` times, and
 //! `PROBE_TRAIN=1` runs only `rounds` x `reps` training steps, for profilers.
+//! `PROBE_COMPILE=1` first prints each dispatch's first run, where lavapipe
+//! compiles its kernel (with `MESA_SHADER_CACHE_DISABLE=true`: cold).
 
 use medgpu::bench::Devices;
 use medgpu::gpu::DeviceOptions;
@@ -74,6 +76,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let n = train.len() / batch;
         train[(i % n) * batch..(i % n + 1) * batch].to_vec()
     };
+    if std::env::var("PROBE_COMPILE").is_ok() {
+        // each dispatch's first run: on lavapipe it compiles the kernel
+        // (run with MESA_SHADER_CACHE_DISABLE=true to see cold compiles)
+        let names = program.kernel_names();
+        for (i, name) in names.iter().enumerate() {
+            let t = std::time::Instant::now();
+            program.profile_sequence(&[i], 1)?;
+            println!("  first run {name:<28} {:>8.2} s", t.elapsed().as_secs_f64());
+        }
+    }
     program.train_steps(&[rows_of(0)], &[1e-3])?;
     if std::env::var("PROBE_TRAIN").is_ok() {
         // train_steps alone, `rounds` times `reps` steps (for profilers)

@@ -4,13 +4,14 @@
 //! thread hand-offs per dispatch. In a virtual machine an idle vCPU halts,
 //! and waking a halted vCPU goes through the host, which made a dispatch
 //! cost 25-60 us on the 2-vCPU KVM machines we test on (against 2.5 us run
-//! inline), about a quarter of a CNN training step. While training steps
-//! run, [`KeepAwake`] keeps one thread per core spinning at the lowest
-//! scheduling priority (`SCHED_IDLE`: any other runnable thread preempts it
-//! at once), so a woken thread finds its core running. Like the spin-wait
-//! of OpenMP runtimes, the spinners stop by themselves [`KeepAwake::LINGER`]
-//! after the last [`KeepAwake::touch`], and never run at normal priority:
-//! where `SCHED_IDLE` cannot be set (other systems) nothing spins.
+//! inline), about a quarter of a CNN training step. While training steps or
+//! predictions run, [`KeepAwake`] keeps one thread per core spinning at the
+//! lowest scheduling priority (`SCHED_IDLE`: any other runnable thread
+//! preempts it at once), so a woken thread finds its core running. Like the
+//! spin-wait of OpenMP runtimes, the spinners stop by themselves
+//! [`KeepAwake::LINGER`] after the last [`KeepAwake::touch`], and never run
+//! at normal priority: where `SCHED_IDLE` cannot be set (other systems)
+//! nothing spins.
 //! `MEDGPU_KEEP_AWAKE=0` turns it off, `=1` on for any adapter.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

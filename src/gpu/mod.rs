@@ -248,7 +248,7 @@ impl Gpu {
     }
 
     /// Keeps a CPU adapter's thread-pool cores awake for a while
-    /// ([`keep_awake`]): training calls it before each submission.
+    /// ([`keep_awake`]): training and prediction call it before each submission.
     pub fn keep_awake(&self) {
         if let Some(k) = &self.awake {
             k.touch();

@@ -294,6 +294,7 @@ impl Program {
             }
             done_rows += b.len() as u64;
         }
+        self.gpu.keep_awake();
         self.gpu.queue.submit([enc.finish()]);
         let bytes = self.gpu.map_and_read(staging, total, "reading predictions")?;
         let all: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes);
