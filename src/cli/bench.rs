@@ -39,6 +39,23 @@ fn print_train(r: &TrainBench, target: &str) {
     );
 }
 
+/// What decides a software adapter's first-step times: Mesa compiles each
+/// kernel at its first dispatch and keeps it in its own disk cache (wgpu's
+/// pipeline cache holds only a header there), which
+/// `MESA_SHADER_CACHE_DISABLE` (`disable`: its value) turns off.
+fn mesa_cache_line(disable: Option<&str>) -> String {
+    let off = disable.is_some_and(|v| matches!(v.trim().to_lowercase().as_str(), "1" | "true" | "yes"));
+    if off {
+        "first steps: Mesa's shader cache is off (MESA_SHADER_CACHE_DISABLE): every kernel compiles, \
+         so these are cold starts"
+            .to_string()
+    } else {
+        "first steps: Mesa compiles each kernel at its first dispatch and keeps it in its shader cache, \
+         so these are warm after a machine's first run (MESA_SHADER_CACHE_DISABLE=true: cold)"
+            .to_string()
+    }
+}
+
 /// Runs the chosen suites (all by default), prints tables, optionally writes JSON.
 pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: Option<&Path>) -> Result<()> {
     let chosen: Vec<String> = match suites {
@@ -62,6 +79,9 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
             "thread-pool training steps keep the cores awake between dispatches \
              (idle-priority spinners; MEDGPU_KEEP_AWAKE=0 turns them off)"
         );
+    }
+    if gpu.info.device_type == wgpu::DeviceType::Cpu {
+        println!("{}", mesa_cache_line(std::env::var("MESA_SHADER_CACHE_DISABLE").ok().as_deref()));
     }
     let variants = gpu.variants();
     println!(
@@ -159,4 +179,19 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
         medgpu::train::run_dir::write_atomic(path, &bytes)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mesa_cache_line;
+
+    #[test]
+    fn first_steps_are_called_cold_only_when_mesas_cache_is_off() {
+        for off in ["true", "1", " TRUE "] {
+            assert!(mesa_cache_line(Some(off)).contains("cold starts"), "{off}");
+        }
+        for on in [None, Some("false"), Some("0"), Some("")] {
+            assert!(mesa_cache_line(on).contains("warm after"), "{on:?}");
+        }
+    }
 }

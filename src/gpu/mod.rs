@@ -401,6 +401,7 @@ fn keep_awake_for(info: &wgpu::AdapterInfo, software_inline: bool) -> Option<kee
         Some("1") => true,
         _ => info.device_type == wgpu::DeviceType::Cpu && !software_inline,
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // (llvmpipe's pool has at most LP_MAX_THREADS = 32 threads: more spinners would only burn cores)
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(32);
     on.then(|| keep_awake::KeepAwake::new(cores))
 }
