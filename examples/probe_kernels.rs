@@ -8,6 +8,7 @@
 //! `PROBE_TRAIN=1` runs only `rounds` x `reps` training steps, for profilers.
 //! `PROBE_COMPILE=1` first prints each dispatch's first run, where lavapipe
 //! compiles its kernel (with `MESA_SHADER_CACHE_DISABLE=true`: cold).
+//! `PROBE_BATCH=n` sets the batch size.
 
 use medgpu::bench::Devices;
 use medgpu::gpu::DeviceOptions;
@@ -54,6 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             32,
         ),
     };
+    let batch = std::env::var("PROBE_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(batch);
     let devs = Devices::open(&DeviceOptions::default())?;
     let gpu = devs.for_model(&model);
     println!("{} inline={}", gpu.describe(), gpu.software_inline);

@@ -60,22 +60,40 @@ fn first_unit(lane: u32) -> u32 {
 }
 
 // This lane's columns of a w_hh [H, G*H] of G gates: w[4k + q] = units
-// u..u+3 of gate q in row k (the forward).
+// u..u+3 of gate q in row k (the forward). One loop per gate, each small
+// enough for Mesa's NIR to unroll: one loop over all of w is not unrolled,
+// w then stays an indexed array in memory, and LLVM takes about 20 s
+// longer to compile the kernel on lavapipe.
 fn load_cols(w: ptr<function, array<vec4<f32>, 128>>, u: u32, gates: u32) {
+    load_gate_cols(w, u, gates, 0u);
+    load_gate_cols(w, u, gates, 1u);
+    load_gate_cols(w, u, gates, 2u);
+    if (gates > 3u) { load_gate_cols(w, u, gates, 3u); }
+}
+
+// load_cols for gate `q` (a constant at every call).
+fn load_gate_cols(w: ptr<function, array<vec4<f32>, 128>>, u: u32, gates: u32, q: u32) {
     let gh = gates * HIDDEN;
     for (var k = 0u; k < HIDDEN; k = k + 1u) {
-        for (var q = 0u; q < gates; q = q + 1u) {
-            (*w)[4u * k + q] = whh4[(k * gh + q * HIDDEN + u) / 4u];
-        }
+        (*w)[4u * k + q] = whh4[(k * gh + q * HIDDEN + u) / 4u];
     }
 }
 
 // This lane's rows: wt[j] = rows u..u+3 of w_hh [H, N] at column j (the
-// backward), N = `cols`: 4 columns of the 4 rows per 4 vec4 loads, turned
-// round in registers.
+// backward), N = `cols` (a multiple of 4): 4 columns of the 4 rows per 4
+// vec4 loads, turned round in registers. In 4 loops over a quarter of the
+// columns each, for NIR to unroll (as load_cols).
 fn load_rows(wt: ptr<function, array<vec4<f32>, 128>>, u: u32, cols: u32) {
+    load_rows_part(wt, u, cols, 0u);
+    load_rows_part(wt, u, cols, 1u);
+    load_rows_part(wt, u, cols, 2u);
+    load_rows_part(wt, u, cols, 3u);
+}
+
+// load_rows for quarter `part` (a constant at every call) of the columns.
+fn load_rows_part(wt: ptr<function, array<vec4<f32>, 128>>, u: u32, cols: u32, part: u32) {
     let n4 = cols / 4u;
-    for (var j4 = 0u; j4 < n4; j4 = j4 + 1u) {
+    for (var j4 = part * n4 / 4u; j4 < (part + 1u) * n4 / 4u; j4 = j4 + 1u) {
         let r0 = whh4[u * n4 + j4];
         let r1 = whh4[(u + 1u) * n4 + j4];
         let r2 = whh4[(u + 2u) * n4 + j4];
