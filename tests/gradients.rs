@@ -11,7 +11,7 @@ use medgpu::graph::{
     Act, GpuDataset, Graph, LossKind, Mode, Padding, ParamStore, PoolKind, Program, ProgramOptions,
     TargetSource,
 };
-use medgpu::kernels::{PipelineCache, TextureMatmul, Variants};
+use medgpu::kernels::{PipelineCache, TextureMatmul, TiledMatmul, Variants};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -196,6 +196,7 @@ fn texture_matmuls_match_finite_differences() {
         texture_matmul: Some(TextureMatmul { min_macs: 0, min_blocks: 0, max_edge }),
         subgroup_exactly8: false,
         rnn_lanes: false,
+        tiled_matmul: None,
     });
     let dev = Arc::new(dev);
     let data = random_data(20, 5, 2, LossKind::Mse, 31);
@@ -211,6 +212,29 @@ fn texture_matmuls_match_finite_differences() {
         assert!(kernels.contains(&k), "{k} not dispatched: {kernels:?}");
     }
     assert!(!kernels.iter().any(|k| k.ends_with("_sg") && k.starts_with("matmul")), "{kernels:?}");
+}
+
+/// Every matmul through the workgroup-tiled variant (GPUs take it for
+/// large matmuls), forced on for small ones, on any adapter: the forward,
+/// both gradients and the bias gradient it sums on the way.
+#[test]
+fn tiled_matmuls_match_finite_differences() {
+    let mut dev = Gpu::open(&DeviceOptions::default()).unwrap();
+    let v = dev.variants();
+    dev.force_variants(Variants { tiled_matmul: Some(TiledMatmul { min_macs: 0, min_edge: 0 }), ..v });
+    let dev = Arc::new(dev);
+    let data = random_data(20, 5, 2, LossKind::Mse, 37);
+    let mut g = Graph::new(6);
+    let x = g.input(5).unwrap();
+    let h1 = g.dense("h1", x, 7, Act::Tanh).unwrap();
+    let h2 = g.dense("h2", h1, 9, Act::Relu).unwrap();
+    let y = g.dense("out", h2, 2, Act::None).unwrap();
+    g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
+    let kernels = check_on(dev, "tiled matmuls", &g, &data, &[3, 17, 0, 9, 12], 11);
+    for k in ["matmul_nn_tiled", "matmul_nt_tiled", "matmul_tn_tiled"] {
+        assert!(kernels.contains(&k), "{k} not dispatched: {kernels:?}");
+    }
+    assert!(!kernels.iter().any(|k| k.starts_with("matmul") && !k.ends_with("_tiled")), "{kernels:?}");
 }
 
 #[test]

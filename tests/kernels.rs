@@ -4,7 +4,7 @@ mod common;
 use common::*;
 use medgpu::cpu_ref::{self, Epi};
 use medgpu::kernels::{
-    self, Act, Epilogue, LossOperands, MatmulOperands, OptimUniform, TextureMatmul, Variants,
+    self, Act, Epilogue, LossOperands, MatmulOperands, OptimUniform, TextureMatmul, TiledMatmul, Variants,
 };
 
 const ACTS: [Act; 5] = [Act::None, Act::Relu, Act::LeakyRelu, Act::Sigmoid, Act::Tanh];
@@ -31,15 +31,21 @@ const SHAPES: [(usize, usize, usize); 14] = [
 ];
 
 /// The call and every variant of it the adapter can run: subgroup, and
-/// texture matmuls forced on whatever the size (training takes them only for
-/// large ones, on CPU adapters).
+/// texture and workgroup-tiled matmuls forced on whatever the size
+/// (training takes texture matmuls only for large ones on CPU adapters,
+/// tiled ones only for large ones on GPUs).
 fn with_variants(call: kernels::Call<usize>) -> Vec<kernels::Call<usize>> {
     let v = gpu().variants();
-    let mut choices = vec![Variants { texture_matmul: None, ..v }];
+    let tiled = Some(TiledMatmul { min_macs: 0, min_edge: 0 });
+    let mut choices = vec![
+        Variants { texture_matmul: None, tiled_matmul: None, ..v },
+        Variants { texture_matmul: None, tiled_matmul: tiled, ..v },
+    ];
     if v.subgroup8 {
         let max_edge = gpu().limits.max_texture_dimension_2d;
         choices.push(Variants {
             texture_matmul: Some(TextureMatmul { min_macs: 0, min_blocks: 0, max_edge }),
+            tiled_matmul: None,
             ..v
         });
     }

@@ -108,7 +108,8 @@ impl Gpu {
     /// `MEDGPU_PORTABLE_KERNELS=1` turns every variant off and
     /// `MEDGPU_TEXTURE_MATMUL=0` or `=1` the texture matmuls off or on and
     /// `MEDGPU_RNN_LANES=0` or `=1` the one-subgroup-per-row recurrent kernels
-    /// (for comparisons).
+    /// and `MEDGPU_TILED_MATMUL=0` or `=1` the workgroup-tiled matmuls
+    /// (chosen on adapters other than CPUs; for comparisons).
     pub fn variants(&self) -> crate::kernels::Variants {
         if let Some(v) = self.forced_variants {
             return v;
@@ -136,7 +137,13 @@ impl Gpu {
                 Some("1") => true,
                 _ => self.info.device_type == wgpu::DeviceType::Cpu,
             };
-        crate::kernels::Variants { subgroup8, texture_matmul, subgroup_exactly8, rnn_lanes }
+        let tiled = match env("MEDGPU_TILED_MATMUL").as_deref() {
+            Some("0") => false,
+            Some("1") => true,
+            _ => self.info.device_type != wgpu::DeviceType::Cpu,
+        };
+        let tiled_matmul = (!off && tiled).then_some(crate::kernels::TiledMatmul::GPU);
+        crate::kernels::Variants { subgroup8, texture_matmul, subgroup_exactly8, rnn_lanes, tiled_matmul }
     }
 
     /// Makes every program and benchmark built on this device use `v`

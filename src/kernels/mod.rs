@@ -18,7 +18,7 @@ pub use calls::*;
 pub use calls_conv::*;
 pub use calls_rnn::*;
 pub use table::*;
-pub use variants::{specialize, TextureMatmul, Variants};
+pub use variants::{specialize, TextureMatmul, TiledMatmul, Variants};
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;

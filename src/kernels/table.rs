@@ -82,11 +82,13 @@ pub enum Family {
     MatmulTex,
     /// shaders/matmul_pack.wgsl (packs the operands of the texture variants)
     MatmulPack,
+    /// shaders/matmul_tiled.wgsl (workgroup-tiled variants; GPUs)
+    MatmulTiled,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 22] = [
+    pub const ALL: [Family; 23] = [
         Family::Matmul,
         Family::Elementwise,
         Family::Reduce,
@@ -109,6 +111,7 @@ impl Family {
         Family::MatmulSg,
         Family::MatmulTex,
         Family::MatmulPack,
+        Family::MatmulTiled,
     ];
 
     /// File name under shaders/.
@@ -136,6 +139,7 @@ impl Family {
             Family::MatmulSg => "matmul_sg.wgsl",
             Family::MatmulTex => "matmul_tex.wgsl",
             Family::MatmulPack => "matmul_pack.wgsl",
+            Family::MatmulTiled => "matmul_tiled.wgsl",
         }
     }
 
@@ -163,6 +167,7 @@ impl Family {
             Family::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
             Family::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
             Family::MatmulPack => include_str!("../../shaders/matmul_pack.wgsl"),
+            Family::MatmulTiled => include_str!("../../shaders/matmul_tiled.wgsl"),
         }
     }
 
@@ -175,7 +180,7 @@ impl Family {
                 &[WINDOW_COMMON_WGSL, CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL, CONV_SG_COMMON_WGSL]
             }
             Family::Pool => &[WINDOW_COMMON_WGSL],
-            Family::Matmul => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL],
+            Family::Matmul | Family::MatmulTiled => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL],
             Family::MatmulSg => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL, SUBGROUP_COMMON_WGSL],
             Family::MatmulTex | Family::MatmulPack => &[MATMUL_COMMON_WGSL],
             Family::Rnn | Family::RnnSg => &[RNN_COMMON_WGSL, RNN_PERSISTENT_WGSL],
@@ -226,6 +231,9 @@ kernel_table! {
     MatmulNnTex => MatmulTex, "matmul_nn_tex";
     MatmulNtTex => MatmulTex, "matmul_nt_tex";
     MatmulTnTex => MatmulTex, "matmul_tn_tex";
+    MatmulNnTiled => MatmulTiled, "matmul_nn_tiled";
+    MatmulNtTiled => MatmulTiled, "matmul_nt_tiled";
+    MatmulTnTiled => MatmulTiled, "matmul_tn_tiled";
     MatmulPackRows => MatmulPack, "matmul_pack_rows";
     MatmulPackCols => MatmulPack, "matmul_pack_cols";
     ActivationForward => Elementwise, "activation_forward";

@@ -28,6 +28,27 @@ pub struct Variants {
     /// adapters with subgroups of exactly 8, where a storage access is a
     /// loop over the lanes and the vec4 accesses of that kernel pay.
     pub rnn_lanes: bool,
+    /// Workgroup-tiled matmuls (shaders/matmul_tiled.wgsl) and when to use
+    /// them: GPUs, where workgroup memory is fast; `None` on CPU adapters,
+    /// where each workgroup-memory access in a loop is a loop over the lanes.
+    pub tiled_matmul: Option<TiledMatmul>,
+}
+
+/// When a matmul takes the workgroup-tiled variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TiledMatmul {
+    /// Fewest multiply-adds (M·N·K).
+    pub min_macs: u64,
+    /// Fewest rows and columns of C: a 128x128 tile of a thinner C is
+    /// mostly idle.
+    pub min_edge: u32,
+}
+
+impl TiledMatmul {
+    /// The default on GPUs: 128^3 multiply-adds and C of at least 64x64
+    /// (not measured on a GPU yet; smaller matmuls keep the variants they
+    /// had, where a dispatch's fixed cost dominates anyway).
+    pub const GPU: TiledMatmul = TiledMatmul { min_macs: 1 << 21, min_edge: 64 };
 }
 
 /// When a matmul takes the texture variant.
@@ -56,6 +77,23 @@ impl TextureMatmul {
 /// The fastest variant of `call` the adapter runs (the call itself when
 /// there is none).
 pub fn specialize<B: Clone>(call: Call<B>, v: Variants) -> Call<B> {
+    if let Some(t) = v.tiled_matmul {
+        let tiled = match call.kernel {
+            KernelId::MatmulNn => Some(KernelId::MatmulNnTiled),
+            KernelId::MatmulNt => Some(KernelId::MatmulNtTiled),
+            KernelId::MatmulTn => Some(KernelId::MatmulTnTiled),
+            _ => None,
+        };
+        if let Some(kernel) = tiled {
+            // uniform: m, n, k
+            if let [m, n, k, ..] = *call.uniform.as_slice() {
+                let macs = m as u64 * n as u64 * k as u64;
+                if macs >= t.min_macs && m.min(n) >= t.min_edge {
+                    return matmul_tiled(call, kernel);
+                }
+            }
+        }
+    }
     if !v.subgroup8 {
         return call;
     }
@@ -202,6 +240,15 @@ fn matmul_variant<B: Clone>(mut call: Call<B>, v: Variants, sg: KernelId, tex: K
     call
 }
 
+/// matmul_tiled.wgsl: the same bindings, one 16x16 workgroup per 128x128
+/// tile of C.
+fn matmul_tiled<B>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
+    let (m, n) = (call.uniform[0], call.uniform[1]);
+    call.groups = [n.div_ceil(128), m.div_ceil(128), 1];
+    call.kernel = kernel;
+    call
+}
+
 /// conv_sg.wgsl: rows are output pixels (forward), input pixels (input
 /// gradient) or output channels (weight gradient); columns output
 /// channels, input channels or taps.
@@ -263,4 +310,40 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
         }
     }
     call
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{matmul_nn, matmul_nt, matmul_tn, Epilogue, MatmulOperands};
+
+    fn ops() -> MatmulOperands<usize> {
+        MatmulOperands { a: 0, b: 1, bias: None, aux: None, c: 2 }
+    }
+
+    #[test]
+    fn tiled_matmuls_are_chosen_for_large_matmuls_where_enabled() {
+        let gpu = Variants { subgroup8: true, tiled_matmul: Some(TiledMatmul::GPU), ..Variants::default() };
+        let e = Epilogue::PLAIN;
+        // 4096^3 and 200x130x90: one 128x128 tile per workgroup, rounded up
+        let big = specialize(matmul_nn(4096, 4096, 4096, ops(), e, 3), gpu);
+        assert_eq!((big.kernel, big.groups), (KernelId::MatmulNnTiled, [32, 32, 1]));
+        let odd = specialize(matmul_tn(200, 130, 90, ops(), e, 3), gpu);
+        assert_eq!((odd.kernel, odd.groups), (KernelId::MatmulTnTiled, [2, 2, 1]));
+        assert_eq!(specialize(matmul_nt(256, 256, 256, ops(), e, 3), gpu).kernel, KernelId::MatmulNtTiled);
+        // small (the MLP's 32x64x30) or thin (the LSTM's 32x128x4096):
+        // the subgroup variant, as before
+        assert_eq!(specialize(matmul_nn(32, 64, 30, ops(), e, 3), gpu).kernel, KernelId::MatmulNnSg);
+        assert_eq!(specialize(matmul_tn(32, 128, 4096, ops(), e, 3), gpu).kernel, KernelId::MatmulTnSg);
+        // without subgroups the portable kernel below the threshold
+        let portable_gpu = Variants { subgroup8: false, ..gpu };
+        assert_eq!(specialize(matmul_nn(32, 64, 30, ops(), e, 3), portable_gpu).kernel, KernelId::MatmulNn);
+        assert_eq!(
+            specialize(matmul_nn(512, 512, 512, ops(), e, 3), portable_gpu).kernel,
+            KernelId::MatmulNnTiled
+        );
+        // not enabled (CPU adapters): never
+        let cpu = Variants { tiled_matmul: None, ..gpu };
+        assert_ne!(specialize(matmul_nn(4096, 4096, 4096, ops(), e, 3), cpu).kernel, KernelId::MatmulNnTiled);
+    }
 }
