@@ -78,7 +78,7 @@ enum Command {
         after_help = "Examples:\n  medgpu bench --quick\n  medgpu bench --suite matmul,train --json bench.json"
     )]
     Bench {
-        /// Fewer repetitions and sizes (matmul up to 512)
+        /// Fewer repetitions and sizes (matmul up to 512; else 2048 on CPU adapters, 4096 on GPUs)
         #[arg(long)]
         quick: bool,
         /// Suites to run: matmul, elementwise, dispatch, train, memory (default: all)
@@ -87,6 +87,10 @@ enum Command {
         /// Also write the results as JSON to this file
         #[arg(long)]
         json: Option<PathBuf>,
+        /// The adapter's FP32 peak in GFLOPS (from its data sheet): matmul
+        /// figures are also given as a percentage of it
+        #[arg(long)]
+        peak_gflops: Option<f64>,
     },
 }
 
@@ -112,8 +116,8 @@ fn main() {
         Command::Train(a) => cli::train::run(&dev, *a, cli.quiet),
         Command::Eval { run, json } => cli::predict::eval(&dev, &run.run, &run.data, json),
         Command::Predict { run, out } => cli::predict::predict(&dev, &run.run, &run.data, out.as_deref()),
-        Command::Bench { quick, suite, json } => {
-            cli::bench::run(&dev, quick, suite.as_deref(), json.as_deref())
+        Command::Bench { quick, suite, json, peak_gflops } => {
+            cli::bench::run(&dev, quick, suite.as_deref(), json.as_deref(), peak_gflops)
         }
     };
     if let Err(e) = result {

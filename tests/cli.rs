@@ -162,6 +162,8 @@ fn bad_options_are_one_line_and_a_nonzero_exit() {
         1,
         &["/no/such/run/model.json"],
     );
+    assert_clean_error(&["bench", "--peak-gflops", "0"], 2, &["--peak-gflops 0", "positive"]);
+    assert_clean_error(&["bench", "--suite", "nosuch"], 2, &["unknown suite 'nosuch'"]);
 }
 
 #[test]

@@ -18,6 +18,20 @@ pub struct Figure {
     pub unit: &'static str,
     /// Median, min, max over repetitions.
     pub value: Stat,
+    /// The kernel that ran (matmuls: the variant this adapter takes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<&'static str>,
+    /// The median as a percentage of the adapter's FP32 peak, where the
+    /// user gave it (`medgpu bench --peak-gflops`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percent_of_peak: Option<f64>,
+}
+
+impl Figure {
+    /// A figure without a kernel or a peak.
+    pub fn new(name: impl Into<String>, unit: &'static str, value: Stat) -> Figure {
+        Figure { name: name.into(), unit, value, kernel: None, percent_of_peak: None }
+    }
 }
 
 /// Buffers and one built dispatch of a call whose bindings index `sizes` (f32 counts).
@@ -103,7 +117,7 @@ pub fn timing(gpu: &Gpu) -> &'static str {
 /// Matmul GFLOPS for square sizes up to `max` and the training shapes of the default MLP.
 pub fn matmul(gpu: &Gpu, cache: &mut PipelineCache, max: usize, reps: usize) -> Result<Vec<Figure>> {
     let mut shapes: Vec<(String, usize, usize, usize, usize)> = Vec::new();
-    for n in [64, 128, 256, 512, 1024, 2048].into_iter().filter(|n| *n <= max) {
+    for n in [64, 128, 256, 512, 1024, 2048, 4096].into_iter().filter(|n| *n <= max) {
         shapes.push((format!("matmul_nn {n}x{n}x{n}"), 0, n, n, n));
     }
     // the default MLP's step: forward layer 1, weight gradient of layer 2, input gradient of layer 2
@@ -128,7 +142,10 @@ pub fn matmul(gpu: &Gpu, cache: &mut PipelineCache, max: usize, reps: usize) -> 
         let per_rep = ((2e7 / flops) as usize).clamp(4, 400);
         let secs = time_dispatch(gpu, &b.dispatch, per_rep, reps)?;
         let gflops: Vec<f64> = secs.iter().map(|s| flops / s / 1e9).collect();
-        out.push(Figure { name, unit: "GFLOPS", value: Stat::of(&gflops) });
+        out.push(Figure {
+            kernel: Some(call.kernel.entry_point()),
+            ..Figure::new(name, "GFLOPS", Stat::of(&gflops))
+        });
     }
     Ok(out)
 }
@@ -140,11 +157,7 @@ pub fn elementwise(gpu: &Gpu, cache: &mut PipelineCache, reps: usize) -> Result<
     let b = build(gpu, cache, &call, &[n, n, 64])?;
     let secs = time_dispatch(gpu, &b.dispatch, 4, reps)?;
     let gbs: Vec<f64> = secs.iter().map(|s| (3 * 4 * n) as f64 / s / 1e9).collect();
-    Ok(vec![Figure {
-        name: "add_into 16Mi f32 (2 reads + 1 write)".into(),
-        unit: "GB/s",
-        value: Stat::of(&gbs),
-    }])
+    Ok(vec![Figure::new("add_into 16Mi f32 (2 reads + 1 write)", "GB/s", Stat::of(&gbs))])
 }
 
 /// µs per tiny dispatch inside one pass, per empty submit + wait, per 16-byte readback.
@@ -171,8 +184,8 @@ pub fn dispatch(gpu: &Gpu, cache: &mut PipelineCache, reps: usize) -> Result<Vec
         readback.push(t.elapsed().as_secs_f64() / 50.0);
     }
     Ok(vec![
-        Figure { name: "one dispatch within a pass".into(), unit: "us", value: per_dispatch },
-        Figure { name: "one submit + wait (empty)".into(), unit: "us", value: us(submit) },
-        Figure { name: "one 16-byte readback".into(), unit: "us", value: us(readback) },
+        Figure::new("one dispatch within a pass", "us", per_dispatch),
+        Figure::new("one submit + wait (empty)", "us", us(submit)),
+        Figure::new("one 16-byte readback", "us", us(readback)),
     ])
 }

@@ -12,10 +12,30 @@ fn print_figures(title: &str, figs: &[Figure]) {
     println!("\n{title}");
     println!("  {:<44} {:>10} {:>10} {:>10}  unit", "figure", "median", "min", "max");
     for f in figs {
+        let peak = f.percent_of_peak.map_or(String::new(), |p| format!("  {p:.1}% of peak"));
+        let kernel = f.kernel.map_or(String::new(), |k| format!("  {k}"));
         println!(
-            "  {:<44} {:>10.2} {:>10.2} {:>10.2}  {}",
+            "  {:<44} {:>10.2} {:>10.2} {:>10.2}  {}{peak}{kernel}",
             f.name, f.value.median, f.value.min, f.value.max, f.unit
         );
+    }
+}
+
+/// The largest square matmul of the suite: 512 quick, else 2048 on CPU
+/// adapters (4096^3 takes seconds per run there) and 4096 on GPUs, the
+/// size of the real-GPU target.
+fn matmul_max(quick: bool, cpu: bool) -> usize {
+    match (quick, cpu) {
+        (true, _) => 512,
+        (false, true) => 2048,
+        (false, false) => 4096,
+    }
+}
+
+/// Sets each GFLOPS figure's share of `peak` GFLOPS.
+fn add_percent_of_peak(figs: &mut [Figure], peak: Option<f64>) {
+    for f in figs.iter_mut().filter(|f| f.unit == "GFLOPS") {
+        f.percent_of_peak = peak.map(|p| 100.0 * f.value.median / p);
     }
 }
 
@@ -57,7 +77,20 @@ fn mesa_cache_line(disable: Option<&str>) -> String {
 }
 
 /// Runs the chosen suites (all by default), prints tables, optionally writes JSON.
-pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: Option<&Path>) -> Result<()> {
+/// Runs the chosen suites (all by default); `peak_gflops`: the adapter's
+/// FP32 peak, for the matmul figures' share of it.
+pub fn run(
+    opts: &DeviceOptions,
+    quick: bool,
+    suites: Option<&[String]>,
+    json: Option<&Path>,
+    peak_gflops: Option<f64>,
+) -> Result<()> {
+    if let Some(p) = peak_gflops.filter(|p| !(p.is_finite() && *p > 0.0)) {
+        return Err(Error::Usage(format!(
+            "--peak-gflops {p}: give the adapter's FP32 peak, a positive number"
+        )));
+    }
     let chosen: Vec<String> = match suites {
         Some(s) => s.iter().map(|x| x.trim().to_lowercase()).collect(),
         None => SUITES.iter().map(|s| s.to_string()).collect(),
@@ -85,8 +118,9 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
     }
     let variants = gpu.variants();
     println!(
-        "kernels: {} (subgroup sizes {}-{}; MEDGPU_PORTABLE_KERNELS=1 for the portable ones)",
+        "kernels: {}{} (subgroup sizes {}-{}; MEDGPU_PORTABLE_KERNELS=1 for the portable ones)",
         if variants.subgroup8 { "subgroup variants for convolutions and matmuls" } else { "portable" },
+        if variants.tiled_matmul.is_some() { ", workgroup-tiled matmuls for large ones" } else { "" },
         gpu.info.subgroup_min_size,
         gpu.info.subgroup_max_size
     );
@@ -101,9 +135,18 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
     let mut out = serde_json::Map::new();
     let has = |s: &str| chosen.iter().any(|c| c == s);
     if has("matmul") {
-        let f = bench::kernels::matmul(&gpu, &mut cache, if quick { 512 } else { 2048 }, reps)?;
-        print_figures("matmul (GFLOPS; target on lavapipe: 15 at 1024)", &f);
+        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+        let mut f = bench::kernels::matmul(&gpu, &mut cache, matmul_max(quick, cpu), reps)?;
+        add_percent_of_peak(&mut f, peak_gflops);
+        let title = match peak_gflops {
+            Some(p) => format!("matmul (GFLOPS; targets: 15 at 1024 on lavapipe, 40% of the {p} GFLOPS peak at 4096 on a GPU)"),
+            None => "matmul (GFLOPS; targets: 15 at 1024 on lavapipe, 40% of FP32 peak at 4096 on a GPU: give --peak-gflops)".into(),
+        };
+        print_figures(&title, &f);
         out.insert("matmul".into(), json!(f));
+        if let Some(p) = peak_gflops {
+            out.insert("peak_gflops".into(), json!(p));
+        }
     }
     if has("elementwise") {
         let f = bench::kernels::elementwise(&gpu, &mut cache, reps)?;
@@ -173,6 +216,7 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
                         "driver": gpu.info.driver, "driver_info": gpu.info.driver_info},
             "timing": {"kernels": bench::kernels::timing(&gpu), "training": "wall clock, loss readback included"},
             "subgroup_kernels": variants.subgroup8,
+            "tiled_matmuls": variants.tiled_matmul.is_some(),
             "suites": out,
         });
         let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::Gpu(e.to_string()))?;
@@ -183,7 +227,30 @@ pub fn run(opts: &DeviceOptions, quick: bool, suites: Option<&[String]>, json: O
 
 #[cfg(test)]
 mod tests {
-    use super::mesa_cache_line;
+    use super::{add_percent_of_peak, matmul_max, mesa_cache_line};
+    use medgpu::bench::kernels::Figure;
+    use medgpu::bench::Stat;
+
+    #[test]
+    fn gpus_run_the_matmul_suite_up_to_4096_and_cpus_to_2048() {
+        assert_eq!(matmul_max(false, false), 4096);
+        assert_eq!(matmul_max(false, true), 2048);
+        assert_eq!(matmul_max(true, false), 512);
+        assert_eq!(matmul_max(true, true), 512);
+    }
+
+    #[test]
+    fn gflops_figures_get_their_share_of_the_peak() {
+        let mut figs = vec![
+            Figure::new("matmul_nn 4096x4096x4096", "GFLOPS", Stat::of(&[30_000.0, 26_000.0, 28_000.0])),
+            Figure::new("one dispatch within a pass", "us", Stat::of(&[5.0])),
+        ];
+        add_percent_of_peak(&mut figs, Some(70_000.0));
+        assert_eq!(figs[0].percent_of_peak, Some(40.0));
+        assert_eq!(figs[1].percent_of_peak, None);
+        add_percent_of_peak(&mut figs, None);
+        assert_eq!(figs[0].percent_of_peak, None);
+    }
 
     #[test]
     fn first_steps_are_called_cold_only_when_mesas_cache_is_off() {
