@@ -15,6 +15,7 @@ const SHADER: &str = r#"
 @group(0) @binding(2) var tex: texture_2d<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(4) var stex: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(5) var rtex: texture_storage_2d<rgba32float, read>;
 
 const STEPS: u32 = 1024u;
 const MASK: u32 = 65535u;
@@ -54,6 +55,16 @@ fn texel_divergent(@builtin(global_invocation_id) g: vec3<u32>) {
     for (var i = 0u; i < STEPS; i = i + 1u) {
         let t = (i * 67u + g.x * 13u) & (MASK / 4u);
         acc = acc + textureLoad(tex, vec2<u32>(t & 255u, t >> 8u), 0);
+    }
+    out[g.x] = acc;
+}
+
+@compute @workgroup_size(64)
+fn storage_texel_divergent(@builtin(global_invocation_id) g: vec3<u32>) {
+    var acc = vec4<f32>(0.0);
+    for (var i = 0u; i < STEPS; i = i + 1u) {
+        let t = (i * 67u + g.x * 13u) & (MASK / 4u);
+        acc = acc + textureLoad(rtex, vec2<u32>(t & 255u, t >> 8u));
     }
     out[g.x] = acc;
 }
@@ -192,6 +203,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("vec4_divergent", 4.0),
         ("vec4_uniform", 4.0),
         ("texel_divergent", 4.0),
+        ("storage_texel_divergent", 4.0),
         ("workgroup_divergent", 1.0),
         ("vec4_store_divergent", 4.0),
         ("texel_store_divergent", 4.0),
@@ -225,6 +237,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "scalar_divergent" | "scalar_uniform" => &[0, 3],
             "vec4_divergent" | "vec4_uniform" => &[1, 3],
             "texel_divergent" => &[2, 3],
+            "storage_texel_divergent" => &[5, 3],
             "vec4_store_divergent" => &[1],
             "texel_store_divergent" => &[4],
             _ => &[3],
@@ -233,7 +246,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let resource = match b {
                 0 | 1 => buf.as_entire_binding(),
                 2 => wgpu::BindingResource::TextureView(&view),
-                4 => wgpu::BindingResource::TextureView(&sview),
+                4 | 5 => wgpu::BindingResource::TextureView(&sview),
                 _ => out.as_entire_binding(),
             };
             bind.push(wgpu::BindGroupEntry { binding: *b, resource });

@@ -79,7 +79,7 @@ enum LayoutKind {
     Storage(usize),
     /// The uniform, a storage buffer and a write-only rgba32float storage texture.
     Pack,
-    /// The uniform, two rgba32float textures, then three storage buffers.
+    /// The uniform, two read-only rgba32float storage textures, then three storage buffers.
     TextureMatmul,
 }
 
@@ -125,12 +125,12 @@ impl LayoutKind {
                 ),
             ],
             LayoutKind::TextureMatmul => {
-                let sampled = wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                let packed = wgpu::BindingType::StorageTexture {
+                    access: wgpu::StorageTextureAccess::ReadOnly,
+                    format: wgpu::TextureFormat::Rgba32Float,
                     view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
                 };
-                let mut e = vec![Self::texture_entry(1, sampled), Self::texture_entry(2, sampled)];
+                let mut e = vec![Self::texture_entry(1, packed), Self::texture_entry(2, packed)];
                 e.extend((3..=5).map(Self::storage_entry));
                 e
             }

@@ -59,6 +59,16 @@ impl Scratch {
     }
 }
 
+/// Texels per row of a packed texture for rows of `width` texels: `width`
+/// rounded up to 4 more than a multiple of 8, so that a row is an odd
+/// number of 64-byte cache lines. An invocation of the texture matmul reads
+/// its 4 rows at the same k, and a subgroup 32 rows: rows a multiple of 4
+/// KiB apart (K = 1024 or 2048) all fall into the same set of the L1 cache,
+/// which holds 8 to 12 of them, so every fetch missed it.
+fn padded_width(width: u32) -> u32 {
+    width + (12 - width % 8) % 8
+}
+
 /// The pack, pack, multiply dispatches of a texture matmul call (bindings:
 /// a, b, bias, aux, c as for the storage-buffer matmuls; uniform m, n, k).
 pub(super) fn build(
@@ -81,8 +91,8 @@ pub(super) fn build(
         _ => (false, false),
     };
     let width = k.div_ceil(4).max(1);
-    let view_a = cache.scratch.view(gpu, width, m.max(1), 0)?;
-    let view_b = cache.scratch.view(gpu, width, n.max(1), 1)?;
+    let view_a = cache.scratch.view(gpu, padded_width(width), m.max(1), 0)?;
+    let view_b = cache.scratch.view(gpu, padded_width(width), n.max(1), 1)?;
     let pack_a = pack(cache, gpu, call, &uniform, 0, a_rows, &view_a, [width, m.max(1)])?;
     let pack_b = pack(cache, gpu, call, &uniform, 1, b_rows, &view_b, [width, n.max(1)])?;
 
@@ -128,4 +138,20 @@ fn pack(
     let bind_group = cache.bind(gpu, LayoutKind::Pack, &entries, kernel)?;
     let groups = [texels[0].div_ceil(8), texels[1].div_ceil(8), 1];
     Ok(Dispatch { kernel, pipeline, bind_group, groups, before: Vec::new() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::padded_width;
+
+    #[test]
+    fn packed_rows_are_an_odd_number_of_cache_lines() {
+        for width in 1..600u32 {
+            let w = padded_width(width);
+            assert!(w >= width && w - width < 8, "{width} -> {w}");
+            assert_eq!((w * 16 / 64) % 2, 1, "{width} -> {w}: {} bytes a row", w * 16);
+        }
+        assert_eq!(padded_width(256), 260);
+        assert_eq!(padded_width(260), 260);
+    }
 }
