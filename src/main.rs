@@ -81,7 +81,7 @@ enum Command {
         /// Fewer repetitions and sizes (matmul up to 512; else 2048 on CPU adapters, 4096 on GPUs)
         #[arg(long)]
         quick: bool,
-        /// Suites to run: matmul, elementwise, dispatch, train, memory (default: all)
+        /// Suites to run: matmul, elementwise, dispatch, train, memory, startup (default: all)
         #[arg(long, value_delimiter = ',')]
         suite: Option<Vec<String>>,
         /// Also write the results as JSON to this file
@@ -91,6 +91,9 @@ enum Command {
         /// figures are also given as a percentage of it
         #[arg(long)]
         peak_gflops: Option<f64>,
+        /// Internal (the startup suite): time one model's first step in this process
+        #[arg(long, hide = true)]
+        first_step_of: Option<String>,
     },
 }
 
@@ -116,7 +119,8 @@ fn main() {
         Command::Train(a) => cli::train::run(&dev, *a, cli.quiet),
         Command::Eval { run, json } => cli::predict::eval(&dev, &run.run, &run.data, json),
         Command::Predict { run, out } => cli::predict::predict(&dev, &run.run, &run.data, out.as_deref()),
-        Command::Bench { quick, suite, json, peak_gflops } => {
+        Command::Bench { first_step_of: Some(model), .. } => cli::startup::child(&dev, &model),
+        Command::Bench { quick, suite, json, peak_gflops, first_step_of: None } => {
             cli::bench::run(&dev, quick, suite.as_deref(), json.as_deref(), peak_gflops)
         }
     };

@@ -164,6 +164,21 @@ fn bad_options_are_one_line_and_a_nonzero_exit() {
     );
     assert_clean_error(&["bench", "--peak-gflops", "0"], 2, &["--peak-gflops 0", "positive"]);
     assert_clean_error(&["bench", "--suite", "nosuch"], 2, &["unknown suite 'nosuch'"]);
+    assert_clean_error(&["bench", "--first-step-of", "nosuch"], 2, &["no benchmark model 'nosuch'"]);
+}
+
+/// The process the startup suite starts per model and cache state prints
+/// the seconds to its first step.
+#[test]
+fn bench_times_a_first_step_in_its_own_process() {
+    let (code, out, err) = medgpu(&["bench", "--first-step-of", "mlp"]);
+    assert_eq!(code, 0, "{err}");
+    let secs: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("first_step_secs "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no seconds in: {out}"));
+    assert!(secs > 0.0 && secs < 120.0, "{secs}");
 }
 
 #[test]

@@ -10,8 +10,8 @@ pub mod kernels;
 pub mod train;
 
 pub use train::{
-    bench_autoencoder, bench_cnn, bench_default_mlp, bench_lstm, bench_recurrent, bench_training,
-    recurrent_setup, Devices, TrainBench,
+    bench_autoencoder, bench_cnn, bench_default_mlp, bench_lstm, bench_recurrent, bench_training, first_step,
+    model_setup, recurrent_setup, Devices, TrainBench, STARTUP_MODELS,
 };
 
 use serde::Serialize;
@@ -45,4 +45,4 @@ impl Stat {
 }
 
 /// The suites `medgpu bench --suite` knows.
-pub const SUITES: [&str; 5] = ["matmul", "elementwise", "dispatch", "train", "memory"];
+pub const SUITES: [&str; 6] = ["matmul", "elementwise", "dispatch", "train", "memory", "startup"];

@@ -92,20 +92,23 @@ pub struct TrainBench {
     pub gpu_bytes_after_all: u64,
 }
 
-/// Trains `model` with `head` on the training split of `data` (prepared as
-/// `medgpu train` prepares it, with the default splits of its kind) and
-/// measures it. `reps` repetitions of `epochs_per_rep` epochs.
-#[allow(clippy::too_many_arguments)] // one benchmark's settings
-pub fn bench_training(
-    devs: &Devices,
-    name: &str,
-    data: &DataSource,
-    model: &ModelSpec,
-    head: Head,
-    batch: usize,
-    reps: usize,
-    epochs_per_rep: usize,
-) -> Result<TrainBench> {
+/// A compiled training program after its first step.
+struct Started {
+    gpu: Arc<Gpu>,
+    /// Feature columns of the prepared data.
+    cols: usize,
+    program: Program,
+    rows: Vec<u32>,
+    batches: Vec<Vec<u32>>,
+    opt: OptimizerConfig,
+    first_step_secs: f64,
+    pipeline_cache: String,
+}
+
+/// Prepares `data` as `medgpu train` does (with the default splits of its
+/// kind), compiles `model` with `head` for training and runs the first step,
+/// timed from the start of compilation.
+fn start(devs: &Devices, data: &DataSource, model: &ModelSpec, head: Head, batch: usize) -> Result<Started> {
     let cfg = match data.window {
         Some(_) => {
             TrainConfig { model: model.clone(), val_frac: 0.1, test_frac: 0.2, ..TrainConfig::default() }
@@ -134,6 +137,69 @@ pub fn bench_training(
     gpu.wait("the first step")?;
     let first_step_secs = start.elapsed().as_secs_f64();
     cache.save();
+    Ok(Started { gpu, cols, program, rows, batches, opt, first_step_secs, pipeline_cache })
+}
+
+/// Seconds from the start of compilation to the end of the first training
+/// step of benchmark model `name` (one of [`STARTUP_MODELS`]).
+pub fn first_step(devs: &Devices, name: &str) -> Result<f64> {
+    let (data, model, head, batch) = model_setup(name).ok_or_else(|| {
+        crate::Error::Usage(format!("no benchmark model '{name}': use {}", STARTUP_MODELS.join(", ")))
+    })?;
+    Ok(start(devs, &data, &model, head, batch)?.first_step_secs)
+}
+
+/// The models whose first steps `medgpu bench --suite startup` times.
+pub const STARTUP_MODELS: [&str; 4] = ["mlp", "autoencoder", "cnn", "lstm"];
+
+/// Data, model, head and batch of benchmark model `name`: `mlp`,
+/// `autoencoder`, `cnn`, `lstm`, `gru` or `rnn`.
+pub fn model_setup(name: &str) -> Option<(DataSource, ModelSpec, Head, usize)> {
+    let bce = Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets };
+    let recurrent = |cell| {
+        let (model, head, data) = recurrent_setup(cell);
+        (data, model, head, 64)
+    };
+    Some(match name {
+        // the default MLP (30-64-32-1, ReLU) on the breast cancer training split
+        "mlp" => (DataSource::builtin("breast_cancer"), ModelSpec::mlp(&[64, 32], Act::Relu, 0.0), bce, 32),
+        // the dense autoencoder 30-16-8-16-30 on the same rows
+        "autoencoder" => (
+            DataSource::builtin("breast_cancer"),
+            ModelSpec::autoencoder(&[16, 8], Act::Relu),
+            Head { outputs: 30, loss: LossKind::Mse, target: TargetSource::Features },
+            32,
+        ),
+        // the default CNN (`--model cnn`) on the digits training split
+        "cnn" => (
+            DataSource::builtin("digits"),
+            ModelSpec::cnn([1, 8, 8]),
+            Head { outputs: 10, loss: LossKind::SoftmaxCrossEntropy, target: TargetSource::Targets },
+            32,
+        ),
+        "lstm" => recurrent(crate::graph::Cell::Lstm),
+        "gru" => recurrent(crate::graph::Cell::Gru),
+        "rnn" => recurrent(crate::graph::Cell::Elman(Act::Tanh)),
+        _ => return None,
+    })
+}
+
+/// Trains `model` with `head` on the training split of `data` (prepared as
+/// `medgpu train` prepares it, with the default splits of its kind) and
+/// measures it. `reps` repetitions of `epochs_per_rep` epochs.
+#[allow(clippy::too_many_arguments)] // one benchmark's settings
+pub fn bench_training(
+    devs: &Devices,
+    name: &str,
+    data: &DataSource,
+    model: &ModelSpec,
+    head: Head,
+    batch: usize,
+    reps: usize,
+    epochs_per_rep: usize,
+) -> Result<TrainBench> {
+    let Started { gpu, cols, mut program, rows, batches, opt, first_step_secs, pipeline_cache } =
+        start(devs, data, model, head, batch)?;
     program.train_steps(&batches[1..], &[opt.lr])?;
     program.read_loss()?;
 
@@ -176,32 +242,32 @@ pub fn bench_training(
     })
 }
 
+/// Trains benchmark model `name` ([`model_setup`]).
+fn bench_named(devs: &Devices, name: &str, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
+    let (data, model, head, batch) =
+        model_setup(name).ok_or_else(|| crate::Error::Usage(format!("no benchmark model '{name}'")))?;
+    bench_training(devs, &model.name.clone(), &data, &model, head, batch, reps, epochs_per_rep)
+}
+
 /// The default MLP (30-64-32-1, ReLU, Adam 1e-3, batch 32) on the breast cancer training split.
 pub fn bench_default_mlp(devs: &Devices, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
-    let head = Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets };
-    let model = ModelSpec::mlp(&[64, 32], Act::Relu, 0.0);
-    bench_training(devs, "mlp", &DataSource::builtin("breast_cancer"), &model, head, 32, reps, epochs_per_rep)
+    bench_named(devs, "mlp", reps, epochs_per_rep)
 }
 
 /// The dense autoencoder 30-16-8-16-30 on the same rows.
 pub fn bench_autoencoder(devs: &Devices, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
-    let head = Head { outputs: 30, loss: LossKind::Mse, target: TargetSource::Features };
-    let model = ModelSpec::autoencoder(&[16, 8], Act::Relu);
-    let data = DataSource::builtin("breast_cancer");
-    bench_training(devs, "autoencoder", &data, &model, head, 32, reps, epochs_per_rep)
+    bench_named(devs, "autoencoder", reps, epochs_per_rep)
 }
 
 /// The default CNN (`--model cnn`) on the digits training split, batch 32.
 pub fn bench_cnn(devs: &Devices, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
-    let head = Head { outputs: 10, loss: LossKind::SoftmaxCrossEntropy, target: TargetSource::Targets };
-    let model = ModelSpec::cnn([1, 8, 8]);
-    bench_training(devs, "cnn", &DataSource::builtin("digits"), &model, head, 32, reps, epochs_per_rep)
+    bench_named(devs, "cnn", reps, epochs_per_rep)
 }
 
 /// LSTM(32) forecasting the next ECG sample from windows of 64 (stride 8),
 /// batch 64: the sequence model of the RNN issue.
 pub fn bench_lstm(devs: &Devices, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
-    bench_recurrent(devs, crate::graph::Cell::Lstm, reps, epochs_per_rep)
+    bench_named(devs, "lstm", reps, epochs_per_rep)
 }
 
 /// The same ECG setup with another recurrent cell (32 units, batch 64).

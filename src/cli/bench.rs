@@ -209,6 +209,21 @@ pub fn run(
             .collect();
         out.insert("memory".into(), json!(mem));
     }
+    if has("startup") {
+        println!(
+            "\nstartup (seconds from compilation to the first finished step, each in a fresh process; \
+             cold: {}; warm: after a run that filled the caches)",
+            super::startup::COLD_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+        );
+        println!("  {:<14} {:>8} {:>8}", "model", "cold", "warm");
+        let mut s = Vec::new();
+        for model in bench::STARTUP_MODELS {
+            let r = super::startup::measure(opts, model)?;
+            println!("  {:<14} {:>8.2} {:>8.2}", r.model, r.cold_secs, r.warm_secs);
+            s.push(r);
+        }
+        out.insert("startup".into(), json!(s));
+    }
     if let Some(path) = json {
         let v = json!({
             "medgpu_version": env!("CARGO_PKG_VERSION"),

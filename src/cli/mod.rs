@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod devices;
 pub mod predict;
+pub mod startup;
 pub mod train;
