@@ -120,18 +120,19 @@ fn add_lane_h(hm: vec4<f32>, m: u32, w: ptr<function, array<vec4<f32>, 128>>, z:
     }
 }
 
-// Backward: s += dz_j * wt[j] over the gate columns j = qH + 4m + i of the
+// Backward: s[q] += dz_j * wt[qH + j] over the columns j = 4m + i of the
 // units lane m owns (`d0`..`d3`: their gradients for gates i, f, g, o; a
-// GRU passes 0 for d3, and its wt past 3H stay 0).
-fn add_lane_dz(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>, m: u32, wt: ptr<function, array<vec4<f32>, 128>>) -> vec4<f32> {
-    var s = vec4<f32>(0.0);
-    if (4u * m >= HIDDEN) { return s; }
+// GRU passes 0 for d3, and its wt past 3H stay 0): one sum per gate, four
+// independent chains of multiply-adds instead of one four times as long.
+fn add_lane_dz(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>, m: u32, wt: ptr<function, array<vec4<f32>, 128>>, s: ptr<function, array<vec4<f32>, 4>>) {
+    if (4u * m >= HIDDEN) { return; }
     for (var i = 0u; i < 4u; i = i + 1u) {
         let j = 4u * m + i;
-        s = s + d0[i] * (*wt)[j] + d1[i] * (*wt)[HIDDEN + j];
-        s = s + d2[i] * (*wt)[2u * HIDDEN + j] + d3[i] * (*wt)[3u * HIDDEN + j];
+        (*s)[0] = (*s)[0] + d0[i] * (*wt)[j];
+        (*s)[1] = (*s)[1] + d1[i] * (*wt)[HIDDEN + j];
+        (*s)[2] = (*s)[2] + d2[i] * (*wt)[2u * HIDDEN + j];
+        (*s)[3] = (*s)[3] + d3[i] * (*wt)[3u * HIDDEN + j];
     }
-    return s;
 }
 
 // Forward: z += the row's h (spread over the lanes, 4 units each) times
@@ -150,15 +151,16 @@ fn row_times_w(h: vec4<f32>, w: ptr<function, array<vec4<f32>, 128>>, z: ptr<fun
 // Backward: the row's gate gradients (spread over the lanes: d0..d3 for
 // gates 0..3 of 4 units each) times this lane's rows of w_hh.
 fn row_times_wt(d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>, wt: ptr<function, array<vec4<f32>, 128>>) -> vec4<f32> {
-    var s = add_lane_dz(subgroupBroadcast(d0, 0u), subgroupBroadcast(d1, 0u), subgroupBroadcast(d2, 0u), subgroupBroadcast(d3, 0u), 0u, wt);
-    s = s + add_lane_dz(subgroupBroadcast(d0, 1u), subgroupBroadcast(d1, 1u), subgroupBroadcast(d2, 1u), subgroupBroadcast(d3, 1u), 1u, wt);
-    s = s + add_lane_dz(subgroupBroadcast(d0, 2u), subgroupBroadcast(d1, 2u), subgroupBroadcast(d2, 2u), subgroupBroadcast(d3, 2u), 2u, wt);
-    s = s + add_lane_dz(subgroupBroadcast(d0, 3u), subgroupBroadcast(d1, 3u), subgroupBroadcast(d2, 3u), subgroupBroadcast(d3, 3u), 3u, wt);
-    s = s + add_lane_dz(subgroupBroadcast(d0, 4u), subgroupBroadcast(d1, 4u), subgroupBroadcast(d2, 4u), subgroupBroadcast(d3, 4u), 4u, wt);
-    s = s + add_lane_dz(subgroupBroadcast(d0, 5u), subgroupBroadcast(d1, 5u), subgroupBroadcast(d2, 5u), subgroupBroadcast(d3, 5u), 5u, wt);
-    s = s + add_lane_dz(subgroupBroadcast(d0, 6u), subgroupBroadcast(d1, 6u), subgroupBroadcast(d2, 6u), subgroupBroadcast(d3, 6u), 6u, wt);
-    s = s + add_lane_dz(subgroupBroadcast(d0, 7u), subgroupBroadcast(d1, 7u), subgroupBroadcast(d2, 7u), subgroupBroadcast(d3, 7u), 7u, wt);
-    return s;
+    var s: array<vec4<f32>, 4>;
+    add_lane_dz(subgroupBroadcast(d0, 0u), subgroupBroadcast(d1, 0u), subgroupBroadcast(d2, 0u), subgroupBroadcast(d3, 0u), 0u, wt, &s);
+    add_lane_dz(subgroupBroadcast(d0, 1u), subgroupBroadcast(d1, 1u), subgroupBroadcast(d2, 1u), subgroupBroadcast(d3, 1u), 1u, wt, &s);
+    add_lane_dz(subgroupBroadcast(d0, 2u), subgroupBroadcast(d1, 2u), subgroupBroadcast(d2, 2u), subgroupBroadcast(d3, 2u), 2u, wt, &s);
+    add_lane_dz(subgroupBroadcast(d0, 3u), subgroupBroadcast(d1, 3u), subgroupBroadcast(d2, 3u), subgroupBroadcast(d3, 3u), 3u, wt, &s);
+    add_lane_dz(subgroupBroadcast(d0, 4u), subgroupBroadcast(d1, 4u), subgroupBroadcast(d2, 4u), subgroupBroadcast(d3, 4u), 4u, wt, &s);
+    add_lane_dz(subgroupBroadcast(d0, 5u), subgroupBroadcast(d1, 5u), subgroupBroadcast(d2, 5u), subgroupBroadcast(d3, 5u), 5u, wt, &s);
+    add_lane_dz(subgroupBroadcast(d0, 6u), subgroupBroadcast(d1, 6u), subgroupBroadcast(d2, 6u), subgroupBroadcast(d3, 6u), 6u, wt, &s);
+    add_lane_dz(subgroupBroadcast(d0, 7u), subgroupBroadcast(d1, 7u), subgroupBroadcast(d2, 7u), subgroupBroadcast(d3, 7u), 7u, wt, &s);
+    return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 // dL/dh of units u..u+3 at the step processed tt-th from the layer's output.
