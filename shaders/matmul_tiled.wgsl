@@ -25,10 +25,14 @@ const TILED_WG: u32 = 256u;
 var<workgroup> a_tile: array<vec4<f32>, 512>;
 var<workgroup> b_tile: array<vec4<f32>, 512>;
 
-// Copies stage k0 of op(A) (element (m, k) at a[m * sam + k * sak]) into
-// a_tile. `k_fast` (a constant at every call): k is the contiguous
-// dimension (sak = 1), so consecutive invocations take consecutive k.
-fn stage_a(m0: u32, k0: u32, li: u32, sam: u32, sak: u32, k_fast: bool) {
+// Copies stage k0 of op(A) (`of_b` false: element (m, k) at a[m * s_row +
+// k * s_k], rows from m0) into a_tile, or of op(B) (`of_b` true: element
+// (k, n) at b[k * s_k + n * s_row], columns from m0) into b_tile.
+// `k_fast`: k is the contiguous dimension (s_k = 1), so consecutive
+// invocations take consecutive k. `of_b` and `k_fast` are constants at
+// every call.
+fn stage(of_b: bool, m0: u32, k0: u32, li: u32, s_row: u32, s_k: u32, k_fast: bool) {
+    let rows = select(dims.m, dims.n, of_b);
     for (var e = 0u; e < TILE * TK / TILED_WG; e = e + 1u) {
         let i = li + TILED_WG * e;
         var r = i % TILE;
@@ -39,28 +43,15 @@ fn stage_a(m0: u32, k0: u32, li: u32, sam: u32, sak: u32, k_fast: bool) {
         }
         let m = m0 + r;
         let k = k0 + kk;
+        let at = kk * (TILE / 4u) + r / 4u;
         var v = 0.0;
-        if (m < dims.m && k < dims.k) { v = a[m * sam + k * sak]; }
-        a_tile[kk * (TILE / 4u) + r / 4u][r % 4u] = v;
-    }
-}
-
-// Copies stage k0 of op(B) (element (k, n) at b[k * sbk + n * sbn]) into
-// b_tile; `k_fast` as in stage_a (sbk = 1).
-fn stage_b(n0: u32, k0: u32, li: u32, sbk: u32, sbn: u32, k_fast: bool) {
-    for (var e = 0u; e < TILE * TK / TILED_WG; e = e + 1u) {
-        let i = li + TILED_WG * e;
-        var c = i % TILE;
-        var kk = i / TILE;
-        if (k_fast) {
-            c = i / TK;
-            kk = i % TK;
+        if (of_b) {
+            if (m < rows && k < dims.k) { v = b[m * s_row + k * s_k]; }
+            b_tile[at][r % 4u] = v;
+        } else {
+            if (m < rows && k < dims.k) { v = a[m * s_row + k * s_k]; }
+            a_tile[at][r % 4u] = v;
         }
-        let n = n0 + c;
-        let k = k0 + kk;
-        var v = 0.0;
-        if (n < dims.n && k < dims.k) { v = b[k * sbk + n * sbn]; }
-        b_tile[kk * (TILE / 4u) + c / 4u][c % 4u] = v;
     }
 }
 
@@ -76,7 +67,7 @@ fn rank1(acc: ptr<function, array<vec4<f32>, 16>>, a0: vec4<f32>, a1: vec4<f32>,
 }
 
 // The tile at workgroup `wid`; strides as in matmul.wgsl, `a_k_fast` and
-// `b_k_fast` as in stage_a. With BIAS_GRAD, the first row of invocations
+// `b_k_fast` as `k_fast` in stage. With BIAS_GRAD, the first row of invocations
 // of the first row of tiles also sums op(B)'s columns over k (each column
 // once) and writes them to bias.
 fn block_tiled(wid: vec3<u32>, lid: vec3<u32>, sam: u32, sak: u32, sbk: u32, sbn: u32, a_k_fast: bool, b_k_fast: bool) {
@@ -90,8 +81,8 @@ fn block_tiled(wid: vec3<u32>, lid: vec3<u32>, sam: u32, sak: u32, sbk: u32, sbn
     var colsum1 = vec4<f32>(0.0);
     // every invocation reaches every barrier: the loop bound is uniform
     for (var k0 = 0u; k0 < dims.k; k0 = k0 + TK) {
-        stage_a(m0, k0, li, sam, sak, a_k_fast);
-        stage_b(n0, k0, li, sbk, sbn, b_k_fast);
+        stage(false, m0, k0, li, sam, sak, a_k_fast);
+        stage(true, n0, k0, li, sbn, sbk, b_k_fast);
         workgroupBarrier();
         for (var kk = 0u; kk < TK; kk = kk + 1u) {
             let at = kk * (TILE / 4u);
