@@ -246,7 +246,7 @@ pub fn bench_training(
 fn bench_named(devs: &Devices, name: &str, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let (data, model, head, batch) =
         model_setup(name).ok_or_else(|| crate::Error::Usage(format!("no benchmark model '{name}'")))?;
-    bench_training(devs, &model.name.clone(), &data, &model, head, batch, reps, epochs_per_rep)
+    bench_training(devs, &model.name, &data, &model, head, batch, reps, epochs_per_rep)
 }
 
 /// The default MLP (30-64-32-1, ReLU, Adam 1e-3, batch 32) on the breast cancer training split.
