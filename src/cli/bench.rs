@@ -76,9 +76,9 @@ fn mesa_cache_line(disable: Option<&str>) -> String {
     }
 }
 
-/// Runs the chosen suites (all by default), prints tables, optionally writes JSON.
-/// Runs the chosen suites (all by default); `peak_gflops`: the adapter's
-/// FP32 peak, for the matmul figures' share of it.
+/// Runs the chosen suites (all by default), prints tables, optionally writes
+/// JSON; `peak_gflops`: the adapter's FP32 peak, for the matmul figures'
+/// share of it.
 pub fn run(
     opts: &DeviceOptions,
     quick: bool,

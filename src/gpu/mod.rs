@@ -118,11 +118,14 @@ impl Gpu {
         let off = env("MEDGPU_PORTABLE_KERNELS").is_some_and(|v| v == "1");
         let subgroup8 =
             !off && self.features.contains(wgpu::Features::SUBGROUP) && self.info.subgroup_min_size >= 8;
-        let texture = match env("MEDGPU_TEXTURE_MATMUL").as_deref() {
+        let cpu = self.info.device_type == wgpu::DeviceType::Cpu;
+        // a variable's `0` or `1`, else the adapter's default
+        let switch = |name: &str, default: bool| match env(name).as_deref() {
             Some("0") => false,
             Some("1") => true,
-            _ => self.info.device_type == wgpu::DeviceType::Cpu,
+            _ => default,
         };
+        let texture = switch("MEDGPU_TEXTURE_MATMUL", cpu);
         let texture_matmul = (subgroup8 && texture).then_some(crate::kernels::TextureMatmul {
             min_macs: crate::kernels::TextureMatmul::MIN_MACS,
             min_blocks: crate::kernels::TextureMatmul::MIN_BLOCKS,
@@ -132,17 +135,9 @@ impl Gpu {
         // rnn_lanes.wgsl binds 19 storage buffers (WebGPU's default limit is 8)
         let rnn_lanes = subgroup_exactly8
             && self.limits.max_storage_buffers_per_shader_stage >= crate::kernels::RNN_LANES_STORAGE_BUFFERS
-            && match env("MEDGPU_RNN_LANES").as_deref() {
-                Some("0") => false,
-                Some("1") => true,
-                _ => self.info.device_type == wgpu::DeviceType::Cpu,
-            };
-        let tiled = match env("MEDGPU_TILED_MATMUL").as_deref() {
-            Some("0") => false,
-            Some("1") => true,
-            _ => self.info.device_type != wgpu::DeviceType::Cpu,
-        };
-        let tiled_matmul = (!off && tiled).then_some(crate::kernels::TiledMatmul::GPU);
+            && switch("MEDGPU_RNN_LANES", cpu);
+        let tiled_matmul =
+            (!off && switch("MEDGPU_TILED_MATMUL", !cpu)).then_some(crate::kernels::TiledMatmul::GPU);
         crate::kernels::Variants { subgroup8, texture_matmul, subgroup_exactly8, rnn_lanes, tiled_matmul }
     }
 
