@@ -282,3 +282,23 @@ fn a_data_set_past_the_largest_binding_is_refused_before_upload() {
     assert!(err.to_string().contains("features"), "{err}");
     assert_eq!(gpu.bytes_created(), before, "nothing may be allocated");
 }
+
+/// The memory benchmark counts each training benchmark's own buffers: a
+/// second run of the same model on the same device reports what the first
+/// did (not the device's running total), the data set is part of it, and
+/// the rest covers at least the planned memory.
+#[test]
+fn the_memory_benchmark_counts_each_benchmarks_own_buffers() {
+    // devices of its own, so their byte counts are this test's alone
+    let devs = medgpu::bench::Devices::open(&Default::default()).unwrap();
+    let first = medgpu::bench::bench_default_mlp(&devs, 1, 1).unwrap();
+    let second = medgpu::bench::bench_default_mlp(&devs, 1, 1).unwrap();
+    for r in [&first, &second] {
+        assert_eq!(r.gpu_bytes_after_all, r.gpu_bytes_after_first_rep, "steps allocated");
+        assert!(r.gpu_bytes_data_set > 0 && r.gpu_bytes_data_set < r.gpu_bytes_after_all, "{r:?}");
+        let program = r.gpu_bytes_after_all - r.gpu_bytes_data_set;
+        assert!(program >= r.memory_planned.total(), "{program} < {:?}", r.memory_planned);
+    }
+    assert_eq!(second.gpu_bytes_after_first_rep, first.gpu_bytes_after_first_rep);
+    assert_eq!(second.gpu_bytes_data_set, first.gpu_bytes_data_set);
+}

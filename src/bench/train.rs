@@ -85,11 +85,16 @@ pub struct TrainBench {
     pub per_dispatch_us: Vec<(&'static str, f64)>,
     /// Memory the compiled training program planned (and allocated).
     pub memory_planned: MemoryReport,
-    /// Bytes of GPU buffers the device has seen created (this benchmark's and
-    /// any earlier ones) after the first timed repetition.
+    /// Bytes of GPU buffers created for this benchmark, from the data set's
+    /// upload to the end of the first timed repetition (buffers of earlier
+    /// benchmarks on the same device not counted).
     pub gpu_bytes_after_first_rep: u64,
     /// The same after the last repetition: equal when steps and epochs allocate nothing.
     pub gpu_bytes_after_all: u64,
+    /// Of those, the data set's buffers (features and targets, uploaded
+    /// once); the rest is the program: its planned memory, uniforms, and
+    /// the batch order, optimizer schedule and loss readback of a run.
+    pub gpu_bytes_data_set: u64,
 }
 
 /// A compiled training program after its first step.
@@ -103,6 +108,10 @@ struct Started {
     opt: OptimizerConfig,
     first_step_secs: f64,
     pipeline_cache: String,
+    /// The device's [`Gpu::bytes_created`] before the data set's upload.
+    created_before: u64,
+    /// Bytes of the data set's buffers.
+    data_set_bytes: u64,
 }
 
 /// Prepares `data` as `medgpu train` does (with the default splits of its
@@ -118,7 +127,9 @@ fn start(devs: &Devices, data: &DataSource, model: &ModelSpec, head: Head, batch
     let gpu = devs.for_model(model);
     let p = prepare(data, &cfg)?;
     let cols = p.ds.cols();
+    let created_before = gpu.bytes_created();
     let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
+    let data_set_bytes = gpu.bytes_created() - created_before;
     let start = Instant::now();
     let graph = model.build(cols, head, batch, true, 42)?;
     let params = Arc::new(ParamStore::init(&gpu, &graph, 42)?);
@@ -137,7 +148,18 @@ fn start(devs: &Devices, data: &DataSource, model: &ModelSpec, head: Head, batch
     gpu.wait("the first step")?;
     let first_step_secs = start.elapsed().as_secs_f64();
     cache.save();
-    Ok(Started { gpu, cols, program, rows, batches, opt, first_step_secs, pipeline_cache })
+    Ok(Started {
+        gpu,
+        cols,
+        program,
+        rows,
+        batches,
+        opt,
+        first_step_secs,
+        pipeline_cache,
+        created_before,
+        data_set_bytes,
+    })
 }
 
 /// Seconds from the start of compilation to the end of the first training
@@ -198,8 +220,18 @@ pub fn bench_training(
     reps: usize,
     epochs_per_rep: usize,
 ) -> Result<TrainBench> {
-    let Started { gpu, cols, mut program, rows, batches, opt, first_step_secs, pipeline_cache } =
-        start(devs, data, model, head, batch)?;
+    let Started {
+        gpu,
+        cols,
+        mut program,
+        rows,
+        batches,
+        opt,
+        first_step_secs,
+        pipeline_cache,
+        created_before,
+        data_set_bytes,
+    } = start(devs, data, model, head, batch)?;
     program.train_steps(&batches[1..], &[opt.lr])?;
     program.read_loss()?;
 
@@ -218,10 +250,10 @@ pub fn bench_training(
         sps.push((rows.len() * epochs_per_rep) as f64 / secs);
         enc.push(program.encode_us_per_step);
         if rep == 0 {
-            gpu_bytes_after_first_rep = gpu.bytes_created();
+            gpu_bytes_after_first_rep = gpu.bytes_created() - created_before;
         }
     }
-    let gpu_bytes_after_all = gpu.bytes_created();
+    let gpu_bytes_after_all = gpu.bytes_created() - created_before;
     let per_dispatch_us = program.profile_dispatches(100)?;
     Ok(TrainBench {
         model: format!("{name} {}", model.describe(cols, head.outputs)),
@@ -239,6 +271,7 @@ pub fn bench_training(
         memory_planned: program.memory(),
         gpu_bytes_after_first_rep,
         gpu_bytes_after_all,
+        gpu_bytes_data_set: data_set_bytes,
     })
 }
 

@@ -194,18 +194,25 @@ pub fn run(
         out.insert("train".into(), json!(trained));
     }
     if has("memory") {
-        println!("\nmemory (GPU buffers created by medgpu, bytes)");
+        println!("\nmemory (GPU buffers medgpu created for each training benchmark, bytes)");
         for r in &trained {
             let m = &r.memory_planned;
             println!(
-                "  {:<28} planned {:>9} (params {}, grads {}, optimizer {}, activations {} of {} without reuse, other {}, matmul scratch {}); created on the device after the first rep: {}, after all reps: {}",
+                "  {:<28} planned {:>9} (params {}, grads {}, optimizer {}, activations {} of {} without reuse, other {}, matmul scratch {})",
                 r.model, m.total(), m.params, m.grads, m.optimizer_state, m.activations, m.activations_unshared, m.other, m.scratch,
-                r.gpu_bytes_after_first_rep, r.gpu_bytes_after_all
+            );
+            println!(
+                "  {:<28} created {:>9} after the first rep, {} after all reps (data set {}, program and run {})",
+                "",
+                r.gpu_bytes_after_first_rep,
+                r.gpu_bytes_after_all,
+                r.gpu_bytes_data_set,
+                r.gpu_bytes_after_all.saturating_sub(r.gpu_bytes_data_set)
             );
         }
         let mem: Vec<_> = trained
             .iter()
-            .map(|r| json!({"model": r.model, "planned": r.memory_planned, "created_after_first_rep": r.gpu_bytes_after_first_rep, "created_after_all": r.gpu_bytes_after_all}))
+            .map(|r| json!({"model": r.model, "planned": r.memory_planned, "created_after_first_rep": r.gpu_bytes_after_first_rep, "created_after_all": r.gpu_bytes_after_all, "created_data_set": r.gpu_bytes_data_set}))
             .collect();
         out.insert("memory".into(), json!(mem));
     }
