@@ -2,7 +2,8 @@
 # Runs on a lent GPU machine (the device tool), in the repository root, what
 # scripts/device_prepare.sh prepared: the adapter list, the full benchmark
 # (JSON in $OUT/bench.json), the matmul suite without the tiled matmuls
-# for comparison, and the GPU test binaries on Vulkan. Logs go to $OUT.
+# and again with naga's loop counter (MEDGPU_LOOP_BOUNDING=1) for
+# comparison, and the GPU test binaries on Vulkan. Logs go to $OUT.
 # PEAK_GFLOPS: the adapter's FP32 peak (default: 67000, the H200's data sheet).
 # QUICK=1: bench --quick and the kernel tests only (a dry run, or little time).
 set -uo pipefail
@@ -37,6 +38,8 @@ stamp "bench ${quick[*]}"
 timeout 240 .device/medgpu bench "${quick[@]}" --json "$OUT/bench.json" --peak-gflops "$PEAK" 2>&1 | tee "$OUT/bench.txt"
 stamp "matmul suite without the tiled matmuls"
 MEDGPU_TILED_MATMUL=0 timeout 60 .device/medgpu bench "${quick[@]}" --suite matmul --peak-gflops "$PEAK" 2>&1 | tee "$OUT/bench_untiled.txt"
+stamp "matmul suite with naga's loop counter"
+MEDGPU_LOOP_BOUNDING=1 timeout 60 .device/medgpu bench "${quick[@]}" --suite matmul --peak-gflops "$PEAK" 2>&1 | tee "$OUT/bench_loop_bounding.txt"
 stamp tests
 for t in "${tests[@]}"; do
     echo "-- $(basename "$t")"

@@ -150,6 +150,22 @@ pub struct PipelineCache {
     scratch: texture_matmul::Scratch,
 }
 
+/// The runtime checks naga builds into our shaders: all of them but
+/// `force_loop_bounding`, the 64-bit iteration counter naga adds to every
+/// loop so that a driver cannot assume it ends. Every loop in shaders/
+/// counts by a positive constant up to a bound under 2^31, or halves a
+/// count down to 0, so each one ends without it (tests/shaders.rs checks
+/// the sources for that). The counter has cost GPU drivers their loop
+/// unrolling, making kernels many times slower (wgpu issues 6518 on Metal
+/// and 7698); on lavapipe it changed neither speed nor compile time
+/// (README). Bounds and division checks stay. `MEDGPU_LOOP_BOUNDING=1`
+/// puts the counter back, for comparisons.
+pub fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
+    let mut checks = wgpu::ShaderRuntimeChecks::checked();
+    checks.force_loop_bounding = std::env::var("MEDGPU_LOOP_BOUNDING").is_ok_and(|v| v.trim() == "1");
+    checks
+}
+
 impl PipelineCache {
     /// An empty cache, in memory only.
     pub fn new() -> Self {
@@ -233,10 +249,14 @@ impl PipelineCache {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.modules.entry(family) {
             let src = family.source();
             let module = gpu.scoped(&format!("compiling shaders/{}", family.file()), || {
-                gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(family.file()),
                     source: wgpu::ShaderSource::Wgsl(src.into()),
-                })
+                };
+                // SAFETY: the one check given up is the loop counter (see
+                // `runtime_checks`); every loop in shaders/ ends, which
+                // tests/shaders.rs checks on the sources.
+                unsafe { gpu.device.create_shader_module_trusted(desc, runtime_checks()) }
             })?;
             slot.insert(module);
         }
