@@ -160,7 +160,7 @@ pub struct PipelineCache {
 /// and 7698); on lavapipe it changed neither speed nor compile time
 /// (README). Bounds and division checks stay. `MEDGPU_LOOP_BOUNDING=1`
 /// puts the counter back, for comparisons.
-pub fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
+fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
     let mut checks = wgpu::ShaderRuntimeChecks::checked();
     checks.force_loop_bounding = std::env::var("MEDGPU_LOOP_BOUNDING").is_ok_and(|v| v.trim() == "1");
     checks
