@@ -114,6 +114,14 @@ struct Started {
     data_set_bytes: u64,
 }
 
+impl Started {
+    /// Bytes of GPU buffers created for this benchmark so far, from the
+    /// data set's upload on.
+    fn bytes_created(&self) -> u64 {
+        self.gpu.bytes_created() - self.created_before
+    }
+}
+
 /// Prepares `data` as `medgpu train` does (with the default splits of its
 /// kind), compiles `model` with `head` for training and runs the first step,
 /// timed from the start of compilation.
@@ -220,58 +228,47 @@ pub fn bench_training(
     reps: usize,
     epochs_per_rep: usize,
 ) -> Result<TrainBench> {
-    let Started {
-        gpu,
-        cols,
-        mut program,
-        rows,
-        batches,
-        opt,
-        first_step_secs,
-        pipeline_cache,
-        created_before,
-        data_set_bytes,
-    } = start(devs, data, model, head, batch)?;
-    program.train_steps(&batches[1..], &[opt.lr])?;
-    program.read_loss()?;
+    let mut s = start(devs, data, model, head, batch)?;
+    s.program.train_steps(&s.batches[1..], &[s.opt.lr])?;
+    s.program.read_loss()?;
 
     let mut epoch_batches = Vec::new();
     for _ in 0..epochs_per_rep {
-        epoch_batches.extend(batches.iter().cloned());
+        epoch_batches.extend(s.batches.iter().cloned());
     }
     let mut sps = Vec::new();
     let mut enc = Vec::new();
     let mut gpu_bytes_after_first_rep = 0;
     for rep in 0..reps {
         let t = Instant::now();
-        program.train_steps(&epoch_batches, &[opt.lr])?;
-        program.read_loss()?;
+        s.program.train_steps(&epoch_batches, &[s.opt.lr])?;
+        s.program.read_loss()?;
         let secs = t.elapsed().as_secs_f64();
-        sps.push((rows.len() * epochs_per_rep) as f64 / secs);
-        enc.push(program.encode_us_per_step);
+        sps.push((s.rows.len() * epochs_per_rep) as f64 / secs);
+        enc.push(s.program.encode_us_per_step);
         if rep == 0 {
-            gpu_bytes_after_first_rep = gpu.bytes_created() - created_before;
+            gpu_bytes_after_first_rep = s.bytes_created();
         }
     }
-    let gpu_bytes_after_all = gpu.bytes_created() - created_before;
-    let per_dispatch_us = program.profile_dispatches(100)?;
+    let gpu_bytes_after_all = s.bytes_created();
+    let per_dispatch_us = s.program.profile_dispatches(100)?;
     Ok(TrainBench {
-        model: format!("{name} {}", model.describe(cols, head.outputs)),
+        model: format!("{name} {}", model.describe(s.cols, head.outputs)),
         batch,
         samples_per_sec: Stat::of(&sps),
-        dispatches_per_step: program.dispatches_per_step(),
-        kernels_inline: gpu.software_inline,
-        cores_kept_awake: gpu.keeps_awake(),
+        dispatches_per_step: s.program.dispatches_per_step(),
+        kernels_inline: s.gpu.software_inline,
+        cores_kept_awake: s.gpu.keeps_awake(),
         encode_us_per_step: Stat::of(&enc),
-        first_step_secs,
-        pipeline_cache,
+        first_step_secs: s.first_step_secs,
+        pipeline_cache: s.pipeline_cache,
         epochs_per_rep,
         timing: "wall clock, loss readback included",
         per_dispatch_us,
-        memory_planned: program.memory(),
+        memory_planned: s.program.memory(),
         gpu_bytes_after_first_rep,
         gpu_bytes_after_all,
-        gpu_bytes_data_set: data_set_bytes,
+        gpu_bytes_data_set: s.data_set_bytes,
     })
 }
 
