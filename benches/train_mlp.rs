@@ -36,7 +36,7 @@ fn main() {
             std::process::exit(1);
         }
     }
-    println!("adapter: {}; kernels timed by {}", gpu.describe(), medgpu::bench::kernels::timing(&gpu));
+    println!("adapter: {}; kernels timed by {}", gpu.describe(), medgpu::graph::timing::timing(&gpu));
     // (name, benchmark, repetitions, epochs each): an LSTM epoch takes ~15 s on lavapipe
     let models: [(&str, TrainBenchFn, usize, usize); 4] = [
         ("mlp", medgpu::bench::bench_default_mlp, 5, 5),

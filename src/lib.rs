@@ -13,10 +13,11 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod graph;
-pub mod infer;
 pub mod kernels;
 pub mod metrics;
+pub mod model;
 pub mod models;
+pub mod settings;
 pub mod train;
 
 pub use error::{Error, Result};

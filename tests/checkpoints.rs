@@ -1,7 +1,7 @@
 //! Hostile or broken checkpoints: each a typed error naming the file, no
 //! panic, no allocation larger than the file.
 
-use medgpu::train::checkpoint::{check_against, load_tensors, parse_tensors, save_tensors, NamedTensor};
+use medgpu::model::checkpoint::{check_against, load_tensors, parse_tensors, save_tensors, NamedTensor};
 use medgpu::Error;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -104,11 +104,11 @@ fn a_run_directory_whose_weights_do_not_match_model_json_is_refused() {
     let mut w = load_tensors(&run.join("weights.safetensors")).unwrap();
     w.insert("dense1.weight".into(), NamedTensor { shape: vec![30, 5], values: vec![0.0; 150] });
     save_tensors(&run.join("weights.safetensors"), &w, HashMap::new()).unwrap();
-    let e = medgpu::infer::TrainedModel::load(&run).err().expect("mismatched weights must be refused");
+    let e = medgpu::model::TrainedModel::load(&run).err().expect("mismatched weights must be refused");
     assert!(matches!(e, Error::Checkpoint { .. }), "{e}");
     assert!(e.to_string().contains("[30, 5]") && e.to_string().contains("[30, 4]"), "{e}");
     // a damaged model.json is a checkpoint error too
     std::fs::write(run.join("model.json"), "{\"medgpu_version\": 1").unwrap();
-    let e = medgpu::infer::TrainedModel::load(&run).err().unwrap();
+    let e = medgpu::model::TrainedModel::load(&run).err().unwrap();
     assert!(matches!(e, Error::Checkpoint { .. }), "{e}");
 }

@@ -4,8 +4,8 @@
 
 #![cfg(unix)]
 
-use medgpu::infer::ModelFile;
-use medgpu::train::checkpoint::{check_against, load_tensors};
+use medgpu::model::checkpoint::{check_against, load_tensors};
+use medgpu::model::ModelFile;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;

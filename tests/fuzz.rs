@@ -3,8 +3,8 @@
 //! reader. None may panic; each returns a value or a typed error.
 
 use medgpu::data::{encode_apply_lenient, encode_fit, parse_raw_csv, PrepareOptions};
+use medgpu::model::checkpoint::{parse_tensors, save_tensors, NamedTensor};
 use medgpu::models::ModelSpec;
-use medgpu::train::checkpoint::{parse_tensors, save_tensors, NamedTensor};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use medgpu::cpu_ref::graph::{forward, RefData};
-use medgpu::gpu::{DeviceOptions, Gpu};
 use medgpu::graph::image_ops::{Pair, Window};
 use medgpu::graph::{
     Act, GpuDataset, Graph, LossKind, Mode, Padding, ParamStore, PoolKind, Program, ProgramOptions,
@@ -28,23 +27,28 @@ fn f32s(v: &[f64]) -> Vec<f32> {
 
 /// Checks dL/dparam (and dL/dinput) from the GPU against finite differences.
 fn check(name: &str, graph: &Graph, data: &Data, rows: &[u32], seed: u64) {
-    check_on(gpu(), name, graph, data, rows, seed);
+    check_on(None, name, graph, data, rows, seed);
 }
 
-/// [`check`] on a given device; returns the kernels the program dispatched.
+/// [`check`] with the kernel variants forced to `forced` (when given);
+/// returns the kernels the program dispatched.
 fn check_on(
-    gpu: Arc<Gpu>,
+    forced: Option<Variants>,
     name: &str,
     graph: &Graph,
     data: &Data,
     rows: &[u32],
     seed: u64,
 ) -> Vec<&'static str> {
+    let gpu = gpu();
     let ds = Arc::new(
         GpuDataset::upload(&gpu, &f32s(&data.features), &f32s(&data.targets), data.cols, data.tcols).unwrap(),
     );
     let params = Arc::new(ParamStore::init(&gpu, graph, seed).unwrap());
     let mut cache = PipelineCache::new();
+    if let Some(v) = forced {
+        cache.force_variants(v);
+    }
     let opts = ProgramOptions { mode: Mode::Gradients { input_grad: true } };
     let mut prog = Program::compile(gpu.clone(), graph, params.clone(), ds, opts, &mut cache).unwrap();
     prog.reset_loss();
@@ -185,20 +189,18 @@ fn autoencoder_reconstruction_loss_matches_finite_differences() {
 /// that overwrote a texture too early would show.
 #[test]
 fn texture_matmuls_match_finite_differences() {
-    if !gpu().variants().subgroup8 {
+    if !Variants::detect(&gpu()).subgroup8 {
         eprintln!("no 8-wide subgroups on {}: no texture matmuls to check", gpu().describe());
         return;
     }
-    let mut dev = Gpu::open(&DeviceOptions::default()).unwrap();
-    let max_edge = dev.limits.max_texture_dimension_2d;
-    dev.force_variants(Variants {
+    let max_edge = gpu().limits.max_texture_dimension_2d;
+    let forced = Variants {
         subgroup8: true,
         texture_matmul: Some(TextureMatmul { min_macs: 0, min_blocks: 0, max_edge }),
         subgroup_exactly8: false,
         rnn_lanes: false,
         tiled_matmul: None,
-    });
-    let dev = Arc::new(dev);
+    };
     let data = random_data(20, 5, 2, LossKind::Mse, 31);
     let mut g = Graph::new(6);
     let x = g.input(5).unwrap();
@@ -207,7 +209,7 @@ fn texture_matmuls_match_finite_differences() {
     let h3 = g.dense("h3", h2, 7, Act::Sigmoid).unwrap();
     let y = g.dense("out", h3, 2, Act::None).unwrap();
     g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
-    let kernels = check_on(dev, "texture matmuls", &g, &data, &[3, 17, 0, 9, 12], 11);
+    let kernels = check_on(Some(forced), "texture matmuls", &g, &data, &[3, 17, 0, 9, 12], 11);
     for k in ["matmul_pack_rows", "matmul_pack_cols", "matmul_nn_tex", "matmul_nt_tex", "matmul_tn_tex"] {
         assert!(kernels.contains(&k), "{k} not dispatched: {kernels:?}");
     }
@@ -219,10 +221,8 @@ fn texture_matmuls_match_finite_differences() {
 /// both gradients and the bias gradient it sums on the way.
 #[test]
 fn tiled_matmuls_match_finite_differences() {
-    let mut dev = Gpu::open(&DeviceOptions::default()).unwrap();
-    let v = dev.variants();
-    dev.force_variants(Variants { tiled_matmul: Some(TiledMatmul { min_macs: 0, min_edge: 0 }), ..v });
-    let dev = Arc::new(dev);
+    let v = Variants::detect(&gpu());
+    let forced = Variants { tiled_matmul: Some(TiledMatmul { min_macs: 0, min_edge: 0 }), ..v };
     let data = random_data(20, 5, 2, LossKind::Mse, 37);
     let mut g = Graph::new(6);
     let x = g.input(5).unwrap();
@@ -230,7 +230,7 @@ fn tiled_matmuls_match_finite_differences() {
     let h2 = g.dense("h2", h1, 9, Act::Relu).unwrap();
     let y = g.dense("out", h2, 2, Act::None).unwrap();
     g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
-    let kernels = check_on(dev, "tiled matmuls", &g, &data, &[3, 17, 0, 9, 12], 11);
+    let kernels = check_on(Some(forced), "tiled matmuls", &g, &data, &[3, 17, 0, 9, 12], 11);
     for k in ["matmul_nn_tiled", "matmul_nt_tiled", "matmul_tn_tiled"] {
         assert!(kernels.contains(&k), "{k} not dispatched: {kernels:?}");
     }
@@ -331,10 +331,10 @@ fn cnn_over_rows_of_four_matches_finite_differences() {
     assert_eq!(g.shape(h), &[2, 4, 1, 2]);
     let y = g.dense("out", h, 3, Act::None).unwrap();
     g.loss(y, LossKind::SoftmaxCrossEntropy, TargetSource::Targets).unwrap();
-    let kernels = check_on(gpu(), "cnn over rows of 4", &g, &data, &[1, 4], 3);
+    let kernels = check_on(None, "cnn over rows of 4", &g, &data, &[1, 4], 3);
     let mut want =
         vec!["maxpool_forward_v4", "maxpool_backward_v4", "maxpool_forward_v8", "maxpool_backward_v8"];
-    if gpu().variants().subgroup8 {
+    if Variants::detect(&gpu()).subgroup8 {
         want.extend([
             "conv2d_forward_sg4",
             "conv2d_backward_weight_sg4",
@@ -600,8 +600,8 @@ fn lanes_kernels_match_finite_differences() {
         let h = g.recurrent("last", cell, h, 12, false).unwrap();
         let y = g.dense("out", h, 1, Act::None).unwrap();
         g.loss(y, LossKind::Mse, TargetSource::Targets).unwrap();
-        let kernels = check_on(gpu(), &format!("{name} lanes"), &g, &data, &[0, 3, 5], 51 + ci as u64);
-        if gpu().variants().rnn_lanes {
+        let kernels = check_on(None, &format!("{name} lanes"), &g, &data, &[0, 3, 5], 51 + ci as u64);
+        if Variants::detect(&gpu()).rnn_lanes {
             let mut want = vec![format!("{name}_forward_lanes"), format!("{name}_backward_lanes")];
             if cell == Cell::Lstm {
                 // up to 8 features, the backward sums the weight gradients as it goes

@@ -35,7 +35,7 @@ const SHAPES: [(usize, usize, usize); 14] = [
 /// (training takes texture matmuls only for large ones on CPU adapters,
 /// tiled ones only for large ones on GPUs).
 fn with_variants(call: kernels::Call<usize>) -> Vec<kernels::Call<usize>> {
-    let v = gpu().variants();
+    let v = Variants::detect(&gpu());
     let tiled = Some(TiledMatmul { min_macs: 0, min_edge: 0 });
     let mut choices = vec![
         Variants { texture_matmul: None, tiled_matmul: None, ..v },

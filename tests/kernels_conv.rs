@@ -10,8 +10,8 @@ use medgpu::kernels::{self, Act, ConvOperands, NormBackward, NormForward, NormGe
 /// The portable kernels, and the subgroup variants where the adapter runs them.
 fn variants() -> Vec<Variants> {
     let mut v = vec![Variants::default()];
-    if gpu().variants().subgroup8 {
-        v.push(gpu().variants());
+    if Variants::detect(&gpu()).subgroup8 {
+        v.push(Variants::detect(&gpu()));
     }
     v
 }

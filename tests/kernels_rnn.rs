@@ -7,6 +7,7 @@
 mod common;
 use common::*;
 use medgpu::cpu_ref::rnn::{self as cref, Side};
+use medgpu::kernels::Variants;
 use medgpu::kernels::{self, LstmOperands, RnnGeom};
 
 fn f32ed(v: &[f64]) -> Vec<f64> {
@@ -70,7 +71,7 @@ fn numbered_lstm_operands() -> LstmOperands<usize> {
 /// the caller checks against the reference.
 fn run_with_variant(call: &medgpu::kernels::Call<usize>, bufs: &[Vec<u32>], steps: usize) -> Vec<Vec<u32>> {
     let got = run_call(call, bufs);
-    let v = gpu().variants();
+    let v = Variants::detect(&gpu());
     let mut done = vec![call.kernel];
     for v in [v, kernels::Variants { rnn_lanes: false, ..v }] {
         let special = kernels::specialize(call.clone(), v);
@@ -128,7 +129,7 @@ fn lstm_forward_and_backward_match_reference() {
             // where nothing reads h_{t-1}, rnn_lanes.wgsl does not write it
             let lanes = kernels::specialize(
                 kernels::lstm_forward(&RnnGeom { hprev_unread: true, ..g }, o.clone()),
-                gpu().variants(),
+                Variants::detect(&gpu()),
             );
             if lanes.kernel.entry_point() == "lstm_forward_lanes" {
                 let got = run_call(&lanes, &bufs);
@@ -502,7 +503,7 @@ fn per_step_kernels_match_reference_above_the_persistent_size() {
 #[test]
 fn lanes_variants_are_chosen_where_they_fit() {
     use medgpu::kernels::KernelId;
-    let v = gpu().variants();
+    let v = Variants::detect(&gpu());
     if !v.rnn_lanes {
         eprintln!("{} does not take the one-subgroup-per-row recurrent kernels", gpu().describe());
         return;
@@ -540,7 +541,7 @@ fn lanes_variants_are_chosen_where_they_fit() {
 #[test]
 fn recurrent_weight_grads_in_one_pass_match_reference() {
     use medgpu::kernels::RnnGradOperands;
-    if !gpu().variants().rnn_lanes {
+    if !Variants::detect(&gpu()).rnn_lanes {
         eprintln!("{} does not take rnn_grads.wgsl", gpu().describe());
         return;
     }
@@ -611,7 +612,7 @@ fn recurrent_weight_grads_in_one_pass_match_reference() {
 #[test]
 fn lstm_backward_with_weight_grads_matches_reference() {
     use medgpu::kernels::RnnGradOperands;
-    if !gpu().variants().rnn_lanes {
+    if !Variants::detect(&gpu()).rnn_lanes {
         eprintln!("{} does not take rnn_lanes.wgsl", gpu().describe());
         return;
     }

@@ -131,7 +131,7 @@ fn stop_on_non_finite_keeps_the_last_good_checkpoint() {
         serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
     assert_eq!(state["epoch"], 2);
     let w =
-        medgpu::train::checkpoint::load_tensors(&run.join("checkpoint/epoch-2.weights.safetensors")).unwrap();
+        medgpu::model::checkpoint::load_tensors(&run.join("checkpoint/epoch-2.weights.safetensors")).unwrap();
     assert!(w.values().all(|t| t.values.iter().all(|v| v.is_finite())));
 }
 
@@ -169,7 +169,7 @@ fn a_tensor_past_the_largest_binding_is_refused_with_the_limit() {
         1,
         ParamStore::arena_len(&g),
         &gpu.limits,
-        gpu.variants(),
+        medgpu::kernels::Variants::detect(&gpu),
     )
     .unwrap_err();
     match err {
@@ -227,10 +227,10 @@ fn a_device_lost_mid_training_stops_the_run_and_keeps_the_checkpoint() {
     let epoch = state["epoch"].as_u64().unwrap();
     assert!(epoch >= 3);
     // (the run asked for 2000 epochs, so rather than resume it all, load what resume reads)
-    let file = medgpu::infer::ModelFile::load(&dir).unwrap();
+    let file = medgpu::model::ModelFile::load(&dir).unwrap();
     let w = dir.join(format!("checkpoint/epoch-{epoch}.weights.safetensors"));
-    let tensors = medgpu::train::checkpoint::load_tensors(&w).unwrap();
-    medgpu::train::checkpoint::check_against(&w, &tensors, &file.param_shapes().unwrap()).unwrap();
+    let tensors = medgpu::model::checkpoint::load_tensors(&w).unwrap();
+    medgpu::model::checkpoint::check_against(&w, &tensors, &file.param_shapes().unwrap()).unwrap();
 }
 
 #[test]
@@ -254,7 +254,15 @@ fn compiling_allocates_exactly_what_the_plan_reports() {
         };
         let g = spec.build(16).unwrap();
         let params = Arc::new(ParamStore::init(&gpu, &g, 1).unwrap());
-        let planned = Program::estimate_memory(&g, mode, 1, params.len, &gpu.limits, gpu.variants()).unwrap();
+        let planned = Program::estimate_memory(
+            &g,
+            mode,
+            1,
+            params.len,
+            &gpu.limits,
+            medgpu::kernels::Variants::detect(&gpu),
+        )
+        .unwrap();
         let before = gpu.bytes_created();
         let mut cache = medgpu::kernels::PipelineCache::new();
         let p = Program::compile(gpu.clone(), &g, params, data.clone(), ProgramOptions { mode }, &mut cache)

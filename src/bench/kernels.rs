@@ -3,8 +3,8 @@
 
 use super::Stat;
 use crate::error::Result;
-use crate::gpu::timer::PassTimer;
 use crate::gpu::Gpu;
+use crate::graph::timing::time_dispatch;
 use crate::kernels::{self, Call, Dispatch, Epilogue, MatmulOperands, PipelineCache, Slice};
 use serde::Serialize;
 use std::time::Instant;
@@ -60,60 +60,6 @@ fn build(gpu: &Gpu, cache: &mut PipelineCache, call: &Call<usize>, sizes: &[usiz
     Ok(Bench { _bufs: bufs, _ubuf: ubuf, dispatch })
 }
 
-/// Seconds per dispatch: `per_rep` dispatches in one pass, one submit and
-/// wait, `reps` times. GPU time between the pass's start and end timestamps
-/// where the adapter has timestamp queries, wall time around submit and
-/// wait otherwise (see [`timing`]).
-pub fn time_dispatch(gpu: &Gpu, d: &Dispatch, per_rep: usize, reps: usize) -> Result<Vec<f64>> {
-    time_dispatches(gpu, &[d], per_rep, reps)
-}
-
-/// Seconds per replay of `ds` in order: like [`time_dispatch`], with the
-/// whole list recorded `per_rep` times in one pass.
-pub fn time_dispatches(gpu: &Gpu, ds: &[&Dispatch], per_rep: usize, reps: usize) -> Result<Vec<f64>> {
-    let timer = PassTimer::new(gpu);
-    // one warm-up pass
-    let mut out = Vec::new();
-    for r in 0..=reps {
-        let t = Instant::now();
-        let mut enc = gpu.device.create_command_encoder(&Default::default());
-        {
-            let desc = wgpu::ComputePassDescriptor {
-                label: None,
-                timestamp_writes: timer.as_ref().map(|t| t.writes()),
-            };
-            let mut pass = enc.begin_compute_pass(&desc);
-            for _ in 0..per_rep {
-                for d in ds {
-                    d.record(&mut pass);
-                }
-            }
-        }
-        if let Some(t) = &timer {
-            t.resolve(&mut enc);
-        }
-        gpu.queue.submit([enc.finish()]);
-        gpu.wait("benchmarking")?;
-        let secs = match &timer {
-            Some(t) => t.read_secs(gpu)?,
-            None => t.elapsed().as_secs_f64(),
-        };
-        if r > 0 {
-            out.push(secs / per_rep as f64);
-        }
-    }
-    Ok(out)
-}
-
-/// How [`time_dispatch`] times on this adapter.
-pub fn timing(gpu: &Gpu) -> &'static str {
-    if gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
-        "GPU timestamps at the start and end of each pass"
-    } else {
-        "wall clock around submit + wait (no timestamp queries)"
-    }
-}
-
 /// Matmul GFLOPS for square sizes up to `max` and the training shapes of the default MLP.
 pub fn matmul(gpu: &Gpu, cache: &mut PipelineCache, max: usize, reps: usize) -> Result<Vec<Figure>> {
     let mut shapes: Vec<(String, usize, usize, usize, usize)> = Vec::new();
@@ -135,7 +81,7 @@ pub fn matmul(gpu: &Gpu, cache: &mut PipelineCache, max: usize, reps: usize) -> 
             _ => kernels::matmul_tn(m, n, k, ops, Epilogue::PLAIN, 3),
         };
         // the variant training uses on this adapter
-        let call = kernels::specialize(call, gpu.variants());
+        let call = kernels::specialize(call, cache.variants(gpu));
         let b = build(gpu, cache, &call, &[m * k, k * n, m * n, 64])?;
         let flops = 2.0 * (m * n * k) as f64;
         // enough dispatches per pass for ~20 ms of work at 1 GFLOPS, at least 4

@@ -116,7 +116,7 @@ pub fn run(
     if gpu.info.device_type == wgpu::DeviceType::Cpu {
         println!("{}", mesa_cache_line(std::env::var("MESA_SHADER_CACHE_DISABLE").ok().as_deref()));
     }
-    let variants = gpu.variants();
+    let variants = medgpu::kernels::Variants::detect(&gpu);
     println!(
         "kernels: {}{} (subgroup sizes {}-{}; MEDGPU_PORTABLE_KERNELS=1 for the portable ones)",
         if variants.subgroup8 { "subgroup variants for convolutions and matmuls" } else { "portable" },
@@ -128,7 +128,7 @@ pub fn run(
         "medgpu {}; {}; kernels and per-dispatch profiles timed by {}; training throughput by wall clock",
         env!("CARGO_PKG_VERSION"),
         if quick { "quick" } else { "full" },
-        bench::kernels::timing(&gpu)
+        medgpu::graph::timing::timing(&gpu)
     );
     let reps = if quick { 3 } else { 7 };
     let mut cache = PipelineCache::new();
@@ -236,13 +236,13 @@ pub fn run(
             "medgpu_version": env!("CARGO_PKG_VERSION"),
             "adapter": {"name": gpu.info.name, "backend": format!("{:?}", gpu.info.backend),
                         "driver": gpu.info.driver, "driver_info": gpu.info.driver_info},
-            "timing": {"kernels": bench::kernels::timing(&gpu), "training": "wall clock, loss readback included"},
+            "timing": {"kernels": medgpu::graph::timing::timing(&gpu), "training": "wall clock, loss readback included"},
             "subgroup_kernels": variants.subgroup8,
             "tiled_matmuls": variants.tiled_matmul.is_some(),
             "suites": out,
         });
         let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::Gpu(e.to_string()))?;
-        medgpu::train::run_dir::write_atomic(path, &bytes)?;
+        medgpu::model::checkpoint::write_atomic(path, &bytes)?;
     }
     Ok(())
 }

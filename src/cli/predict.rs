@@ -2,9 +2,9 @@
 
 use medgpu::data::encode_apply;
 use medgpu::gpu::{DeviceOptions, Gpu};
-use medgpu::infer::{predictions_csv, run_model, TrainedModel};
-use medgpu::train::prepare::{load_raw, windows_for};
-use medgpu::train::{format_metrics, metrics_for};
+use medgpu::model::{format_metrics, metrics_for};
+use medgpu::model::{load_raw, windows_for};
+use medgpu::model::{predictions_csv, run_model, TrainedModel};
 use medgpu::{Error, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -52,7 +52,7 @@ pub fn predict(opts: &DeviceOptions, run_dir: &Path, data: &str, out: Option<&Pa
     let csv = predictions_csv(&model.file, &ds, &rows, &inf);
     match out {
         Some(path) => {
-            medgpu::train::run_dir::write_atomic(path, csv.as_bytes())?;
+            medgpu::model::checkpoint::write_atomic(path, csv.as_bytes())?;
             eprintln!("wrote {} predictions to {}", ds.rows(), path.display());
         }
         None => print!("{csv}"),

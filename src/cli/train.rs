@@ -4,7 +4,7 @@ use clap::Args;
 use medgpu::data::{MissingPolicy, Normalize, PrepareOptions, Task};
 use medgpu::gpu::{DeviceOptions, Gpu};
 use medgpu::graph::{Act, NonFinitePolicy, Optimizer, OptimizerConfig};
-use medgpu::infer::ModelFile;
+use medgpu::model::ModelFile;
 use medgpu::models::ModelSpec;
 use medgpu::train::{self, format_metrics, DataSource, EpochLog, Hooks, LrSchedule, TrainConfig};
 use medgpu::{Error, Result};
@@ -342,7 +342,7 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         normalize: parse("--normalize", &a.normalize, &normalize)?,
         train_filter,
         max_gpu_mem: match &a.max_gpu_mem {
-            Some(m) => Some(medgpu::train::config::parse_size(m).ok_or_else(|| {
+            Some(m) => Some(medgpu::model::config::parse_size(m).ok_or_else(|| {
                 Error::Usage(format!("--max-gpu-mem '{m}' is not a size such as 512M or 2G"))
             })?),
             None => None,

@@ -115,11 +115,7 @@ fn preference(info: &wgpu::AdapterInfo) -> (u32, u32) {
 /// Picks the adapter the options ask for, with errors that say what exists.
 pub(crate) fn choose_adapter(opts: &DeviceOptions) -> Result<wgpu::Adapter> {
     let (backends, backend_name) = requested_backends(opts)?;
-    let filter = opts
-        .adapter
-        .clone()
-        .or_else(|| std::env::var("MEDGPU_ADAPTER").ok())
-        .filter(|s| !s.trim().is_empty());
+    let filter = opts.adapter.clone().or_else(crate::settings::adapter).filter(|s| !s.trim().is_empty());
     let mut all = enumerate(backends, opts.software_inline);
     if all.is_empty() && backend_name.is_none() {
         // no Vulkan/Metal/DX12 adapter: try OpenGL before giving up

@@ -35,7 +35,6 @@ pub struct Gpu {
     errors: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     created: std::sync::atomic::AtomicU64,
-    forced_variants: Option<crate::kernels::Variants>,
     awake: Option<keep_awake::KeepAwake>,
 }
 
@@ -96,56 +95,8 @@ impl Gpu {
             errors,
             lost,
             created: std::sync::atomic::AtomicU64::new(0),
-            forced_variants: None,
             awake,
         })
-    }
-
-    /// The kernel variants this device runs. Subgroup kernels need
-    /// SUBGROUP with subgroups of at least 8 invocations; texture matmuls
-    /// need those and a CPU adapter (lavapipe), where a texel fetch is a
-    /// vector gather and a storage load in a loop is not.
-    /// `MEDGPU_PORTABLE_KERNELS=1` turns every variant off and
-    /// `MEDGPU_TEXTURE_MATMUL=0` or `=1` the texture matmuls off or on and
-    /// `MEDGPU_RNN_LANES=0` or `=1` the one-subgroup-per-row recurrent kernels
-    /// and `MEDGPU_TILED_MATMUL=0` or `=1` the workgroup-tiled matmuls
-    /// (chosen on adapters other than CPUs; for comparisons).
-    pub fn variants(&self) -> crate::kernels::Variants {
-        if let Some(v) = self.forced_variants {
-            return v;
-        }
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let off = env("MEDGPU_PORTABLE_KERNELS").is_some_and(|v| v == "1");
-        let subgroup8 =
-            !off && self.features.contains(wgpu::Features::SUBGROUP) && self.info.subgroup_min_size >= 8;
-        let cpu = self.info.device_type == wgpu::DeviceType::Cpu;
-        // a variable's `0` or `1`, else the adapter's default
-        let switch = |name: &str, default: bool| match env(name).as_deref() {
-            Some("0") => false,
-            Some("1") => true,
-            _ => default,
-        };
-        let texture = switch("MEDGPU_TEXTURE_MATMUL", cpu);
-        let texture_matmul = (subgroup8 && texture).then_some(crate::kernels::TextureMatmul {
-            min_macs: crate::kernels::TextureMatmul::MIN_MACS,
-            min_blocks: crate::kernels::TextureMatmul::MIN_BLOCKS,
-            max_edge: self.limits.max_texture_dimension_2d,
-        });
-        let subgroup_exactly8 = subgroup8 && self.info.subgroup_max_size == 8;
-        // rnn_lanes.wgsl binds 19 storage buffers (WebGPU's default limit is 8)
-        let rnn_lanes = subgroup_exactly8
-            && self.limits.max_storage_buffers_per_shader_stage >= crate::kernels::RNN_LANES_STORAGE_BUFFERS
-            && switch("MEDGPU_RNN_LANES", cpu);
-        let tiled_matmul =
-            (!off && switch("MEDGPU_TILED_MATMUL", !cpu)).then_some(crate::kernels::TiledMatmul::GPU);
-        crate::kernels::Variants { subgroup8, texture_matmul, subgroup_exactly8, rnn_lanes, tiled_matmul }
-    }
-
-    /// Makes every program and benchmark built on this device use `v`
-    /// instead of the adapter's own choice (for tests of a variant on
-    /// shapes it would not be chosen for; `v` must be one the adapter runs).
-    pub fn force_variants(&mut self, v: crate::kernels::Variants) {
-        self.forced_variants = Some(v);
     }
 
     /// Bytes of all GPU buffers medgpu has created on this device so far
@@ -398,11 +349,8 @@ fn classify(msg: &str) -> Error {
 /// Spinners for a CPU adapter that runs kernels on its thread pool (one
 /// per core), or none; `MEDGPU_KEEP_AWAKE=0` or `=1` decides instead.
 fn keep_awake_for(info: &wgpu::AdapterInfo, software_inline: bool) -> Option<keep_awake::KeepAwake> {
-    let on = match std::env::var("MEDGPU_KEEP_AWAKE").ok().as_deref().map(str::trim) {
-        Some("0") => false,
-        Some("1") => true,
-        _ => info.device_type == wgpu::DeviceType::Cpu && !software_inline,
-    };
+    let on = crate::settings::keep_awake()
+        .unwrap_or(info.device_type == wgpu::DeviceType::Cpu && !software_inline);
     // (llvmpipe's pool has at most LP_MAX_THREADS = 32 threads: more spinners would only burn cores)
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(32);
     on.then(|| keep_awake::KeepAwake::new(cores))

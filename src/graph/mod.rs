@@ -14,6 +14,7 @@ pub mod plan;
 pub mod program;
 mod rnn_grads;
 pub mod run;
+pub mod timing;
 
 pub use crate::kernels::{Act, WindowGeom};
 pub use config::{

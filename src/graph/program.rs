@@ -303,8 +303,9 @@ impl Program {
                 )));
             }
         }
+        let variants = cache.variants(&gpu);
         let ProgramPlan { pass, low, plan, named_outputs, uniform_bytes, slots, memory } =
-            plan_program(graph, opts.mode, data.tcols, params.len, &gpu.limits, gpu.variants())?;
+            plan_program(graph, opts.mode, data.tcols, params.len, &gpu.limits, variants)?;
         let calls = &low.calls;
 
         // Arenas and small buffers.
@@ -363,7 +364,7 @@ impl Program {
         };
         let mut dispatches = Vec::with_capacity(calls.len());
         for (c, (uoff, usize_)) in calls.iter().zip(&slots) {
-            let resolved: Call<Slice> = kernels::specialize(c.map(|r| bufs.resolve(r))?, gpu.variants());
+            let resolved: Call<Slice> = kernels::specialize(c.map(|r| bufs.resolve(r))?, variants);
             let u = Slice { buffer: &uniform_buf, offset: *uoff, size: *usize_ };
             dispatches.push(cache.build(&gpu, &resolved, u)?);
         }

@@ -321,7 +321,7 @@ impl Program {
     pub fn profile_dispatches(&mut self, reps: usize) -> Result<Vec<(&'static str, f64)>> {
         let mut out = Vec::new();
         for d in &self.dispatches {
-            let per = crate::bench::kernels::time_dispatch(&self.gpu, d, reps, 1)?;
+            let per = super::timing::time_dispatch(&self.gpu, d, reps, 1)?;
             out.push((d.kernel.entry_point(), per.first().copied().unwrap_or(0.0) * 1e6));
         }
         Ok(out)
@@ -347,7 +347,7 @@ impl Program {
     /// with a dispatch alone, shows what switching between kernels costs.
     pub fn profile_sequence(&mut self, indices: &[usize], reps: usize) -> Result<f64> {
         let ds: Vec<_> = indices.iter().filter_map(|i| self.dispatches.get(*i)).collect();
-        let per = crate::bench::kernels::time_dispatches(&self.gpu, &ds, reps, 1)?;
+        let per = super::timing::time_dispatches(&self.gpu, &ds, reps, 1)?;
         Ok(per.first().copied().unwrap_or(0.0) * 1e6)
     }
 }

@@ -22,17 +22,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
-/// The cache directory from the environment, if any.
-fn cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("MEDGPU_CACHE_DIR") {
-        return Some(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return Some(PathBuf::from(d).join("medgpu"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("medgpu"))
-}
-
 /// The data of a cache file, if it is whole.
 fn parse(bytes: &[u8]) -> Option<&[u8]> {
     if bytes.len() < HEADER || &bytes[..4] != MAGIC {
@@ -68,14 +57,14 @@ impl DiskCache {
     /// Opens the cache file of `gpu`'s adapter, or None where the backend
     /// has no pipeline cache or caching is turned off.
     pub fn open(gpu: &Gpu) -> Option<DiskCache> {
-        if std::env::var("MEDGPU_PIPELINE_CACHE").is_ok_and(|v| v == "off" || v == "0") {
+        if crate::settings::pipeline_cache_off() {
             return None;
         }
         if !gpu.features.contains(wgpu::Features::PIPELINE_CACHE) {
             return None;
         }
         let key = wgpu::util::pipeline_cache_key(&gpu.info)?;
-        let path = cache_dir()?.join(format!("{key}.medgpu"));
+        let path = crate::settings::cache_dir()?.join(format!("{key}.medgpu"));
         Self::open_at(gpu, &path)
     }
 

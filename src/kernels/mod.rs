@@ -148,6 +148,7 @@ pub struct PipelineCache {
     layouts: HashMap<LayoutKind, (wgpu::BindGroupLayout, wgpu::PipelineLayout)>,
     disk: Option<disk_cache::DiskCache>,
     scratch: texture_matmul::Scratch,
+    forced: Option<Variants>,
 }
 
 /// The runtime checks naga builds into our shaders: all of them but
@@ -162,11 +163,23 @@ pub struct PipelineCache {
 /// puts the counter back, for comparisons.
 fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
     let mut checks = wgpu::ShaderRuntimeChecks::checked();
-    checks.force_loop_bounding = std::env::var("MEDGPU_LOOP_BOUNDING").is_ok_and(|v| v.trim() == "1");
+    checks.force_loop_bounding = crate::settings::loop_bounding();
     checks
 }
 
 impl PipelineCache {
+    /// Makes every program compiled with this cache use `v` instead of
+    /// [`Variants::detect`] (for tests of a variant on shapes it would not
+    /// be chosen for; `v` must be one the adapter runs).
+    pub fn force_variants(&mut self, v: Variants) {
+        self.forced = Some(v);
+    }
+
+    /// The variants programs compiled with this cache run on `gpu`.
+    pub fn variants(&self, gpu: &Gpu) -> Variants {
+        self.forced.unwrap_or_else(|| Variants::detect(gpu))
+    }
+
     /// An empty cache, in memory only.
     pub fn new() -> Self {
         Self::default()

@@ -7,6 +7,7 @@
 use super::calls::Call;
 use super::calls_conv::{subgroup_cols, subgroup_grid, subgroup_wg};
 use super::KernelId;
+use crate::gpu::Gpu;
 
 /// Kernel variants an adapter can run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,6 +33,38 @@ pub struct Variants {
     /// them: GPUs, where workgroup memory is fast; `None` on CPU adapters,
     /// where each workgroup-memory access in a loop is a loop over the lanes.
     pub tiled_matmul: Option<TiledMatmul>,
+}
+
+impl Variants {
+    /// The variants `gpu` runs, each where it applies. Subgroup kernels need
+    /// SUBGROUP with subgroups of at least 8 invocations; texture matmuls
+    /// need those and a CPU adapter (lavapipe), where a texel fetch is a
+    /// vector gather and a storage load in a loop is not; the
+    /// one-subgroup-per-row recurrences need subgroups of exactly 8, 19
+    /// storage buffers and a CPU adapter; workgroup-tiled matmuls need an
+    /// adapter other than a CPU one. The `MEDGPU_*` switches of
+    /// [`crate::settings`] override each choice (for comparisons).
+    pub fn detect(gpu: &Gpu) -> Variants {
+        use crate::settings::{portable_kernels, switch};
+        let off = portable_kernels();
+        let subgroup8 =
+            !off && gpu.features.contains(wgpu::Features::SUBGROUP) && gpu.info.subgroup_min_size >= 8;
+        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+        let texture = switch("MEDGPU_TEXTURE_MATMUL").unwrap_or(cpu);
+        let texture_matmul = (subgroup8 && texture).then_some(TextureMatmul {
+            min_macs: TextureMatmul::MIN_MACS,
+            min_blocks: TextureMatmul::MIN_BLOCKS,
+            max_edge: gpu.limits.max_texture_dimension_2d,
+        });
+        let subgroup_exactly8 = subgroup8 && gpu.info.subgroup_max_size == 8;
+        // rnn_lanes.wgsl binds 19 storage buffers (WebGPU's default limit is 8)
+        let rnn_lanes = subgroup_exactly8
+            && gpu.limits.max_storage_buffers_per_shader_stage >= super::RNN_LANES_STORAGE_BUFFERS
+            && switch("MEDGPU_RNN_LANES").unwrap_or(cpu);
+        let tiled = !off && switch("MEDGPU_TILED_MATMUL").unwrap_or(!cpu);
+        let tiled_matmul = tiled.then_some(TiledMatmul::GPU);
+        Variants { subgroup8, texture_matmul, subgroup_exactly8, rnn_lanes, tiled_matmul }
+    }
 }
 
 /// When a matmul takes the workgroup-tiled variant.

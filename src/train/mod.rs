@@ -4,25 +4,22 @@
 //! weights; `resume` continues from the last checkpoint and gives the same
 //! weights as an uninterrupted run.
 
-pub mod checkpoint;
-pub mod config;
-pub mod evaluate;
 pub mod prepare;
 pub mod report;
 pub mod run_dir;
 
-pub use config::{DataSource, LrSchedule, TrainConfig};
-pub use evaluate::{format_metrics, metrics_for, probabilities, Metrics};
+// the types of train()'s signature, defined by the saved model
+pub use crate::model::{format_metrics, DataSource, LrSchedule, Metrics, TrainConfig};
 
 use crate::data::SplitMix64;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{GpuDataset, Mode, NonFinitePolicy, ParamStore, Program, ProgramOptions};
-use crate::infer::{Inference, ModelFile, INFER_BATCH};
 use crate::kernels::PipelineCache;
-use checkpoint::{load_tensors, save_tensors, NamedTensor};
+use crate::model::checkpoint::{load_tensors, save_tensors, to_json, write_atomic, NamedTensor};
+use crate::model::config::default_gpu_budget;
+use crate::model::{metrics_for, Inference, ModelFile, INFER_BATCH};
 use prepare::{prepare, Prepared};
-use run_dir::write_atomic;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -382,7 +379,7 @@ fn check_budget(
     train: &crate::graph::Graph,
     eval: &crate::graph::Graph,
 ) -> Result<()> {
-    let budget = cfg.max_gpu_mem.unwrap_or_else(|| config::default_gpu_budget(&gpu.limits));
+    let budget = cfg.max_gpu_mem.unwrap_or_else(|| default_gpu_budget(&gpu.limits));
     let params_len = ParamStore::arena_len(train);
     let t = Program::estimate_memory(
         train,
@@ -390,9 +387,16 @@ fn check_budget(
         1,
         params_len,
         &gpu.limits,
-        gpu.variants(),
+        crate::kernels::Variants::detect(gpu),
     )?;
-    let e = Program::estimate_memory(eval, Mode::Inference, 1, params_len, &gpu.limits, gpu.variants())?;
+    let e = Program::estimate_memory(
+        eval,
+        Mode::Inference,
+        1,
+        params_len,
+        &gpu.limits,
+        crate::kernels::Variants::detect(gpu),
+    )?;
     let data = ((p.features.len() + p.train_targets.len()) * 4) as u64;
     // the parameter arena is shared by both programs
     let total = data + t.total() + e.total() - e.params;
@@ -447,9 +451,4 @@ fn proc_status_kb(key: &str) -> u64 {
             s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
-}
-
-/// Pretty JSON bytes.
-pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec_pretty(v).map_err(|e| Error::Gpu(format!("serializing JSON: {e}")))
 }

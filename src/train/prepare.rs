@@ -3,82 +3,15 @@
 //! normalization on the training rows, scale regression targets, and pick
 //! the task's output head.
 
-use super::config::{DataSource, TrainConfig};
 use crate::data::{
-    builtin_raw, encode_apply, encode_fit_owned, read_image_folder, read_raw_csv, release_freed_memory,
-    rows_after_missing_policy, sequence_table, split_rows, window_table, windows_to_end, Dataset, Encoding,
-    Preprocessor, RawColumn, RawTable, SequenceOptions, Split, Task, STEP_MASK,
+    encode_apply, encode_fit_owned, release_freed_memory, rows_after_missing_policy, sequence_table,
+    split_rows, window_table, Dataset, Preprocessor, RawColumn, RawTable, SequenceOptions, Split, Task,
+    STEP_MASK,
 };
 use crate::error::{Error, Result};
-use crate::graph::{LossKind, TargetSource};
+use crate::model::{head_for, load_raw, DataSource, TargetScale, TrainConfig};
 use crate::models::Head;
-use serde::{Deserialize, Serialize};
-use std::path::Path;
-
-/// Reads `builtin:NAME`, a CSV file, or an image folder (one subfolder per
-/// class; every image resized to `image_shape` [C, H, W], default grey
-/// 32x32); also gives the default target (a built-in's label, `label` for
-/// image folders).
-pub fn load_raw(source: &str, image_shape: Option<[usize; 3]>) -> Result<(RawTable, Option<&'static str>)> {
-    match source.strip_prefix("builtin:") {
-        Some(name) => builtin_raw(name),
-        None if Path::new(source).is_dir() => {
-            let [c, h, w] = image_shape.unwrap_or(DEFAULT_IMAGE_SHAPE);
-            Ok((read_image_folder(Path::new(source), (h, w), c)?, Some("label")))
-        }
-        None => Ok((read_raw_csv(Path::new(source))?, None)),
-    }
-}
-
-/// Cuts a signal into the windows a run was trained on (`source.window`),
-/// every window kept (no split; with `to_end` also those whose targets lie
-/// past the end of the file, which `predict` forecasts), or groups
-/// long-format rows into its sequences (`source.sequences`, padded or cut to
-/// the trained steps): how `eval` and `predict` read new data. Other tables
-/// are returned as they are.
-pub fn windows_for(raw: RawTable, source: &DataSource, to_end: bool) -> Result<RawTable> {
-    if let Some(sq) = &source.sequences {
-        return Ok(sequence_table(&raw, sq)?.table);
-    }
-    let Some(w) = &source.window else { return Ok(raw) };
-    let mut w = w.clone();
-    if w.signals.is_empty() {
-        w.signals = source.prepare.features.clone().unwrap_or_default();
-    }
-    let windows = if to_end { windows_to_end(&raw, &w)? } else { window_table(&raw, &w, 0.0, 0.0)? };
-    Ok(windows.table)
-}
-
-/// Shape images from a folder are resized to when nothing else is asked: grey 32x32.
-pub const DEFAULT_IMAGE_SHAPE: [usize; 3] = [1, 32, 32];
-
-/// Regression targets are trained standardized: t' = (t - mean) / std (training rows).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TargetScale {
-    /// Training mean.
-    pub mean: f32,
-    /// Training standard deviation (1 when constant).
-    pub std: f32,
-}
-
-/// The output layer and loss for a task.
-pub fn head_for(encoding: &Encoding) -> Result<Head> {
-    Ok(match encoding.task {
-        Task::Classify => match encoding.num_classes() {
-            Some(2) => Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets },
-            Some(k) if k > 2 => {
-                Head { outputs: k, loss: LossKind::SoftmaxCrossEntropy, target: TargetSource::Targets }
-            }
-            _ => return Err(Error::Dataset("classification needs at least two classes".into())),
-        },
-        Task::Regress => {
-            Head { outputs: encoding.target_width(), loss: LossKind::Mse, target: TargetSource::Targets }
-        }
-        Task::Reconstruct => {
-            Head { outputs: encoding.num_features(), loss: LossKind::Mse, target: TargetSource::Features }
-        }
-    })
-}
+use serde::Serialize;
 
 /// Everything a run trains and evaluates on.
 pub struct Prepared {

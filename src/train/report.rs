@@ -2,12 +2,11 @@
 //! `model.json`, `metrics.csv`, `summary.json` and `test_predictions.csv`,
 //! each written atomically.
 
-use super::checkpoint::{save_tensors, NamedTensor};
-use super::run_dir::write_atomic;
-use super::{to_json, TrainOutcome};
+use super::TrainOutcome;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::infer::predictions_csv;
+use crate::model::checkpoint::{save_tensors, to_json, write_atomic, NamedTensor};
+use crate::model::predictions_csv;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Turning a model's outputs into predictions and metrics for each task, and
 //! printing them as a table.
 
-use super::prepare::TargetScale;
+use super::saved::TargetScale;
 use crate::data::{Encoding, TargetEncoding, Task};
 use crate::metrics::{
     binary_metrics, multiclass_metrics, regression_metrics, BinaryMetrics, MulticlassMetrics,

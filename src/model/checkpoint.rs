@@ -1,11 +1,13 @@
 //! Tensors on disk in the safetensors format (f32, names that say what they
 //! are, e.g. `dense1.weight`), written atomically; reading checks every
-//! tensor's dtype, shape and size before use.
+//! tensor's dtype, shape and size before use. Every file is written
+//! atomically (temporary file, fsync, rename), so a crash never leaves a
+//! half-written file behind.
 
-use super::run_dir::write_atomic;
 use crate::error::{Error, Result};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::Path;
 
 /// A named f32 tensor.
@@ -89,6 +91,39 @@ pub fn check_against(
         return Err(bad(format!("tensor '{extra}' is not part of the model")));
     }
     Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsync and rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let write = || -> std::io::Result<()> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(parent) = path.parent() {
+            if let Ok(d) = std::fs::File::open(parent) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// Pretty JSON bytes.
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec_pretty(v).map_err(|e| Error::Gpu(format!("serializing JSON: {e}")))
 }
 
 #[cfg(test)]

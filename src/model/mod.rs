@@ -1,0 +1,22 @@
+//! The saved model and what every user of one shares: `model.json` and
+//! its weights, the training configuration it records, checkpoint files,
+//! reading new data as the model was trained on it, the inference program,
+//! metrics of its outputs and predictions as CSV.
+//!
+//! Training writes a saved model and inference reads one; neither imports
+//! the other, both import this module.
+
+pub mod checkpoint;
+pub mod config;
+pub mod evaluate;
+pub mod infer;
+pub mod predictions;
+pub mod read;
+pub mod saved;
+
+pub use config::{DataSource, LrSchedule, TrainConfig};
+pub use evaluate::{format_metrics, metrics_for, probabilities, Metrics};
+pub use infer::{run_model, Inference, INFER_BATCH};
+pub use predictions::predictions_csv;
+pub use read::{load_raw, windows_for};
+pub use saved::{head_for, ModelFile, TargetScale, TrainedModel};
