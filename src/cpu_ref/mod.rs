@@ -64,7 +64,7 @@ fn product(ta: bool, tb: bool, m: usize, n: usize, k: usize, a: &[f64], b: &[f64
 /// The matmul epilogue options, as in [`crate::kernels::Epilogue`].
 #[derive(Clone, Copy, Debug)]
 pub struct Epi<'a> {
-    /// Bias [n] added (forward).
+    /// Bias \[n\] added (forward).
     pub bias: Option<&'a [f64]>,
     /// Activation.
     pub act: Act,
@@ -88,17 +88,17 @@ fn epilogue(m: usize, n: usize, acc: Vec<f64>, epi: Epi, c: &mut [f64]) {
     }
 }
 
-/// C[m,n] = A[m,k] · B[k,n] with the epilogue.
+/// C\[m,n\] = A\[m,k\] · B\[k,n\] with the epilogue.
 pub fn matmul_nn(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], epi: Epi, c: &mut [f64]) {
     epilogue(m, n, product(false, false, m, n, k, a, b), epi, c);
 }
 
-/// C[m,n] = A[m,k] · B[n,k]ᵀ with the epilogue.
+/// C\[m,n\] = A\[m,k\] · B\[n,k\]ᵀ with the epilogue.
 pub fn matmul_nt(m: usize, n: usize, k: usize, a: &[f64], b: &[f64], epi: Epi, c: &mut [f64]) {
     epilogue(m, n, product(false, true, m, n, k, a, b), epi, c);
 }
 
-/// C[m,n] = A[k,m]ᵀ · B[k,n] with the epilogue; `bias_grad` (n) gets B's column sums.
+/// C\[m,n\] = A\[k,m\]ᵀ · B\[k,n\] with the epilogue; `bias_grad` (n) gets B's column sums.
 #[allow(clippy::too_many_arguments)] // the kernel's own argument list
 pub fn matmul_tn(
     m: usize,

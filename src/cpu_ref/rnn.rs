@@ -151,7 +151,7 @@ fn out_len(g: &RnnGeom) -> usize {
     }
 }
 
-/// GRU over all steps from gx = x . w_ih + b_ih [B, T, 3H], w_hh [H, 3H], b_hh [3H].
+/// GRU over all steps from gx = x . w_ih + b_ih [B, T, 3H], w_hh [H, 3H], b_hh \[3H\].
 pub fn gru_forward(g: &RnnGeom, gx: &[f64], whh: &[f64], bhh: &[f64], side: Side) -> RecurrenceForward {
     let (b_n, t_n, hd) = (g.batch, g.steps, g.hidden);
     let g3 = 3 * hd;

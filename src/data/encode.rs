@@ -28,7 +28,7 @@ pub(crate) struct Layout {
 ///
 /// Columns are matched by name, so their order may differ from the training
 /// file and extra columns are ignored; a feature column that is absent is an
-/// [`Error::Data`] at line 1. With `require_target` (eval) the target column
+/// \[`Error::Data`\] at line 1. With `require_target` (eval) the target column
 /// must be present, when the encoding has one, and every label must have
 /// been seen at fit time; without it (predict) a target column is ignored
 /// and [`Dataset::targets`] is empty. The id and group columns are read when

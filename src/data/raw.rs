@@ -15,7 +15,7 @@ use super::BUILTIN_NAMES;
 
 /// A CSV file read into columns: a header and rows of equal length, cells
 /// trimmed of surrounding whitespace.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RawTable {
     /// Where the table came from: a file path or `builtin:NAME`.
     pub source: String,
@@ -50,6 +50,69 @@ impl RawTable {
     /// If `row >= self.rows()` or `col >= self.headers.len()`.
     pub fn cell_text(&self, row: usize, col: usize) -> Cow<'_, str> {
         self.columns[col].text(row)
+    }
+
+    /// A table built in memory from numeric columns: `rows` holds
+    /// `rows.len() / names.len()` rows of one value per name, row-major,
+    /// NaN for a missing value. Rows are numbered from line 2, as if the
+    /// names were a CSV header on line 1, so messages can point at them.
+    ///
+    /// ```
+    /// let t = medgpu::data::RawTable::from_rows("memory", &["age", "bmi"], &[61.0, 27.5, 48.0, f32::NAN]).unwrap();
+    /// assert_eq!((t.rows(), t.cell_text(1, 0).as_ref()), (2, "48"));
+    /// assert!(t.columns[1].is_missing(1));
+    /// ```
+    pub fn from_rows(source: &str, names: &[&str], rows: &[f32]) -> Result<RawTable> {
+        let mut t = RawTable { source: source.to_string(), ..RawTable::default() };
+        if names.is_empty() || !rows.len().is_multiple_of(names.len()) {
+            return Err(Error::Dataset(format!(
+                "{source}: {} values do not make whole rows of {} columns",
+                rows.len(),
+                names.len()
+            )));
+        }
+        let n = rows.len() / names.len();
+        t.lines = (2..n as u64 + 2).collect();
+        for (j, name) in names.iter().enumerate() {
+            let values: Vec<f32> = (0..n).map(|r| rows[r * names.len() + j]).collect();
+            t.push_column(name, RawColumn::Numeric(super::NumericCells::from_values(values)))?;
+        }
+        Ok(t)
+    }
+
+    /// Adds a column of text cells (class labels, say), one per row.
+    pub fn push_text_column(&mut self, name: &str, cells: &[String]) -> Result<()> {
+        let mut text = super::TextCells::default();
+        for c in cells {
+            text.push(c.trim());
+        }
+        self.push_column(name, RawColumn::Text(text))
+    }
+
+    /// Adds a numeric column (NaN for a missing value), one value per row.
+    pub fn push_numeric_column(&mut self, name: &str, values: Vec<f32>) -> Result<()> {
+        self.push_column(name, RawColumn::Numeric(super::NumericCells::from_values(values)))
+    }
+
+    fn push_column(&mut self, name: &str, column: RawColumn) -> Result<()> {
+        let name = name.trim();
+        if name.is_empty() || self.column(name).is_some() {
+            return Err(Error::Dataset(format!(
+                "{}: column names must be unique and not empty, got '{name}'",
+                self.source
+            )));
+        }
+        if column.len() != self.rows() {
+            return Err(Error::Dataset(format!(
+                "{}: column '{name}' has {} values for {} rows",
+                self.source,
+                column.len(),
+                self.rows()
+            )));
+        }
+        self.headers.push(name.to_string());
+        self.columns.push(column);
+        Ok(())
     }
 }
 

@@ -128,7 +128,7 @@ impl Graph {
     }
 
     /// A 2-D convolution layer: creates `name.weight` [filters, C, KH, KW]
-    /// and `name.bias` [filters]; out = act(conv(x) + bias).
+    /// and `name.bias` \[filters\]; out = act(conv(x) + bias).
     pub fn conv2d(
         &mut self,
         name: &str,
@@ -331,8 +331,8 @@ impl Graph {
     }
 
     /// A recurrent layer over x [batch, T, F] with `units` hidden units: creates
-    /// `name.w_ih` [F, G*H], `name.w_hh` [H, G*H], `name.bias` [G*H] (LSTM:
-    /// forget-gate bias 1) and for a GRU `name.bias_hh` [3H]. Outputs h_T
+    /// `name.w_ih` [F, G*H], `name.w_hh` [H, G*H], `name.bias` \[G*H\] (LSTM:
+    /// forget-gate bias 1) and for a GRU `name.bias_hh` \[3H\]. Outputs h_T
     /// [batch, H], or every h_t [batch, T, H] with `return_sequences` (to
     /// stack layers). With `bidirectional` a second set of weights (suffix
     /// `_reverse`) runs from the last step to the first and its h fills the

@@ -43,7 +43,7 @@ pub enum Init {
     Zeros,
     /// All ones (batch-norm scale, running variance).
     Ones,
-    /// LSTM bias [4H]: 1 for the forget gate (second quarter), 0 elsewhere,
+    /// LSTM bias \[4H\]: 1 for the forget gate (second quarter), 0 elsewhere,
     /// so cells keep their state early in training.
     LstmBias,
 }
@@ -118,7 +118,7 @@ pub enum Op {
         /// [batch, features]
         out: TensorId,
     },
-    /// out = act(x · w + b): x [batch, in], w [in, out], b [out].
+    /// out = act(x · w + b): x [batch, in], w [in, out], b \[out\].
     Linear {
         /// Layer name for messages.
         name: String,
@@ -174,7 +174,7 @@ pub enum Op {
         x: TensorId,
         /// Weight [OC, C, KH, KW].
         w: TensorId,
-        /// Optional bias [OC].
+        /// Optional bias \[OC\].
         b: Option<TensorId>,
         /// Fused activation.
         act: Act,
@@ -204,15 +204,15 @@ pub enum Op {
         name: String,
         /// Input [batch, C] or [batch, C, H, W].
         x: TensorId,
-        /// Scale [C].
+        /// Scale \[C\].
         gamma: TensorId,
-        /// Shift [C].
+        /// Shift \[C\].
         beta: TensorId,
-        /// Running mean [C] (state).
+        /// Running mean \[C\] (state).
         running_mean: TensorId,
-        /// Running variance [C] (state).
+        /// Running variance \[C\] (state).
         running_var: TensorId,
-        /// Batch mean and 1/std per channel [2C], kept for the backward.
+        /// Batch mean and 1/std per channel \[2C\], kept for the backward.
         saved: TensorId,
         /// Fused activation.
         act: Act,
@@ -238,9 +238,9 @@ pub enum Op {
         w_ih: TensorId,
         /// Recurrent weights [H, G*H].
         w_hh: TensorId,
-        /// Input bias [G*H].
+        /// Input bias \[G*H\].
         b: TensorId,
-        /// GRU: the hidden bias [3H] (inside the reset gate's product).
+        /// GRU: the hidden bias \[3H\] (inside the reset gate's product).
         b_hh: Option<TensorId>,
         /// x . w_ih + b for every step [batch, T, G*H].
         gx: TensorId,
@@ -417,7 +417,7 @@ impl Graph {
         Ok(out)
     }
 
-    /// A dense layer: creates `name.weight` [in, units] and `name.bias` [units].
+    /// A dense layer: creates `name.weight` [in, units] and `name.bias` \[units\].
     pub fn dense(&mut self, name: &str, x: TensorId, units: usize, act: Act) -> Result<TensorId> {
         let xs = self.shape(x).to_vec();
         if xs.len() < 2 {

@@ -110,7 +110,7 @@ pub struct MatmulOperands<B> {
     pub a: B,
     /// op(B) operand.
     pub b: B,
-    /// bias [N] (read, forward) or bias gradient [N] (written, matmul_tn).
+    /// bias \[N\] (read, forward) or bias gradient \[N\] (written, matmul_tn).
     pub bias: Option<B>,
     /// activation output whose derivative is multiplied in (GRAD_ACT).
     pub aux: Option<B>,
@@ -151,7 +151,7 @@ fn matmul<B: Clone>(
     }
 }
 
-/// C[M,N] = A[M,K] · B[K,N] (+ bias) with the epilogue.
+/// C\[M,N\] = A\[M,K\] · B\[K,N\] (+ bias) with the epilogue.
 pub fn matmul_nn<B: Clone>(
     m: usize,
     n: usize,
@@ -163,7 +163,7 @@ pub fn matmul_nn<B: Clone>(
     matmul(KernelId::MatmulNn, m, n, k, ops, epi, dummy)
 }
 
-/// C[M,N] = A[M,K] · B[N,K]^T with the epilogue.
+/// C\[M,N\] = A\[M,K\] · B\[N,K\]^T with the epilogue.
 pub fn matmul_nt<B: Clone>(
     m: usize,
     n: usize,
@@ -175,7 +175,7 @@ pub fn matmul_nt<B: Clone>(
     matmul(KernelId::MatmulNt, m, n, k, ops, epi, dummy)
 }
 
-/// C[M,N] = A[K,M]^T · B[K,N]; with `bias` set, also the column sums of B into bias.
+/// C\[M,N\] = A\[K,M\]^T · B\[K,N\]; with `bias` set, also the column sums of B into bias.
 pub fn matmul_tn<B: Clone>(
     m: usize,
     n: usize,
@@ -197,17 +197,17 @@ fn elementwise<B>(kernel: KernelId, n: usize, act: Act, accumulate: bool, x: B, 
     }
 }
 
-/// out[n] = act(x[n]).
+/// out\[n\] = act(x\[n\]).
 pub fn activation_forward<B: Clone>(n: usize, act: Act, x: B, out: B, dummy: B) -> Call<B> {
     elementwise(KernelId::ActivationForward, n, act, false, x, dummy, out)
 }
 
-/// out[n] (+)= dy[n] * act'(y[n]).
+/// out\[n\] (+)= dy\[n\] * act'(y\[n\]).
 pub fn activation_backward<B>(n: usize, act: Act, accumulate: bool, dy: B, y: B, out: B) -> Call<B> {
     elementwise(KernelId::ActivationBackward, n, act, accumulate, dy, y, out)
 }
 
-/// out[n] (+)= x[n].
+/// out\[n\] (+)= x\[n\].
 pub fn add_into<B: Clone>(n: usize, accumulate: bool, x: B, out: B, dummy: B) -> Call<B> {
     elementwise(KernelId::AddInto, n, Act::None, accumulate, x, dummy, out)
 }
@@ -242,7 +242,7 @@ pub struct LossOperands<B> {
     pub logits: B,
     /// dL/dlogits [rows, cols] (written).
     pub grad: B,
-    /// stats [2] (accumulated).
+    /// stats \[2\] (accumulated).
     pub stats: B,
 }
 
@@ -334,7 +334,7 @@ impl OptimUniform {
 pub const OPTIM_ITEMS: usize = 4;
 
 /// SGD with momentum and weight decay over the whole arena. The gradients are
-/// scaled by guard[0] and the step is skipped when guard[2] is set (see [`grad_guard`]).
+/// scaled by guard\[0\] and the step is skipped when guard\[2\] is set (see [`grad_guard`]).
 pub fn sgd_step<B: Clone>(h: &OptimUniform, params: B, grads: B, velocity: B, guard: B, dummy: B) -> Call<B> {
     Call {
         kernel: KernelId::SgdStep,
@@ -367,11 +367,11 @@ pub struct FusedStepOperands<B> {
     pub m: B,
     /// Second moment (Adam; any buffer for SGD).
     pub v: B,
-    /// guard [4] (written).
+    /// guard \[4\] (written).
     pub guard: B,
-    /// stats [4] (bad-step counters).
+    /// stats \[4\] (bad-step counters).
     pub stats: B,
-    /// step [4].
+    /// step \[4\].
     pub step: B,
 }
 
@@ -411,15 +411,15 @@ pub fn norm_partials(n: usize) -> usize {
 /// The buffers of the two guard kernels.
 #[derive(Clone, Debug)]
 pub struct GuardOperands<B> {
-    /// grads [n].
+    /// grads \[n\].
     pub grads: B,
     /// partials [norm_partials(n)].
     pub partials: B,
-    /// stats [4] (bad-step counters at 2 and 3).
+    /// stats \[4\] (bad-step counters at 2 and 3).
     pub stats: B,
-    /// step [4].
+    /// step \[4\].
     pub step: B,
-    /// guard [4]: factor, norm, skip flag.
+    /// guard \[4\]: factor, norm, skip flag.
     pub guard: B,
 }
 
@@ -434,15 +434,15 @@ fn guard_call<B>(kernel: KernelId, n: usize, clip: Option<f32>, stop: bool, o: G
     }
 }
 
-/// partials[g] = sum of grads^2 over chunk g.
+/// partials\[g\] = sum of grads^2 over chunk g.
 pub fn grad_norm_partial<B>(n: usize, o: GuardOperands<B>) -> Call<B> {
     guard_call(KernelId::GradNormPartial, n, None, false, o)
 }
 
 /// guard = [min(1, clip / norm) (1 without clip), norm, skip] from
 /// [`grad_norm_partial`]'s partials. Skip when the norm is not finite (or,
-/// with `stop`, after any earlier bad step), counted in stats[2] with the
-/// first bad step in stats[3].
+/// with `stop`, after any earlier bad step), counted in stats\[2\] with the
+/// first bad step in stats\[3\].
 pub fn grad_guard<B>(n: usize, clip: Option<f32>, stop: bool, o: GuardOperands<B>) -> Call<B> {
     guard_call(KernelId::GradGuard, n, clip, stop, o)
 }
@@ -470,7 +470,7 @@ fn dropout<B>(kernel: KernelId, d: DropoutParams, accumulate: bool, step: B, x: 
     }
 }
 
-/// out = x * keep / (1 - p), keep drawn from (seed, step[0], layer, i).
+/// out = x * keep / (1 - p), keep drawn from (seed, step\[0\], layer, i).
 pub fn dropout_forward<B>(d: DropoutParams, step: B, x: B, out: B) -> Call<B> {
     dropout(KernelId::DropoutForward, d, false, step, x, out)
 }

@@ -367,15 +367,15 @@ pub struct NormForward<B> {
     pub batch: B,
     /// x [batch, c, s].
     pub x: B,
-    /// gamma [c].
+    /// gamma \[c\].
     pub gamma: B,
-    /// beta [c].
+    /// beta \[c\].
     pub beta: B,
-    /// running mean [c].
+    /// running mean \[c\].
     pub running_mean: B,
-    /// running variance [c].
+    /// running variance \[c\].
     pub running_var: B,
-    /// saved [2c]: mean, inv_std per channel (training only).
+    /// saved \[2c\]: mean, inv_std per channel (training only).
     pub saved: B,
     /// y [batch, c, s].
     pub y: B,
@@ -415,15 +415,15 @@ pub struct NormBackward<B> {
     pub batch: B,
     /// x [batch, c, s] (the forward input).
     pub x: B,
-    /// gamma [c].
+    /// gamma \[c\].
     pub gamma: B,
     /// dL/dy [batch, c, s] (pre-activation when the forward had one).
     pub dy: B,
-    /// saved [2c] from the training forward.
+    /// saved \[2c\] from the training forward.
     pub saved: B,
-    /// dL/dgamma [c].
+    /// dL/dgamma \[c\].
     pub dgamma: B,
-    /// dL/dbeta [c].
+    /// dL/dbeta \[c\].
     pub dbeta: B,
     /// dL/dx [batch, c, s].
     pub dx: B,

@@ -128,7 +128,7 @@ pub struct RecurrenceOperands<B> {
     pub hprev: B,
     /// Forward: the output h; backward: the gradient of gx.
     pub dst: B,
-    /// GRU: b_hh [3H] forward, the gradient of gh [B, T, 3H] backward; Elman: unused.
+    /// GRU: b_hh \[3H\] forward, the gradient of gh [B, T, 3H] backward; Elman: unused.
     pub aux: B,
     /// The model input [B, T, C] whose last channel marks real steps (any
     /// buffer when `RnnGeom::mask_width` is 0).
@@ -173,7 +173,7 @@ pub fn lstm_forward<B: Clone>(g: &RnnGeom, o: LstmOperands<B>) -> Call<B> {
 pub const RNN_MAX_FUSED_INPUTS: usize = 8;
 
 /// [`lstm_forward`] from the layer input x [B, T, F] (F at most
-/// [`RNN_MAX_FUSED_INPUTS`]), w_ih [F, 4H] and b [4H] instead of gx: the
+/// [`RNN_MAX_FUSED_INPUTS`]), w_ih [F, 4H] and b \[4H\] instead of gx: the
 /// kernel adds x_t . w_ih + b itself (`o.src` is x; `o.dinit` is unused).
 pub fn lstm_forward_from_input<B: Clone>(
     g: &RnnGeom,
@@ -214,7 +214,7 @@ pub struct RnnGradOperands<B> {
     pub whh: B,
     /// dL/dw_ih [F, N].
     pub wih: B,
-    /// dL/db [N].
+    /// dL/db \[N\].
     pub bias: B,
     /// Add to w_hh's, w_ih's and b's gradient instead of writing it.
     pub accumulate: [bool; 3],

@@ -17,6 +17,6 @@ pub mod saved;
 pub use config::{DataSource, LrSchedule, TrainConfig};
 pub use evaluate::{format_metrics, metrics_for, probabilities, Metrics};
 pub use infer::{run_model, Inference, INFER_BATCH};
-pub use predictions::predictions_csv;
+pub use predictions::{predictions_csv, Predictions};
 pub use read::{load_raw, windows_for};
 pub use saved::{head_for, ModelFile, TargetScale, TrainedModel};

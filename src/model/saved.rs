@@ -3,14 +3,14 @@
 //! the output head a task takes. Training writes it; eval, predict and the
 //! library's [`crate::Model`] load it.
 
-use super::checkpoint::{check_against, load_tensors, NamedTensor};
+use super::checkpoint::{check_against, load_tensors, save_tensors, to_json, write_atomic, NamedTensor};
 use super::config::{DataSource, TrainConfig};
 use crate::data::{Encoding, Preprocessor, Task};
 use crate::error::{Error, Result};
 use crate::graph::{LossKind, TargetSource};
 use crate::models::{Head, ModelSpec};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// The contents of `model.json`.
@@ -70,6 +70,35 @@ pub struct TrainedModel {
 }
 
 impl TrainedModel {
+    /// A model from its description and weights by name (shapes from the
+    /// model); a weight the model does not have is an error.
+    pub fn from_weights(file: ModelFile, weights: &BTreeMap<String, Vec<f32>>) -> Result<TrainedModel> {
+        let mut tensors = BTreeMap::new();
+        for (name, shape) in file.param_shapes()? {
+            if let Some(v) = weights.get(&name) {
+                tensors.insert(name, NamedTensor { shape, values: v.clone() });
+            }
+        }
+        if let Some(extra) = weights.keys().find(|k| !tensors.contains_key(*k)) {
+            return Err(Error::Model(format!("the model has no parameter '{extra}'")));
+        }
+        Ok(TrainedModel { file, weights: tensors })
+    }
+
+    /// Writes `DIR/weights.safetensors` (atomically).
+    pub fn write_weights(&self, dir: &Path) -> Result<()> {
+        let meta = HashMap::from([("writer".to_string(), format!("medgpu {}", env!("CARGO_PKG_VERSION")))]);
+        save_tensors(&dir.join("weights.safetensors"), &self.weights, meta)
+    }
+
+    /// Writes `DIR/model.json` and `DIR/weights.safetensors` (creating
+    /// DIR), each atomically: [`TrainedModel::load`] reads them back.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        self.write_weights(dir)?;
+        write_atomic(&dir.join("model.json"), &to_json(&self.file)?)
+    }
+
     /// Loads a run directory, checking that the weights fit the model.
     pub fn load(dir: &Path) -> Result<TrainedModel> {
         let file = ModelFile::load(dir)?;

@@ -161,10 +161,30 @@ pub fn train(
     resume: bool,
     hooks: Hooks,
 ) -> Result<Option<TrainOutcome>> {
-    if cfg.batch_size == 0 || cfg.epochs == 0 {
-        return Err(Error::Usage("--batch-size and --epochs must be at least 1".into()));
-    }
+    check_config(cfg)?;
     let p = prepare(source, cfg)?;
+    train_prepared(gpu, p, source, cfg, dir, resume, hooks)
+}
+
+fn check_config(cfg: &TrainConfig) -> Result<()> {
+    if cfg.batch_size == 0 || cfg.epochs == 0 {
+        return Err(Error::Usage("the batch size and the number of epochs must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// [`train`] on data already prepared (see [`prepare::prepare_table`] for
+/// tables built in memory); `source` is what `model.json` records of it.
+pub fn train_prepared(
+    gpu: Arc<Gpu>,
+    p: Prepared,
+    source: &DataSource,
+    cfg: &TrainConfig,
+    dir: &Path,
+    resume: bool,
+    hooks: Hooks,
+) -> Result<Option<TrainOutcome>> {
+    check_config(cfg)?;
     // sequences of different lengths: the steps come from the data, and the
     // saved source pads or cuts new data to them
     let (mut cfg, mut source) = (cfg.clone(), source.clone());
@@ -173,14 +193,84 @@ pub fn train(
         cfg.model.step_mask = true;
         source.sequences = Some(sq.clone());
     }
-    let (cfg, source) = (&cfg, &source);
     log::debug!(
         "data prepared: host RSS {} MiB, peak {} MiB",
         host_rss_bytes() >> 20,
         host_peak_rss_bytes() >> 20
     );
-    let (n_train, n_val, n_test) = (p.split.train.len(), p.split.val.len(), p.split.test.len());
-    let mut file = ModelFile {
+    let mut file = model_file(&p, &cfg, &source);
+    let (p, mut run) = compile_run(gpu, p, &cfg)?;
+    let ckpt = dir.join("checkpoint");
+    std::fs::create_dir_all(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
+    let mut best = if resume {
+        restore_checkpoint(&mut run, &ckpt, &cfg)?
+    } else {
+        write_atomic(&dir.join("model.json"), &to_json(&file)?)?;
+        None
+    };
+    let (mut train_secs, mut samples, mut stopped_early) = (0.0, 0usize, false);
+    let mut order: Vec<u32> = rows_u32(&p.split.train);
+    for epoch in run.state.epoch..cfg.epochs {
+        if cfg.early_stopping.is_some_and(|pat| run.state.stale_epochs >= pat) {
+            stopped_early = true;
+            break;
+        }
+        let t0 = Instant::now();
+        let (train_loss, lr, skipped) = run.train_epoch(&mut order, epoch, &cfg, &ckpt)?;
+        train_secs += t0.elapsed().as_secs_f64();
+        samples += order.len();
+        let (val, _) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.val)?;
+        let (metric_name, metric) = val.headline();
+        let log = EpochLog {
+            epoch: epoch + 1,
+            train_loss,
+            val_loss: val.selection_loss(),
+            val_metric_name: metric_name.into(),
+            val_metric: metric,
+            lr,
+            skipped_steps: skipped,
+            gpu_bytes: 0,
+            host_rss_bytes: 0,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        if skipped > 0 {
+            log::warn!("epoch {}: skipped {skipped} steps with a NaN or Inf loss or gradient", epoch + 1);
+        }
+        let log = run.checkpoint(&ckpt, epoch, log, &cfg, &mut best)?;
+        (hooks.progress)(&log);
+        if hooks.stop_after_epoch == Some(epoch + 1) {
+            return Ok(None);
+        }
+    }
+    if let Some(b) = &best {
+        for (name, v) in b {
+            run.params.write(&run.gpu, name, v)?;
+        }
+    }
+    let (val, _) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.val)?;
+    let (test, test_inference) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.test)?;
+    file.final_metrics = Some(serde_json::json!({ "val": val, "test": test }));
+    let weights = run.params.read_all(&run.gpu)?;
+    let split_sizes = (p.split.train.len(), p.split.val.len(), p.split.test.len());
+    Ok(Some(TrainOutcome {
+        file,
+        epochs: run.state.log,
+        val,
+        test,
+        weights,
+        dispatches_per_step: run.trainer.dispatches_per_step(),
+        samples_per_sec: samples as f64 / f64::max(train_secs, 1e-9),
+        split_sizes,
+        best_epoch: if best.is_some() { run.state.best_epoch } else { run.state.epoch },
+        stopped_early,
+        prepared: p,
+        test_inference,
+    }))
+}
+
+/// What `model.json` says before training ends (the final metrics come last).
+fn model_file(p: &Prepared, cfg: &TrainConfig, source: &DataSource) -> ModelFile {
+    ModelFile {
         medgpu_version: env!("CARGO_PKG_VERSION").into(),
         model: cfg.model.clone(),
         task: p.ds.encoding.task,
@@ -191,7 +281,22 @@ pub fn train(
         source: source.clone(),
         training: cfg.clone(),
         final_metrics: None,
-    };
+    }
+}
+
+/// A run's compiled programs over the data on the GPU, and its progress.
+struct Run {
+    gpu: Arc<Gpu>,
+    params: Arc<ParamStore>,
+    trainer: Program,
+    evaluator: Program,
+    state: CheckpointState,
+}
+
+/// Builds both graphs, checks the memory budget, uploads the data and
+/// compiles the training and evaluation programs over one parameter arena.
+fn compile_run(gpu: Arc<Gpu>, p: Prepared, cfg: &TrainConfig) -> Result<(Prepared, Run)> {
+    let (n_val, n_test) = (p.split.val.len(), p.split.test.len());
     let train_graph = cfg.model.build(p.ds.cols(), p.head, cfg.batch_size, true, cfg.seed)?;
     let eval_batch = INFER_BATCH.min(n_val.max(n_test)).max(1);
     let eval_graph = cfg.model.build(p.ds.cols(), p.head, eval_batch, false, cfg.seed)?;
@@ -216,15 +321,12 @@ pub fn train(
     let params = Arc::new(ParamStore::init(&gpu, &train_graph, cfg.seed)?);
     let mut cache = PipelineCache::persistent(&gpu);
     let mode = ProgramOptions { mode: Mode::Train(cfg.optimizer) };
-    let mut trainer =
+    let trainer =
         Program::compile(gpu.clone(), &train_graph, params.clone(), data.clone(), mode, &mut cache)?;
     let mode = ProgramOptions { mode: Mode::Inference };
-    let mut evaluator = Program::compile(gpu.clone(), &eval_graph, params.clone(), data, mode, &mut cache)?;
+    let evaluator = Program::compile(gpu.clone(), &eval_graph, params.clone(), data, mode, &mut cache)?;
     cache.save();
-
-    let ckpt = dir.join("checkpoint");
-    std::fs::create_dir_all(&ckpt).map_err(|e| Error::io(&ckpt, e))?;
-    let mut state = CheckpointState {
+    let state = CheckpointState {
         epoch: 0,
         steps: 0,
         best_loss: f64::INFINITY,
@@ -232,143 +334,114 @@ pub fn train(
         stale_epochs: 0,
         log: Vec::new(),
     };
-    let mut best: Option<BTreeMap<String, Vec<f32>>> = None;
-    if resume {
-        let sp = ckpt.join("state.json");
-        let text = std::fs::read_to_string(&sp).map_err(|e| Error::io(&sp, e))?;
-        state = serde_json::from_str(&text)
-            .map_err(|e| Error::Checkpoint { path: sp.clone(), message: e.to_string() })?;
-        let wp = ckpt.join(format!("epoch-{}.weights.safetensors", state.epoch));
-        for (name, t) in load_tensors(&wp)? {
-            params.write(&gpu, &name, &t.values)?;
-        }
-        let op = ckpt.join(format!("epoch-{}.optimizer.safetensors", state.epoch));
-        let opt: BTreeMap<String, Vec<f32>> =
-            load_tensors(&op)?.into_iter().map(|(k, t)| (k, t.values)).collect();
-        trainer.restore_optimizer_state(&opt, state.steps)?;
-        let bp = ckpt.join("best.safetensors");
-        if cfg.early_stopping.is_some() && bp.exists() {
-            best = Some(load_tensors(&bp)?.into_iter().map(|(k, t)| (k, t.values)).collect());
-        }
-    } else {
-        write_atomic(&dir.join("model.json"), &to_json(&file)?)?;
-    }
+    Ok((p, Run { gpu, params, trainer, evaluator, state }))
+}
 
-    let mut train_secs = 0.0;
-    let mut samples = 0usize;
-    let mut stopped_early = false;
-    let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
-    let mut order: Vec<u32> = rows_u32(&p.split.train);
-    for epoch in state.epoch..cfg.epochs {
-        if cfg.early_stopping.is_some_and(|pat| state.stale_epochs >= pat) {
-            stopped_early = true;
-            break;
-        }
-        let t0 = Instant::now();
+/// Loads the last checkpoint's weights, optimizer state and progress into
+/// `run`; returns the best weights kept so far (early stopping).
+fn restore_checkpoint(
+    run: &mut Run,
+    ckpt: &Path,
+    cfg: &TrainConfig,
+) -> Result<Option<BTreeMap<String, Vec<f32>>>> {
+    let sp = ckpt.join("state.json");
+    let text = std::fs::read_to_string(&sp).map_err(|e| Error::io(&sp, e))?;
+    run.state = serde_json::from_str(&text)
+        .map_err(|e| Error::Checkpoint { path: sp.clone(), message: e.to_string() })?;
+    let wp = ckpt.join(format!("epoch-{}.weights.safetensors", run.state.epoch));
+    for (name, t) in load_tensors(&wp)? {
+        run.params.write(&run.gpu, &name, &t.values)?;
+    }
+    let op = ckpt.join(format!("epoch-{}.optimizer.safetensors", run.state.epoch));
+    let opt: BTreeMap<String, Vec<f32>> =
+        load_tensors(&op)?.into_iter().map(|(k, t)| (k, t.values)).collect();
+    run.trainer.restore_optimizer_state(&opt, run.state.steps)?;
+    let bp = ckpt.join("best.safetensors");
+    if cfg.early_stopping.is_some() && bp.exists() {
+        return Ok(Some(load_tensors(&bp)?.into_iter().map(|(k, t)| (k, t.values)).collect()));
+    }
+    Ok(None)
+}
+
+impl Run {
+    /// One shuffled pass over the training rows `order`: returns the mean
+    /// training loss, the epoch's first learning rate and the steps skipped
+    /// for a non-finite loss or gradient.
+    fn train_epoch(
+        &mut self,
+        order: &mut [u32],
+        epoch: usize,
+        cfg: &TrainConfig,
+        ckpt: &Path,
+    ) -> Result<(f64, f32, u64)> {
+        let steps_per_epoch = order.len().div_ceil(cfg.batch_size);
         // the epoch's order depends only on (seed, epoch): resumable
         let mut rng = SplitMix64::new(cfg.seed ^ ((epoch + 1) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         order.sort_unstable();
-        rng.shuffle(&mut order);
+        rng.shuffle(order);
         let batches: Vec<Vec<u32>> = order.chunks(cfg.batch_size).map(|c| c.to_vec()).collect();
         let lrs: Vec<f32> = (0..batches.len())
             .map(|s| cfg.lr_schedule.lr(cfg.optimizer.lr, epoch, s, steps_per_epoch, cfg.epochs))
             .collect();
-        trainer.reset_loss();
-        trainer.train_steps(&batches, &lrs)?;
-        let stats = trainer.read_stats()?;
-        train_secs += t0.elapsed().as_secs_f64();
-        samples += order.len();
+        self.trainer.reset_loss();
+        self.trainer.train_steps(&batches, &lrs)?;
+        let stats = self.trainer.read_stats()?;
         if let (NonFinitePolicy::Stop, Some(step)) = (cfg.optimizer.on_nonfinite, stats.first_nonfinite_step)
         {
             // the GPU skipped that step and every later one: the weights are
             // those of the last good step; the last checkpoint stays as it is
-            let kept = if state.epoch > 0 {
-                format!("the last good checkpoint is epoch {} in {}", state.epoch, ckpt.display())
+            let kept = if self.state.epoch > 0 {
+                format!("the last good checkpoint is epoch {} in {}", self.state.epoch, ckpt.display())
             } else {
                 "no checkpoint was written (it happened in the first epoch)".to_string()
             };
             return Err(Error::NonFinite { epoch: epoch + 1, step, kept });
         }
-        let train_loss = stats.loss_sum / stats.rows.max(1.0);
-        let (val, _) = evaluate_rows(&mut evaluator, &p, &file, &p.split.val)?;
-        let (metric_name, metric) = val.headline();
-        let log = EpochLog {
-            epoch: epoch + 1,
-            train_loss,
-            val_loss: val.selection_loss(),
-            val_metric_name: metric_name.into(),
-            val_metric: metric,
-            lr: lrs[0],
-            skipped_steps: stats.nonfinite_steps,
-            gpu_bytes: 0,
-            host_rss_bytes: 0,
-            seconds: t0.elapsed().as_secs_f64(),
-        };
-        if stats.nonfinite_steps > 0 {
-            log::warn!(
-                "epoch {}: skipped {} steps with a NaN or Inf loss or gradient",
-                epoch + 1,
-                stats.nonfinite_steps
-            );
-        }
-        // checkpoint: weights, optimizer state, best weights, then the commit record
-        let weights = params.read_all(&gpu)?;
+        Ok((stats.loss_sum / stats.rows.max(1.0), lrs[0], stats.nonfinite_steps))
+    }
+
+    /// Writes the epoch's checkpoint: weights, optimizer state, best
+    /// weights, then the commit record. Returns the log with memory figures.
+    fn checkpoint(
+        &mut self,
+        ckpt: &Path,
+        epoch: usize,
+        log: EpochLog,
+        cfg: &TrainConfig,
+        best: &mut Option<BTreeMap<String, Vec<f32>>>,
+    ) -> Result<EpochLog> {
+        let (gpu, params, state) = (&self.gpu, &self.params, &mut self.state);
+        let weights = params.read_all(gpu)?;
         if log.val_loss < state.best_loss {
             state.best_loss = log.val_loss;
             state.best_epoch = epoch + 1;
             state.stale_epochs = 0;
             if cfg.early_stopping.is_some() {
-                save_tensors(&ckpt.join("best.safetensors"), &tensors_of(&params, &weights, ""), meta())?;
-                best = Some(weights.clone());
+                save_tensors(&ckpt.join("best.safetensors"), &tensors_of(params, &weights, ""), meta())?;
+                *best = Some(weights.clone());
             }
         } else {
             state.stale_epochs += 1;
         }
         save_tensors(
             &ckpt.join(format!("epoch-{}.weights.safetensors", epoch + 1)),
-            &tensors_of(&params, &weights, ""),
+            &tensors_of(params, &weights, ""),
             meta(),
         )?;
-        let opt_state = trainer.read_optimizer_state()?;
+        let opt_state = self.trainer.read_optimizer_state()?;
         let mut opt_tensors = BTreeMap::new();
         for slot in ["m.", "v.", "velocity."] {
-            opt_tensors.extend(tensors_of(&params, &opt_state, slot));
+            opt_tensors.extend(tensors_of(params, &opt_state, slot));
         }
         save_tensors(&ckpt.join(format!("epoch-{}.optimizer.safetensors", epoch + 1)), &opt_tensors, meta())?;
         state.epoch = epoch + 1;
-        state.steps = trainer.steps_taken();
+        state.steps = self.trainer.steps_taken();
         let log = EpochLog { gpu_bytes: gpu.bytes_created(), host_rss_bytes: host_rss_bytes(), ..log };
         state.log.push(log.clone());
-        write_atomic(&ckpt.join("state.json"), &to_json(&state)?)?;
-        remove_old_epochs(&ckpt, epoch + 1);
-        (hooks.progress)(&log);
-        if hooks.stop_after_epoch == Some(epoch + 1) {
-            return Ok(None);
-        }
+        write_atomic(&ckpt.join("state.json"), &to_json(&*state)?)?;
+        remove_old_epochs(ckpt, epoch + 1);
+        Ok(log)
     }
-    if let Some(b) = &best {
-        for (name, v) in b {
-            params.write(&gpu, name, v)?;
-        }
-    }
-    let (val, _) = evaluate_rows(&mut evaluator, &p, &file, &p.split.val)?;
-    let (test, test_inference) = evaluate_rows(&mut evaluator, &p, &file, &p.split.test)?;
-    file.final_metrics = Some(serde_json::json!({ "val": val, "test": test }));
-    let weights = params.read_all(&gpu)?;
-    Ok(Some(TrainOutcome {
-        file,
-        epochs: state.log,
-        val,
-        test,
-        weights,
-        dispatches_per_step: trainer.dispatches_per_step(),
-        samples_per_sec: samples as f64 / train_secs.max(1e-9),
-        split_sizes: (n_train, n_val, n_test),
-        best_epoch: if best.is_some() { state.best_epoch } else { state.epoch },
-        stopped_early,
-        prepared: p,
-        test_inference,
-    }))
 }
 
 /// Checks the whole run's GPU memory against the budget before anything is allocated.

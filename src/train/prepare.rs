@@ -98,6 +98,17 @@ fn filter_rows(
 /// Loads, encodes, splits and normalizes the data of a run.
 pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
     let (raw, default_target) = load_raw(&source.data, cfg.model.input_shape)?;
+    prepare_table(raw, default_target, source, cfg)
+}
+
+/// [`prepare`] for a table already read (or built in memory): `raw` takes
+/// the place of `source.data`, whose other options apply as they are.
+pub fn prepare_table(
+    raw: RawTable,
+    default_target: Option<&str>,
+    source: &DataSource,
+    cfg: &TrainConfig,
+) -> Result<Prepared> {
     let mut opts = source.prepare.clone();
     // sequence models: one row per window, split by time
     let (raw, time_split, windows, sequences) = match (&source.window, &source.sequences) {

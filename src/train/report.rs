@@ -5,23 +5,15 @@
 use super::TrainOutcome;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::model::checkpoint::{save_tensors, to_json, write_atomic, NamedTensor};
+use crate::model::checkpoint::{to_json, write_atomic};
 use crate::model::predictions_csv;
+use crate::model::TrainedModel;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// Writes the run's final files into `dir`.
 pub fn write_run(dir: &Path, gpu: &Gpu, out: &TrainOutcome) -> Result<()> {
-    let shapes = out.file.param_shapes()?;
-    let mut tensors = BTreeMap::new();
-    for (name, shape) in shapes {
-        if let Some(v) = out.weights.get(&name) {
-            tensors.insert(name, NamedTensor { shape, values: v.clone() });
-        }
-    }
-    let meta = HashMap::from([("writer".to_string(), format!("medgpu {}", env!("CARGO_PKG_VERSION")))]);
-    save_tensors(&dir.join("weights.safetensors"), &tensors, meta)?;
+    TrainedModel::from_weights(out.file.clone(), &out.weights)?.write_weights(dir)?;
 
     let mut csv =
         String::from("epoch,train_loss,val_loss,val_metric,val_metric_value,lr,skipped_steps,seconds\n");
