@@ -5,8 +5,9 @@
 //! features), or for an LSTM the backward itself summing them as it
 //! computes dz, per group of sequences (rnn_lanes.wgsl).
 
-use super::autodiff::Ref;
-use super::{Cell, Class, TensorId, TensorInfo};
+use super::super::autodiff::Ref;
+use super::recurrent::Cell;
+use crate::graph::{Class, TensorId, TensorInfo};
 use crate::kernels::{
     self, Call, Epilogue, MatmulOperands, RecurrenceOperands, RnnGeom, RnnGradOperands, Variants,
 };
