@@ -285,6 +285,21 @@ impl Program {
         Ok(plan_program(graph, mode, tcols, params_len, limits, variants)?.memory)
     }
 
+    /// The kernel calls compiling `graph` for `mode` would dispatch, each
+    /// specialized for `variants`, without a device: for checks of the
+    /// calls against their shaders' declarations (tests/shaders.rs).
+    pub fn planned_calls(
+        graph: &Graph,
+        mode: Mode,
+        tcols: usize,
+        params_len: usize,
+        limits: &wgpu::Limits,
+        variants: kernels::Variants,
+    ) -> Result<Vec<Call<Ref>>> {
+        let p = plan_program(graph, mode, tcols, params_len, limits, variants)?;
+        Ok(p.low.calls.into_iter().map(|c| kernels::specialize(c, variants)).collect())
+    }
+
     /// Compiles `graph` against a parameter store and a data set.
     pub fn compile(
         gpu: Arc<Gpu>,

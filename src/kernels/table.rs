@@ -32,164 +32,92 @@ pub const RNN_PERSISTENT_WGSL: &str = include_str!("../../shaders/rnn_persistent
 /// rnn_lanes_gru_elman): overrides, vec4 bindings, lane helpers.
 pub const RNN_LANES_COMMON_WGSL: &str = include_str!("../../shaders/rnn_lanes_common.wgsl");
 
-/// A shader file: one family of kernels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// shaders/matmul.wgsl
-    Matmul,
-    /// shaders/elementwise.wgsl
-    Elementwise,
-    /// shaders/reduce.wgsl
-    Reduce,
-    /// shaders/loss.wgsl
-    Loss,
-    /// shaders/optim.wgsl
-    Optim,
-    /// shaders/data.wgsl
-    Data,
-    /// shaders/dropout.wgsl
-    Dropout,
-    /// shaders/guard.wgsl
-    Guard,
-    /// shaders/conv.wgsl
-    Conv,
-    /// shaders/pool.wgsl
-    Pool,
-    /// shaders/batchnorm.wgsl
-    BatchNorm,
-    /// shaders/conv_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
-    ConvSg,
-    /// shaders/conv_sg4.wgsl (their four-pixel variants, for rows of a multiple of 4)
-    ConvSg4,
-    /// shaders/rnn.wgsl (persistent: hidden sizes up to 64)
-    Rnn,
-    /// shaders/rnn_sg.wgsl (subgroup entry points of the persistent
-    /// recurrences; adapters with SUBGROUP only)
-    RnnSg,
-    /// shaders/rnn_step.wgsl (one dispatch per step: larger hidden sizes)
-    RnnStep,
-    /// shaders/rnn_lanes.wgsl (LSTM with one 8-wide subgroup per batch
-    /// row: CPU adapters with SUBGROUP, hidden sizes up to 32)
-    RnnLanes,
-    /// shaders/rnn_lanes_gru_elman.wgsl (the same for GRU and Elman layers)
-    RnnLanesGruElman,
-    /// shaders/rnn_grads.wgsl (recurrent weight gradients in one pass: CPU
-    /// adapters with SUBGROUP)
-    RnnGrads,
-    /// shaders/matmul_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
-    MatmulSg,
-    /// shaders/matmul_tex.wgsl (texture variants; CPU adapters with SUBGROUP)
-    MatmulTex,
-    /// shaders/matmul_pack.wgsl (packs the operands of the texture variants)
-    MatmulPack,
-    /// shaders/matmul_tiled.wgsl (workgroup-tiled variants; GPUs)
-    MatmulTiled,
+macro_rules! family_table {
+    ($($(#[$doc:meta])* $variant:ident => $file:literal, [$($prelude:ident),*];)*) => {
+        /// A shader file: one family of kernels.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Family {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Family {
+            /// Every family.
+            pub const ALL: &'static [Family] = &[$(Family::$variant),*];
+
+            /// File name under shaders/.
+            pub fn file(self) -> &'static str {
+                match self { $(Family::$variant => $file),* }
+            }
+
+            fn body(self) -> &'static str {
+                match self { $(Family::$variant => include_str!(concat!("../../shaders/", $file))),* }
+            }
+
+            /// The preludes the family's file is compiled after (beside the common one).
+            fn preludes(self) -> &'static [&'static str] {
+                match self { $(Family::$variant => &[$($prelude),*]),* }
+            }
+
+            /// The full WGSL source: the common prelude, the family's own
+            /// preludes (convolution, matmul, recurrence, subgroup), then its file.
+            pub fn source(self) -> String {
+                format!("{COMMON_WGSL}\n{}\n{}", self.preludes().join("\n"), self.body())
+            }
+        }
+    };
 }
 
-impl Family {
-    /// Every family.
-    pub const ALL: [Family; 23] = [
-        Family::Matmul,
-        Family::Elementwise,
-        Family::Reduce,
-        Family::Loss,
-        Family::Optim,
-        Family::Data,
-        Family::Dropout,
-        Family::Guard,
-        Family::Conv,
-        Family::Pool,
-        Family::BatchNorm,
-        Family::ConvSg,
-        Family::ConvSg4,
-        Family::Rnn,
-        Family::RnnSg,
-        Family::RnnStep,
-        Family::RnnLanes,
-        Family::RnnLanesGruElman,
-        Family::RnnGrads,
-        Family::MatmulSg,
-        Family::MatmulTex,
-        Family::MatmulPack,
-        Family::MatmulTiled,
-    ];
-
-    /// File name under shaders/.
-    pub fn file(self) -> &'static str {
-        match self {
-            Family::Matmul => "matmul.wgsl",
-            Family::Elementwise => "elementwise.wgsl",
-            Family::Reduce => "reduce.wgsl",
-            Family::Loss => "loss.wgsl",
-            Family::Optim => "optim.wgsl",
-            Family::Data => "data.wgsl",
-            Family::Dropout => "dropout.wgsl",
-            Family::Guard => "guard.wgsl",
-            Family::Conv => "conv.wgsl",
-            Family::Pool => "pool.wgsl",
-            Family::BatchNorm => "batchnorm.wgsl",
-            Family::ConvSg => "conv_sg.wgsl",
-            Family::ConvSg4 => "conv_sg4.wgsl",
-            Family::Rnn => "rnn.wgsl",
-            Family::RnnSg => "rnn_sg.wgsl",
-            Family::RnnStep => "rnn_step.wgsl",
-            Family::RnnLanes => "rnn_lanes.wgsl",
-            Family::RnnLanesGruElman => "rnn_lanes_gru_elman.wgsl",
-            Family::RnnGrads => "rnn_grads.wgsl",
-            Family::MatmulSg => "matmul_sg.wgsl",
-            Family::MatmulTex => "matmul_tex.wgsl",
-            Family::MatmulPack => "matmul_pack.wgsl",
-            Family::MatmulTiled => "matmul_tiled.wgsl",
-        }
-    }
-
-    fn body(self) -> &'static str {
-        match self {
-            Family::Matmul => include_str!("../../shaders/matmul.wgsl"),
-            Family::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
-            Family::Reduce => include_str!("../../shaders/reduce.wgsl"),
-            Family::Loss => include_str!("../../shaders/loss.wgsl"),
-            Family::Optim => include_str!("../../shaders/optim.wgsl"),
-            Family::Data => include_str!("../../shaders/data.wgsl"),
-            Family::Dropout => include_str!("../../shaders/dropout.wgsl"),
-            Family::Guard => include_str!("../../shaders/guard.wgsl"),
-            Family::Conv => include_str!("../../shaders/conv.wgsl"),
-            Family::Pool => include_str!("../../shaders/pool.wgsl"),
-            Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
-            Family::ConvSg => include_str!("../../shaders/conv_sg.wgsl"),
-            Family::ConvSg4 => include_str!("../../shaders/conv_sg4.wgsl"),
-            Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
-            Family::RnnSg => include_str!("../../shaders/rnn_sg.wgsl"),
-            Family::RnnStep => include_str!("../../shaders/rnn_step.wgsl"),
-            Family::RnnLanes => include_str!("../../shaders/rnn_lanes.wgsl"),
-            Family::RnnLanesGruElman => include_str!("../../shaders/rnn_lanes_gru_elman.wgsl"),
-            Family::RnnGrads => include_str!("../../shaders/rnn_grads.wgsl"),
-            Family::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
-            Family::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
-            Family::MatmulPack => include_str!("../../shaders/matmul_pack.wgsl"),
-            Family::MatmulTiled => include_str!("../../shaders/matmul_tiled.wgsl"),
-        }
-    }
-
-    /// The full WGSL source: the common prelude, the family's own
-    /// preludes (convolution, matmul, recurrence, subgroup), then its file.
-    pub fn source(self) -> String {
-        let preludes: &[&str] = match self {
-            Family::Conv => &[WINDOW_COMMON_WGSL, CONV_COMMON_WGSL],
-            Family::ConvSg | Family::ConvSg4 => {
-                &[WINDOW_COMMON_WGSL, CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL, CONV_SG_COMMON_WGSL]
-            }
-            Family::Pool => &[WINDOW_COMMON_WGSL],
-            Family::Matmul | Family::MatmulTiled => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL],
-            Family::MatmulSg => &[MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL, SUBGROUP_COMMON_WGSL],
-            Family::MatmulTex | Family::MatmulPack => &[MATMUL_COMMON_WGSL],
-            Family::Rnn | Family::RnnSg => &[RNN_COMMON_WGSL, RNN_PERSISTENT_WGSL],
-            Family::RnnStep => &[RNN_COMMON_WGSL],
-            Family::RnnLanes | Family::RnnLanesGruElman => &[RNN_COMMON_WGSL, RNN_LANES_COMMON_WGSL],
-            _ => &[],
-        };
-        format!("{COMMON_WGSL}\n{}\n{}", preludes.join("\n"), self.body())
-    }
+// One row per shader file: the family, its file under shaders/, its preludes.
+family_table! {
+    /// shaders/matmul.wgsl
+    Matmul => "matmul.wgsl", [MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL];
+    /// shaders/elementwise.wgsl
+    Elementwise => "elementwise.wgsl", [];
+    /// shaders/reduce.wgsl
+    Reduce => "reduce.wgsl", [];
+    /// shaders/loss.wgsl
+    Loss => "loss.wgsl", [];
+    /// shaders/optim.wgsl
+    Optim => "optim.wgsl", [];
+    /// shaders/data.wgsl
+    Data => "data.wgsl", [];
+    /// shaders/dropout.wgsl
+    Dropout => "dropout.wgsl", [];
+    /// shaders/guard.wgsl
+    Guard => "guard.wgsl", [];
+    /// shaders/conv.wgsl
+    Conv => "conv.wgsl", [WINDOW_COMMON_WGSL, CONV_COMMON_WGSL];
+    /// shaders/pool.wgsl
+    Pool => "pool.wgsl", [WINDOW_COMMON_WGSL];
+    /// shaders/batchnorm.wgsl
+    BatchNorm => "batchnorm.wgsl", [];
+    /// shaders/conv_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
+    ConvSg => "conv_sg.wgsl", [WINDOW_COMMON_WGSL, CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL, CONV_SG_COMMON_WGSL];
+    /// shaders/conv_sg4.wgsl (their four-pixel variants, for rows of a multiple of 4)
+    ConvSg4 => "conv_sg4.wgsl", [WINDOW_COMMON_WGSL, CONV_COMMON_WGSL, SUBGROUP_COMMON_WGSL, CONV_SG_COMMON_WGSL];
+    /// shaders/rnn.wgsl (persistent: hidden sizes up to 64)
+    Rnn => "rnn.wgsl", [RNN_COMMON_WGSL, RNN_PERSISTENT_WGSL];
+    /// shaders/rnn_sg.wgsl (subgroup entry points of the persistent
+    /// recurrences; adapters with SUBGROUP only)
+    RnnSg => "rnn_sg.wgsl", [RNN_COMMON_WGSL, RNN_PERSISTENT_WGSL];
+    /// shaders/rnn_step.wgsl (one dispatch per step: larger hidden sizes)
+    RnnStep => "rnn_step.wgsl", [RNN_COMMON_WGSL];
+    /// shaders/rnn_lanes.wgsl (LSTM with one 8-wide subgroup per batch
+    /// row: CPU adapters with SUBGROUP, hidden sizes up to 32)
+    RnnLanes => "rnn_lanes.wgsl", [RNN_COMMON_WGSL, RNN_LANES_COMMON_WGSL];
+    /// shaders/rnn_lanes_gru_elman.wgsl (the same for GRU and Elman layers)
+    RnnLanesGruElman => "rnn_lanes_gru_elman.wgsl", [RNN_COMMON_WGSL, RNN_LANES_COMMON_WGSL];
+    /// shaders/rnn_grads.wgsl (recurrent weight gradients in one pass: CPU
+    /// adapters with SUBGROUP)
+    RnnGrads => "rnn_grads.wgsl", [];
+    /// shaders/matmul_sg.wgsl (subgroup variants; adapters with SUBGROUP only)
+    MatmulSg => "matmul_sg.wgsl", [MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL, SUBGROUP_COMMON_WGSL];
+    /// shaders/matmul_tex.wgsl (texture variants; CPU adapters with SUBGROUP)
+    MatmulTex => "matmul_tex.wgsl", [MATMUL_COMMON_WGSL];
+    /// shaders/matmul_pack.wgsl (packs the operands of the texture variants)
+    MatmulPack => "matmul_pack.wgsl", [MATMUL_COMMON_WGSL];
+    /// shaders/matmul_tiled.wgsl (workgroup-tiled variants; GPUs)
+    MatmulTiled => "matmul_tiled.wgsl", [MATMUL_COMMON_WGSL, MATMUL_OPERANDS_WGSL];
 }
 
 macro_rules! kernel_table {
