@@ -36,8 +36,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let values = [std::env::var("AB_A").unwrap_or_default(), std::env::var("AB_B").unwrap_or_default()];
     let (data, model, head, batch) = model_setup(which).ok_or(format!("no benchmark model '{which}'"))?;
 
+    let splits = TrainConfig { model: model.clone(), ..TrainConfig::default() };
+    let cfg =
+        if data.window.is_some() { TrainConfig { val_frac: 0.1, test_frac: 0.2, ..splits } } else { splits };
+    let p = prepare(&data, &cfg)?;
+    let cols = p.ds.cols();
+    let graph = model.build(cols, head, batch, true, 42)?;
     let devs = Devices::open(&DeviceOptions::default())?;
-    let gpu = devs.for_model(&model);
+    let gpu = devs.for_graph(&graph);
     println!(
         "{} inline={}; {var}: A = '{}', B = '{}'",
         gpu.describe(),
@@ -45,13 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         values[0],
         values[1]
     );
-    let splits = TrainConfig { model: model.clone(), ..TrainConfig::default() };
-    let cfg =
-        if data.window.is_some() { TrainConfig { val_frac: 0.1, test_frac: 0.2, ..splits } } else { splits };
-    let p = prepare(&data, &cfg)?;
-    let cols = p.ds.cols();
     let ds = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
-    let graph = model.build(cols, head, batch, true, 42)?;
     let first: Vec<u32> = p.split.train.iter().take(batch).map(|r| *r as u32).collect();
 
     let mut programs = Vec::new();

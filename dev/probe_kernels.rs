@@ -56,9 +56,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     };
     let batch = std::env::var("PROBE_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(batch);
-    let devs = Devices::open(&DeviceOptions::default())?;
-    let gpu = devs.for_model(&model);
-    println!("{} inline={}", gpu.describe(), gpu.software_inline);
     let cfg = match data.window {
         Some(_) => {
             TrainConfig { model: model.clone(), val_frac: 0.1, test_frac: 0.2, ..TrainConfig::default() }
@@ -67,8 +64,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let p = prepare(&data, &cfg)?;
     let cols = p.ds.cols();
-    let ds = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
     let graph = model.build(cols, head, batch, true, 42)?;
+    let devs = Devices::open(&DeviceOptions::default())?;
+    let gpu = devs.for_graph(&graph);
+    println!("{} inline={}", gpu.describe(), gpu.software_inline);
+    let ds = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
     let params = Arc::new(ParamStore::init(&gpu, &graph, 42)?);
     let mut cache = PipelineCache::new();
     let mode = ProgramOptions { mode: Mode::Train(OptimizerConfig::adam(1e-3)) };

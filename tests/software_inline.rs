@@ -67,10 +67,22 @@ fn inline_kernels_train_bit_for_bit_as_the_thread_pool() {
 
 #[test]
 fn dense_models_prefer_inline_kernels_and_image_and_recurrent_ones_do_not() {
-    let mlp = ModelSpec::mlp(&[64, 32], Act::Relu, 0.0);
-    assert!(mlp.prefers_inline_kernels());
-    assert!(ModelSpec::autoencoder(&[16, 8], Act::Relu).prefers_inline_kernels());
-    assert!(!ModelSpec::mlp(&[512], Act::Relu, 0.0).prefers_inline_kernels());
-    assert!(!ModelSpec::cnn([1, 8, 8]).prefers_inline_kernels());
-    assert!(!ModelSpec::recurrent(medgpu::graph::Cell::Lstm, &[32], 64).prefers_inline_kernels());
+    use medgpu::graph::schedule::prefers_inline_kernels;
+    use medgpu::graph::{LossKind, TargetSource};
+    use medgpu::models::Head;
+    let binary = Head { outputs: 1, loss: LossKind::BceWithLogits, target: TargetSource::Targets };
+    let inline = |spec: ModelSpec, inputs: usize, head: Head| {
+        let train = prefers_inline_kernels(&spec.build(inputs, head, 32, true, 1).unwrap());
+        let infer = prefers_inline_kernels(&spec.build(inputs, head, 32, false, 1).unwrap());
+        assert_eq!(train, infer, "{}", spec.name);
+        train
+    };
+    assert!(inline(ModelSpec::mlp(&[64, 32], Act::Relu, 0.2), 30, binary));
+    // the output layer does not count: an autoencoder's is as wide as its data
+    let recon = |n| Head { outputs: n, loss: LossKind::Mse, target: TargetSource::Features };
+    assert!(inline(ModelSpec::autoencoder(&[16, 8], Act::Relu), 30, recon(30)));
+    assert!(inline(ModelSpec::autoencoder(&[16, 8], Act::Relu), 1000, recon(1000)));
+    assert!(!inline(ModelSpec::mlp(&[512], Act::Relu, 0.0), 30, binary));
+    assert!(!inline(ModelSpec::cnn([1, 8, 8]), 64, binary));
+    assert!(!inline(ModelSpec::recurrent(medgpu::graph::Cell::Lstm, &[32], 64), 64, binary));
 }

@@ -5,6 +5,7 @@
 use super::Stat;
 use crate::error::Result;
 use crate::gpu::{DeviceOptions, Gpu};
+use crate::graph::schedule::prefers_inline_kernels;
 use crate::graph::{
     Act, GpuDataset, LossKind, MemoryReport, Mode, OptimizerConfig, ParamStore, Program, ProgramOptions,
     TargetSource,
@@ -20,7 +21,7 @@ use std::time::Instant;
 /// The devices the training benchmarks run on: the adapter as opened and,
 /// on a software adapter, a second one running kernels inline for the
 /// models that prefer it, as `medgpu train` chooses
-/// ([`ModelSpec::prefers_inline_kernels`]).
+/// ([`crate::graph::schedule::prefers_inline_kernels`]).
 pub struct Devices {
     /// The adapter with its own threading.
     pub pool: Arc<Gpu>,
@@ -43,10 +44,10 @@ impl Devices {
         Ok(Devices { pool, inline })
     }
 
-    /// The device `medgpu train` would train `model` on.
-    pub fn for_model(&self, model: &ModelSpec) -> Arc<Gpu> {
+    /// The device `medgpu train` would train `graph` on.
+    pub fn for_graph(&self, graph: &crate::graph::Graph) -> Arc<Gpu> {
         match &self.inline {
-            Some(g) if model.prefers_inline_kernels() => g.clone(),
+            Some(g) if prefers_inline_kernels(graph) => g.clone(),
             _ => self.pool.clone(),
         }
     }
@@ -64,7 +65,7 @@ pub struct TrainBench {
     /// Dispatches in one step.
     pub dispatches_per_step: usize,
     /// Whether the software adapter ran the kernels inline (see
-    /// [`ModelSpec::prefers_inline_kernels`]).
+    /// [`crate::graph::schedule::prefers_inline_kernels`]).
     pub kernels_inline: bool,
     /// Whether the steps kept the adapter's cores awake
     /// ([`crate::gpu::keep_awake`]).
@@ -132,14 +133,14 @@ fn start(devs: &Devices, data: &DataSource, model: &ModelSpec, head: Head, batch
         }
         None => TrainConfig { model: model.clone(), ..TrainConfig::default() },
     };
-    let gpu = devs.for_model(model);
     let p = prepare(data, &cfg)?;
     let cols = p.ds.cols();
+    let graph = model.build(cols, head, batch, true, 42)?;
+    let gpu = devs.for_graph(&graph);
     let created_before = gpu.bytes_created();
     let data = Arc::new(GpuDataset::upload(&gpu, &p.features, &p.train_targets, cols, 1)?);
     let data_set_bytes = gpu.bytes_created() - created_before;
     let start = Instant::now();
-    let graph = model.build(cols, head, batch, true, 42)?;
     let params = Arc::new(ParamStore::init(&gpu, &graph, 42)?);
     let mut cache = PipelineCache::persistent(&gpu);
     let pipeline_cache = match cache.disk_loaded_bytes() {

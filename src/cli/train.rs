@@ -353,19 +353,24 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
 
 /// Runs `medgpu train`.
 pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
-    let (source, cfg, dir, resume) = match &a.resume {
+    let (source, cfg, resume) = match &a.resume {
         Some(dir) => {
             let f = ModelFile::load(dir)?;
-            (f.source, f.training, dir.clone(), true)
+            (f.source, f.training, true)
         }
         None => {
             let (s, c) = request(&a)?;
-            // check the data before creating anything on disk
-            medgpu::train::prepare::prepare(&s, &c)?;
-            (s, c, medgpu::train::run_dir::create_run_dir(a.out.as_deref())?, false)
+            (s, c, false)
         }
     };
-    let dev = DeviceOptions { software_inline: cfg.model.prefers_inline_kernels(), ..dev.clone() };
+    // the data is checked before anything is created on disk
+    check_epochs(&cfg)?;
+    let prepared = medgpu::train::prepare::prepare(&source, &cfg)?;
+    let dir = match &a.resume {
+        Some(dir) => dir.clone(),
+        None => medgpu::train::run_dir::create_run_dir(a.out.as_deref())?,
+    };
+    let dev = DeviceOptions { software_inline: inline_kernels(&cfg, &prepared), ..dev.clone() };
     let gpu = Arc::new(Gpu::open(&dev)?);
     if !quiet {
         println!("adapter: {}{}", gpu.describe(), if gpu.software_inline { ", kernels inline" } else { "" });
@@ -404,7 +409,7 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
         log::debug!("{line}");
     };
     let hooks = Hooks { progress: &mut progress, stop_after_epoch: a.stop_after_epoch };
-    let out = match train::train(gpu.clone(), &source, &cfg, &dir, resume, hooks) {
+    let out = match train::train_prepared(gpu.clone(), prepared, &source, &cfg, &dir, resume, hooks) {
         Ok(o) => o,
         Err(e) => {
             // a run that could not start leaves no empty directory behind
@@ -460,6 +465,27 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
     }
     println!("run directory: {}", dir.display());
     Ok(())
+}
+
+/// `--batch-size` and `--epochs` of at least 1.
+fn check_epochs(cfg: &TrainConfig) -> Result<()> {
+    if cfg.batch_size == 0 || cfg.epochs == 0 {
+        return Err(Error::Usage("--batch-size and --epochs must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// Whether a software adapter runs this model's kernels inline (see
+/// `medgpu::graph::schedule`); a model that does not build says no here and
+/// reports its error when training starts.
+fn inline_kernels(cfg: &TrainConfig, p: &medgpu::train::prepare::Prepared) -> bool {
+    let mut model = cfg.model.clone();
+    if let Some(sq) = &p.sequences {
+        model.sequence_steps = sq.steps;
+        model.step_mask = true;
+    }
+    let graph = model.build(p.ds.cols(), p.head, cfg.batch_size, true, cfg.seed);
+    graph.is_ok_and(|g| medgpu::graph::schedule::prefers_inline_kernels(&g))
 }
 
 /// `--input-shape C,H,W`; for an image folder `--color` and `--image-size`;

@@ -14,6 +14,7 @@ pub mod params;
 pub mod plan;
 pub mod program;
 pub mod run;
+pub mod schedule;
 pub mod timing;
 
 pub use crate::kernels::{Act, WindowGeom};

@@ -282,20 +282,6 @@ pub struct Head {
 }
 
 impl ModelSpec {
-    /// Whether a software adapter should run this model's kernels inline
-    /// ([`crate::gpu::DeviceOptions::software_inline`]): yes for dense
-    /// models of up to 256 units a layer, whose many small kernels cost
-    /// less than a hand-off to llvmpipe's thread pool each; no with
-    /// convolution, pooling or recurrent layers, or wider dense ones, whose
-    /// longer kernels gain from every core. `medgpu bench --suite train`
-    /// runs each model the way this chooses.
-    pub fn prefers_inline_kernels(&self) -> bool {
-        self.layers.iter().all(|l| match *l {
-            LayerSpec::Dense { units, .. } => units <= 256,
-            _ => !l.is_image() && l.recurrent().is_none(),
-        })
-    }
-
     /// Reads a spec from a `.toml` or `.json` file.
     pub fn from_file(path: &Path) -> Result<ModelSpec> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
