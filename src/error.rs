@@ -34,8 +34,8 @@ pub enum Error {
     OutOfMemory(String),
     /// The device was lost (driver reset, device destroyed).
     #[error(
-        "GPU device lost ({0}); what was checkpointed stays valid: continue with `medgpu train --resume DIR` \
-         once the GPU is back"
+        "GPU device lost ({0}); what was checkpointed stays valid: continue from the last checkpoint \
+         (`resume`) once the GPU is back"
     )]
     DeviceLost(String),
     /// A wgpu validation error or another GPU-side failure.
@@ -71,7 +71,7 @@ pub enum Error {
     #[error(
         "the loss or gradients became NaN or Inf at epoch {epoch}, step {step} of the run; \
          the weights were not updated from that step on and {kept}. \
-         Lower --lr, use --clip-grad-norm, check the data for extreme values, or pass --on-nonfinite skip-step"
+         Lower `lr`, use `clip_grad_norm`, check the data for extreme values, or set `on_nonfinite` skip-step"
     )]
     NonFinite {
         /// 1-based epoch.
@@ -89,7 +89,13 @@ pub enum Error {
         /// What is wrong and what to do.
         message: String,
     },
-    /// A command-line argument that cannot be honoured.
+    /// Options that cannot be honoured together, or that name something
+    /// that is not there (a column, a model, a backend). Options are named
+    /// as the library's fields, in backticks (`target`); the command line
+    /// shows them as its flags (`--target`).
+    #[error("bad options: {0}")]
+    Options(String),
+    /// A command-line argument that cannot be honoured (raised by the CLI only).
     #[error("bad argument: {0}")]
     Usage(String),
     /// Reading or writing a file failed.

@@ -2,7 +2,7 @@
 
 mod cli;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use medgpu::gpu::DeviceOptions;
 use medgpu::Error;
 use std::path::PathBuf;
@@ -125,9 +125,11 @@ fn main() {
         }
     };
     if let Err(e) = result {
-        eprintln!("error: {e}");
+        // the library names options as its fields: show them as this command line's flags
+        let flags = cli::flags::long_flags(&Cli::command());
+        eprintln!("error: {}", cli::flags::in_flags(&e.to_string(), &flags));
         std::process::exit(match e {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Options(_) => 2,
             _ => 1,
         });
     }

@@ -165,6 +165,10 @@ fn bad_options_are_one_line_and_a_nonzero_exit() {
     assert_clean_error(&["bench", "--peak-gflops", "0"], 2, &["--peak-gflops 0", "positive"]);
     assert_clean_error(&["bench", "--suite", "nosuch"], 2, &["unknown suite 'nosuch'"]);
     assert_clean_error(&["bench", "--first-step-of", "nosuch"], 2, &["no benchmark model 'nosuch'"]);
+    // the library names options as its fields; the command line shows its flags
+    assert_clean_error(&["train", "--train-filter", "nosuch=1"], 2, &["--train-filter: no column 'nosuch'"]);
+    assert_clean_error(&["train", "--features", "zz"], 2, &["--features 'zz' is not a column"]);
+    assert_clean_error(&["train", "--batch-size", "0"], 2, &["--batch-size and --epochs must be at least 1"]);
 }
 
 /// The process the startup suite starts per model and cache state prints

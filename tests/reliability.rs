@@ -125,7 +125,7 @@ fn stop_on_non_finite_keeps_the_last_good_checkpoint() {
         }
         other => panic!("expected NonFinite, got {other}"),
     }
-    assert!(err.to_string().contains("--on-nonfinite skip-step"));
+    assert!(err.to_string().contains("`on_nonfinite` skip-step"));
     // the checkpoint still names epoch 2 and its files load
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("checkpoint/state.json")).unwrap()).unwrap();
@@ -143,7 +143,7 @@ fn the_memory_budget_is_checked_before_anything_is_allocated() {
     let err = train(gpu(), &DataSource::builtin("breast_cancer"), &cfg, &d, false, hooks).err().unwrap();
     let msg = err.to_string();
     assert!(matches!(err, Error::OutOfMemory(_)), "{msg}");
-    assert!(msg.contains("budget is 0.1 MiB") && msg.contains("--batch-size"), "{msg}");
+    assert!(msg.contains("budget is 0.1 MiB") && msg.contains("`batch_size`"), "{msg}");
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "nothing may be written");
 }
 

@@ -175,7 +175,7 @@ fn start(devs: &Devices, data: &DataSource, model: &ModelSpec, head: Head, batch
 /// step of benchmark model `name` (one of [`STARTUP_MODELS`]).
 pub fn first_step(devs: &Devices, name: &str) -> Result<f64> {
     let (data, model, head, batch) = model_setup(name).ok_or_else(|| {
-        crate::Error::Usage(format!("no benchmark model '{name}': use {}", STARTUP_MODELS.join(", ")))
+        crate::Error::Options(format!("no benchmark model '{name}': use {}", STARTUP_MODELS.join(", ")))
     })?;
     Ok(start(devs, &data, &model, head, batch)?.first_step_secs)
 }
@@ -276,7 +276,7 @@ pub fn bench_training(
 /// Trains benchmark model `name` ([`model_setup`]).
 fn bench_named(devs: &Devices, name: &str, reps: usize, epochs_per_rep: usize) -> Result<TrainBench> {
     let (data, model, head, batch) =
-        model_setup(name).ok_or_else(|| crate::Error::Usage(format!("no benchmark model '{name}'")))?;
+        model_setup(name).ok_or_else(|| crate::Error::Options(format!("no benchmark model '{name}'")))?;
     bench_training(devs, &model.name, &data, &model, head, batch, reps, epochs_per_rep)
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod devices;
+pub mod flags;
 pub mod predict;
 pub mod startup;
 pub mod train;

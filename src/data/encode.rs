@@ -186,7 +186,7 @@ fn parse_feature(cell: &str, name: &str) -> std::result::Result<f32, String> {
         Ok(_) => Err(not_finite(cell, name)),
         Err(_) => Err(format!(
             "value {cell:?} in column '{name}' is not a number; if the column holds categories, use \
-             --categorical {name} to one-hot encode it"
+             `categorical` {name} to one-hot encode it"
         )),
     }
 }
@@ -287,7 +287,7 @@ fn read_target(
             t,
             format!(
                 "target {cell:?} in column '{name}' is not a finite number, but regression needs \
-                 numeric targets; use --task classify for class labels"
+                 numeric targets; use `task` classify for class labels"
             ),
         )
     };

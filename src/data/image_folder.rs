@@ -44,7 +44,7 @@ const LAYOUT: &str = "ROOT/<class>/<image>.png (or .jpg, .jpeg)";
 /// first; `source` is `root` as text.
 ///
 /// Errors:
-/// - [`Error::Usage`] for `channels` other than 1 or 3, or a zero or too
+/// - [`Error::Options`] for `channels` other than 1 or 3, or a zero or too
 ///   large `size`;
 /// - [`Error::Io`] when `root`, a class folder or an image file cannot be read;
 /// - [`Error::Dataset`] when `root` is not a folder, has no class
@@ -54,19 +54,19 @@ const LAYOUT: &str = "ROOT/<class>/<image>.png (or .jpg, .jpeg)";
 pub fn read_image_folder(root: &Path, size: (usize, usize), channels: usize) -> Result<RawTable> {
     let (height, width) = size;
     if channels != 1 && channels != 3 {
-        return Err(Error::Usage(format!("image channels must be 1 (grey) or 3 (RGB), got {channels}")));
+        return Err(Error::Options(format!("image channels must be 1 (grey) or 3 (RGB), got {channels}")));
     }
     let (Ok(h32), Ok(w32)) = (u32::try_from(height), u32::try_from(width)) else {
-        return Err(Error::Usage(format!("image size {height}x{width} is too large; pick a smaller size")));
+        return Err(Error::Options(format!("image size {height}x{width} is too large; pick a smaller size")));
     };
     if height == 0 || width == 0 {
-        return Err(Error::Usage(format!(
+        return Err(Error::Options(format!(
             "image size {height}x{width} (height x width) has no pixels; give both sides at least 1"
         )));
     }
     // Numeric columns per row (C * H * W) and pixels per channel (H * W).
     let Some(features) = height.checked_mul(width).and_then(|p| p.checked_mul(channels)) else {
-        return Err(Error::Usage(format!("image size {height}x{width} is too large; pick a smaller size")));
+        return Err(Error::Options(format!("image size {height}x{width} is too large; pick a smaller size")));
     };
     let plane = height * width;
 
@@ -437,12 +437,12 @@ mod tests {
         save(&t, "a/1.png", &grey(0).into(), ImageFormat::Png);
         save(&t, "b/1.png", &grey(0).into(), ImageFormat::Png);
         for channels in [0, 2, 4] {
-            assert!(matches!(read_image_folder(&t.0, (7, 5), channels), Err(Error::Usage(_))));
+            assert!(matches!(read_image_folder(&t.0, (7, 5), channels), Err(Error::Options(_))));
             assert!(err(&t.0, (7, 5), channels).contains(&format!("1 (grey) or 3 (RGB), got {channels}")));
         }
-        assert!(matches!(read_image_folder(&t.0, (0, 5), 1), Err(Error::Usage(_))));
-        assert!(matches!(read_image_folder(&t.0, (5, 0), 3), Err(Error::Usage(_))));
-        assert!(matches!(read_image_folder(&t.0, (usize::MAX, 2), 1), Err(Error::Usage(_))));
+        assert!(matches!(read_image_folder(&t.0, (0, 5), 1), Err(Error::Options(_))));
+        assert!(matches!(read_image_folder(&t.0, (5, 0), 3), Err(Error::Options(_))));
+        assert!(matches!(read_image_folder(&t.0, (usize::MAX, 2), 1), Err(Error::Options(_))));
         // Fits in u32 per side, but not in memory: refused before decoding.
         let e = err(&t.0, (1 << 30, 1 << 30), 3);
         assert!(e.contains("GiB of memory"), "{e}");

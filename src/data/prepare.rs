@@ -286,7 +286,7 @@ const MAX_INFERRED_CLASSES: usize = 20;
 
 /// Fits an encoding on a raw table and encodes it.
 ///
-/// Column options naming no column are [`Error::Usage`] listing the columns,
+/// Column options naming no column are [`Error::Options`] listing the columns,
 /// except a missing target column, an [`Error::Data`] at line 1. See the
 /// module documentation of [`super`] for the rules on tasks, labels and
 /// categories.
@@ -301,7 +301,7 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
     let src = &raw.source;
     let find = |flag: &str, name: &str| -> Result<usize> {
         raw.column(name).ok_or_else(|| {
-            Error::Usage(format!(
+            Error::Options(format!(
                 "{flag} '{name}' is not a column of {src}; columns are: {}",
                 raw.column_list()
             ))
@@ -314,16 +314,16 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
                 1,
                 0,
                 format!(
-                    "no column '{name}'; columns are: {}. Name the target with --target COLUMN",
+                    "no column '{name}'; columns are: {}. Name the target with `target` COLUMN",
                     raw.column_list()
                 ),
             )
         })?),
         None if opts.task == Some(Task::Reconstruct) => None,
         None => {
-            return Err(Error::Usage(format!(
-                "no target column given for {src}; pass --target COLUMN (columns are: {}), or \
-                 --task reconstruct to train an autoencoder without one",
+            return Err(Error::Options(format!(
+                "no target column given for {src}; pass `target` COLUMN (columns are: {}), or \
+                 `task` reconstruct to train an autoencoder without one",
                 raw.column_list()
             )))
         }
@@ -331,12 +331,12 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
     let more_targets: Vec<usize> =
         opts.more_targets.iter().map(|n| find("a further target", n)).collect::<Result<_>>()?;
     if !more_targets.is_empty() && target.is_none() {
-        return Err(Error::Usage("further target columns need a first one: pass --target COLUMN".into()));
+        return Err(Error::Options("further target columns need a first one: pass `target` COLUMN".into()));
     }
-    let group = opts.group_column.as_deref().map(|n| find("--group-column", n)).transpose()?;
+    let group = opts.group_column.as_deref().map(|n| find("`group_column`", n)).transpose()?;
     let explicit = |i: usize| opts.features.as_ref().is_some_and(|f| f.contains(&raw.headers[i]));
     let id = match &opts.id_column {
-        Some(n) => Some(find("--id-column", n)?),
+        Some(n) => Some(find("`id_column`", n)?),
         None => raw.headers.iter().enumerate().position(|(i, h)| {
             h.eq_ignore_ascii_case("id") && Some(i) != target && Some(i) != group && !explicit(i)
         }),
@@ -345,7 +345,7 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
     for (a, (name_a, ia)) in roles.iter().enumerate() {
         for (name_b, ib) in &roles[a + 1..] {
             if ia.is_some() && ia == ib {
-                return Err(Error::Usage(format!(
+                return Err(Error::Options(format!(
                     "column '{}' is both the {name_a} and the {name_b}; choose different columns",
                     raw.headers[ia.unwrap_or(0)]
                 )));
@@ -362,20 +362,20 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
 
     let mut dropped = Vec::new();
     for n in &opts.drop_columns {
-        dropped.push(find("--drop-columns", n)?);
+        dropped.push(find("`drop_columns`", n)?);
     }
     let feature_idx: Vec<usize> = match &opts.features {
         Some(names) => {
             let mut idx = Vec::new();
             for n in names {
-                let i = find("--features", n)?;
+                let i = find("`features`", n)?;
                 if let Some(role) = role_of(i) {
-                    return Err(Error::Usage(format!(
-                        "--features '{n}' is the {role}; it cannot also be a feature"
+                    return Err(Error::Options(format!(
+                        "`features` '{n}' is the {role}; it cannot also be a feature"
                     )));
                 }
                 if idx.contains(&i) {
-                    return Err(Error::Usage(format!("--features names '{n}' twice; name it once")));
+                    return Err(Error::Options(format!("`features` names '{n}' twice; name it once")));
                 }
                 if !dropped.contains(&i) {
                     idx.push(i);
@@ -387,12 +387,12 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
     };
     let mut categorical = Vec::new();
     for n in &opts.categorical {
-        let i = find("--categorical", n)?;
+        let i = find("`categorical`", n)?;
         if !feature_idx.contains(&i) {
-            return Err(Error::Usage(format!(
-                "--categorical '{n}' is not a feature column (it is the {}); only feature \
+            return Err(Error::Options(format!(
+                "`categorical` '{n}' is not a feature column (it is the {}); only feature \
                  columns can be one-hot encoded",
-                role_of(i).unwrap_or("dropped or not in --features")
+                role_of(i).unwrap_or("dropped or not in `features`")
             )));
         }
         categorical.push(i);
@@ -432,8 +432,8 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
             Some(TargetEncoding::Value { name, more: opts.more_targets.clone() })
         }
         _ if !more_targets.is_empty() => {
-            return Err(Error::Usage(format!(
-                "several target columns ({}, {}) need --task regress: only numbers can be predicted \
+            return Err(Error::Options(format!(
+                "several target columns ({}, {}) need `task` regress: only numbers can be predicted \
                  side by side",
                 opts.target.as_deref().unwrap_or(""),
                 opts.more_targets.join(", ")
@@ -502,7 +502,7 @@ fn fit_target(raw: &RawTable, t: usize, task: Option<Task>) -> Result<(Task, Opt
             if labels.len() < 2 {
                 return Err(Error::Dataset(format!(
                     "target column '{name}' of {} has only one class ('{}'); classification \
-                     needs at least two (check --target, or use --task reconstruct)",
+                     needs at least two (check `target`, or use `task` reconstruct)",
                     raw.source,
                     labels.first().map_or("", String::as_str)
                 )));

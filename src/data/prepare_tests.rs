@@ -81,7 +81,7 @@ fn task_inference() {
     assert_eq!(ds.encoding.task, Task::Regress);
     assert!(!ds.task_inferred);
     let e = fit_err("x,y\n1,0\n2,abc\n", &o);
-    assert!(e.starts_with("t.csv:3:2:") && e.contains("\"abc\"") && e.contains("--task classify"), "{e}");
+    assert!(e.starts_with("t.csv:3:2:") && e.contains("\"abc\"") && e.contains("`task` classify"), "{e}");
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn reconstruct_and_missing_target() {
     assert_eq!(ds.encoding.num_classes(), Some(2));
     // No target without reconstruct.
     let e = fit("a,b\n1,2\n", &PrepareOptions::default()).unwrap_err();
-    assert!(matches!(e, Error::Usage(_)) && e.to_string().contains("--target"), "{e}");
+    assert!(matches!(e, Error::Options(_)) && e.to_string().contains("`target`"), "{e}");
     // Target column not in the file.
     let e = fit_err("a,b\n1,2\n", &opts("label"));
     assert!(e.starts_with("t.csv:1:0: no column 'label'; columns are: a, b"), "{e}");
@@ -120,23 +120,23 @@ fn single_class() {
 fn unknown_option_columns() {
     let text = "a,b,y\n1,2,0\n3,4,1\n";
     let cases: Vec<(&str, PrepareOptions)> = vec![
-        ("--features", PrepareOptions { features: Some(vec!["zz".into()]), ..opts("y") }),
-        ("--drop-columns", PrepareOptions { drop_columns: vec!["zz".into()], ..opts("y") }),
-        ("--categorical", PrepareOptions { categorical: vec!["zz".into()], ..opts("y") }),
-        ("--id-column", PrepareOptions { id_column: Some("zz".into()), ..opts("y") }),
-        ("--group-column", PrepareOptions { group_column: Some("zz".into()), ..opts("y") }),
+        ("`features`", PrepareOptions { features: Some(vec!["zz".into()]), ..opts("y") }),
+        ("`drop_columns`", PrepareOptions { drop_columns: vec!["zz".into()], ..opts("y") }),
+        ("`categorical`", PrepareOptions { categorical: vec!["zz".into()], ..opts("y") }),
+        ("`id_column`", PrepareOptions { id_column: Some("zz".into()), ..opts("y") }),
+        ("`group_column`", PrepareOptions { group_column: Some("zz".into()), ..opts("y") }),
     ];
     for (flag, o) in cases {
         let e = fit(text, &o).unwrap_err();
-        assert!(matches!(e, Error::Usage(_)), "{e}");
+        assert!(matches!(e, Error::Options(_)), "{e}");
         let e = e.to_string();
         assert!(e.contains(flag) && e.contains("'zz'") && e.contains("a, b, y"), "{e}");
     }
     // Conflicting roles.
     let o = PrepareOptions { features: Some(vec!["y".into()]), ..opts("y") };
-    assert!(matches!(fit(text, &o), Err(Error::Usage(_))));
+    assert!(matches!(fit(text, &o), Err(Error::Options(_))));
     let o = PrepareOptions { group_column: Some("y".into()), ..opts("y") };
-    assert!(matches!(fit(text, &o), Err(Error::Usage(_))));
+    assert!(matches!(fit(text, &o), Err(Error::Options(_))));
     let o = PrepareOptions { categorical: vec!["y".into()], ..opts("y") };
     let e = fit_err(text, &o);
     assert!(e.contains("not a feature column") && e.contains("target"), "{e}");
@@ -146,7 +146,7 @@ fn unknown_option_columns() {
 fn bad_feature_cells() {
     let e = fit_err("a,b,y\n1,2,0\n3,high,1\n", &opts("y"));
     assert!(e.starts_with("t.csv:3:2:"), "{e}");
-    assert!(e.contains("\"high\"") && e.contains("'b'") && e.contains("--categorical b"), "{e}");
+    assert!(e.contains("\"high\"") && e.contains("'b'") && e.contains("`categorical` b"), "{e}");
     let e = fit_err("a,b,y\n1,inf,0\n3,4,1\n", &opts("y"));
     assert!(e.starts_with("t.csv:2:2:") && e.contains("\"inf\"") && e.contains("finite"), "{e}");
     // Missing cells become NaN.
@@ -245,5 +245,5 @@ fn several_target_columns_give_one_value_each_per_row() {
     assert!(e.starts_with("t.csv:3:3:") && e.contains("'z'"), "{e}");
     // classes cannot sit side by side
     let o = PrepareOptions { task: Some(Task::Classify), more_targets: vec!["z".into()], ..opts("y") };
-    assert!(fit_err("x,y,z\n1,a,5\n2,b,6\n", &o).contains("--task regress"));
+    assert!(fit_err("x,y,z\n1,a,5\n2,b,6\n", &o).contains("`task` regress"));
 }

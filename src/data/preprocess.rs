@@ -178,7 +178,7 @@ pub fn rows_after_missing_policy(ds: &Dataset, policy: MissingPolicy) -> Result<
             ds.lines.get(r).copied().unwrap_or(0),
             ds.source_columns.get(b).copied().unwrap_or(0) as usize,
             format!(
-                "{total} missing {} in column(s) {}; first here. Use --missing \
+                "{total} missing {} in column(s) {}; first here. Use `missing` \
                  drop-rows|mean|median",
                 if total == 1 { "value" } else { "values" },
                 names.join(", ")
@@ -187,8 +187,8 @@ pub fn rows_after_missing_policy(ds: &Dataset, policy: MissingPolicy) -> Result<
     }
     if kept.is_empty() {
         return Err(Error::Dataset(format!(
-            "every row of {} has a missing value (in column(s) {}), so --missing drop-rows \
-             leaves nothing; use --missing mean or --missing median",
+            "every row of {} has a missing value (in column(s) {}), so `missing` drop-rows \
+             leaves nothing; use `missing` mean or `missing` median",
             ds.source,
             names.join(", ")
         )));
@@ -221,7 +221,7 @@ mod tests {
         let d = ds(MISSING, &["c"]);
         let e = rows_after_missing_policy(&d, MissingPolicy::Error).unwrap_err().to_string();
         assert!(e.starts_with("t.csv:3:2: 4 missing values in column(s) a, b, c; first here."), "{e}");
-        assert!(e.contains("--missing drop-rows|mean|median"), "{e}");
+        assert!(e.contains("`missing` drop-rows|mean|median"), "{e}");
         let d = ds("a,b,y\n1,2,0\n3,,1\n", &[]);
         let e = rows_after_missing_policy(&d, MissingPolicy::Error).unwrap_err().to_string();
         assert!(e.starts_with("t.csv:3:2: 1 missing value in column(s) b;"), "{e}");
@@ -238,7 +238,7 @@ mod tests {
         }
         let d = ds("a,b,y\n1,,0\n,2,1\n", &[]);
         let e = rows_after_missing_policy(&d, MissingPolicy::DropRows).unwrap_err();
-        assert!(matches!(e, Error::Dataset(_)) && e.to_string().contains("--missing mean"), "{e}");
+        assert!(matches!(e, Error::Dataset(_)) && e.to_string().contains("`missing` mean"), "{e}");
     }
 
     #[test]

@@ -75,15 +75,15 @@ impl Sequences {
 pub fn sequence_table(raw: &RawTable, opts: &SequenceOptions) -> Result<Sequences> {
     let find = |flag: &str, name: &str| {
         raw.column(name).ok_or_else(|| {
-            Error::Usage(format!(
+            Error::Options(format!(
                 "{flag} '{name}' is not a column of {}; columns are: {}",
                 raw.source,
                 raw.column_list()
             ))
         })
     };
-    let id = find("--sequence-id", &opts.id)?;
-    let order = opts.order_by.as_deref().map(|n| find("--order-by", n)).transpose()?;
+    let id = find("`sequence_id`", &opts.id)?;
+    let order = opts.order_by.as_deref().map(|n| find("`order_by`", n)).transpose()?;
     // the target may be absent from a file to predict on
     let target = opts.target.as_deref().and_then(|t| raw.column(t));
     let roles = [Some(id), order, target];
@@ -101,7 +101,7 @@ pub fn sequence_table(raw: &RawTable, opts: &SequenceOptions) -> Result<Sequence
     for name in &features {
         let i = find("feature", name)?;
         if roles.contains(&Some(i)) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Options(format!(
                 "'{name}' is the sequence id, order or target; it cannot be a feature"
             )));
         }
@@ -162,7 +162,7 @@ pub fn sequence_table(raw: &RawTable, opts: &SequenceOptions) -> Result<Sequence
     let longest = groups.iter().map(Vec::len).max().unwrap_or(1);
     let steps = opts.steps.unwrap_or(longest);
     if steps == 0 {
-        return Err(Error::Usage("--max-steps must be at least 1".into()));
+        return Err(Error::Options("`max_steps` must be at least 1".into()));
     }
 
     let (f, n) = (features.len(), groups.len());
@@ -306,7 +306,7 @@ mod tests {
         let raw = parse_raw_csv(VISITS, "v.csv").unwrap();
         let e =
             sequence_table(&raw, &SequenceOptions { id: "pid".into(), ..opts() }).unwrap_err().to_string();
-        assert!(e.contains("--sequence-id 'pid'") && e.contains("patient, day"), "{e}");
+        assert!(e.contains("`sequence_id` 'pid'") && e.contains("patient, day"), "{e}");
         let dup = parse_raw_csv("patient,day,hr\na,1,2\na,1,3\n", "d.csv").unwrap();
         let e = sequence_table(&dup, &SequenceOptions { target: None, ..opts() }).unwrap_err().to_string();
         assert!(e.starts_with("d.csv:3:2:") && e.contains("unique"), "{e}");

@@ -97,11 +97,11 @@ fn cut(
 ) -> Result<Windows> {
     let (w, s) = (opts.window, opts.stride);
     if w == 0 || s == 0 {
-        return Err(Error::Usage("--window and --stride must be at least 1".into()));
+        return Err(Error::Options("`window` and `stride` must be at least 1".into()));
     }
     let numeric = |name: &str| -> Result<&[f32]> {
         let i = raw.column(name).ok_or_else(|| {
-            Error::Usage(format!("{}: no column '{name}'; columns are: {}", raw.source, raw.column_list()))
+            Error::Options(format!("{}: no column '{name}'; columns are: {}", raw.source, raw.column_list()))
         })?;
         match &raw.columns[i] {
             RawColumn::Numeric(c) => Ok(c.values()),
@@ -145,12 +145,12 @@ fn cut(
     let forecast = match (&opts.target, label) {
         (_, Some(_)) => None,
         (Some(t), None) => Some(signals.iter().position(|s| s == t).ok_or_else(|| {
-            Error::Usage(format!("--target '{t}' is not one of the signal columns {signals:?}"))
+            Error::Options(format!("`target` '{t}' is not one of the signal columns {signals:?}"))
         })?),
         (None, None) if signals.len() == 1 => Some(0),
         (None, None) => {
-            return Err(Error::Usage(format!(
-                "{} signal columns {signals:?}: say which one to forecast with --target",
+            return Err(Error::Options(format!(
+                "{} signal columns {signals:?}: say which one to forecast with `target`",
                 signals.len()
             )))
         }
@@ -213,7 +213,7 @@ fn cut(
     if !open_end && (split.train.is_empty() || (test_frac > 0.0 && split.test.is_empty())) {
         return Err(Error::Dataset(format!(
             "{}: {n} samples give no whole window of {w} (+{h}) in the train or test period; \
-             use a shorter --window or other --val-frac/--test-frac",
+             use a shorter `window` or other `val_frac`/`test_frac`",
             raw.source
         )));
     }
@@ -314,7 +314,7 @@ mod tests {
             .contains("fewer than one window"));
         opts.window = 3;
         opts.target = None;
-        assert!(window_table(&raw, &opts, 0.1, 0.2).err().unwrap().to_string().contains("--target"));
+        assert!(window_table(&raw, &opts, 0.1, 0.2).err().unwrap().to_string().contains("`target`"));
         opts.target = Some("zz".into());
         assert!(window_table(&raw, &opts, 0.1, 0.2).err().unwrap().to_string().contains("'zz'"));
     }

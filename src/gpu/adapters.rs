@@ -50,7 +50,7 @@ pub struct AdapterReport {
     pub features: Vec<String>,
 }
 
-const HINT: &str = "Install a Vulkan driver (on headless Linux: `apt-get install mesa-vulkan-drivers` gives the lavapipe software adapter), or pick another backend with --backend / WGPU_BACKEND (vulkan, metal, dx12, gl); `medgpu devices` lists what is present";
+const HINT: &str = "Install a Vulkan driver (on headless Linux: `apt-get install mesa-vulkan-drivers` gives the lavapipe software adapter), or pick another backend with `backend` / WGPU_BACKEND (vulkan, metal, dx12, gl); `medgpu devices` lists what is present";
 
 fn parse_backend(name: &str) -> Result<wgpu::Backends> {
     match name.trim().to_lowercase().as_str() {
@@ -58,7 +58,7 @@ fn parse_backend(name: &str) -> Result<wgpu::Backends> {
         "metal" | "mtl" => Ok(wgpu::Backends::METAL),
         "dx12" | "d3d12" => Ok(wgpu::Backends::DX12),
         "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
-        other => Err(Error::Usage(format!("unknown backend '{other}': use vulkan, metal, dx12 or gl"))),
+        other => Err(Error::Options(format!("unknown backend '{other}': use vulkan, metal, dx12 or gl"))),
     }
 }
 

@@ -99,7 +99,7 @@ impl Graph {
             [b, c, h, w] => Ok([b, c, h, w]),
             ref s => Err(Error::Model(format!(
                 "{what} '{name}': input shape {s:?} is not [batch, channels, height, width]; \
-                 give image data an input shape (--input-shape C,H,W)"
+                 give image data an input shape (`input_shape` C,H,W)"
             ))),
         }
     }

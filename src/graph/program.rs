@@ -224,7 +224,7 @@ pub(crate) fn plan_program(
                 max: max_binding,
                 needed: bytes,
                 context: format!(
-                    "tensor '{}' of shape {:?}; lower --batch-size or the layer size",
+                    "tensor '{}' of shape {:?}; lower `batch_size` or the layer size",
                     t.name, t.shape
                 ),
             });

@@ -103,7 +103,7 @@ impl Program {
             return Ok(());
         }
         if lrs.is_empty() || (lrs.len() != 1 && lrs.len() != batches.len()) {
-            return Err(Error::Usage(format!("{} learning rates for {} steps", lrs.len(), batches.len())));
+            return Err(Error::Options(format!("{} learning rates for {} steps", lrs.len(), batches.len())));
         }
         self.upload_order(batches)?;
         // per-step optimizer uniforms (bias corrections depend on the step) and step counters

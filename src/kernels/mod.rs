@@ -254,7 +254,7 @@ impl PipelineCache {
             // the recurrent kernels bind 10 (WebGPU's default limit is 8; native adapters allow 16 or more)
             return Err(Error::Gpu(format!(
                 "kernel {} binds {storage} storage buffers but this adapter allows {most} per shader; \
-                 use another adapter (--adapter) or a model without that layer",
+                 use another adapter (`adapter`) or a model without that layer",
                 kernel.entry_point()
             )));
         }

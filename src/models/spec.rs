@@ -327,7 +327,7 @@ impl ModelSpec {
             if l.is_image() && flat {
                 return Err(Error::Model(format!(
                     "layer {} ({}): needs image input [C, H, W] before any flatten or dense layer; \
-                     give the input shape (input_shape = [C, H, W] in the spec, or --input-shape C,H,W)",
+                     give the input shape (`input_shape` C,H,W; input_shape = [C, H, W] in a spec file)",
                     i + 1,
                     l.kind()
                 )));
@@ -337,7 +337,7 @@ impl ModelSpec {
             }
             if l.recurrent().is_some() && self.sequence_steps.is_none() && !self.step_mask {
                 return Err(Error::Model(format!(
-                    "layer {} ({}): needs sequence input; give windows of a signal (--window W) \
+                    "layer {} ({}): needs sequence input; give windows of a signal (`window` W) \
                      or sequence_steps in the spec",
                     i + 1,
                     l.kind()

@@ -168,7 +168,7 @@ pub fn train(
 
 fn check_config(cfg: &TrainConfig) -> Result<()> {
     if cfg.batch_size == 0 || cfg.epochs == 0 {
-        return Err(Error::Usage("the batch size and the number of epochs must be at least 1".into()));
+        return Err(Error::Options("the batch size and the number of epochs must be at least 1".into()));
     }
     Ok(())
 }
@@ -478,7 +478,7 @@ fn check_budget(
         return Err(Error::OutOfMemory(format!(
             "the run needs {:.1} MiB of GPU memory (data {:.1}, parameters {:.1}, gradients {:.1}, optimizer state \
              {:.1}, activations {:.1} for training and {:.1} for evaluation, other {:.1}) but the budget is {:.1} MiB; \
-             lower --batch-size, use a smaller model or fewer rows, or raise --max-gpu-mem",
+             lower `batch_size`, use a smaller model or fewer rows, or raise `max_gpu_mem`",
             mib(total),
             mib(data),
             mib(t.params),

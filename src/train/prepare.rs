@@ -75,7 +75,7 @@ fn filter_rows(
 ) -> Result<Vec<usize>> {
     let (col, value) = filter;
     let c = raw.column(col).ok_or_else(|| {
-        Error::Usage(format!("--train-filter: no column '{col}'; columns are: {}", raw.column_list()))
+        Error::Options(format!("`train_filter`: no column '{col}'; columns are: {}", raw.column_list()))
     })?;
     let number = value.trim().parse::<f32>().ok().filter(|v| v.is_finite());
     let matches = |r: &usize| {
@@ -90,7 +90,7 @@ fn filter_rows(
     };
     let kept: Vec<usize> = rows.iter().copied().filter(matches).collect();
     if kept.is_empty() {
-        return Err(Error::Dataset(format!("--train-filter {col}={value} matches no training row")));
+        return Err(Error::Dataset(format!("`train_filter` {col}={value} matches no training row")));
     }
     Ok(kept)
 }
@@ -113,8 +113,8 @@ pub fn prepare_table(
     // sequence models: one row per window, split by time
     let (raw, time_split, windows, sequences) = match (&source.window, &source.sequences) {
         (Some(_), Some(_)) => {
-            return Err(Error::Usage(
-                "--window and --sequence-id do not go together: windows cut one long signal, \
+            return Err(Error::Options(
+                "`window` and `sequence_id` do not go together: windows cut one long signal, \
                  sequences group rows by their id"
                     .into(),
             ))
@@ -140,9 +140,9 @@ pub fn prepare_table(
         }
         (Some(w), None) => {
             if source.test_data.is_some() {
-                return Err(Error::Usage(
-                    "--test-data with --window is not supported: the test period is the end of the record \
-                     (--test-frac)"
+                return Err(Error::Options(
+                    "`test_data` with `window` is not supported: the test period is the end of the record \
+                     (`test_frac`)"
                         .into(),
                 ));
             }
@@ -171,8 +171,8 @@ pub fn prepare_table(
     let keep: Vec<&str> = cfg.train_filter.iter().map(|(col, _)| col.as_str()).collect();
     if let Some((col, _)) = &cfg.train_filter {
         if raw.column(col).is_none() {
-            return Err(Error::Usage(format!(
-                "--train-filter: no column '{col}'; columns are: {}",
+            return Err(Error::Options(format!(
+                "`train_filter`: no column '{col}'; columns are: {}",
                 raw.column_list()
             )));
         }

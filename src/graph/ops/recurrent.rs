@@ -138,7 +138,7 @@ impl Graph {
             ref s => {
                 return Err(Error::Model(format!(
                     "{kind} '{name}': input shape {s:?} is not [batch, steps, features]; \
-                     give sequence data a window (--window)"
+                     give sequence data a window (`window`)"
                 )))
             }
         };
