@@ -99,7 +99,32 @@ pub fn run(
         return Err(Error::Usage(format!("unknown suite '{bad}': use {}", SUITES.join(","))));
     }
     let devs = bench::Devices::open(opts)?;
-    let gpu = devs.pool.clone();
+    print_header(&devs, quick);
+    let reps = if quick { 3 } else { 7 };
+    let has = |s: &str| chosen.iter().any(|c| c == s);
+    let mut out = kernel_suites(&devs, quick, reps, peak_gflops, &has)?;
+    let mut trained = Vec::new();
+    if has("train") || has("memory") {
+        trained = train_suite(&devs, quick, reps)?;
+    }
+    if has("train") {
+        out.insert("train".into(), json!(trained));
+    }
+    if has("memory") {
+        out.insert("memory".into(), memory_suite(&trained));
+    }
+    if has("startup") {
+        out.insert("startup".into(), startup_suite(opts)?);
+    }
+    match json {
+        Some(path) => write_json(path, &devs.pool, out),
+        None => Ok(()),
+    }
+}
+
+/// The adapter, how it runs kernels and how figures are timed.
+fn print_header(devs: &bench::Devices, quick: bool) {
+    let gpu = &devs.pool;
     println!("adapter: {} (driver {} {})", gpu.describe(), gpu.info.driver, gpu.info.driver_info);
     if devs.inline.is_some() {
         println!(
@@ -116,7 +141,7 @@ pub fn run(
     if gpu.info.device_type == wgpu::DeviceType::Cpu {
         println!("{}", mesa_cache_line(std::env::var("MESA_SHADER_CACHE_DISABLE").ok().as_deref()));
     }
-    let variants = medgpu::kernels::Variants::detect(&gpu);
+    let variants = medgpu::kernels::Variants::detect(gpu);
     println!(
         "kernels: {}{} (subgroup sizes {}-{}; MEDGPU_PORTABLE_KERNELS=1 for the portable ones)",
         if variants.subgroup8 { "subgroup variants for convolutions and matmuls" } else { "portable" },
@@ -128,15 +153,24 @@ pub fn run(
         "medgpu {}; {}; kernels and per-dispatch profiles timed by {}; training throughput by wall clock",
         env!("CARGO_PKG_VERSION"),
         if quick { "quick" } else { "full" },
-        medgpu::graph::timing::timing(&gpu)
+        medgpu::graph::timing::timing(gpu)
     );
-    let reps = if quick { 3 } else { 7 };
+}
+
+/// The matmul, elementwise and dispatch suites among those `has` names.
+fn kernel_suites(
+    devs: &bench::Devices,
+    quick: bool,
+    reps: usize,
+    peak_gflops: Option<f64>,
+    has: &dyn Fn(&str) -> bool,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let gpu = &devs.pool;
     let mut cache = PipelineCache::new();
     let mut out = serde_json::Map::new();
-    let has = |s: &str| chosen.iter().any(|c| c == s);
     if has("matmul") {
         let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
-        let mut f = bench::kernels::matmul(&gpu, &mut cache, matmul_max(quick, cpu), reps)?;
+        let mut f = bench::kernels::matmul(gpu, &mut cache, matmul_max(quick, cpu), reps)?;
         add_percent_of_peak(&mut f, peak_gflops);
         let title = match peak_gflops {
             Some(p) => format!("matmul (GFLOPS; targets: 15 at 1024 on lavapipe, 40% of the {p} GFLOPS peak at 4096 on a GPU)"),
@@ -149,12 +183,12 @@ pub fn run(
         }
     }
     if has("elementwise") {
-        let f = bench::kernels::elementwise(&gpu, &mut cache, reps)?;
+        let f = bench::kernels::elementwise(gpu, &mut cache, reps)?;
         print_figures("elementwise bandwidth", &f);
         out.insert("elementwise".into(), json!(f));
     }
     if has("dispatch") {
-        let mut f = bench::kernels::dispatch(&gpu, &mut cache, reps)?;
+        let mut f = bench::kernels::dispatch(gpu, &mut cache, reps)?;
         if let Some(inline) = &devs.inline {
             let mut inline_cache = PipelineCache::new();
             for mut g in bench::kernels::dispatch(inline, &mut inline_cache, reps)? {
@@ -165,86 +199,94 @@ pub fn run(
         print_figures("overheads", &f);
         out.insert("dispatch".into(), json!(f));
     }
-    let mut trained = Vec::new();
-    if has("train") || has("memory") {
-        let epochs = if quick { 5 } else { 20 };
+    Ok(out)
+}
+
+/// Training throughput of each benchmark model.
+fn train_suite(devs: &bench::Devices, quick: bool, reps: usize) -> Result<Vec<TrainBench>> {
+    let epochs = if quick { 5 } else { 20 };
+    println!("\ntraining throughput ({reps} reps of {epochs} epochs; training splits of the built-in data)");
+    let mlp = bench::bench_default_mlp(devs, reps, epochs)?;
+    print_train(&mlp, ">= 25000 (issue 2), 60000 (issue 6)");
+    let ae = bench::bench_autoencoder(devs, reps, epochs)?;
+    print_train(&ae, ">= 60000");
+    let cnn = bench::bench_cnn(devs, reps, epochs)?;
+    print_train(&cnn, ">= 10000 (issue 4), first step <= 2 s");
+    let lstm = bench::bench_lstm(devs, reps, if quick { 1 } else { 2 })?;
+    print_train(&lstm, ">= 6500 (issue 5), first step <= 2 s");
+    let mut trained = vec![mlp, ae, cnn, lstm];
+    if quick {
+        println!("  gru, rnn: in the full run (medgpu bench without --quick)");
+    } else {
+        for cell in [medgpu::graph::Cell::Gru, medgpu::graph::Cell::Elman(medgpu::graph::Act::Tanh)] {
+            let r = bench::bench_recurrent(devs, cell, reps, 2)?;
+            print_train(&r, "(no target; LSTM's is 6500)");
+            trained.push(r);
+        }
+    }
+    Ok(trained)
+}
+
+/// The GPU memory each training benchmark planned and created.
+fn memory_suite(trained: &[TrainBench]) -> serde_json::Value {
+    println!("\nmemory (GPU buffers medgpu created for each training benchmark, bytes)");
+    for r in trained {
+        let m = &r.memory_planned;
         println!(
-            "\ntraining throughput ({reps} reps of {epochs} epochs; training splits of the built-in data)"
+            "  {:<28} planned {:>9} (params {}, grads {}, optimizer {}, activations {} of {} without reuse, other {}, matmul scratch {})",
+            r.model, m.total(), m.params, m.grads, m.optimizer_state, m.activations, m.activations_unshared, m.other, m.scratch,
         );
-        let mlp = bench::bench_default_mlp(&devs, reps, epochs)?;
-        print_train(&mlp, ">= 25000 (issue 2), 60000 (issue 6)");
-        let ae = bench::bench_autoencoder(&devs, reps, epochs)?;
-        print_train(&ae, ">= 60000");
-        let cnn = bench::bench_cnn(&devs, reps, epochs)?;
-        print_train(&cnn, ">= 10000 (issue 4), first step <= 2 s");
-        let lstm = bench::bench_lstm(&devs, reps, if quick { 1 } else { 2 })?;
-        print_train(&lstm, ">= 6500 (issue 5), first step <= 2 s");
-        trained = vec![mlp, ae, cnn, lstm];
-        if quick {
-            println!("  gru, rnn: in the full run (medgpu bench without --quick)");
-        } else {
-            for cell in [medgpu::graph::Cell::Gru, medgpu::graph::Cell::Elman(medgpu::graph::Act::Tanh)] {
-                let r = bench::bench_recurrent(&devs, cell, reps, 2)?;
-                print_train(&r, "(no target; LSTM's is 6500)");
-                trained.push(r);
-            }
-        }
-    }
-    if has("train") {
-        out.insert("train".into(), json!(trained));
-    }
-    if has("memory") {
-        println!("\nmemory (GPU buffers medgpu created for each training benchmark, bytes)");
-        for r in &trained {
-            let m = &r.memory_planned;
-            println!(
-                "  {:<28} planned {:>9} (params {}, grads {}, optimizer {}, activations {} of {} without reuse, other {}, matmul scratch {})",
-                r.model, m.total(), m.params, m.grads, m.optimizer_state, m.activations, m.activations_unshared, m.other, m.scratch,
-            );
-            println!(
-                "  {:<28} created {:>9} after the first rep, {} after all reps (data set {}, program and run {})",
-                "",
-                r.gpu_bytes_after_first_rep,
-                r.gpu_bytes_after_all,
-                r.gpu_bytes_data_set,
-                r.gpu_bytes_after_all.saturating_sub(r.gpu_bytes_data_set)
-            );
-        }
-        let mem: Vec<_> = trained
-            .iter()
-            .map(|r| json!({"model": r.model, "planned": r.memory_planned, "created_after_first_rep": r.gpu_bytes_after_first_rep, "created_after_all": r.gpu_bytes_after_all, "created_data_set": r.gpu_bytes_data_set}))
-            .collect();
-        out.insert("memory".into(), json!(mem));
-    }
-    if has("startup") {
         println!(
-            "\nstartup (seconds from compilation to the first finished step, each in a fresh process; \
-             cold: {}; warm: after a run that filled the caches)",
-            super::startup::COLD_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+            "  {:<28} created {:>9} after the first rep, {} after all reps (data set {}, program and run {})",
+            "",
+            r.gpu_bytes_after_first_rep,
+            r.gpu_bytes_after_all,
+            r.gpu_bytes_data_set,
+            r.gpu_bytes_after_all.saturating_sub(r.gpu_bytes_data_set)
         );
-        println!("  {:<14} {:>8} {:>8}", "model", "cold", "warm");
-        let mut s = Vec::new();
-        for model in bench::STARTUP_MODELS {
-            let r = super::startup::measure(opts, model)?;
-            println!("  {:<14} {:>8.2} {:>8.2}", r.model, r.cold_secs, r.warm_secs);
-            s.push(r);
-        }
-        out.insert("startup".into(), json!(s));
     }
-    if let Some(path) = json {
-        let v = json!({
-            "medgpu_version": env!("CARGO_PKG_VERSION"),
-            "adapter": {"name": gpu.info.name, "backend": format!("{:?}", gpu.info.backend),
-                        "driver": gpu.info.driver, "driver_info": gpu.info.driver_info},
-            "timing": {"kernels": medgpu::graph::timing::timing(&gpu), "training": "wall clock, loss readback included"},
-            "subgroup_kernels": variants.subgroup8,
-            "tiled_matmuls": variants.tiled_matmul.is_some(),
-            "suites": out,
-        });
-        let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::Gpu(e.to_string()))?;
-        medgpu::model::checkpoint::write_atomic(path, &bytes)?;
+    let mem: Vec<_> = trained
+        .iter()
+        .map(|r| json!({"model": r.model, "planned": r.memory_planned, "created_after_first_rep": r.gpu_bytes_after_first_rep, "created_after_all": r.gpu_bytes_after_all, "created_data_set": r.gpu_bytes_data_set}))
+        .collect();
+    json!(mem)
+}
+
+/// Cold and warm first steps of each model, each in a fresh process.
+fn startup_suite(opts: &DeviceOptions) -> Result<serde_json::Value> {
+    println!(
+        "\nstartup (seconds from compilation to the first finished step, each in a fresh process; \
+         cold: {}; warm: after a run that filled the caches)",
+        super::startup::COLD_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    );
+    println!("  {:<14} {:>8} {:>8}", "model", "cold", "warm");
+    let mut s = Vec::new();
+    for model in bench::STARTUP_MODELS {
+        let r = super::startup::measure(opts, model)?;
+        println!("  {:<14} {:>8.2} {:>8.2}", r.model, r.cold_secs, r.warm_secs);
+        s.push(r);
     }
-    Ok(())
+    Ok(json!(s))
+}
+
+/// The suites' figures with the adapter and how they were timed, as JSON at `path`.
+fn write_json(
+    path: &Path,
+    gpu: &medgpu::gpu::Gpu,
+    suites: serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
+    let variants = medgpu::kernels::Variants::detect(gpu);
+    let v = json!({
+        "medgpu_version": env!("CARGO_PKG_VERSION"),
+        "adapter": {"name": gpu.info.name, "backend": format!("{:?}", gpu.info.backend),
+                    "driver": gpu.info.driver, "driver_info": gpu.info.driver_info},
+        "timing": {"kernels": medgpu::graph::timing::timing(gpu), "training": "wall clock, loss readback included"},
+        "subgroup_kernels": variants.subgroup8,
+        "tiled_matmuls": variants.tiled_matmul.is_some(),
+        "suites": suites,
+    });
+    let bytes = serde_json::to_vec_pretty(&v).map_err(|e| Error::Gpu(e.to_string()))?;
+    medgpu::model::checkpoint::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]

@@ -170,26 +170,89 @@ where
     })
 }
 
+/// The data source and training configuration the options ask for.
 fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
     let activation = Act::parse(&a.activation).ok_or_else(|| {
         Error::Usage(format!("unknown activation '{}': use relu, leaky_relu, sigmoid or tanh", a.activation))
     })?;
+    let optimizer = optimizer(a)?;
+    let task = task(a)?;
+    let model = model_spec(a, activation)?;
+    let lr_schedule = match a.lr_schedule.to_lowercase().as_str() {
+        "constant" => LrSchedule::Constant,
+        "step" => LrSchedule::Step { every_epochs: a.lr_step_epochs.max(1), gamma: a.lr_gamma },
+        "cosine" => LrSchedule::Cosine,
+        o => return Err(Error::Usage(format!("unknown --lr-schedule '{o}': use constant, step or cosine"))),
+    };
+    let source = data_source(a, task)?;
+    let missing = [
+        ("error", MissingPolicy::Error),
+        ("drop-rows", MissingPolicy::DropRows),
+        ("mean", MissingPolicy::Mean),
+        ("median", MissingPolicy::Median),
+    ];
+    let normalize = [("zscore", Normalize::Zscore), ("minmax", Normalize::Minmax), ("none", Normalize::None)];
+    let cfg = TrainConfig {
+        model,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        optimizer,
+        lr_schedule,
+        early_stopping: a.early_stopping,
+        seed: a.seed,
+        val_frac: a.val_frac.unwrap_or(if a.window.is_some() { 0.1 } else { 0.15 }),
+        test_frac: a.test_frac.unwrap_or(if a.window.is_some() { 0.2 } else { 0.15 }),
+        missing: parse("--missing policy", &a.missing, &missing)?,
+        normalize: parse("--normalize", &a.normalize, &normalize)?,
+        train_filter: train_filter(a)?,
+        max_gpu_mem: match &a.max_gpu_mem {
+            Some(m) => Some(medgpu::model::config::parse_size(m).ok_or_else(|| {
+                Error::Usage(format!("--max-gpu-mem '{m}' is not a size such as 512M or 2G"))
+            })?),
+            None => None,
+        },
+    };
+    Ok((source, cfg))
+}
+
+/// `--optimizer`, `--lr`, `--weight-decay`, `--momentum`, `--clip-grad-norm`, `--on-nonfinite`.
+fn optimizer(a: &TrainArgs) -> Result<OptimizerConfig> {
     let opt = [("adam", Optimizer::Adam), ("adamw", Optimizer::AdamW), ("sgd", Optimizer::Sgd)];
     let kind = parse("optimizer", &a.optimizer, &opt)?;
     if !(a.lr > 0.0 && a.lr.is_finite()) {
         return Err(Error::Usage(format!("--lr must be a positive number, got {}", a.lr)));
     }
-    let task = match &a.task {
-        Some(t) => Some(parse(
-            "task",
-            t,
-            &[("classify", Task::Classify), ("regress", Task::Regress), ("reconstruct", Task::Reconstruct)],
-        )?),
+    if a.clip_grad_norm.is_some_and(|c| c.is_nan() || c <= 0.0) {
+        return Err(Error::Usage("--clip-grad-norm must be positive".into()));
+    }
+    let policies = [("stop", NonFinitePolicy::Stop), ("skip-step", NonFinitePolicy::SkipStep)];
+    Ok(OptimizerConfig {
+        kind,
+        lr: a.lr,
+        weight_decay: a.weight_decay,
+        momentum: a.momentum,
+        clip_grad_norm: a.clip_grad_norm,
+        on_nonfinite: parse("--on-nonfinite policy", &a.on_nonfinite, &policies)?,
+        ..OptimizerConfig::adam(a.lr)
+    })
+}
+
+/// `--task`, or reconstruction for the autoencoder models.
+fn task(a: &TrainArgs) -> Result<Option<Task>> {
+    let tasks =
+        [("classify", Task::Classify), ("regress", Task::Regress), ("reconstruct", Task::Reconstruct)];
+    Ok(match &a.task {
+        Some(t) => Some(parse("task", t, &tasks)?),
         None if matches!(a.model.as_str(), "autoencoder" | "cnn-autoencoder" | "lstm-autoencoder") => {
             Some(Task::Reconstruct)
         }
         None => None,
-    };
+    })
+}
+
+/// `--model` (a preset or a spec file) with `--hidden`, `--dropout`,
+/// `--input-shape`, `--window`, `--sequence-id`, `--bidirectional`.
+fn model_spec(a: &TrainArgs, activation: Act) -> Result<ModelSpec> {
     let input_shape = image_shape(a)?;
     let needs_shape = || {
         input_shape.ok_or_else(|| {
@@ -216,37 +279,7 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             })?;
             ModelSpec::lstm_autoencoder(a.hidden.as_deref().unwrap_or(&[32]), steps)
         }
-        kind @ ("lstm" | "gru" | "rnn") => {
-            let cell = match kind {
-                "lstm" => medgpu::graph::Cell::Lstm,
-                "gru" => medgpu::graph::Cell::Gru,
-                _ if activation == Act::Relu || activation == Act::Tanh => {
-                    medgpu::graph::Cell::Elman(activation)
-                }
-                _ => return Err(Error::Usage("--model rnn takes --activation tanh or relu".into())),
-            };
-            let steps = match (a.window, &a.sequence_id) {
-                (Some(w), _) => w,
-                // the steps come from the data (see ModelSpec::step_mask)
-                (None, Some(_)) => 0,
-                (None, None) => {
-                    return Err(Error::Usage(format!(
-                        "--model {kind} needs sequences: windows of a signal (--window W) or rows \
-                         grouped by --sequence-id COLUMN"
-                    )))
-                }
-            };
-            let mut spec = ModelSpec::recurrent(cell, a.hidden.as_deref().unwrap_or(&[32]), steps);
-            if a.sequence_id.is_some() {
-                spec.sequence_steps = None;
-                spec.step_mask = true;
-            }
-            if a.bidirectional {
-                spec.bidirectional()
-            } else {
-                spec
-            }
-        }
+        kind @ ("lstm" | "gru" | "rnn") => recurrent_spec(a, kind, activation)?,
         "cnn-autoencoder" | "conv-autoencoder" => ModelSpec::conv_autoencoder(needs_shape()?),
         path => ModelSpec::from_file(std::path::Path::new(path))?,
     };
@@ -260,32 +293,50 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         model.step_mask = true;
     }
     model.validate()?;
-    let train_filter = match &a.train_filter {
-        Some(f) => {
-            let (c, v) = f
-                .split_once('=')
-                .ok_or_else(|| Error::Usage(format!("--train-filter '{f}' is not COLUMN=VALUE")))?;
-            Some((c.trim().to_string(), v.trim().to_string()))
+    Ok(model)
+}
+
+/// `--model lstm|gru|rnn` over windows (`--window`) or sequences (`--sequence-id`).
+fn recurrent_spec(a: &TrainArgs, kind: &str, activation: Act) -> Result<ModelSpec> {
+    let cell = match kind {
+        "lstm" => medgpu::graph::Cell::Lstm,
+        "gru" => medgpu::graph::Cell::Gru,
+        _ if activation == Act::Relu || activation == Act::Tanh => medgpu::graph::Cell::Elman(activation),
+        _ => return Err(Error::Usage("--model rnn takes --activation tanh or relu".into())),
+    };
+    let steps = match (a.window, &a.sequence_id) {
+        (Some(w), _) => w,
+        // the steps come from the data (see ModelSpec::step_mask)
+        (None, Some(_)) => 0,
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "--model {kind} needs sequences: windows of a signal (--window W) or rows \
+                 grouped by --sequence-id COLUMN"
+            )))
         }
-        None => None,
     };
-    let missing = [
-        ("error", MissingPolicy::Error),
-        ("drop-rows", MissingPolicy::DropRows),
-        ("mean", MissingPolicy::Mean),
-        ("median", MissingPolicy::Median),
-    ];
-    let normalize = [("zscore", Normalize::Zscore), ("minmax", Normalize::Minmax), ("none", Normalize::None)];
-    let lr_schedule = match a.lr_schedule.to_lowercase().as_str() {
-        "constant" => LrSchedule::Constant,
-        "step" => LrSchedule::Step { every_epochs: a.lr_step_epochs.max(1), gamma: a.lr_gamma },
-        "cosine" => LrSchedule::Cosine,
-        o => return Err(Error::Usage(format!("unknown --lr-schedule '{o}': use constant, step or cosine"))),
-    };
-    if a.clip_grad_norm.is_some_and(|c| c.is_nan() || c <= 0.0) {
-        return Err(Error::Usage("--clip-grad-norm must be positive".into()));
+    let mut spec = ModelSpec::recurrent(cell, a.hidden.as_deref().unwrap_or(&[32]), steps);
+    if a.sequence_id.is_some() {
+        spec.sequence_steps = None;
+        spec.step_mask = true;
     }
-    let source = DataSource {
+    Ok(if a.bidirectional { spec.bidirectional() } else { spec })
+}
+
+/// `--train-filter COLUMN=VALUE`.
+fn train_filter(a: &TrainArgs) -> Result<Option<(String, String)>> {
+    let Some(f) = &a.train_filter else { return Ok(None) };
+    let (c, v) =
+        f.split_once('=').ok_or_else(|| Error::Usage(format!("--train-filter '{f}' is not COLUMN=VALUE")))?;
+    Ok(Some((c.trim().to_string(), v.trim().to_string())))
+}
+
+/// The data options: file, columns, windows or sequences.
+fn data_source(a: &TrainArgs, task: Option<Task>) -> Result<DataSource> {
+    if a.sequence_id.is_none() && (a.order_by.is_some() || a.max_steps.is_some()) {
+        return Err(Error::Usage("--order-by and --max-steps go with --sequence-id COLUMN".into()));
+    }
+    Ok(DataSource {
         data: a.data.clone(),
         test_data: a.test_data.clone(),
         prepare: PrepareOptions {
@@ -312,43 +363,7 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             features: Vec::new(),
             target: None,
         }),
-    };
-    if a.sequence_id.is_none() && (a.order_by.is_some() || a.max_steps.is_some()) {
-        return Err(Error::Usage("--order-by and --max-steps go with --sequence-id COLUMN".into()));
-    }
-    let cfg = TrainConfig {
-        model,
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        optimizer: OptimizerConfig {
-            kind,
-            lr: a.lr,
-            weight_decay: a.weight_decay,
-            momentum: a.momentum,
-            clip_grad_norm: a.clip_grad_norm,
-            on_nonfinite: parse(
-                "--on-nonfinite policy",
-                &a.on_nonfinite,
-                &[("stop", NonFinitePolicy::Stop), ("skip-step", NonFinitePolicy::SkipStep)],
-            )?,
-            ..OptimizerConfig::adam(a.lr)
-        },
-        lr_schedule,
-        early_stopping: a.early_stopping,
-        seed: a.seed,
-        val_frac: a.val_frac.unwrap_or(if a.window.is_some() { 0.1 } else { 0.15 }),
-        test_frac: a.test_frac.unwrap_or(if a.window.is_some() { 0.2 } else { 0.15 }),
-        missing: parse("--missing policy", &a.missing, &missing)?,
-        normalize: parse("--normalize", &a.normalize, &normalize)?,
-        train_filter,
-        max_gpu_mem: match &a.max_gpu_mem {
-            Some(m) => Some(medgpu::model::config::parse_size(m).ok_or_else(|| {
-                Error::Usage(format!("--max-gpu-mem '{m}' is not a size such as 512M or 2G"))
-            })?),
-            None => None,
-        },
-    };
-    Ok((source, cfg))
+    })
 }
 
 /// Runs `medgpu train`.
@@ -374,40 +389,12 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
     let gpu = Arc::new(Gpu::open(&dev)?);
     if !quiet {
         println!("adapter: {}{}", gpu.describe(), if gpu.software_inline { ", kernels inline" } else { "" });
-        println!(
-            "data: {}{}",
-            source.data,
-            if resume { format!(" (resuming {})", dir.display()) } else { String::new() }
-        );
+        let resuming = if resume { format!(" (resuming {})", dir.display()) } else { String::new() };
+        println!("data: {}{resuming}", source.data);
     }
-    let tty = std::io::stdout().is_terminal() && !quiet;
-    let bar = tty.then(|| {
-        let b = indicatif::ProgressBar::new(cfg.epochs as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("epoch {pos}/{len} [{bar:30}] {msg} (ETA {eta})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
+    let bar = (std::io::stdout().is_terminal() && !quiet).then(|| progress_bar(cfg.epochs));
     let epochs = cfg.epochs;
-    let mut progress = |e: &EpochLog| {
-        let line = format!(
-            "epoch {:>3}/{}  train loss {:.4}  val loss {:.4}  val {} {:.4}  ({:.2} s)",
-            e.epoch, epochs, e.train_loss, e.val_loss, e.val_metric_name, e.val_metric, e.seconds
-        );
-        match &bar {
-            Some(b) => {
-                b.set_position(e.epoch as u64);
-                b.set_message(format!(
-                    "loss {:.4} val {} {:.4}",
-                    e.train_loss, e.val_metric_name, e.val_metric
-                ));
-            }
-            None if !quiet => println!("{line}"),
-            None => {}
-        }
-        log::debug!("{line}");
-    };
+    let mut progress = |e: &EpochLog| show_epoch(e, epochs, bar.as_ref(), quiet);
     let hooks = Hooks { progress: &mut progress, stop_after_epoch: a.stop_after_epoch };
     let out = match train::train_prepared(gpu.clone(), prepared, &source, &cfg, &dir, resume, hooks) {
         Ok(o) => o,
@@ -423,14 +410,46 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
         b.finish_and_clear();
     }
     let Some(out) = out else {
-        println!(
-            "stopped after epoch {}; continue with: medgpu train --resume {}",
-            a.stop_after_epoch.unwrap_or(0),
-            dir.display()
-        );
+        let stopped = a.stop_after_epoch.unwrap_or(0);
+        println!("stopped after epoch {stopped}; continue with: medgpu train --resume {}", dir.display());
         return Ok(());
     };
     train::report::write_run(&dir, &gpu, &out)?;
+    print_outcome(&out, quiet);
+    println!("run directory: {}", dir.display());
+    Ok(())
+}
+
+/// The bar shown on a terminal instead of one line per epoch.
+fn progress_bar(epochs: usize) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(epochs as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template("epoch {pos}/{len} [{bar:30}] {msg} (ETA {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    b
+}
+
+/// One epoch's figures: on the bar, or as a line unless quiet (and in the debug log).
+fn show_epoch(e: &EpochLog, epochs: usize, bar: Option<&indicatif::ProgressBar>, quiet: bool) {
+    let line = format!(
+        "epoch {:>3}/{}  train loss {:.4}  val loss {:.4}  val {} {:.4}  ({:.2} s)",
+        e.epoch, epochs, e.train_loss, e.val_loss, e.val_metric_name, e.val_metric, e.seconds
+    );
+    match bar {
+        Some(b) => {
+            b.set_position(e.epoch as u64);
+            b.set_message(format!("loss {:.4} val {} {:.4}", e.train_loss, e.val_metric_name, e.val_metric));
+        }
+        None if !quiet => println!("{line}"),
+        None => {}
+    }
+    log::debug!("{line}");
+}
+
+/// The model, the split, the validation (unless quiet) and test metrics,
+/// and for windows the comparison with the naive forecast.
+fn print_outcome(out: &train::TrainOutcome, quiet: bool) {
     let p = &out.prepared;
     if !quiet {
         if p.ds.task_inferred {
@@ -452,7 +471,7 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
         print!("{}", format_metrics("validation:", &out.val, &out.file.encoding));
     }
     print!("{}", format_metrics("test:", &out.test, &out.file.encoding));
-    if let Some(w) = &out.prepared.windows {
+    if let Some(w) = &p.windows {
         println!("{}", w.split);
         if let (Some(naive), medgpu::train::Metrics::Regression(m)) = (w.naive_test_mse, &out.test) {
             println!(
@@ -463,8 +482,6 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
             );
         }
     }
-    println!("run directory: {}", dir.display());
-    Ok(())
 }
 
 /// `--batch-size` and `--epochs` of at least 1.

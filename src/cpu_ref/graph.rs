@@ -93,96 +93,8 @@ pub fn forward(
                 }
                 values[out.0] = o;
             }
-            Op::BatchNorm {
-                x,
-                gamma,
-                beta,
-                running_mean,
-                running_var,
-                act,
-                eps,
-                momentum,
-                training,
-                out,
-                ..
-            } => {
-                let s = graph.shape(*x);
-                let g = NormGeom {
-                    batch: s[0],
-                    c: s[1],
-                    s: s[2..].iter().product(),
-                    eps: *eps,
-                    momentum: *momentum,
-                };
-                let mut o = vec![0.0; values[x.0].len()];
-                let (xv, gv, bv) = (&values[x.0], &values[gamma.0], &values[beta.0]);
-                if *training {
-                    let valid = (batch[0] as usize).clamp(1, b);
-                    let mut saved = vec![0.0; 2 * g.c];
-                    super::batchnorm_forward_train(&g, valid, *act, xv, gv, bv, None, &mut saved, &mut o);
-                } else {
-                    let (rm, rv) = (&values[running_mean.0], &values[running_var.0]);
-                    super::batchnorm_forward_eval(&g, *act, xv, gv, bv, rm, rv, &mut o);
-                }
-                values[out.0] = o;
-            }
-            Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, geom, mask, init, out, .. } => {
-                let (rows, features, width) =
-                    (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
-                let mut gx = vec![0.0; rows * width];
-                let epi = Epi {
-                    bias: Some(&values[bias.0]),
-                    act: crate::kernels::Act::None,
-                    grad_act: None,
-                    accumulate: false,
-                };
-                matmul_nn(rows, width, features, &values[x.0], &values[w_ih.0], epi, &mut gx);
-                // the reverse direction: the forward twin on the time-reversed sequence
-                let plain = crate::kernels::RnnGeom {
-                    mask_width: geom.mask_width,
-                    init_width: geom.init_width,
-                    ..crate::kernels::RnnGeom::new(geom.batch, geom.steps, geom.hidden, geom.last_only)
-                };
-                let flip = |v: &[f64], w: usize| -> Vec<f64> {
-                    let mut o = v.to_vec();
-                    for b in 0..geom.batch {
-                        for t in 0..geom.steps {
-                            let (src, dst) =
-                                ((b * geom.steps + t) * w, (b * geom.steps + geom.steps - 1 - t) * w);
-                            o[dst..dst + w].copy_from_slice(&v[src..src + w]);
-                        }
-                    }
-                    o
-                };
-                let mut m = mask.map(|m| values[m.0].clone()).unwrap_or_default();
-                if geom.reverse {
-                    gx = flip(&gx, width);
-                    if !m.is_empty() {
-                        m = flip(&m, geom.mask_width);
-                    }
-                }
-                let whh = &values[w_hh.0];
-                let init = init.map(|i| values[i.0].clone()).unwrap_or_default();
-                let side = super::rnn::Side { mask: &m, init: &init };
-                let mut h = match cell {
-                    Cell::Lstm => super::rnn::lstm_forward(&plain, &gx, whh, side).out,
-                    Cell::Gru => {
-                        // a GRU always has b_hh; zeros stand in for a graph without one
-                        let bhh = b_hh.map(|t| values[t.0].clone()).unwrap_or_else(|| vec![0.0; width]);
-                        super::rnn::gru_forward(&plain, &gx, whh, &bhh, side).out
-                    }
-                    Cell::Elman(act) => super::rnn::elman_forward(&plain, *act, &gx, whh, side).out,
-                };
-                if geom.reverse && !geom.last_only {
-                    h = flip(&h, geom.hidden);
-                }
-                // this direction's units of each output row
-                let o = &mut values[out.0];
-                for (r, row) in h.chunks(geom.hidden).enumerate() {
-                    let at = r * geom.out_width + geom.out_offset;
-                    o[at..at + geom.hidden].copy_from_slice(row);
-                }
-            }
+            Op::BatchNorm { out, .. } => values[out.0] = batchnorm(graph, op, &values, batch),
+            Op::Recurrent { .. } => recurrent(graph, op, &mut values),
             Op::Loss { logits, kind, target } => {
                 let s = [b, graph.row_len(*logits)];
                 let (t, tc) = match target {
@@ -196,4 +108,82 @@ pub fn forward(
         }
     }
     RefForward { values, loss: mean_loss }
+}
+
+/// The f64 batch norm of `op` (batch statistics in a training graph).
+fn batchnorm(graph: &Graph, op: &Op, values: &[Vec<f64>], batch: &[u32]) -> Vec<f64> {
+    let Op::BatchNorm { x, gamma, beta, running_mean, running_var, act, eps, momentum, training, .. } = op
+    else {
+        return Vec::new();
+    };
+    let s = graph.shape(*x);
+    let g = NormGeom { batch: s[0], c: s[1], s: s[2..].iter().product(), eps: *eps, momentum: *momentum };
+    let mut o = vec![0.0; values[x.0].len()];
+    let (xv, gv, bv) = (&values[x.0], &values[gamma.0], &values[beta.0]);
+    if *training {
+        let valid = (batch[0] as usize).clamp(1, graph.batch);
+        let mut saved = vec![0.0; 2 * g.c];
+        super::batchnorm_forward_train(&g, valid, *act, xv, gv, bv, None, &mut saved, &mut o);
+    } else {
+        let (rm, rv) = (&values[running_mean.0], &values[running_var.0]);
+        super::batchnorm_forward_eval(&g, *act, xv, gv, bv, rm, rv, &mut o);
+    }
+    o
+}
+
+/// The f64 recurrent layer of `op`: its direction's units of each output row.
+fn recurrent(graph: &Graph, op: &Op, values: &mut [Vec<f64>]) {
+    let Op::Recurrent { cell, x, w_ih, w_hh, b: bias, b_hh, geom, mask, init, out, .. } = op else { return };
+    let (rows, features, width) = (geom.batch * geom.steps, graph.shape(*w_ih)[0], graph.shape(*w_hh)[1]);
+    let mut gx = vec![0.0; rows * width];
+    let epi = Epi {
+        bias: Some(&values[bias.0]),
+        act: crate::kernels::Act::None,
+        grad_act: None,
+        accumulate: false,
+    };
+    matmul_nn(rows, width, features, &values[x.0], &values[w_ih.0], epi, &mut gx);
+    // the reverse direction: the forward twin on the time-reversed sequence
+    let plain = crate::kernels::RnnGeom {
+        mask_width: geom.mask_width,
+        init_width: geom.init_width,
+        ..crate::kernels::RnnGeom::new(geom.batch, geom.steps, geom.hidden, geom.last_only)
+    };
+    let flip = |v: &[f64], w: usize| -> Vec<f64> {
+        let mut o = v.to_vec();
+        for b in 0..geom.batch {
+            for t in 0..geom.steps {
+                let (src, dst) = ((b * geom.steps + t) * w, (b * geom.steps + geom.steps - 1 - t) * w);
+                o[dst..dst + w].copy_from_slice(&v[src..src + w]);
+            }
+        }
+        o
+    };
+    let mut m = mask.map(|m| values[m.0].clone()).unwrap_or_default();
+    if geom.reverse {
+        gx = flip(&gx, width);
+        if !m.is_empty() {
+            m = flip(&m, geom.mask_width);
+        }
+    }
+    let whh = &values[w_hh.0];
+    let init = init.map(|i| values[i.0].clone()).unwrap_or_default();
+    let side = super::rnn::Side { mask: &m, init: &init };
+    let mut h = match cell {
+        Cell::Lstm => super::rnn::lstm_forward(&plain, &gx, whh, side).out,
+        Cell::Gru => {
+            // a GRU always has b_hh; zeros stand in for a graph without one
+            let bhh = b_hh.map(|t| values[t.0].clone()).unwrap_or_else(|| vec![0.0; width]);
+            super::rnn::gru_forward(&plain, &gx, whh, &bhh, side).out
+        }
+        Cell::Elman(act) => super::rnn::elman_forward(&plain, *act, &gx, whh, side).out,
+    };
+    if geom.reverse && !geom.last_only {
+        h = flip(&h, geom.hidden);
+    }
+    let o = &mut values[out.0];
+    for (r, row) in h.chunks(geom.hidden).enumerate() {
+        let at = r * geom.out_width + geom.out_offset;
+        o[at..at + geom.hidden].copy_from_slice(row);
+    }
 }

@@ -269,6 +269,79 @@ pub(crate) fn plan_program(
     Ok(ProgramPlan { pass, low, plan, named_outputs, uniform_bytes, slots, memory })
 }
 
+/// The buffers a program owns: activations, gradients, optimizer state, the
+/// batch ids, loss statistics, the step counter, the gradient guard, the
+/// uniforms of every call, and a small dummy for unused bindings.
+struct ProgramBuffers {
+    act: wgpu::Buffer,
+    grads: Option<wgpu::Buffer>,
+    state: Vec<wgpu::Buffer>,
+    batch: wgpu::Buffer,
+    stats: wgpu::Buffer,
+    step: wgpu::Buffer,
+    guard_partials: wgpu::Buffer,
+    guard: wgpu::Buffer,
+    stats_readback: wgpu::Buffer,
+    dummy: wgpu::Buffer,
+    uniform: wgpu::Buffer,
+}
+
+impl ProgramBuffers {
+    /// Creates them for a program of `batch` rows, `act_len` activation
+    /// values and a parameter arena of `params_len` values.
+    fn allocate(
+        gpu: &Gpu,
+        (batch, act_len, params_len): (usize, usize, usize),
+        pass: Pass,
+        mode: Mode,
+        uniform_bytes: &[u8],
+    ) -> Result<ProgramBuffers> {
+        let arena_bytes = (params_len * 4) as u64;
+        let act = gpu.storage_buffer("activations", (act_len.max(1) * 4) as u64)?;
+        let grads = match pass {
+            Pass::ForwardBackward => Some(gpu.storage_buffer("gradients", arena_bytes)?),
+            Pass::Forward => None,
+        };
+        let mut state = Vec::new();
+        if let Mode::Train(cfg) = mode {
+            let slots = if cfg.kind == Optimizer::Sgd { 1 } else { 2 };
+            for s in 0..slots {
+                state.push(gpu.storage_buffer(&format!("optimizer.state{s}"), arena_bytes)?);
+            }
+        }
+        let batch = gpu.storage_buffer("batch", ((batch + 1) * 4) as u64)?;
+        let stats = gpu.storage_buffer("stats", 16)?;
+        let step = gpu.storage_buffer("step", 16)?;
+        let guard_partials =
+            gpu.storage_buffer("guard partials", (kernels::norm_partials(params_len) * 4) as u64)?;
+        let guard = gpu.storage_buffer("guard", 16)?;
+        let stats_readback = gpu.readback_buffer(16)?;
+        let dummy = gpu.storage_buffer("dummy", 256)?;
+        gpu.note_created(uniform_bytes.len() as u64);
+        let uniform = gpu.scoped("creating uniforms", || {
+            use wgpu::util::DeviceExt;
+            gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("uniforms"),
+                contents: uniform_bytes,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
+        })?;
+        Ok(ProgramBuffers {
+            act,
+            grads,
+            state,
+            batch,
+            stats,
+            step,
+            guard_partials,
+            guard,
+            stats_readback,
+            dummy,
+            uniform,
+        })
+    }
+}
+
 impl Program {
     /// What compiling `graph` for `mode` would allocate (parameters counted
     /// once here, though programs of one model share them), without allocating;
@@ -323,39 +396,9 @@ impl Program {
             plan_program(graph, opts.mode, data.tcols, params.len, &gpu.limits, variants)?;
         let calls = &low.calls;
 
-        // Arenas and small buffers.
-        let arena_bytes = (params.len * 4) as u64;
-        let act_buf = gpu.storage_buffer("activations", (plan.len.max(1) * 4) as u64)?;
-        let grads_buf = match pass {
-            Pass::ForwardBackward => Some(gpu.storage_buffer("gradients", arena_bytes)?),
-            Pass::Forward => None,
-        };
-        let mut state = Vec::new();
-        if let Mode::Train(cfg) = opts.mode {
-            let slots = if cfg.kind == Optimizer::Sgd { 1 } else { 2 };
-            for s in 0..slots {
-                state.push(gpu.storage_buffer(&format!("optimizer.state{s}"), arena_bytes)?);
-            }
-        }
+        let sizes = (graph.batch, plan.len, params.len);
+        let a = ProgramBuffers::allocate(&gpu, sizes, pass, opts.mode, &uniform_bytes)?;
         let batch_bytes = ((graph.batch + 1) * 4) as u64;
-        let batch_buf = gpu.storage_buffer("batch", batch_bytes)?;
-        let stats_buf = gpu.storage_buffer("stats", 16)?;
-        let step_buf = gpu.storage_buffer("step", 16)?;
-        let guard_partials =
-            gpu.storage_buffer("guard partials", (kernels::norm_partials(params.len) * 4) as u64)?;
-        let guard_buf = gpu.storage_buffer("guard", 16)?;
-        let stats_readback = gpu.readback_buffer(16)?;
-        let dummy = gpu.storage_buffer("dummy", 256)?;
-
-        gpu.note_created(uniform_bytes.len() as u64);
-        let uniform_buf = gpu.scoped("creating uniforms", || {
-            use wgpu::util::DeviceExt;
-            gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("uniforms"),
-                contents: &uniform_bytes,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            })
-        })?;
         // the optimizer is the last call; its uniform is rewritten every step
         let optimizer = match opts.mode {
             Mode::Train(cfg) => slots.last().map(|(off, _)| (cfg, *off)),
@@ -367,20 +410,20 @@ impl Program {
             data: &data,
             tensors: &low.tensors,
             plan: &plan,
-            act: &act_buf,
-            grads: grads_buf.as_ref(),
-            state: &state,
-            batch: (&batch_buf, batch_bytes),
-            stats: &stats_buf,
-            step: &step_buf,
-            guard_partials: &guard_partials,
-            guard: &guard_buf,
-            dummy: &dummy,
+            act: &a.act,
+            grads: a.grads.as_ref(),
+            state: &a.state,
+            batch: (&a.batch, batch_bytes),
+            stats: &a.stats,
+            step: &a.step,
+            guard_partials: &a.guard_partials,
+            guard: &a.guard,
+            dummy: &a.dummy,
         };
         let mut dispatches = Vec::with_capacity(calls.len());
         for (c, (uoff, usize_)) in calls.iter().zip(&slots) {
             let resolved: Call<Slice> = kernels::specialize(c.map(|r| bufs.resolve(r))?, variants);
-            let u = Slice { buffer: &uniform_buf, offset: *uoff, size: *usize_ };
+            let u = Slice { buffer: &a.uniform, offset: *uoff, size: *usize_ };
             dispatches.push(cache.build(&gpu, &resolved, u)?);
         }
         gpu.check()?;
@@ -401,20 +444,20 @@ impl Program {
             data,
             dispatches,
             batch: graph.batch,
-            batch_buf,
-            stats_buf,
-            uniform_buf,
-            act_buf,
-            grads_buf,
-            step_buf,
-            guard_buf,
-            state,
-            _buffers: vec![dummy, guard_partials],
+            batch_buf: a.batch,
+            stats_buf: a.stats,
+            uniform_buf: a.uniform,
+            act_buf: a.act,
+            grads_buf: a.grads,
+            step_buf: a.step,
+            guard_buf: a.guard,
+            state: a.state,
+            _buffers: vec![a.dummy, a.guard_partials],
             optimizer,
             step: 0,
             order_buf: None,
             sched_buf: None,
-            stats_readback,
+            stats_readback: a.stats_readback,
             predict_readback: None,
             outputs,
             input_grad,
