@@ -298,78 +298,147 @@ pub fn encode_fit(raw: &RawTable, opts: &PrepareOptions) -> Result<Dataset> {
 
 /// The fitting half of [`encode_fit`]: the encoding and where its columns are in `raw`.
 pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Encoding, Layout)> {
-    let src = &raw.source;
-    let find = |flag: &str, name: &str| -> Result<usize> {
-        raw.column(name).ok_or_else(|| {
-            Error::Options(format!(
-                "{flag} '{name}' is not a column of {src}; columns are: {}",
-                raw.column_list()
-            ))
-        })
+    let roles = Roles::find(raw, opts)?;
+    let (feature_idx, categorical) = feature_columns(raw, opts, &roles)?;
+    let columns = column_encodings(raw, &feature_idx, &categorical);
+    if columns.iter().map(ColumnEncoding::width).sum::<usize>() == 0 {
+        return Err(Error::Dataset(format!(
+            "{} has no feature columns left after taking out the target, id, group and \
+             dropped columns (columns are: {}); keep at least one column as a feature",
+            raw.source,
+            raw.column_list()
+        )));
+    }
+    let (task, target_enc) = match roles.target {
+        Some(t) => fit_target(raw, t, opts.task)?,
+        None => (Task::Reconstruct, None),
     };
-    let target = match &opts.target {
-        Some(name) => Some(raw.column(name).ok_or_else(|| {
-            data_err(
-                src,
-                1,
-                0,
-                format!(
-                    "no column '{name}'; columns are: {}. Name the target with `target` COLUMN",
-                    raw.column_list()
-                ),
-            )
-        })?),
-        None if opts.task == Some(Task::Reconstruct) => None,
-        None => {
+    let target_enc = match target_enc {
+        Some(TargetEncoding::Value { name, .. }) if !roles.more_targets.is_empty() => {
+            Some(TargetEncoding::Value { name, more: opts.more_targets.clone() })
+        }
+        _ if !roles.more_targets.is_empty() => {
             return Err(Error::Options(format!(
-                "no target column given for {src}; pass `target` COLUMN (columns are: {}), or \
-                 `task` reconstruct to train an autoencoder without one",
-                raw.column_list()
+                "several target columns ({}, {}) need `task` regress: only numbers can be predicted \
+                 side by side",
+                opts.target.as_deref().unwrap_or(""),
+                opts.more_targets.join(", ")
             )))
         }
+        enc => enc,
     };
-    let more_targets: Vec<usize> =
-        opts.more_targets.iter().map(|n| find("a further target", n)).collect::<Result<_>>()?;
-    if !more_targets.is_empty() && target.is_none() {
-        return Err(Error::Options("further target columns need a first one: pass `target` COLUMN".into()));
-    }
-    let group = opts.group_column.as_deref().map(|n| find("`group_column`", n)).transpose()?;
-    let explicit = |i: usize| opts.features.as_ref().is_some_and(|f| f.contains(&raw.headers[i]));
-    let id = match &opts.id_column {
-        Some(n) => Some(find("`id_column`", n)?),
-        None => raw.headers.iter().enumerate().position(|(i, h)| {
-            h.eq_ignore_ascii_case("id") && Some(i) != target && Some(i) != group && !explicit(i)
-        }),
+    let encoding = Encoding {
+        columns,
+        target: target_enc,
+        id_column: roles.id.map(|i| raw.headers[i].clone()),
+        group_column: roles.group.map(|i| raw.headers[i].clone()),
+        task,
     };
-    let roles = [("target", target), ("id column", id), ("group column", group)];
-    for (a, (name_a, ia)) in roles.iter().enumerate() {
-        for (name_b, ib) in &roles[a + 1..] {
-            if ia.is_some() && ia == ib {
+    let Roles { target, more_targets, id, group } = roles;
+    let layout = Layout { columns: feature_idx, target, more_targets, id, group };
+    Ok((encoding, layout))
+}
+
+/// The columns that are not features: the target (and further targets),
+/// the id column and the group column.
+struct Roles {
+    target: Option<usize>,
+    more_targets: Vec<usize>,
+    id: Option<usize>,
+    group: Option<usize>,
+}
+
+impl Roles {
+    fn find(raw: &RawTable, opts: &PrepareOptions) -> Result<Roles> {
+        let src = &raw.source;
+        let target = match &opts.target {
+            Some(name) => Some(raw.column(name).ok_or_else(|| {
+                data_err(
+                    src,
+                    1,
+                    0,
+                    format!(
+                        "no column '{name}'; columns are: {}. Name the target with `target` COLUMN",
+                        raw.column_list()
+                    ),
+                )
+            })?),
+            None if opts.task == Some(Task::Reconstruct) => None,
+            None => {
                 return Err(Error::Options(format!(
-                    "column '{}' is both the {name_a} and the {name_b}; choose different columns",
-                    raw.headers[ia.unwrap_or(0)]
-                )));
+                    "no target column given for {src}; pass `target` COLUMN (columns are: {}), or \
+                     `task` reconstruct to train an autoencoder without one",
+                    raw.column_list()
+                )))
+            }
+        };
+        let more_targets: Vec<usize> = opts
+            .more_targets
+            .iter()
+            .map(|n| raw.column_for("a further target", n))
+            .collect::<Result<_>>()?;
+        if !more_targets.is_empty() && target.is_none() {
+            return Err(Error::Options(
+                "further target columns need a first one: pass `target` COLUMN".into(),
+            ));
+        }
+        let group =
+            opts.group_column.as_deref().map(|n| raw.column_for("`group_column`", n)).transpose()?;
+        let explicit = |i: usize| opts.features.as_ref().is_some_and(|f| f.contains(&raw.headers[i]));
+        let id = match &opts.id_column {
+            Some(n) => Some(raw.column_for("`id_column`", n)?),
+            None => raw.headers.iter().enumerate().position(|(i, h)| {
+                h.eq_ignore_ascii_case("id") && Some(i) != target && Some(i) != group && !explicit(i)
+            }),
+        };
+        let roles = Roles { target, more_targets, id, group };
+        roles.check_distinct(raw)?;
+        Ok(roles)
+    }
+
+    fn named(&self) -> [(&'static str, Option<usize>); 3] {
+        [("target", self.target), ("id column", self.id), ("group column", self.group)]
+    }
+
+    /// No column has two roles.
+    fn check_distinct(&self, raw: &RawTable) -> Result<()> {
+        let roles = self.named();
+        for (a, (name_a, ia)) in roles.iter().enumerate() {
+            for (name_b, ib) in &roles[a + 1..] {
+                if ia.is_some() && ia == ib {
+                    return Err(Error::Options(format!(
+                        "column '{}' is both the {name_a} and the {name_b}; choose different columns",
+                        raw.headers[ia.unwrap_or(0)]
+                    )));
+                }
             }
         }
+        Ok(())
     }
-    let role_of = |i: usize| {
-        roles
+
+    /// The role of column `i`, if it has one.
+    fn of(&self, i: usize) -> Option<&'static str> {
+        self.named()
             .iter()
             .find(|(_, r)| *r == Some(i))
             .map(|(n, _)| *n)
-            .or(more_targets.contains(&i).then_some("target"))
-    };
+            .or(self.more_targets.contains(&i).then_some("target"))
+    }
+}
 
+/// The feature columns (named, or every column without a role and not
+/// dropped) and those of them one-hot encoded.
+fn feature_columns(raw: &RawTable, opts: &PrepareOptions, roles: &Roles) -> Result<(Vec<usize>, Vec<usize>)> {
     let mut dropped = Vec::new();
     for n in &opts.drop_columns {
-        dropped.push(find("`drop_columns`", n)?);
+        dropped.push(raw.column_for("`drop_columns`", n)?);
     }
     let feature_idx: Vec<usize> = match &opts.features {
         Some(names) => {
             let mut idx = Vec::new();
             for n in names {
-                let i = find("`features`", n)?;
-                if let Some(role) = role_of(i) {
+                let i = raw.column_for("`features`", n)?;
+                if let Some(role) = roles.of(i) {
                     return Err(Error::Options(format!(
                         "`features` '{n}' is the {role}; it cannot also be a feature"
                     )));
@@ -383,22 +452,26 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
             }
             idx
         }
-        None => (0..raw.headers.len()).filter(|&i| role_of(i).is_none() && !dropped.contains(&i)).collect(),
+        None => (0..raw.headers.len()).filter(|&i| roles.of(i).is_none() && !dropped.contains(&i)).collect(),
     };
     let mut categorical = Vec::new();
     for n in &opts.categorical {
-        let i = find("`categorical`", n)?;
+        let i = raw.column_for("`categorical`", n)?;
         if !feature_idx.contains(&i) {
             return Err(Error::Options(format!(
                 "`categorical` '{n}' is not a feature column (it is the {}); only feature \
                  columns can be one-hot encoded",
-                role_of(i).unwrap_or("dropped or not in `features`")
+                roles.of(i).unwrap_or("dropped or not in `features`")
             )));
         }
         categorical.push(i);
     }
+    Ok((feature_idx, categorical))
+}
 
-    let columns: Vec<ColumnEncoding> = feature_idx
+/// Each feature column as a number, or one-hot over its categories.
+fn column_encodings(raw: &RawTable, feature_idx: &[usize], categorical: &[usize]) -> Vec<ColumnEncoding> {
+    feature_idx
         .iter()
         .map(|&i| {
             let name = raw.headers[i].clone();
@@ -414,42 +487,7 @@ pub(super) fn fit_encoding(raw: &RawTable, opts: &PrepareOptions) -> Result<(Enc
                 ColumnEncoding::Numeric { name }
             }
         })
-        .collect();
-    if columns.iter().map(ColumnEncoding::width).sum::<usize>() == 0 {
-        return Err(Error::Dataset(format!(
-            "{src} has no feature columns left after taking out the target, id, group and \
-             dropped columns (columns are: {}); keep at least one column as a feature",
-            raw.column_list()
-        )));
-    }
-
-    let (task, target_enc) = match target {
-        Some(t) => fit_target(raw, t, opts.task)?,
-        None => (Task::Reconstruct, None),
-    };
-    let target_enc = match target_enc {
-        Some(TargetEncoding::Value { name, .. }) if !more_targets.is_empty() => {
-            Some(TargetEncoding::Value { name, more: opts.more_targets.clone() })
-        }
-        _ if !more_targets.is_empty() => {
-            return Err(Error::Options(format!(
-                "several target columns ({}, {}) need `task` regress: only numbers can be predicted \
-                 side by side",
-                opts.target.as_deref().unwrap_or(""),
-                opts.more_targets.join(", ")
-            )))
-        }
-        enc => enc,
-    };
-    let encoding = Encoding {
-        columns,
-        target: target_enc,
-        id_column: id.map(|i| raw.headers[i].clone()),
-        group_column: group.map(|i| raw.headers[i].clone()),
-        task,
-    };
-    let layout = Layout { columns: feature_idx, target, more_targets, id, group };
-    Ok((encoding, layout))
+        .collect()
 }
 
 /// Chooses the task (if not given) and fits the target encoding of column `t`.

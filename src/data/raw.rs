@@ -38,6 +38,18 @@ impl RawTable {
         self.headers.iter().position(|h| h == name)
     }
 
+    /// The column called `name`, or an error naming the option `what`
+    /// that asked for it and listing the columns there are.
+    pub fn column_for(&self, what: &str, name: &str) -> Result<usize> {
+        self.column(name).ok_or_else(|| {
+            Error::Options(format!(
+                "{what} '{name}' is not a column of {}; columns are: {}",
+                self.source,
+                self.column_list()
+            ))
+        })
+    }
+
     /// The column names joined with ", ", for messages.
     pub fn column_list(&self) -> String {
         self.headers.join(", ")

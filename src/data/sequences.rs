@@ -73,92 +73,12 @@ impl Sequences {
 
 /// Groups the rows of `raw` into sequences (see the module documentation).
 pub fn sequence_table(raw: &RawTable, opts: &SequenceOptions) -> Result<Sequences> {
-    let find = |flag: &str, name: &str| {
-        raw.column(name).ok_or_else(|| {
-            Error::Options(format!(
-                "{flag} '{name}' is not a column of {}; columns are: {}",
-                raw.source,
-                raw.column_list()
-            ))
-        })
-    };
-    let id = find("`sequence_id`", &opts.id)?;
-    let order = opts.order_by.as_deref().map(|n| find("`order_by`", n)).transpose()?;
+    let id = raw.column_for("`sequence_id`", &opts.id)?;
+    let order = opts.order_by.as_deref().map(|n| raw.column_for("`order_by`", n)).transpose()?;
     // the target may be absent from a file to predict on
     let target = opts.target.as_deref().and_then(|t| raw.column(t));
-    let roles = [Some(id), order, target];
-    let features: Vec<String> = if opts.features.is_empty() {
-        raw.headers
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !roles.contains(&Some(*i)) && matches!(raw.columns[*i], RawColumn::Numeric(_)))
-            .map(|(_, h)| h.clone())
-            .collect()
-    } else {
-        opts.features.clone()
-    };
-    let mut values: Vec<&[f32]> = Vec::with_capacity(features.len());
-    for name in &features {
-        let i = find("feature", name)?;
-        if roles.contains(&Some(i)) {
-            return Err(Error::Options(format!(
-                "'{name}' is the sequence id, order or target; it cannot be a feature"
-            )));
-        }
-        match &raw.columns[i] {
-            RawColumn::Numeric(c) => values.push(c.values()),
-            RawColumn::Text(_) => {
-                return Err(Error::Dataset(format!(
-                    "{}: feature column '{name}' has text cells; sequence features must be numeric",
-                    raw.source
-                )))
-            }
-        }
-    }
-    if features.is_empty() {
-        return Err(Error::Dataset(format!(
-            "{}: no numeric feature column besides the id, order and target",
-            raw.source
-        )));
-    }
-
-    // rows of each sequence, sequences in order of first appearance
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for row in 0..raw.rows() {
-        let key = raw.cell_text(row, id).into_owned();
-        let next = groups.len();
-        let g = *index.entry(key).or_insert(next);
-        if g == next {
-            groups.push(Vec::new());
-        }
-        groups[g].push(row);
-    }
-    if groups.is_empty() {
-        return Err(Error::Dataset(format!("{}: no rows to group into sequences", raw.source)));
-    }
-    if let Some(o) = order {
-        let key = order_keys(raw, o)?;
-        for g in &mut groups {
-            g.sort_by(|&a, &b| key[a].total_cmp(&key[b]));
-            if let Some(w) = g.windows(2).find(|w| key[w[0]] == key[w[1]]) {
-                return Err(data_err(
-                    &raw.source,
-                    raw.lines[w[1]],
-                    o + 1,
-                    format!(
-                        "sequence '{}' has two rows with {} = {} (lines {} and {}); the order must be \
-                         unique within a sequence",
-                        raw.cell_text(w[0], id),
-                        raw.headers[o],
-                        raw.cell_text(w[0], o),
-                        raw.lines[w[0]],
-                        raw.lines[w[1]]
-                    ),
-                ));
-            }
-        }
-    }
+    let (features, values) = sequence_features(raw, opts, [Some(id), order, target])?;
+    let groups = group_rows(raw, id, order)?;
     let longest = groups.iter().map(Vec::len).max().unwrap_or(1);
     let steps = opts.steps.unwrap_or(longest);
     if steps == 0 {
@@ -212,6 +132,93 @@ pub fn sequence_table(raw: &RawTable, opts: &SequenceOptions) -> Result<Sequence
     let table =
         RawTable { source: format!("{} (sequences by {})", raw.source, opts.id), headers, columns, lines };
     Ok(Sequences { table, steps, features, lengths, cut })
+}
+
+/// The feature columns (named, or every numeric column without a role)
+/// and their values; `roles`: the id, order and target columns.
+fn sequence_features<'r>(
+    raw: &'r RawTable,
+    opts: &SequenceOptions,
+    roles: [Option<usize>; 3],
+) -> Result<(Vec<String>, Vec<&'r [f32]>)> {
+    let features: Vec<String> = if opts.features.is_empty() {
+        raw.headers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !roles.contains(&Some(*i)) && matches!(raw.columns[*i], RawColumn::Numeric(_)))
+            .map(|(_, h)| h.clone())
+            .collect()
+    } else {
+        opts.features.clone()
+    };
+    let mut values: Vec<&[f32]> = Vec::with_capacity(features.len());
+    for name in &features {
+        let i = raw.column_for("feature", name)?;
+        if roles.contains(&Some(i)) {
+            return Err(Error::Options(format!(
+                "'{name}' is the sequence id, order or target; it cannot be a feature"
+            )));
+        }
+        match &raw.columns[i] {
+            RawColumn::Numeric(c) => values.push(c.values()),
+            RawColumn::Text(_) => {
+                return Err(Error::Dataset(format!(
+                    "{}: feature column '{name}' has text cells; sequence features must be numeric",
+                    raw.source
+                )))
+            }
+        }
+    }
+    if features.is_empty() {
+        return Err(Error::Dataset(format!(
+            "{}: no numeric feature column besides the id, order and target",
+            raw.source
+        )));
+    }
+    Ok((features, values))
+}
+
+/// The rows of each sequence (sequences in order of first appearance),
+/// sorted by the order column when there is one.
+fn group_rows(raw: &RawTable, id: usize, order: Option<usize>) -> Result<Vec<Vec<usize>>> {
+    // rows of each sequence, sequences in order of first appearance
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for row in 0..raw.rows() {
+        let key = raw.cell_text(row, id).into_owned();
+        let next = groups.len();
+        let g = *index.entry(key).or_insert(next);
+        if g == next {
+            groups.push(Vec::new());
+        }
+        groups[g].push(row);
+    }
+    if groups.is_empty() {
+        return Err(Error::Dataset(format!("{}: no rows to group into sequences", raw.source)));
+    }
+    if let Some(o) = order {
+        let key = order_keys(raw, o)?;
+        for g in &mut groups {
+            g.sort_by(|&a, &b| key[a].total_cmp(&key[b]));
+            if let Some(w) = g.windows(2).find(|w| key[w[0]] == key[w[1]]) {
+                return Err(data_err(
+                    &raw.source,
+                    raw.lines[w[1]],
+                    o + 1,
+                    format!(
+                        "sequence '{}' has two rows with {} = {} (lines {} and {}); the order must be \
+                         unique within a sequence",
+                        raw.cell_text(w[0], id),
+                        raw.headers[o],
+                        raw.cell_text(w[0], o),
+                        raw.lines[w[0]],
+                        raw.lines[w[1]]
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(groups)
 }
 
 /// A sort key per row from the order column: its number, or for text that

@@ -99,62 +99,10 @@ fn cut(
     if w == 0 || s == 0 {
         return Err(Error::Options("`window` and `stride` must be at least 1".into()));
     }
-    let numeric = |name: &str| -> Result<&[f32]> {
-        let i = raw.column(name).ok_or_else(|| {
-            Error::Options(format!("{}: no column '{name}'; columns are: {}", raw.source, raw.column_list()))
-        })?;
-        match &raw.columns[i] {
-            RawColumn::Numeric(c) => Ok(c.values()),
-            RawColumn::Text(_) => Err(Error::Dataset(format!(
-                "{}: signal column '{name}' has text cells; a signal column must be numeric",
-                raw.source
-            ))),
-        }
-    };
-    // a text target is the windows' class; a numeric one is forecast
-    let label = opts
-        .target
-        .as_deref()
-        .filter(|t| raw.column(t).is_some_and(|i| matches!(raw.columns[i], RawColumn::Text(_))));
-    let signals: Vec<String> = if opts.signals.is_empty() {
-        raw.headers
-            .iter()
-            .zip(&raw.columns)
-            .filter(|(h, c)| matches!(c, RawColumn::Numeric(_)) && Some(h.as_str()) != label)
-            .map(|(h, _)| h.clone())
-            .collect()
-    } else {
-        opts.signals.clone()
-    };
-    if signals.is_empty() {
-        return Err(Error::Dataset(format!("{}: no numeric signal column to window", raw.source)));
-    }
-    let values: Vec<&[f32]> = signals.iter().map(|n| numeric(n)).collect::<Result<_>>()?;
+    let (label, signals, values) = signals_of(raw, opts)?;
+    let label = label.as_deref();
     let n = raw.rows();
-    for (name, v) in signals.iter().zip(&values) {
-        if let Some(r) = v.iter().position(|x| !x.is_finite()) {
-            return Err(Error::Dataset(format!(
-                "{}:{}: column '{name}' has a missing or non-finite value; a signal must be complete \
-                 (clean or interpolate it first)",
-                raw.source,
-                raw.lines.get(r).copied().unwrap_or(0)
-            )));
-        }
-    }
-    // the forecast column (a signal) or the label column
-    let forecast = match (&opts.target, label) {
-        (_, Some(_)) => None,
-        (Some(t), None) => Some(signals.iter().position(|s| s == t).ok_or_else(|| {
-            Error::Options(format!("`target` '{t}' is not one of the signal columns {signals:?}"))
-        })?),
-        (None, None) if signals.len() == 1 => Some(0),
-        (None, None) => {
-            return Err(Error::Options(format!(
-                "{} signal columns {signals:?}: say which one to forecast with `target`",
-                signals.len()
-            )))
-        }
-    };
+    let forecast = forecast_of(opts, label, &signals)?;
     let h = if forecast.is_some() { opts.horizon.max(1) } else { 0 };
     let span = w + h; // samples a window and its target cover
     let need = if open_end { w } else { span };
@@ -217,18 +165,7 @@ fn cut(
             raw.source
         )));
     }
-    let mut headers = Vec::with_capacity(w * f + h.max(1));
-    for t in 0..w {
-        for name in &signals {
-            headers.push(format!("{name}_t{t}"));
-        }
-    }
-    let targets: Vec<String> = match (forecast, label) {
-        (Some(c), _) if h == 1 => vec![format!("{}_next", signals[c])],
-        (Some(c), _) => (1..=h).map(|j| format!("{}_next{j}", signals[c])).collect(),
-        (None, Some(l)) => vec![l.to_string()],
-        _ => unreachable!("a window target is a forecast or a label"),
-    };
+    let (mut headers, targets) = window_headers(&signals, w, forecast, label, h);
     headers.extend(targets.iter().cloned());
     let mut columns: Vec<RawColumn> =
         cols.into_iter().map(|v| RawColumn::Numeric(NumericCells::from_values(v))).collect();
@@ -250,6 +187,98 @@ fn cut(
         periods,
         naive_test_mse: (naive.1 > 0).then(|| naive.0 / naive.1 as f64),
     })
+}
+
+/// The label column (a text target), the signal columns and their values,
+/// each checked to be numeric and complete.
+#[allow(clippy::type_complexity)]
+fn signals_of<'r>(
+    raw: &'r RawTable,
+    opts: &WindowOptions,
+) -> Result<(Option<String>, Vec<String>, Vec<&'r [f32]>)> {
+    let numeric = |name: &str| -> Result<&[f32]> {
+        let i = raw.column(name).ok_or_else(|| {
+            Error::Options(format!("{}: no column '{name}'; columns are: {}", raw.source, raw.column_list()))
+        })?;
+        match &raw.columns[i] {
+            RawColumn::Numeric(c) => Ok(c.values()),
+            RawColumn::Text(_) => Err(Error::Dataset(format!(
+                "{}: signal column '{name}' has text cells; a signal column must be numeric",
+                raw.source
+            ))),
+        }
+    };
+    // a text target is the windows' class; a numeric one is forecast
+    let label = opts
+        .target
+        .clone()
+        .filter(|t| raw.column(t).is_some_and(|i| matches!(raw.columns[i], RawColumn::Text(_))));
+    let signals: Vec<String> = if opts.signals.is_empty() {
+        raw.headers
+            .iter()
+            .zip(&raw.columns)
+            .filter(|(h, c)| matches!(c, RawColumn::Numeric(_)) && Some(h.as_str()) != label.as_deref())
+            .map(|(h, _)| h.clone())
+            .collect()
+    } else {
+        opts.signals.clone()
+    };
+    if signals.is_empty() {
+        return Err(Error::Dataset(format!("{}: no numeric signal column to window", raw.source)));
+    }
+    let values: Vec<&[f32]> = signals.iter().map(|n| numeric(n)).collect::<Result<_>>()?;
+    for (name, v) in signals.iter().zip(&values) {
+        if let Some(r) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::Dataset(format!(
+                "{}:{}: column '{name}' has a missing or non-finite value; a signal must be complete \
+                 (clean or interpolate it first)",
+                raw.source,
+                raw.lines.get(r).copied().unwrap_or(0)
+            )));
+        }
+    }
+    Ok((label, signals, values))
+}
+
+/// The signal a window forecasts (its index), or `None` when a label column is the target.
+fn forecast_of(opts: &WindowOptions, label: Option<&str>, signals: &[String]) -> Result<Option<usize>> {
+    // the forecast column (a signal) or the label column
+    Ok(match (&opts.target, label) {
+        (_, Some(_)) => None,
+        (Some(t), None) => Some(signals.iter().position(|s| s == t).ok_or_else(|| {
+            Error::Options(format!("`target` '{t}' is not one of the signal columns {signals:?}"))
+        })?),
+        (None, None) if signals.len() == 1 => Some(0),
+        (None, None) => {
+            return Err(Error::Options(format!(
+                "{} signal columns {signals:?}: say which one to forecast with `target`",
+                signals.len()
+            )))
+        }
+    })
+}
+
+/// The window table's headers (each signal at each step) and target columns.
+fn window_headers(
+    signals: &[String],
+    w: usize,
+    forecast: Option<usize>,
+    label: Option<&str>,
+    h: usize,
+) -> (Vec<String>, Vec<String>) {
+    let mut headers = Vec::with_capacity(w * signals.len() + h.max(1));
+    for t in 0..w {
+        for name in signals {
+            headers.push(format!("{name}_t{t}"));
+        }
+    }
+    let targets: Vec<String> = match (forecast, label) {
+        (Some(c), _) if h == 1 => vec![format!("{}_next", signals[c])],
+        (Some(c), _) => (1..=h).map(|j| format!("{}_next{j}", signals[c])).collect(),
+        (None, Some(l)) => vec![l.to_string()],
+        _ => unreachable!("a window target is a forecast or a label"),
+    };
+    (headers, targets)
 }
 
 #[cfg(test)]

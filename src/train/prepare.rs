@@ -5,8 +5,8 @@
 
 use crate::data::{
     encode_apply, encode_fit_owned, release_freed_memory, rows_after_missing_policy, sequence_table,
-    split_rows, window_table, Dataset, Preprocessor, RawColumn, RawTable, SequenceOptions, Split, Task,
-    STEP_MASK,
+    split_rows, window_table, Dataset, PrepareOptions, Preprocessor, RawColumn, RawTable, SequenceOptions,
+    Split, Task, STEP_MASK,
 };
 use crate::error::{Error, Result};
 use crate::model::{head_for, load_raw, DataSource, TargetScale, TrainConfig};
@@ -110,58 +110,8 @@ pub fn prepare_table(
     cfg: &TrainConfig,
 ) -> Result<Prepared> {
     let mut opts = source.prepare.clone();
-    // sequence models: one row per window, split by time
-    let (raw, time_split, windows, sequences) = match (&source.window, &source.sequences) {
-        (Some(_), Some(_)) => {
-            return Err(Error::Options(
-                "`window` and `sequence_id` do not go together: windows cut one long signal, \
-                 sequences group rows by their id"
-                    .into(),
-            ))
-        }
-        (None, Some(sq)) => {
-            let mut sq = sq.clone();
-            if sq.target.is_none() {
-                sq.target = opts.target.clone().or(default_target.map(str::to_string));
-            }
-            if sq.features.is_empty() {
-                sq.features = opts.features.take().unwrap_or_default();
-            }
-            let seqs = sequence_table(&raw, &sq)?;
-            opts.target = sq.target.clone();
-            opts.id_column = Some(sq.id.clone());
-            opts.features = None;
-            let split = format!(
-                "{}; split by sequence id: each sequence lies wholly in train, validation or test",
-                seqs.describe()
-            );
-            let resolved = SequenceOptions { steps: Some(seqs.steps), features: seqs.features.clone(), ..sq };
-            (seqs.table, None, Some(WindowReport { split, naive_test_mse: None }), Some(resolved))
-        }
-        (Some(w), None) => {
-            if source.test_data.is_some() {
-                return Err(Error::Options(
-                    "`test_data` with `window` is not supported: the test period is the end of the record \
-                     (`test_frac`)"
-                        .into(),
-                ));
-            }
-            let mut w = w.clone();
-            if w.signals.is_empty() {
-                w.signals = opts.features.take().unwrap_or_default();
-            }
-            let win = window_table(&raw, &w, cfg.val_frac, cfg.test_frac)?;
-            opts.target = win.targets.first().cloned();
-            opts.more_targets = win.targets[1..].to_vec();
-            // a forecast is a number, even of a signal with few distinct values
-            if win.forecast && opts.task.is_none() {
-                opts.task = Some(Task::Regress);
-            }
-            let report = WindowReport { split: win.describe(), naive_test_mse: win.naive_test_mse };
-            (win.table, Some(win.split), Some(report), None)
-        }
-        (None, None) => (raw, None, None, None),
-    };
+    let (raw, time_split, windows, sequences) =
+        rows_of_sequences(raw, default_target, source, cfg, &mut opts)?;
     // a built-in's label column is never a feature; an autoencoder keeps it for evaluation
     if opts.target.is_none() {
         opts.target = default_target.map(str::to_string);
@@ -226,7 +176,78 @@ pub fn prepare_table(
     let mut features = std::mem::take(&mut ds.features);
     preprocessor.apply(&mut features);
     let head = head_for(&ds.encoding)?;
-    let (train_targets, target_scale) = match ds.encoding.task {
+    let (train_targets, target_scale) = train_targets(&ds, &split);
+    // the split's and the fit's temporaries are freed: return their pages before the upload
+    release_freed_memory();
+    Ok(Prepared { ds, split, preprocessor, target_scale, features, train_targets, head, windows, sequences })
+}
+
+/// The rows a sequence model trains on: one per window of a signal (split
+/// by time) or per sequence of rows sharing an id (split by id); other
+/// tables as they are. Sets the target and feature options the rows imply.
+#[allow(clippy::type_complexity)]
+fn rows_of_sequences(
+    raw: RawTable,
+    default_target: Option<&str>,
+    source: &DataSource,
+    cfg: &TrainConfig,
+    opts: &mut PrepareOptions,
+) -> Result<(RawTable, Option<Split>, Option<WindowReport>, Option<SequenceOptions>)> {
+    match (&source.window, &source.sequences) {
+        (Some(_), Some(_)) => Err(Error::Options(
+            "`window` and `sequence_id` do not go together: windows cut one long signal, \
+             sequences group rows by their id"
+                .into(),
+        )),
+        (None, Some(sq)) => {
+            let mut sq = sq.clone();
+            if sq.target.is_none() {
+                sq.target = opts.target.clone().or(default_target.map(str::to_string));
+            }
+            if sq.features.is_empty() {
+                sq.features = opts.features.take().unwrap_or_default();
+            }
+            let seqs = sequence_table(&raw, &sq)?;
+            opts.target = sq.target.clone();
+            opts.id_column = Some(sq.id.clone());
+            opts.features = None;
+            let split = format!(
+                "{}; split by sequence id: each sequence lies wholly in train, validation or test",
+                seqs.describe()
+            );
+            let resolved = SequenceOptions { steps: Some(seqs.steps), features: seqs.features.clone(), ..sq };
+            Ok((seqs.table, None, Some(WindowReport { split, naive_test_mse: None }), Some(resolved)))
+        }
+        (Some(w), None) => {
+            if source.test_data.is_some() {
+                return Err(Error::Options(
+                    "`test_data` with `window` is not supported: the test period is the end of the record \
+                     (`test_frac`)"
+                        .into(),
+                ));
+            }
+            let mut w = w.clone();
+            if w.signals.is_empty() {
+                w.signals = opts.features.take().unwrap_or_default();
+            }
+            let win = window_table(&raw, &w, cfg.val_frac, cfg.test_frac)?;
+            opts.target = win.targets.first().cloned();
+            opts.more_targets = win.targets[1..].to_vec();
+            // a forecast is a number, even of a signal with few distinct values
+            if win.forecast && opts.task.is_none() {
+                opts.task = Some(Task::Regress);
+            }
+            let report = WindowReport { split: win.describe(), naive_test_mse: win.naive_test_mse };
+            Ok((win.table, Some(win.split), Some(report), None))
+        }
+        (None, None) => Ok((raw, None, None, None)),
+    }
+}
+
+/// What the loss reads per row (class index, standardized value, or 0 for
+/// reconstruction) and the regression targets' scale (training rows).
+fn train_targets(ds: &Dataset, split: &Split) -> (Vec<f32>, Option<TargetScale>) {
+    match ds.encoding.task {
         Task::Classify => (ds.targets.clone(), None),
         Task::Regress => {
             // one scale for every target column (the steps of a forecast share their units)
@@ -238,8 +259,5 @@ pub fn prepare_table(
             (ds.targets.iter().map(|t| (t - scale.mean) / scale.std).collect(), Some(scale))
         }
         Task::Reconstruct => (vec![0.0; ds.rows()], None),
-    };
-    // the split's and the fit's temporaries are freed: return their pages before the upload
-    release_freed_memory();
-    Ok(Prepared { ds, split, preprocessor, target_scale, features, train_targets, head, windows, sequences })
+    }
 }
