@@ -168,9 +168,9 @@ fn mac_cols(
 // K = batch x steps): each invocation owns 4 columns and every row, and
 // per k loads the M values of A and its 4 columns of B as one vec4 (on
 // lavapipe 1 + M per-lane loops, where the 4x4 blocks of matmul.wgsl make
-// 8 for a mostly clamped block). TN_ROWS = M. Workgroups of 8: with
-// lavapipe's threads the LSTM's x^T . dz (32 invocations) ran in 1.05-1.15
-// ms as 4 workgroups and 1.5-2.1 ms as one.
+// 8 for a mostly clamped block). TN_ROWS = M. Workgroups of 8, so that
+// lavapipe's threads share even a small matmul such as the LSTM's x^T . dz
+// (docs/PERF.md).
 override TN_ROWS: u32 = 4u;
 
 @compute @workgroup_size(8, 1, 1)

@@ -3,11 +3,11 @@
 // subgroups of at least 8 (kernels::specialize). On lavapipe a storage
 // load inside a loop becomes per-lane scalar code, while a texel fetch is
 // one vector gather: packing the operands into textures first
-// (matmul_pack.wgsl, two extra dispatches) makes large matmuls ~3x faster.
-// The packed textures are read as read-only storage textures: lavapipe's
-// sampled-texture fetch works out a mip level per lane in a function call
-// per fetch, its storage-image load does not (the 1024^3 matmul went from
-// about 15 to 20 GFLOPS, 2048^3 from 16 to 25).
+// (matmul_pack.wgsl, two extra dispatches) makes large matmuls several
+// times faster (figures: docs/PERF.md). The packed textures are read as
+// read-only storage textures: lavapipe's sampled-texture fetch works out a
+// mip level per lane in a function call per fetch, its storage-image load
+// does not.
 //
 // op(A) is packed as [M, ceil(K/4)] texels and op(B)^T as [N, ceil(K/4)],
 // each texel four consecutive k, so the three forms share one loop. A
@@ -22,24 +22,25 @@
 
 const TEX_WG: u32 = 64u;
 
-// acc[j] += the dot products of rows r0..r3 with column j's texel (from lane j).
+// acc + rows r0..r3 times the texel c, one k at a time in k's order: the
+// portable matmuls' order, so every variant gives the same bits.
+fn madd4(acc: vec4<f32>, r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>, c: vec4<f32>) -> vec4<f32> {
+    var s = acc + vec4<f32>(r0.x, r1.x, r2.x, r3.x) * c.x;
+    s = s + vec4<f32>(r0.y, r1.y, r2.y, r3.y) * c.y;
+    s = s + vec4<f32>(r0.z, r1.z, r2.z, r3.z) * c.z;
+    return s + vec4<f32>(r0.w, r1.w, r2.w, r3.w) * c.w;
+}
+
+// acc[j] += rows r0..r3 times column j's texel (from lane j).
 fn dot8(acc: ptr<function, array<vec4<f32>, 8>>, r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>, col: vec4<f32>) {
-    var c = subgroupBroadcast(col, 0u);
-    (*acc)[0] = (*acc)[0] + vec4<f32>(dot(r0, c), dot(r1, c), dot(r2, c), dot(r3, c));
-    c = subgroupBroadcast(col, 1u);
-    (*acc)[1] = (*acc)[1] + vec4<f32>(dot(r0, c), dot(r1, c), dot(r2, c), dot(r3, c));
-    c = subgroupBroadcast(col, 2u);
-    (*acc)[2] = (*acc)[2] + vec4<f32>(dot(r0, c), dot(r1, c), dot(r2, c), dot(r3, c));
-    c = subgroupBroadcast(col, 3u);
-    (*acc)[3] = (*acc)[3] + vec4<f32>(dot(r0, c), dot(r1, c), dot(r2, c), dot(r3, c));
-    c = subgroupBroadcast(col, 4u);
-    (*acc)[4] = (*acc)[4] + vec4<f32>(dot(r0, c), dot(r1, c), dot(r2, c), dot(r3, c));
-    c = subgroupBroadcast(col, 5u);
-    (*acc)[5] = (*acc)[5] + vec4<f32>(dot(r0, c), dot(r1, c), dot(r2, c), dot(r3, c));
-    c = subgroupBroadcast(col, 6u);
-    (*acc)[6] = (*acc)[6] + vec4<f32>(dot(r0, c), dot(r1, c), dot(r2, c), dot(r3, c));
-    c = subgroupBroadcast(col, 7u);
-    (*acc)[7] = (*acc)[7] + vec4<f32>(dot(r0, c), dot(r1, c), dot(r2, c), dot(r3, c));
+    (*acc)[0] = madd4((*acc)[0], r0, r1, r2, r3, subgroupBroadcast(col, 0u));
+    (*acc)[1] = madd4((*acc)[1], r0, r1, r2, r3, subgroupBroadcast(col, 1u));
+    (*acc)[2] = madd4((*acc)[2], r0, r1, r2, r3, subgroupBroadcast(col, 2u));
+    (*acc)[3] = madd4((*acc)[3], r0, r1, r2, r3, subgroupBroadcast(col, 3u));
+    (*acc)[4] = madd4((*acc)[4], r0, r1, r2, r3, subgroupBroadcast(col, 4u));
+    (*acc)[5] = madd4((*acc)[5], r0, r1, r2, r3, subgroupBroadcast(col, 5u));
+    (*acc)[6] = madd4((*acc)[6], r0, r1, r2, r3, subgroupBroadcast(col, 6u));
+    (*acc)[7] = madd4((*acc)[7], r0, r1, r2, r3, subgroupBroadcast(col, 7u));
 }
 
 // Rows m0..m0+3 of column n through the epilogue.
@@ -90,7 +91,11 @@ fn block_tex(wid: vec3<u32>, li: u32, lane: u32) {
         dot8(&acc0, r0, r1, r2, r3, b0);
         dot8(&acc1, r0, r1, r2, r3, b1);
         if (BIAS_GRAD) {
-            sums = sums + vec2<f32>(b0.x + b0.y + b0.z + b0.w, b1.x + b1.y + b1.z + b1.w);
+            // one k at a time, as the portable kernels sum the column
+            sums = sums + vec2<f32>(b0.x, b1.x);
+            sums = sums + vec2<f32>(b0.y, b1.y);
+            sums = sums + vec2<f32>(b0.z, b1.z);
+            sums = sums + vec2<f32>(b0.w, b1.w);
         }
     }
     put8(m0, n0, &acc0);

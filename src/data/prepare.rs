@@ -372,18 +372,14 @@ impl Roles {
                 )))
             }
         };
-        let more_targets: Vec<usize> = opts
-            .more_targets
-            .iter()
-            .map(|n| raw.column_for("a further target", n))
-            .collect::<Result<_>>()?;
+        let more_targets: Vec<usize> =
+            opts.more_targets.iter().map(|n| raw.column_for("a further target", n)).collect::<Result<_>>()?;
         if !more_targets.is_empty() && target.is_none() {
             return Err(Error::Options(
                 "further target columns need a first one: pass `target` COLUMN".into(),
             ));
         }
-        let group =
-            opts.group_column.as_deref().map(|n| raw.column_for("`group_column`", n)).transpose()?;
+        let group = opts.group_column.as_deref().map(|n| raw.column_for("`group_column`", n)).transpose()?;
         let explicit = |i: usize| opts.features.as_ref().is_some_and(|f| f.contains(&raw.headers[i]));
         let id = match &opts.id_column {
             Some(n) => Some(raw.column_for("`id_column`", n)?),

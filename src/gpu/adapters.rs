@@ -13,7 +13,7 @@ pub struct DeviceOptions {
     pub adapter: Option<String>,
     /// Run a software adapter's kernels (Mesa llvmpipe: lavapipe on Vulkan,
     /// llvmpipe on GL) on the thread that submits them instead of its thread
-    /// pool: a dispatch then costs about 1-2 µs instead of 25-90 µs, but
+    /// pool: a dispatch then costs a few µs instead of tens (docs/PERF.md), but
     /// each kernel runs on one core. Pays for models made of many small
     /// kernels. Sets Mesa's `LP_NUM_THREADS=0` while the adapter is opened,
     /// unless the user set `LP_NUM_THREADS` (which then wins); hardware

@@ -70,7 +70,7 @@ impl Padding {
     }
 }
 
-/// Which window op a [`Op::Pool`] is.
+/// Which window op a [`crate::graph::Op::Pool`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PoolKind {

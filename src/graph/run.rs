@@ -34,9 +34,8 @@ impl Predictions {
 }
 
 /// Training steps recorded into one command buffer and submitted together.
-/// A submit has a fixed cost (on lavapipe, MLP steps of about 1 ms took
-/// 1.3-2.0 ms each submitted alone and 1.0-1.1 ms eight to a submit:
-/// `probe_kernels mlp`); the steps and their order are the same either way.
+/// A submit has a fixed cost, paid once for eight steps (docs/PERF.md);
+/// the steps and their order are the same either way.
 /// At most 3 submits are in flight, so a wait covers one submit's steps.
 pub const STEPS_PER_SUBMIT: usize = 8;
 

@@ -215,9 +215,7 @@ fn pool<B>(
 
 /// 2x2 windows at stride 2 without padding over rows of a multiple of 4
 /// values: the max pool the `_v4` kernels run (the usual one after a
-/// convolution). On lavapipe the default CNN's two backward pools took
-/// 390-530 us per step with the scalar kernel and 230-420 with the vec4 one
-/// (3 alternating `probe_kernels cnn` runs; the forward ran no faster).
+/// convolution), whose vec4 backward is faster on lavapipe (docs/PERF.md).
 fn pool_v4(g: &WindowGeom) -> bool {
     (g.kh, g.kw, g.sh, g.sw, g.ph, g.pw) == (2, 2, 2, 2, 0, 0) && g.w.is_multiple_of(4)
 }

@@ -14,10 +14,32 @@ mod table;
 mod texture_matmul;
 pub mod variants;
 
-pub use calls::*;
-pub use calls_conv::*;
-pub use calls_rnn::*;
-pub use table::*;
+pub use calls::{
+    activation_backward, activation_forward, adam_step, adam_step_fused, add_into, bce_with_logits_loss,
+    dropout_backward, dropout_forward, gather_rows, grad_guard, grad_norm_partial, grid_1d, loss_workgroup,
+    matmul_nn, matmul_nt, matmul_tn, mse_loss, norm_partials, sgd_step, sgd_step_fused, softmax_backward,
+    softmax_cross_entropy_loss, softmax_forward, Act, Call, DropoutParams, Epilogue, FusedStepOperands,
+    GuardOperands, LossOperands, MatmulOperands, OptimUniform, GUARD_SINGLE_MAX, MATMUL_TILE, NORM_CHUNK,
+    OPTIM_ITEMS, WG_1D,
+};
+pub use calls_conv::{
+    avgpool_backward, avgpool_forward, batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train,
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, maxpool_backward, maxpool_forward,
+    upsample_backward, upsample_forward, ConvOperands, NormBackward, NormForward, NormGeom, WindowGeom,
+};
+pub use calls_rnn::{
+    elman_backward, elman_backward_steps, elman_forward, elman_forward_steps, gru_backward,
+    gru_backward_steps, gru_forward, gru_forward_steps, lstm_backward, lstm_backward_steps,
+    lstm_backward_with_grads, lstm_forward, lstm_forward_from_input, lstm_forward_steps, lstm_grads_partials,
+    lstm_lanes_rows_per_group, rnn_grads_chunks, rnn_grads_fit, rnn_weight_grads, LstmOperands,
+    RecurrenceOperands, RnnGeom, RnnGradOperands, LSTM_LANES_MIN_GROUPS, RNN_GRADS_CHUNK,
+    RNN_LANES_STORAGE_BUFFERS, RNN_MAX_FUSED_INPUTS, RNN_MAX_HIDDEN,
+};
+pub use table::{
+    Family, KernelId, COMMON_WGSL, CONV_COMMON_WGSL, CONV_SG_COMMON_WGSL, MATMUL_COMMON_WGSL,
+    MATMUL_OPERANDS_WGSL, RNN_COMMON_WGSL, RNN_LANES_COMMON_WGSL, RNN_PERSISTENT_WGSL, SUBGROUP_COMMON_WGSL,
+    WINDOW_COMMON_WGSL,
+};
 pub use variants::{specialize, TextureMatmul, TiledMatmul, Variants};
 
 use crate::error::{Error, Result};

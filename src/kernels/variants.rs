@@ -98,12 +98,12 @@ pub struct TextureMatmul {
 }
 
 impl TextureMatmul {
-    /// M·N·K from which the texture matmul is chosen on lavapipe
-    /// (`medgpu bench --suite matmul`: at 128^3 = 2^21 it ran slower than
-    /// the subgroup matmul, 3.7-4.0 against 4.7 GFLOPS; at 256^3 faster).
+    /// M·N·K from which the texture matmul is chosen on lavapipe: below
+    /// it the subgroup matmul was faster (`medgpu bench --suite matmul`,
+    /// docs/PERF.md).
     pub const MIN_MACS: u64 = 1 << 23;
-    /// Blocks from which it is chosen: `matmul_tn 32x128x4096 (lstm weight
-    /// grad)` (64 blocks) ran no faster than the subgroup matmul.
+    /// Blocks from which it is chosen: fewer leave the adapter's threads
+    /// idle (the LSTM's weight gradient, 64 blocks, gained nothing).
     pub const MIN_BLOCKS: u64 = 256;
 }
 
@@ -319,9 +319,8 @@ fn conv_sg<B: Clone>(mut call: Call<B>, kernel: KernelId) -> Call<B> {
     // 1 across, whole vec4 rows in and out, and every tap's columns within
     // a vec4 either side of the pixels; the input gradient four input
     // pixels at a time for 3x3 kernels at stride 1 over input channels a
-    // multiple of 4, its weights as vec4 (a version with scalar weight
-    // loads ran no faster than the scalar kernel: probe cnn, 8 alternating
-    // runs, medians 0.93 and 0.96 ms)
+    // multiple of 4, its weights as vec4 (with scalar weight loads it gained
+    // nothing over the scalar kernel: docs/PERF.md)
     if sg4 {
         // bindings 6-8: a, b and out again as vec4 views; each kernel
         // reads only views of whole vec4 rows (a: x, or dy for the input
