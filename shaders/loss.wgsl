@@ -86,6 +86,24 @@ fn bce_with_logits_loss(@builtin(local_invocation_index) t: u32) {
     finish(t, mine, count);
 }
 
+// The output being explained (attributions, not training): each valid row's
+// logit in the column its first target names; the gradient is 1 there and
+// 0 elsewhere, not divided by the count (every row is explained on its own).
+@compute @workgroup_size(WG, 1, 1)
+fn output_score(@builtin(local_invocation_index) t: u32) {
+    let count = valid_count();
+    var mine = 0.0;
+    for (var r = t; r < dims.rows; r = r + WG) {
+        let base = r * dims.cols;
+        let k = min(u32(targets[batch[1u + r] * dims.tcols]), dims.cols - 1u);
+        for (var j = 0u; j < dims.cols; j = j + 1u) {
+            grad[base + j] = select(0.0, 1.0, r < count && j == k);
+        }
+        if (r < count) { mine = mine + logits[base + k]; }
+    }
+    finish(t, mine, count);
+}
+
 // Softmax cross-entropy with an integer class id in the first target column.
 @compute @workgroup_size(WG, 1, 1)
 fn softmax_cross_entropy_loss(@builtin(local_invocation_index) t: u32) {

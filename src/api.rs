@@ -21,6 +21,7 @@ use crate::data::{encode_apply, Dataset, RawTable, Task};
 use crate::error::{Error, Result};
 use crate::gpu::{DeviceOptions, Gpu};
 use crate::graph::Act;
+use crate::model::explain::{Explanation, Method, Target};
 use crate::model::{
     load_raw, metrics_for, run_model, windows_for, DataSource, Metrics, ModelFile, Predictions, TrainConfig,
     TrainedModel,
@@ -348,6 +349,11 @@ impl Model {
         &self.saved.file
     }
 
+    /// The weights by parameter name (`dense1.weight` [in, out], ...).
+    pub fn weights(&self) -> &std::collections::BTreeMap<String, crate::model::checkpoint::NamedTensor> {
+        &self.saved.weights
+    }
+
     /// Per-epoch figures of the training run (empty for a loaded model).
     pub fn history(&self) -> &[EpochLog] {
         &self.history
@@ -411,6 +417,47 @@ impl Model {
         let ds = encode_apply(&raw, &f.encoding, f.encoding.target.is_some())?;
         let inf = run_model(self.gpu.clone(), &self.saved, &ds)?;
         Ok(metrics_for(&f.encoding, f.target_scale, &inf.outputs, inf.cols, &ds.targets, &inf.inputs))
+    }
+
+    /// Explains rows given as model inputs (as [`Model::predict`] takes
+    /// them) with `method`, for the output `target` chooses.
+    ///
+    /// ```no_run
+    /// use medgpu::model::explain::{Baseline, Method, Rule, Target};
+    /// # fn main() -> medgpu::Result<()> {
+    /// # let device = medgpu::Device::open()?;
+    /// let model = medgpu::Model::load(&device, "runs/breast-cancer")?;
+    /// let ig = Method::IntegratedGradients { steps: 50, rule: Rule::GaussLegendre, baseline: Baseline::Zeros };
+    /// let e = model.explain(&vec![0.0; model.feature_names().len()], &ig, Target::Default)?;
+    /// println!("{:?} (completeness gap {:?})", e.row(0), e.delta);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn explain(&self, rows: &[f32], method: &Method, target: Target) -> Result<Explanation> {
+        crate::model::explain::explain(self.gpu.clone(), &self.saved, rows, target, method)
+    }
+
+    /// The model-randomization sanity check of an explanation
+    /// ([`crate::model::explain::sanity_check`]): the explanation of the
+    /// trained model and, layer by layer from the top, the rank
+    /// correlation with that of a model re-initialized down to that layer.
+    pub fn sanity_check(
+        &self,
+        rows: &[f32],
+        method: &Method,
+        target: Target,
+        seed: u64,
+    ) -> Result<(Explanation, Vec<crate::model::explain::SanityStep>)> {
+        crate::model::explain::sanity_check(self.gpu.clone(), &self.saved, rows, target, method, seed)
+    }
+
+    /// Explains every row of `data`, encoded with the saved encoding.
+    pub fn explain_data(&self, data: &Data, method: &Method, target: Target) -> Result<Explanation> {
+        let f = &self.saved.file;
+        let (raw, _) = data.read(f.model.input_shape)?;
+        let raw = windows_for(raw, &f.source, true)?;
+        let ds = encode_apply(&raw, &f.encoding, false)?;
+        self.explain(&ds.features, method, target)
     }
 
     fn predictions(&self, ds: &Dataset) -> Result<Predictions> {

@@ -224,6 +224,45 @@ pub fn regression_metrics(targets: &[f64], preds: &[f64]) -> RegressionMetrics {
 }
 
 /// `num / den`, or 0 when `den` is 0.
+/// Ranks from 1, ties given the mean of the ranks they span.
+pub fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..v.len()).collect();
+    idx.sort_by(|a, b| v[*a].total_cmp(&v[*b]));
+    let mut out = vec![0.0; v.len()];
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let mean = (i + j) as f64 / 2.0 + 1.0;
+        for k in &idx[i..=j] {
+            out[*k] = mean;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// Spearman's rank correlation: Pearson's correlation of the ranks (ties
+/// averaged); 0 when either side is constant.
+pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = ra.len().min(rb.len()) as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (ma, mb) = (ra.iter().sum::<f64>() / n, rb.iter().sum::<f64>() / n);
+    let cov: f64 = ra.iter().zip(&rb).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = ra.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = rb.iter().map(|y| (y - mb).powi(2)).sum();
+    if va == 0.0 || vb == 0.0 {
+        0.0
+    } else {
+        cov / (va * vb).sqrt()
+    }
+}
+
 fn ratio(num: f64, den: f64) -> f64 {
     if den == 0.0 {
         0.0
@@ -383,5 +422,18 @@ mod tests {
         close(regression_metrics(&[2.0, 2.0], &[1.0, 2.0]).r2, 0.0);
         let e = regression_metrics(&[], &[]);
         close(e.mse + e.mae, 0.0);
+    }
+
+    #[test]
+    fn spearman_matches_hand_worked_values() {
+        // ranks with a tie: 10, 20, 20, 30 -> 1, 2.5, 2.5, 4
+        assert_eq!(ranks(&[10.0, 20.0, 20.0, 30.0]), vec![1.0, 2.5, 2.5, 4.0]);
+        close(spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[2.0, 4.0, 6.0, 8.0, 10.0]), 1.0);
+        close(spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[5.0, 4.0, 3.0, 2.0, 1.0]), -1.0);
+        // d = (0, 1, -1, 0, 0): 1 - 6 * 2 / (5 * 24) = 0.9
+        close(spearman(&[1.0, 2.0, 3.0, 4.0, 5.0], &[1.0, 3.0, 2.0, 4.0, 5.0]), 0.9);
+        // with ties, Pearson on the ranks: x ranks 1..4, y = 1, 2.5, 2.5, 4 -> 0.9486833
+        close(spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 2.0, 3.0]), 0.9486832980505138);
+        assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), 0.0);
     }
 }

@@ -104,7 +104,7 @@ fn a_run_directory_whose_weights_do_not_match_model_json_is_refused() {
     let mut w = load_tensors(&run.join("weights.safetensors")).unwrap();
     w.insert("dense1.weight".into(), NamedTensor { shape: vec![30, 5], values: vec![0.0; 150] });
     save_tensors(&run.join("weights.safetensors"), &w, HashMap::new()).unwrap();
-    let e = medgpu::model::TrainedModel::load(&run).err().expect("mismatched weights must be refused");
+    let e = medgpu::model::TrainedModel::load(&run).expect_err("mismatched weights must be refused");
     assert!(matches!(e, Error::Checkpoint { .. }), "{e}");
     assert!(e.to_string().contains("[30, 5]") && e.to_string().contains("[30, 4]"), "{e}");
     // a damaged model.json is a checkpoint error too

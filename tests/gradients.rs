@@ -75,10 +75,12 @@ fn check_on(
     let base = forward(graph, &p, &rd, &batch, None);
     let want_loss = base.loss.unwrap();
     assert_eq!(count, rows.len() as f64, "{name}: rows counted");
+    // the explained output is summed over rows, a loss averaged
+    let per_row = graph.loss_op().is_some_and(|(_, k, _)| k == LossKind::OutputScore);
+    let got_loss = if per_row { loss_sum } else { loss_sum / count };
     assert!(
-        (loss_sum / count - want_loss).abs() < 1e-4 * (1.0 + want_loss.abs()),
-        "{name}: loss {} vs {want_loss}",
-        loss_sum / count
+        (got_loss - want_loss).abs() < 1e-4 * (1.0 + want_loss.abs()),
+        "{name}: loss {got_loss} vs {want_loss}"
     );
 
     let eps = 1e-6;
@@ -125,7 +127,9 @@ fn random_data(rows: usize, cols: usize, tcols: usize, kind: LossKind, seed: u64
         LossKind::BceWithLogits => {
             rand_vec(rows * tcols, seed + 1).iter().map(|v| (*v > 0.0) as u32 as f64).collect()
         }
-        LossKind::SoftmaxCrossEntropy => (0..rows).map(|r| (r * 5 % 3) as f64).collect(),
+        LossKind::SoftmaxCrossEntropy | LossKind::OutputScore => {
+            (0..rows).map(|r| (r * 5 % 3) as f64).collect()
+        }
     };
     Data { features, cols, targets, tcols }
 }
@@ -133,11 +137,13 @@ fn random_data(rows: usize, cols: usize, tcols: usize, kind: LossKind, seed: u64
 #[test]
 fn dense_layers_with_every_activation_and_loss_match_finite_differences() {
     let acts = [Act::None, Act::Relu, Act::LeakyRelu, Act::Sigmoid, Act::Tanh];
-    let losses = [LossKind::Mse, LossKind::BceWithLogits, LossKind::SoftmaxCrossEntropy];
+    let losses =
+        [LossKind::Mse, LossKind::BceWithLogits, LossKind::SoftmaxCrossEntropy, LossKind::OutputScore];
     for (ai, act) in acts.iter().enumerate() {
         for (li, loss) in losses.iter().enumerate() {
-            let outputs = if *loss == LossKind::SoftmaxCrossEntropy { 3 } else { 2 };
-            let tcols = if *loss == LossKind::SoftmaxCrossEntropy { 1 } else { outputs };
+            let by_class = matches!(loss, LossKind::SoftmaxCrossEntropy | LossKind::OutputScore);
+            let outputs = if by_class { 3 } else { 2 };
+            let tcols = if by_class { 1 } else { outputs };
             let data = random_data(20, 5, tcols, *loss, (ai * 3 + li) as u64);
             // batch of 6 with 5 valid rows: the padding row must not count
             let mut g = Graph::new(6);

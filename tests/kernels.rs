@@ -215,17 +215,21 @@ fn softmax_forward_and_backward_match_reference() {
 #[test]
 fn losses_match_reference_and_mask_padding_rows() {
     use medgpu::graph::LossKind;
-    for kind in [LossKind::Mse, LossKind::BceWithLogits, LossKind::SoftmaxCrossEntropy] {
+    for kind in [LossKind::Mse, LossKind::BceWithLogits, LossKind::SoftmaxCrossEntropy, LossKind::OutputScore]
+    {
         for (rows, cols, count) in [(1usize, 3usize, 1usize), (7, 1, 5), (33, 10, 33), (300, 4, 290)] {
+            let by_class = matches!(kind, LossKind::SoftmaxCrossEntropy | LossKind::OutputScore);
             let cols = if kind == LossKind::SoftmaxCrossEntropy { cols.max(2) } else { cols };
             let n_data = 50;
-            let tcols = if kind == LossKind::SoftmaxCrossEntropy { 1 } else { cols };
+            let tcols = if by_class { 1 } else { cols };
             let targets: Vec<f64> = match kind {
                 LossKind::Mse => rand_vec(n_data * tcols, 3),
                 LossKind::BceWithLogits => {
                     rand_vec(n_data * tcols, 3).iter().map(|v| (*v > 0.0) as u32 as f64).collect()
                 }
-                LossKind::SoftmaxCrossEntropy => (0..n_data).map(|i| (i * 7 % cols) as f64).collect(),
+                LossKind::SoftmaxCrossEntropy | LossKind::OutputScore => {
+                    (0..n_data).map(|i| (i * 7 % cols) as f64).collect()
+                }
             };
             let mut batch = vec![count as u32];
             batch.extend((0..rows).map(|r| ((r * 13 + 5) % n_data) as u32));
@@ -236,6 +240,7 @@ fn losses_match_reference_and_mask_padding_rows() {
                 LossKind::Mse => kernels::mse_loss(rows, cols, tcols, o),
                 LossKind::BceWithLogits => kernels::bce_with_logits_loss(rows, cols, tcols, o),
                 LossKind::SoftmaxCrossEntropy => kernels::softmax_cross_entropy_loss(rows, cols, tcols, o),
+                LossKind::OutputScore => kernels::output_score(rows, cols, tcols, o),
             };
             let out = run_call(
                 &call,

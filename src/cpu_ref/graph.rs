@@ -2,7 +2,7 @@
 //! checks by central finite differences.
 
 use super::{activation_forward, gather_rows, loss, matmul_nn, softmax_forward, Epi};
-use crate::graph::{Cell, Graph, Op, PoolKind, TargetSource};
+use crate::graph::{Cell, Graph, LossKind, Op, PoolKind, TargetSource};
 use crate::kernels::NormGeom;
 use std::collections::BTreeMap;
 
@@ -22,7 +22,8 @@ pub struct RefData<'a> {
 pub struct RefForward {
     /// Tensor values by tensor index (params included).
     pub values: Vec<Vec<f64>>,
-    /// Mean loss over the valid rows, if the graph has a loss.
+    /// Mean loss over the valid rows, if the graph has a loss (for
+    /// [`LossKind::OutputScore`], the sum of the rows' explained outputs).
     pub loss: Option<f64>,
 }
 
@@ -103,7 +104,9 @@ pub fn forward(
                 };
                 let (sum, _) = loss(*kind, s[0], s[1], tc, batch, t, &values[logits.0]);
                 let count = (batch[0] as usize).min(b).max(1);
-                mean_loss = Some(sum / count as f64);
+                // the explained output is each row's own, summed, not a mean
+                let per = if *kind == LossKind::OutputScore { 1 } else { count };
+                mean_loss = Some(sum / per as f64);
             }
         }
     }

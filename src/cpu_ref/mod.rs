@@ -214,6 +214,11 @@ pub fn loss(
                 }
                 total += lse - row[label];
             }
+            LossKind::OutputScore => {
+                let k = (t[0] as usize).min(cols - 1);
+                grad[base + k] = 1.0;
+                total += logits[base + k];
+            }
         }
     }
     (total, grad)

@@ -101,6 +101,10 @@ pub enum LossKind {
     BceWithLogits,
     /// Softmax cross-entropy with an integer class id.
     SoftmaxCrossEntropy,
+    /// Not a training loss: the output being explained, each row's logit
+    /// in the column its first target names, with gradient 1 there (not
+    /// averaged over the batch: every row is explained on its own).
+    OutputScore,
 }
 
 /// What the loss compares the logits with.

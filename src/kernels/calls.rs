@@ -279,6 +279,12 @@ pub fn softmax_cross_entropy_loss<B>(rows: usize, cols: usize, tcols: usize, o: 
     loss(KernelId::SoftmaxCrossEntropyLoss, rows, cols, tcols, o)
 }
 
+/// The explained output (value: the sum of each row's chosen logit;
+/// gradient: 1 at that logit), for attributions.
+pub fn output_score<B>(rows: usize, cols: usize, tcols: usize, o: LossOperands<B>) -> Call<B> {
+    loss(KernelId::OutputScore, rows, cols, tcols, o)
+}
+
 /// Optimizer hyper-parameters as the optimizer uniform lays them out.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OptimUniform {

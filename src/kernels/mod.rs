@@ -17,10 +17,10 @@ pub mod variants;
 pub use calls::{
     activation_backward, activation_forward, adam_step, adam_step_fused, add_into, bce_with_logits_loss,
     dropout_backward, dropout_forward, gather_rows, grad_guard, grad_norm_partial, grid_1d, loss_workgroup,
-    matmul_nn, matmul_nt, matmul_tn, mse_loss, norm_partials, sgd_step, sgd_step_fused, softmax_backward,
-    softmax_cross_entropy_loss, softmax_forward, Act, Call, DropoutParams, Epilogue, FusedStepOperands,
-    GuardOperands, LossOperands, MatmulOperands, OptimUniform, GUARD_SINGLE_MAX, MATMUL_TILE, NORM_CHUNK,
-    OPTIM_ITEMS, WG_1D,
+    matmul_nn, matmul_nt, matmul_tn, mse_loss, norm_partials, output_score, sgd_step, sgd_step_fused,
+    softmax_backward, softmax_cross_entropy_loss, softmax_forward, Act, Call, DropoutParams, Epilogue,
+    FusedStepOperands, GuardOperands, LossOperands, MatmulOperands, OptimUniform, GUARD_SINGLE_MAX,
+    MATMUL_TILE, NORM_CHUNK, OPTIM_ITEMS, WG_1D,
 };
 pub use calls_conv::{
     avgpool_backward, avgpool_forward, batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train,

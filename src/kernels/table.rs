@@ -174,6 +174,7 @@ kernel_table! {
     MseLoss => Loss, "mse_loss";
     BceWithLogitsLoss => Loss, "bce_with_logits_loss";
     SoftmaxCrossEntropyLoss => Loss, "softmax_cross_entropy_loss";
+    OutputScore => Loss, "output_score";
     SgdStep => Optim, "sgd_step";
     AdamStep => Optim, "adam_step";
     SgdStepFused => Optim, "sgd_step_fused";

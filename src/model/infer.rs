@@ -6,7 +6,7 @@ use super::saved::{head_for, TrainedModel};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::graph::{GpuDataset, Mode, ParamStore, Program, ProgramOptions};
+use crate::graph::{GpuDataset, Graph, Mode, ParamStore, Program, ProgramOptions};
 use crate::kernels::PipelineCache;
 use std::sync::Arc;
 
@@ -27,31 +27,45 @@ pub struct Inference {
 
 /// Runs the model on every row of `ds` (already encoded with its encoding).
 pub fn run_model(gpu: Arc<Gpu>, model: &TrainedModel, ds: &Dataset) -> Result<Inference> {
-    let f = &model.file;
-    let cols = f.encoding.num_features();
+    let cols = model.file.encoding.num_features();
     if ds.cols() != cols {
         return Err(Error::Model(format!("the data has {} features, the model {cols}", ds.cols())));
     }
     let mut inputs = ds.features.clone();
-    f.preprocessor.apply(&mut inputs);
+    model.file.preprocessor.apply(&mut inputs);
+    run_normalized(gpu, model, inputs)
+}
+
+/// Runs the model on rows already normalized (rows x features, the
+/// saved preprocessing applied).
+pub fn run_normalized(gpu: Arc<Gpu>, model: &TrainedModel, inputs: Vec<f32>) -> Result<Inference> {
+    let f = &model.file;
+    let cols = f.encoding.num_features();
+    let rows = inputs.len() / cols.max(1);
     let head = head_for(&f.encoding)?;
-    if ds.rows() == 0 {
+    if rows == 0 {
         return Ok(Inference { outputs: Vec::new(), cols: head.outputs, code: None, inputs });
     }
-    let data = Arc::new(GpuDataset::upload(&gpu, &inputs, &vec![0.0; ds.rows()], cols, 1)?);
-    let graph = f.model.build(cols, head, INFER_BATCH.min(ds.rows()), false, f.training.seed)?;
-    let params = Arc::new(ParamStore::init(&gpu, &graph, 0)?);
-    for (name, t) in &model.weights {
-        params.write(&gpu, name, &t.values)?;
-    }
+    let data = Arc::new(GpuDataset::upload(&gpu, &inputs, &vec![0.0; rows], cols, 1)?);
+    let graph = f.model.build(cols, head, INFER_BATCH.min(rows), false, f.training.seed)?;
+    let params = load_params(&gpu, model, &graph)?;
     let mut cache = PipelineCache::persistent(&gpu);
     let mut program =
         Program::compile(gpu, &graph, params, data, ProgramOptions { mode: Mode::Inference }, &mut cache)?;
     cache.save();
-    let rows: Vec<u32> = (0..ds.rows() as u32).collect();
-    let p = program.predict(&rows)?;
+    let ids: Vec<u32> = (0..rows as u32).collect();
+    let p = program.predict(&ids)?;
     let (cols_out, outputs) =
         p.get("output").map(|(c, v)| (c, v.to_vec())).unwrap_or((head.outputs, Vec::new()));
     let code = p.get("code").map(|(c, v)| (c, v.to_vec()));
     Ok(Inference { outputs, cols: cols_out, code, inputs })
+}
+
+/// A parameter store for `graph` holding the model's weights.
+pub fn load_params(gpu: &Gpu, model: &TrainedModel, graph: &Graph) -> Result<Arc<ParamStore>> {
+    let params = Arc::new(ParamStore::init(gpu, graph, 0)?);
+    for (name, t) in &model.weights {
+        params.write(gpu, name, &t.values)?;
+    }
+    Ok(params)
 }

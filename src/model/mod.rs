@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod evaluate;
+pub mod explain;
 pub mod infer;
 pub mod predictions;
 pub mod read;

@@ -62,6 +62,7 @@ impl ModelFile {
 }
 
 /// A trained model ready to run.
+#[derive(Clone, Debug)]
 pub struct TrainedModel {
     /// Its description.
     pub file: ModelFile,

@@ -92,5 +92,6 @@ pub(super) fn loss_backward(bw: &mut Backward, op: &Op, tcols: usize) {
         LossKind::Mse => kernels::mse_loss(s[0], s[1], tc, o),
         LossKind::BceWithLogits => kernels::bce_with_logits_loss(s[0], s[1], tc, o),
         LossKind::SoftmaxCrossEntropy => kernels::softmax_cross_entropy_loss(s[0], s[1], tc, o),
+        LossKind::OutputScore => kernels::output_score(s[0], s[1], tc, o),
     });
 }

@@ -1,0 +1,173 @@
+//! Explanations are faithful: integrated gradients are complete on the
+//! default MLP and exact on a linear model, saliency matches central
+//! differences of the f64 reference forward pass, SmoothGrad is
+//! reproducible, and the model-randomization check sees trained models'
+//! attributions change when their weights are re-initialized.
+
+use medgpu::cpu_ref::graph::{forward, RefData};
+use medgpu::graph::{Act, LossKind};
+use medgpu::model::explain::{Baseline, Method, Rule, Target};
+use medgpu::models::{Head, ModelSpec};
+use medgpu::{Data, Device, Labels, Model, Trainer};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+fn device() -> Device {
+    static DEVICE: OnceLock<Device> = OnceLock::new();
+    DEVICE.get_or_init(|| Device::open().unwrap_or_else(|e| panic!("GPU tests need an adapter: {e}"))).clone()
+}
+
+/// The default MLP (64-32 ReLU, 20 epochs) on the built-in breast cancer data.
+fn default_mlp() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| Trainer::mlp(&[64, 32]).fit(&device(), &Data::builtin("breast_cancer")).unwrap())
+}
+
+/// Every row of the breast cancer data as model inputs.
+fn breast_cancer_rows(model: &Model) -> Vec<f32> {
+    let raw = medgpu::data::builtin_raw("breast_cancer").unwrap().0;
+    medgpu::data::encode_apply(&raw, &model.file().encoding, false).unwrap().features
+}
+
+fn ig(steps: usize, rule: Rule) -> Method {
+    Method::IntegratedGradients { steps, rule, baseline: Baseline::Zeros }
+}
+
+#[test]
+fn integrated_gradients_are_complete_on_the_default_mlp() {
+    let model = default_mlp();
+    let rows = breast_cancer_rows(model);
+    let e = model.explain(&rows, &ig(50, Rule::GaussLegendre), Target::Default).unwrap();
+    assert_eq!(e.rows(), 569);
+    let mut worst: f64 = 0.0;
+    for r in 0..e.rows() {
+        let change = e.output[r] - e.baseline_output[r];
+        let allowed = (0.01 * change.abs()).max(1e-4);
+        assert!(e.delta[r].abs() <= allowed, "row {r}: delta {} for a change of {change}", e.delta[r]);
+        worst = worst.max(e.delta[r].abs() / change.abs().max(1e-12));
+    }
+    eprintln!("largest completeness gap: {:.2e} of |F(x) - F(baseline)|", worst);
+    // the same attributions from the data set as from the rows
+    let from_data =
+        model.explain_data(&Data::builtin("breast_cancer"), &ig(50, Rule::GaussLegendre), Target::Default);
+    assert_eq!(from_data.unwrap().attributions, e.attributions);
+}
+
+#[test]
+fn integrated_gradients_of_a_linear_model_are_weight_times_difference() {
+    let model = Trainer::mlp(&[]).epochs(5).fit(&device(), &Data::builtin("breast_cancer")).unwrap();
+    let rows = breast_cancer_rows(&model);
+    let rows = &rows[..10 * 30];
+    let w = &model.weights()["output.weight"].values;
+    let mut x = rows.to_vec();
+    model.file().preprocessor.apply(&mut x);
+    for rule in [Rule::GaussLegendre, Rule::RiemannMiddle, Rule::RiemannTrapezoid] {
+        let e = model.explain(rows, &ig(7, rule), Target::Default).unwrap();
+        for r in 0..10 {
+            for i in 0..30 {
+                let want = w[i] as f64 * x[r * 30 + i] as f64;
+                let got = e.row(r)[i];
+                assert!(
+                    (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                    "{rule:?} row {r} feature {i}: {got} vs {want}"
+                );
+            }
+        }
+    }
+    // the first class of a binary model is explained by the negated logit
+    let first = model.explain(rows, &ig(7, Rule::GaussLegendre), Target::Output(0)).unwrap();
+    let second = model.explain(rows, &ig(7, Rule::GaussLegendre), Target::Output(1)).unwrap();
+    assert!(first.attributions.iter().zip(&second.attributions).all(|(a, b)| *a == -*b));
+}
+
+#[test]
+fn saliency_matches_central_differences_of_the_reference_forward_pass() {
+    let model = default_mlp();
+    let rows = breast_cancer_rows(model);
+    let f = model.file();
+    let head = Head { outputs: 1, loss: LossKind::OutputScore, target: medgpu::graph::TargetSource::Targets };
+    let graph = f.model.build(30, head, 1, false, 0).unwrap();
+    let params: BTreeMap<String, Vec<f64>> = model
+        .weights()
+        .iter()
+        .map(|(k, t)| (k.clone(), t.values.iter().map(|v| *v as f64).collect()))
+        .collect();
+    for r in [0usize, 13, 200, 568] {
+        let row = &rows[r * 30..(r + 1) * 30];
+        let e = model.explain(row, &Method::Saliency { signed: true }, Target::Default).unwrap();
+        let mut x = row.to_vec();
+        f.preprocessor.apply(&mut x);
+        let x: Vec<f64> = x.iter().map(|v| *v as f64).collect();
+        let rd = RefData { features: &x, cols: 30, targets: &[0.0], tcols: 1 };
+        let out = |input: &[f64]| forward(&graph, &params, &rd, &[1, 0], Some(input)).loss.unwrap();
+        let eps = 1e-4;
+        for i in 0..30 {
+            let (mut p, mut m) = (x.clone(), x.clone());
+            p[i] += eps;
+            m[i] -= eps;
+            let fd = (out(&p) - out(&m)) / (2.0 * eps);
+            let got = e.row(0)[i];
+            assert!(
+                (got - fd).abs() <= 1e-3 * (1.0 + fd.abs()),
+                "row {r} feature {i}: gpu {got}, finite difference {fd}"
+            );
+        }
+        let abs = model.explain(row, &Method::Saliency { signed: false }, Target::Default).unwrap();
+        assert!(abs.attributions.iter().zip(&e.attributions).all(|(a, s)| *a == s.abs()));
+    }
+}
+
+#[test]
+fn smoothgrad_is_reproducible_from_its_seed() {
+    let model = default_mlp();
+    let rows = &breast_cancer_rows(model)[..5 * 30];
+    let sg = |seed| Method::SmoothGrad { samples: 25, noise: 0.15, signed: false, seed };
+    let a = model.explain(rows, &sg(1), Target::Default).unwrap();
+    let b = model.explain(rows, &sg(1), Target::Default).unwrap();
+    let c = model.explain(rows, &sg(2), Target::Default).unwrap();
+    assert_eq!(a.attributions, b.attributions);
+    assert_ne!(a.attributions, c.attributions);
+    // averaged over noise, close to (not equal to) the plain saliency
+    let s = model.explain(rows, &Method::Saliency { signed: false }, Target::Default).unwrap();
+    assert_ne!(a.attributions, s.attributions);
+}
+
+#[test]
+fn randomized_models_give_other_attributions() {
+    let model = default_mlp();
+    let rows = &breast_cancer_rows(model)[..40 * 30];
+    let (e, steps) = model.sanity_check(rows, &ig(20, Rule::GaussLegendre), Target::Default, 99).unwrap();
+    assert_eq!(e.rows(), 40);
+    let layers: Vec<&str> = steps.iter().map(|s| s.layer.as_str()).collect();
+    assert_eq!(layers, ["output", "dense2", "dense1"]);
+    for s in &steps {
+        eprintln!("randomized down to {}: Spearman {:.3}", s.layer, s.spearman);
+    }
+    let last = steps.last().unwrap().spearman;
+    assert!(last < 0.5, "with every layer randomized the rank correlation is still {last}");
+}
+
+#[test]
+fn autoencoders_explain_rows_by_their_error_share() {
+    let (mut rows, n) = (Vec::new(), 120);
+    for i in 0..n {
+        let t = i as f32 / n as f32;
+        rows.extend([t, 2.0 * t, 1.0 - t, t * t]);
+    }
+    let data = Data::from_rows(&["a", "b", "c", "d"], &rows, Labels::None).unwrap();
+    let spec = ModelSpec::autoencoder(&[3, 2], Act::Tanh);
+    let model = Trainer::new(spec).epochs(5).fit(&device(), &data).unwrap();
+    let e = model.explain(&rows[..8], &Method::ErrorShare, Target::Default).unwrap();
+    for r in 0..2 {
+        let total: f64 = e.row(r).iter().sum();
+        assert!((total - 1.0).abs() < 1e-9 && e.row(r).iter().all(|s| *s >= 0.0), "{:?}", e.row(r));
+    }
+    // a method that does not fit the model is refused, naming what does
+    let err = model.explain(&rows[..8], &Method::Saliency { signed: false }, Target::Default).err().unwrap();
+    assert!(err.to_string().contains("error-share"), "{err}");
+    let err = default_mlp().explain(&[0.0; 30], &Method::ErrorShare, Target::Default).err().unwrap();
+    assert!(err.to_string().contains("integrated-gradients"), "{err}");
+    let err =
+        default_mlp().explain(&[0.0; 30], &ig(5, Rule::GaussLegendre), Target::Output(2)).err().unwrap();
+    assert!(err.to_string().contains("not one of the outputs (0, 1)"), "{err}");
+}
