@@ -73,6 +73,12 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Explain a trained run's outputs: integrated gradients, saliency, SmoothGrad, error shares
+    #[command(
+        after_help = "Examples:\n  medgpu explain --run runs/mine --data patients.csv --rows 1-20 --out explanations.csv\n  \
+        medgpu explain --run runs/mine --data patients.csv --method saliency --target malignant --sanity-check"
+    )]
+    Explain(Box<cli::explain::ExplainArgs>),
     /// Benchmarks: matmul GFLOPS, bandwidth, overheads, training throughput, memory
     #[command(
         after_help = "Examples:\n  medgpu bench --quick\n  medgpu bench --suite matmul,train --json bench.json"
@@ -119,6 +125,7 @@ fn main() {
         Command::Train(a) => cli::train::run(&dev, *a, cli.quiet),
         Command::Eval { run, json } => cli::predict::eval(&dev, &run.run, &run.data, json),
         Command::Predict { run, out } => cli::predict::predict(&dev, &run.run, &run.data, out.as_deref()),
+        Command::Explain(a) => cli::explain::run(&dev, *a, cli.quiet),
         Command::Bench { first_step_of: Some(model), .. } => cli::startup::child(&dev, &model),
         Command::Bench { quick, suite, json, peak_gflops, first_step_of: None } => {
             cli::bench::run(&dev, quick, suite.as_deref(), json.as_deref(), peak_gflops)

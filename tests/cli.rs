@@ -242,3 +242,54 @@ fn a_model_spec_file_trains_and_a_bad_one_names_the_place() {
         .unwrap();
     assert_clean_error(&["train", "--model", s(&bad)], 1, &["bad.toml:6:8", "conv9d"]);
 }
+
+#[test]
+fn explain_writes_attributions_and_refuses_what_does_not_fit() {
+    let d = tmp("explain");
+    let run = d.join("run");
+    let (code, _, err) = medgpu(&["train", "--epochs", "3", "--out", s(&run), "-q"]);
+    assert_eq!(code, 0, "{err}");
+    let out = d.join("attr.csv");
+    let args = ["explain", "--run", s(&run), "--data", "builtin:breast_cancer"];
+    let mut with_out = args.to_vec();
+    with_out.extend(["--rows", "1-4,10", "--out", s(&out)]);
+    let (code, stdout, err) = medgpu(&with_out);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("line 2: class 1 logit") && stdout.contains("gap"), "{stdout}");
+    assert!(stdout.contains("importance (integrated-gradients, mean |attribution| over 5 rows)"), "{stdout}");
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 6, "{csv}");
+    assert!(
+        lines[0].starts_with("line,predicted,probability,explained,output,baseline_output,delta,mean_radius")
+    );
+    assert!(lines[5].starts_with("11,"), "{}", lines[5]);
+    assert_eq!(lines[1].split(',').count(), 7 + 30);
+    assert!(d.join("attr_importance.csv").is_file());
+
+    // bad input: one line naming the choices, and nothing written
+    let bad = d.join("bad.csv");
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["--target", "2"], 2, "--target '2' is not one of the model's outputs: 0, 1"),
+        (vec!["--method", "grad-cam"], 2, "unknown --method 'grad-cam'"),
+        (vec!["--method", "error-share"], 2, "--method error-share explains autoencoders"),
+        (vec!["--rows", "0-3"], 2, "--rows '0-3': give row numbers from 1 to 569"),
+        (vec!["--rule", "simpson"], 2, "unknown --rule 'simpson'"),
+        (vec!["--baseline", "/no/such/baseline.csv"], 1, "/no/such/baseline.csv"),
+    ];
+    for (extra, code, needle) in cases {
+        let mut a = args.to_vec();
+        a.extend(extra);
+        a.extend(["--out", s(&bad)]);
+        assert_clean_error(&a, code, &[needle]);
+        assert!(!bad.exists(), "{a:?} wrote {}", bad.display());
+    }
+    let two_rows = d.join("two.csv");
+    let raw =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/breast_cancer.csv")).unwrap();
+    std::fs::write(&two_rows, raw.lines().take(3).collect::<Vec<_>>().join("\n")).unwrap();
+    let mut a = args.to_vec();
+    a.extend(["--baseline", s(&two_rows), "--out", s(&bad)]);
+    assert_clean_error(&a, 2, &["has 2 rows; give one row of the feature columns"]);
+    assert!(!bad.exists());
+}

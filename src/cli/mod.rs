@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod devices;
+pub mod explain;
 pub mod flags;
 pub mod predict;
 pub mod startup;
