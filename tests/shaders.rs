@@ -218,6 +218,7 @@ fn every_call_binds_what_its_entry_point_declares() {
         Mode::Train(OptimizerConfig { clip_grad_norm: Some(1.0), ..OptimizerConfig::sgd(0.1, 0.9) }),
         Mode::Inference,
         Mode::Gradients { input_grad: true },
+        Mode::InputGradient,
     ];
     let limits = wgpu::Limits::default();
     let mut decl: HashMap<KernelId, Declared> = HashMap::new();

@@ -6,6 +6,7 @@
 //! pass of repeated dispatches), wall clock around submit-and-wait
 //! otherwise; training throughput is always wall clock. The output says which.
 
+pub mod explain;
 pub mod kernels;
 pub mod train;
 
@@ -45,4 +46,4 @@ impl Stat {
 }
 
 /// The suites `medgpu bench --suite` knows.
-pub const SUITES: [&str; 6] = ["matmul", "elementwise", "dispatch", "train", "memory", "startup"];
+pub const SUITES: [&str; 7] = ["matmul", "elementwise", "dispatch", "train", "memory", "startup", "explain"];

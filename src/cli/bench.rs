@@ -116,6 +116,9 @@ pub fn run(
     if has("startup") {
         out.insert("startup".into(), startup_suite(opts)?);
     }
+    if has("explain") {
+        out.insert("explain".into(), explain_suite(&devs, reps)?);
+    }
     match json {
         Some(path) => write_json(path, &devs.pool, out),
         None => Ok(()),
@@ -267,6 +270,25 @@ fn startup_suite(opts: &DeviceOptions) -> Result<serde_json::Value> {
         s.push(r);
     }
     Ok(json!(s))
+}
+
+/// Integrated gradients over every breast cancer row, batched and not.
+fn explain_suite(devs: &bench::Devices, reps: usize) -> Result<serde_json::Value> {
+    println!("\nexplanations (integrated gradients, 50 Gauss-Legendre points, all 569 breast cancer rows, default MLP; target: batched < 1 s and >= 20x a row-at-a-time loop)");
+    let figures = bench::explain::integrated_gradients(devs.pool.clone(), reps, 40)?;
+    for f in &figures {
+        println!(
+            "  {:<52} {:>7.3} s ({:.3}-{:.3}), {:.3} ms per row, {} submits, {:.1}x the batched time",
+            f.name,
+            f.seconds.median,
+            f.seconds.min,
+            f.seconds.max,
+            f.ms_per_row,
+            f.submits,
+            f.batched_speedup
+        );
+    }
+    Ok(json!(figures))
 }
 
 /// The suites' figures with the adapter and how they were timed, as JSON at `path`.

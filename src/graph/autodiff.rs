@@ -70,12 +70,13 @@ pub struct Lowered {
 }
 
 /// Lowers `graph`; with `input_grad` the gradient w.r.t. the input batch is
-/// kept; with `update_state` training steps update state tensors (batch-norm
-/// running statistics).
+/// kept, and without `param_grads` no parameter gradient is computed; with
+/// `update_state` training steps update state tensors (batch-norm running
+/// statistics).
 pub fn lower(
     graph: &Graph,
     pass: Pass,
-    input_grad: bool,
+    (input_grad, param_grads): (bool, bool),
     update_state: bool,
     tcols: usize,
     variants: kernels::Variants,
@@ -87,7 +88,7 @@ pub fn lower(
     let Some((loss_logits, _, _)) = graph.loss_op() else {
         return Err(Error::Model("training needs a loss; the graph has none".into()));
     };
-    let plan = GradientPlan::new(graph, input_grad, loss_logits)?;
+    let plan = GradientPlan::new(graph, (input_grad, param_grads), loss_logits)?;
     let mut bw = ops::Backward::new(graph, calls, plan.needs.clone(), plan.fused.clone(), variants);
     for op in graph.ops.iter().rev() {
         if let Op::Loss { .. } = op {
@@ -130,12 +131,17 @@ struct GradientPlan {
 }
 
 impl GradientPlan {
-    fn new(graph: &Graph, input_grad: bool, loss_logits: TensorId) -> Result<GradientPlan> {
-        // parameters, the input when asked, and everything computed from them
+    fn new(
+        graph: &Graph,
+        (input_grad, param_grads): (bool, bool),
+        loss_logits: TensorId,
+    ) -> Result<GradientPlan> {
+        // parameters (when asked), the input (when asked), and everything computed from them
         let n = graph.tensors.len();
         let mut needs = vec![false; n];
         for (i, ti) in graph.tensors.iter().enumerate() {
-            needs[i] = matches!(ti.class, Class::Param(_)) || (input_grad && ti.class == Class::Input);
+            let param = param_grads && matches!(ti.class, Class::Param(_));
+            needs[i] = param || (input_grad && ti.class == Class::Input);
         }
         for op in &graph.ops {
             if let Some(out) = op.output() {

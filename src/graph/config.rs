@@ -207,6 +207,9 @@ pub enum Mode {
         /// Also keep the gradient w.r.t. the input batch.
         input_grad: bool,
     },
+    /// Forward, loss and backward to the input only: dL/dinput is kept and
+    /// no parameter gradient is computed (explanations).
+    InputGradient,
     /// Forward only; the graph's output is read back.
     Inference,
 }

@@ -94,7 +94,7 @@ mod tests {
         let y = g.dense("out", h, 1, Act::None).unwrap();
         g.loss(y, LossKind::BceWithLogits, TargetSource::Targets).unwrap();
         for pass in [Pass::Forward, Pass::ForwardBackward] {
-            let low = lower(&g, pass, false, false, 1, Default::default()).unwrap();
+            let low = lower(&g, pass, (false, true), false, 1, Default::default()).unwrap();
             let plan = plan_activations(&low.tensors, &low.calls, &[]);
             // lifetimes as the planner sees them
             let mut span = vec![(usize::MAX, 0usize); low.tensors.len()];

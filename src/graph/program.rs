@@ -212,9 +212,11 @@ pub(crate) fn plan_program(
         Mode::Inference => (Pass::Forward, false),
         Mode::Train(_) => (Pass::ForwardBackward, false),
         Mode::Gradients { input_grad } => (Pass::ForwardBackward, input_grad),
+        Mode::InputGradient => (Pass::ForwardBackward, true),
     };
     let update_state = matches!(mode, Mode::Train(_));
-    let low = lower(graph, pass, want_input_grad, update_state, tcols, variants)?;
+    let param_grads = !matches!(mode, Mode::InputGradient);
+    let low = lower(graph, pass, (want_input_grad, param_grads), update_state, tcols, variants)?;
     let max_binding = limits.max_storage_buffer_binding_size;
     for t in &low.tensors {
         let bytes = (t.len() * 4) as u64;

@@ -186,6 +186,9 @@ pub struct Explanation {
     /// Integrated gradients: the parts the path of each row was split into
     /// (1: the rule once; more where the gap was over the tolerance).
     pub panels: Vec<usize>,
+    /// Submits of the input-gradient program (each one batch of points and
+    /// one readback).
+    pub submits: usize,
 }
 
 impl Explanation {
@@ -198,6 +201,18 @@ impl Explanation {
     pub fn row(&self, r: usize) -> &[f64] {
         let f = self.features.len();
         &self.attributions[r * f..(r + 1) * f]
+    }
+
+    /// Sequence models (inputs [steps, channels] per row, step-major): the
+    /// attributions of each step summed over its channels, rows x steps.
+    pub fn per_step(&self, steps: usize) -> Vec<f64> {
+        let f = self.features.len();
+        let channels = f / steps.max(1);
+        (0..self.rows())
+            .flat_map(|r| {
+                (0..steps).map(move |t| self.row(r)[t * channels..(t + 1) * channels].iter().sum::<f64>())
+            })
+            .collect()
     }
 
     /// The mean absolute attribution of each feature over the rows.
@@ -222,7 +237,22 @@ pub fn explain(
     target: Target,
     method: &Method,
 ) -> Result<Explanation> {
-    explain_with(gpu, model, rows, method, &|inf| Scores::choose(model, inf, target))
+    explain_in_batches(gpu, model, rows, target, method, INFER_BATCH)
+}
+
+/// [`explain`] with `points_per_submit` rows or interpolation points in
+/// each replay of the input-gradient program (for comparisons: `explain`
+/// takes 256).
+pub fn explain_in_batches(
+    gpu: Arc<Gpu>,
+    model: &TrainedModel,
+    rows: &[f32],
+    target: Target,
+    method: &Method,
+    points_per_submit: usize,
+) -> Result<Explanation> {
+    let pick = |inf: &Inference| Scores::choose(model, inf, target);
+    explain_with(gpu, model, rows, method, &pick, points_per_submit)
 }
 
 /// [`explain`] with the explained outputs picked by `pick` from the
@@ -233,6 +263,7 @@ fn explain_with(
     rows: &[f32],
     method: &Method,
     pick: &dyn Fn(&Inference) -> Result<Scores>,
+    points_per_submit: usize,
 ) -> Result<Explanation> {
     let f = &model.file;
     let cols = f.encoding.num_features();
@@ -252,6 +283,7 @@ fn explain_with(
         baseline_output: Vec::new(),
         delta: Vec::new(),
         panels: Vec::new(),
+        submits: 0,
     };
     if let Method::ErrorShare = method {
         error_share(&inf, &mut e);
@@ -260,7 +292,7 @@ fn explain_with(
     let scores = pick(&inf)?;
     e.explained = scores.column.clone();
     e.output = scores.of(&inf.outputs, inf.cols);
-    let mut grads = InputGradients::new(gpu.clone(), model)?;
+    let mut grads = InputGradients::new(gpu.clone(), model, points_per_submit)?;
     match method {
         Method::Saliency { signed } => {
             let g = grads.run(&x, &scores.column_f32())?;
@@ -280,6 +312,7 @@ fn explain_with(
         }
         Method::ErrorShare => {}
     }
+    e.submits = grads.submits;
     Ok(e)
 }
 
@@ -375,7 +408,7 @@ pub fn sanity_check(
             }
         }
         let pick = |_: &Inference| Ok(Scores { column: same.column.clone(), sign: same.sign.clone() });
-        let e = explain_with(gpu.clone(), &randomized, rows, method, &pick)?;
+        let e = explain_with(gpu.clone(), &randomized, rows, method, &pick, INFER_BATCH)?;
         let cols = e.features.len();
         let abs = |v: &[f64]| v.iter().map(|a| a.abs()).collect::<Vec<_>>();
         let rho: f64 = (0..e.rows())
@@ -591,16 +624,17 @@ struct InputGradients {
     model_graph: crate::graph::Graph,
     params: Arc<crate::graph::ParamStore>,
     cols: usize,
+    submits: usize,
 }
 
 impl InputGradients {
-    fn new(gpu: Arc<Gpu>, model: &TrainedModel) -> Result<InputGradients> {
+    fn new(gpu: Arc<Gpu>, model: &TrainedModel, batch: usize) -> Result<InputGradients> {
         let f = &model.file;
         let cols = f.encoding.num_features();
         let head = crate::models::Head { loss: LossKind::OutputScore, ..head_for(&f.encoding)? };
-        let model_graph = f.model.build(cols, head, INFER_BATCH, false, f.training.seed)?;
+        let model_graph = f.model.build(cols, head, batch.max(1), false, f.training.seed)?;
         let params = load_params(&gpu, model, &model_graph)?;
-        Ok(InputGradients { gpu, model_graph, params, cols })
+        Ok(InputGradients { gpu, model_graph, params, cols, submits: 0 })
     }
 
     /// d(the chosen logit)/d(input) of each point (points x cols, the
@@ -613,7 +647,7 @@ impl InputGradients {
         }
         let data = Arc::new(GpuDataset::upload(&self.gpu, points, classes, self.cols, 1)?);
         let mut cache = PipelineCache::persistent(&self.gpu);
-        let mode = ProgramOptions { mode: Mode::Gradients { input_grad: true } };
+        let mode = ProgramOptions { mode: Mode::InputGradient };
         let mut prog = Program::compile(
             self.gpu.clone(),
             &self.model_graph,
@@ -628,6 +662,7 @@ impl InputGradients {
         for start in (0..n).step_by(batch) {
             let ids: Vec<u32> = (start as u32..(start + batch).min(n) as u32).collect();
             prog.compute_gradients(&ids)?;
+            self.submits += 1;
             let g = prog.read_input_grad()?;
             out.extend_from_slice(&g[..ids.len() * self.cols]);
         }
