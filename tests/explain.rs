@@ -171,3 +171,36 @@ fn autoencoders_explain_rows_by_their_error_share() {
         default_mlp().explain(&[0.0; 30], &ig(5, Rule::GaussLegendre), Target::Output(2)).err().unwrap();
     assert!(err.to_string().contains("not one of the outputs (0, 1)"), "{err}");
 }
+
+#[test]
+fn recurrent_models_get_one_attribution_per_time_step() {
+    let window =
+        medgpu::data::WindowOptions { window: 16, stride: 64, horizon: 1, signals: vec![], target: None };
+    let source =
+        medgpu::train::DataSource { window: Some(window), ..medgpu::train::DataSource::builtin("ecg") };
+    let spec = ModelSpec::recurrent(medgpu::graph::Cell::Lstm, &[8], 16);
+    let cfg = medgpu::train::TrainConfig {
+        val_frac: 0.1,
+        test_frac: 0.2,
+        ..Trainer::new(spec).epochs(2).config().clone()
+    };
+    let model = Trainer::with_config(cfg).fit(&device(), &Data::with_source(source.clone())).unwrap();
+    assert_eq!(model.feature_names().len(), 16);
+    let raw = medgpu::data::builtin_raw("ecg").unwrap().0;
+    let raw = medgpu::model::windows_for(raw, &model.file().source, false).unwrap();
+    let ds = medgpu::data::encode_apply(&raw, &model.file().encoding, true).unwrap();
+    let rows = &ds.features[..20 * 16];
+    let e = model.explain(rows, &ig(50, Rule::GaussLegendre), Target::Default).unwrap();
+    let steps = e.per_step(16);
+    assert_eq!(steps.len(), 20 * 16);
+    for r in 0..20 {
+        let change = e.output[r] - e.baseline_output[r];
+        assert!(
+            e.delta[r].abs() <= (0.01 * change.abs()).max(1e-4),
+            "row {r}: gap {} of {change}",
+            e.delta[r]
+        );
+        let by_step: f64 = steps[r * 16..(r + 1) * 16].iter().sum();
+        assert!((by_step - e.row(r).iter().sum::<f64>()).abs() < 1e-9);
+    }
+}

@@ -78,7 +78,8 @@ pub fn run(dev: &DeviceOptions, a: ExplainArgs, quiet: bool) -> Result<()> {
         (model.explain(&rows, &method, target)?, None)
     };
     if let Some(path) = &a.out {
-        let csv = attributions_csv(&ds, &chosen, &e, &predicted(&model, &rows, &e)?);
+        let steps = model.file().model.sequence_steps.filter(|t| *t > 0 && cols % t == 0);
+        let csv = attributions_csv(&ds, &chosen, &e, &predicted(&model, &rows, &e)?, steps);
         medgpu::model::checkpoint::write_atomic(path, csv.as_bytes())?;
         medgpu::model::checkpoint::write_atomic(&importance_path(path), importance_csv(&e).as_bytes())?;
     }
@@ -224,7 +225,13 @@ fn predicted(model: &Model, rows: &[f32], e: &Explanation) -> Result<Predicted> 
 
 /// One line per row: line, id, the prediction, the explained output, the
 /// completeness gap, the attributions.
-fn attributions_csv(ds: &Dataset, chosen: &[usize], e: &Explanation, p: &Predicted) -> String {
+fn attributions_csv(
+    ds: &Dataset,
+    chosen: &[usize],
+    e: &Explanation,
+    p: &Predicted,
+    steps: Option<usize>,
+) -> String {
     let has_id = !ds.ids.is_empty();
     let mut out = String::from("line");
     if has_id {
@@ -233,6 +240,11 @@ fn attributions_csv(ds: &Dataset, chosen: &[usize], e: &Explanation, p: &Predict
     out.push_str(",predicted,probability,explained,output,baseline_output,delta");
     for f in &e.features {
         out.push_str(&format!(",{}", csv_field(f)));
+    }
+    // sequence models: each step's attributions summed over its channels
+    let per_step = steps.map(|t| (t, e.per_step(t)));
+    for (t, _) in &per_step {
+        out.push_str(&(0..*t).map(|k| format!(",step_{k}")).collect::<String>());
     }
     out.push('\n');
     for (k, r) in chosen.iter().enumerate() {
@@ -252,6 +264,9 @@ fn attributions_csv(ds: &Dataset, chosen: &[usize], e: &Explanation, p: &Predict
         ));
         for a in e.row(k) {
             out.push_str(&format!(",{a:.6e}"));
+        }
+        if let Some((t, v)) = &per_step {
+            out.push_str(&v[k * t..(k + 1) * t].iter().map(|a| format!(",{a:.6e}")).collect::<String>());
         }
         out.push('\n');
     }
