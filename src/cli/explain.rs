@@ -243,7 +243,7 @@ fn attributions_csv(
     }
     // sequence models: each step's attributions summed over its channels
     let per_step = steps.map(|t| (t, e.per_step(t)));
-    for (t, _) in &per_step {
+    if let Some((t, _)) = &per_step {
         out.push_str(&(0..*t).map(|k| format!(",step_{k}")).collect::<String>());
     }
     out.push('\n');
