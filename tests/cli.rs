@@ -293,3 +293,40 @@ fn explain_writes_attributions_and_refuses_what_does_not_fit() {
     assert_clean_error(&a, 2, &["has 2 rows; give one row of the feature columns"]);
     assert!(!bad.exists());
 }
+
+#[test]
+fn explain_grad_cam_writes_an_image_per_row_and_a_grid() {
+    let d = tmp("gradcam");
+    let run = d.join("run");
+    let (code, _, err) = medgpu(&[
+        "train",
+        "--data",
+        "builtin:digits",
+        "--model",
+        "cnn",
+        "--epochs",
+        "2",
+        "--out",
+        s(&run),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let images = d.join("images");
+    let args = ["explain", "--run", s(&run), "--data", "builtin:digits", "--method", "grad-cam"];
+    let (cam, bad_csv) = (d.join("cam.csv"), d.join("bad.csv"));
+    let mut a = args.to_vec();
+    a.extend(["--rows", "1-5", "--images", s(&images), "--grid", "3", "--out", s(&cam)]);
+    let (code, out, err) = medgpu(&a);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("wrote 5 images"), "{out}");
+    for line in 2..=6 {
+        let png = image::open(images.join(format!("line-{line}.png"))).unwrap();
+        assert_eq!((png.width(), png.height()), (128, 128));
+    }
+    let grid = image::open(images.join("grid.png")).unwrap();
+    assert_eq!((grid.width(), grid.height()), (3 * 128 + 2 * 4, 128));
+    let mut bad = args.to_vec();
+    bad.extend(["--layer", "conv9", "--out", s(&bad_csv)]);
+    assert_clean_error(&bad, 2, &["'conv9' is not a convolution layer of the model; they are: conv1, conv2"]);
+    assert!(!bad_csv.exists());
+}

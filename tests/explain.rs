@@ -234,3 +234,103 @@ fn randomized_cnn_gives_other_attributions() {
         last[0]
     );
 }
+
+/// A digits CNN trained briefly, shared by the Grad-CAM tests.
+fn digits_cnn() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        Trainer::new(ModelSpec::cnn([1, 8, 8])).epochs(8).fit(&device(), &Data::builtin("digits")).unwrap()
+    })
+}
+
+fn digits_rows(model: &Model) -> Vec<f32> {
+    let raw = medgpu::data::builtin_raw("digits").unwrap().0;
+    medgpu::data::encode_apply(&raw, &model.file().encoding, false).unwrap().features
+}
+
+#[test]
+fn grad_cam_layer_gradients_match_central_differences_of_the_reference() {
+    use medgpu::cpu_ref::graph::forward_fixing;
+    use medgpu::graph::Op;
+    let model = digits_cnn();
+    let trained =
+        medgpu::model::TrainedModel { file: model.file().clone(), weights: model.weights().clone() };
+    let rows = &digits_rows(model)[..3 * 64];
+    let lg = medgpu::model::explain::layer_gradient(
+        device().gpu().clone(),
+        &trained,
+        rows,
+        Target::Output(3),
+        None,
+    )
+    .unwrap();
+    let [c, h, w] = lg.shape;
+    assert_eq!(lg.layer, "conv2");
+    let f = model.file();
+    let head =
+        Head { outputs: 10, loss: LossKind::OutputScore, target: medgpu::graph::TargetSource::Targets };
+    let graph = f.model.build(64, head, 1, false, 0).unwrap();
+    let t = graph
+        .ops
+        .iter()
+        .find_map(|o| match o {
+            Op::Conv2d { name, out, .. } if name == "conv2" => Some(*out),
+            _ => None,
+        })
+        .unwrap();
+    let params: BTreeMap<String, Vec<f64>> = model
+        .weights()
+        .iter()
+        .map(|(k, t)| (k.clone(), t.values.iter().map(|v| *v as f64).collect()))
+        .collect();
+    let per_row = c * h * w;
+    for r in 0..3 {
+        let mut x = rows[r * 64..(r + 1) * 64].to_vec();
+        f.preprocessor.apply(&mut x);
+        let x: Vec<f64> = x.iter().map(|v| *v as f64).collect();
+        let rd = RefData { features: &x, cols: 64, targets: &[3.0], tcols: 1 };
+        let a: Vec<f64> = lg.values[r * per_row..(r + 1) * per_row].iter().map(|v| *v as f64).collect();
+        let score = |a: &[f64]| {
+            let fixed = BTreeMap::from([(t.0, a.to_vec())]);
+            forward_fixing(&graph, &params, &rd, &[1, 0], Some(&x), &fixed).loss.unwrap()
+        };
+        let eps = 1e-3;
+        // entries at 0 (the ReLU off) often tie for a pooling window's
+        // maximum, where the output has no derivative: test the others
+        let live: Vec<usize> = (0..per_row).filter(|i| a[*i] > 10.0 * eps).collect();
+        assert!(live.len() >= 8, "row {r}: only {} live entries", live.len());
+        for &i in live.iter().step_by(3) {
+            let (mut p, mut m) = (a.clone(), a.clone());
+            p[i] += eps;
+            m[i] -= eps;
+            let fd = (score(&p) - score(&m)) / (2.0 * eps);
+            let got = lg.grads[r * per_row + i] as f64;
+            assert!(
+                (got - fd).abs() <= 1e-3 * (1.0 + fd.abs()),
+                "row {r} entry {i}: gpu {got}, finite difference {fd}"
+            );
+        }
+    }
+}
+
+#[test]
+fn grad_cam_maps_are_non_negative_and_refuse_what_does_not_fit() {
+    let model = digits_cnn();
+    let rows = &digits_rows(model)[..20 * 64];
+    let e = model.explain(rows, &Method::GradCam { layer: None }, Target::Default).unwrap();
+    assert_eq!((e.rows(), e.attributions.len()), (20, 20 * 64));
+    assert!(e.attributions.iter().all(|v| *v >= 0.0));
+    assert!((0..20).all(|r| e.row(r).iter().any(|v| *v > 0.0)), "a map that is zero everywhere");
+    let first =
+        model.explain(rows, &Method::GradCam { layer: Some("conv1".into()) }, Target::Default).unwrap();
+    assert_ne!(first.attributions, e.attributions);
+    let err =
+        model.explain(rows, &Method::GradCam { layer: Some("conv9".into()) }, Target::Default).err().unwrap();
+    assert!(
+        err.to_string().contains("'conv9' is not a convolution layer of the model; they are: conv1, conv2"),
+        "{err}"
+    );
+    let err =
+        default_mlp().explain(&[0.0; 30], &Method::GradCam { layer: None }, Target::Default).err().unwrap();
+    assert!(err.to_string().contains("grad-cam needs a convolutional model"), "{err}");
+}

@@ -274,8 +274,10 @@ fn startup_suite(opts: &DeviceOptions) -> Result<serde_json::Value> {
 
 /// Integrated gradients over every breast cancer row, batched and not.
 fn explain_suite(devs: &bench::Devices, reps: usize) -> Result<serde_json::Value> {
-    println!("\nexplanations (integrated gradients, 50 Gauss-Legendre points, all 569 breast cancer rows, default MLP; target: batched < 1 s and >= 20x a row-at-a-time loop)");
+    println!("\nexplanations (integrated gradients, 50 Gauss-Legendre points, all 569 breast cancer rows, default MLP; grad-cam, all 1797 digits, default CNN; target: each < 1 s and >= 20x a row-at-a-time loop)");
     let figures = bench::explain::integrated_gradients(devs.pool.clone(), reps, 40)?;
+    let mut figures = figures;
+    figures.push(bench::explain::grad_cam(devs.pool.clone(), reps)?);
     for f in &figures {
         println!(
             "  {:<52} {:>7.3} s ({:.3}-{:.3}), {:.3} ms per row, {} submits, {:.1}x the batched time",

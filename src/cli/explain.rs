@@ -17,7 +17,7 @@ pub struct ExplainArgs {
     /// A CSV file with the model's feature columns (or builtin:NAME)
     #[arg(long)]
     data: String,
-    /// integrated-gradients, saliency, smoothgrad, or error-share (autoencoders)
+    /// integrated-gradients, saliency, smoothgrad, grad-cam (convolutional models), or error-share (autoencoders)
     #[arg(long, default_value = "integrated-gradients")]
     method: String,
     /// The class (a label) or target column explained (default: the
@@ -55,6 +55,15 @@ pub struct ExplainArgs {
     /// Also run the model-randomization sanity check (Adebayo et al., 2018)
     #[arg(long)]
     sanity_check: bool,
+    /// Grad-CAM: the convolution layer (default: the last one)
+    #[arg(long)]
+    layer: Option<String>,
+    /// Images: write one PNG per explained row here, the map over the image
+    #[arg(long)]
+    images: Option<PathBuf>,
+    /// Images: also put the first N side by side in DIR/grid.png
+    #[arg(long, requires = "images")]
+    grid: Option<usize>,
     /// Write the attributions as CSV here (and the global importance beside it, as NAME_importance.csv)
     #[arg(long)]
     out: Option<PathBuf>,
@@ -77,6 +86,9 @@ pub fn run(dev: &DeviceOptions, a: ExplainArgs, quiet: bool) -> Result<()> {
     } else {
         (model.explain(&rows, &method, target)?, None)
     };
+    if let Some(dir) = &a.images {
+        super::explain_images::write(&model, &ds, &chosen, &e, dir, a.grid)?;
+    }
     if let Some(path) = &a.out {
         let steps = model.file().model.sequence_steps.filter(|t| *t > 0 && cols % t == 0);
         let csv = attributions_csv(&ds, &chosen, &e, &predicted(&model, &rows, &e)?, steps);
@@ -117,10 +129,11 @@ fn method(a: &ExplainArgs, baseline: Baseline) -> Result<Method> {
             Method::SmoothGrad { samples: a.samples, noise: a.noise, signed: a.signed, seed: a.seed }
         }
         "error-share" => Method::ErrorShare,
+        "grad-cam" => Method::GradCam { layer: a.layer.clone() },
         o => {
             return Err(Error::Usage(format!(
-                "unknown --method '{o}': use integrated-gradients, saliency, smoothgrad or error-share"
-            )))
+            "unknown --method '{o}': use integrated-gradients, saliency, smoothgrad, grad-cam or error-share"
+        )))
         }
     })
 }

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod devices;
 pub mod explain;
+pub mod explain_images;
 pub mod flags;
 pub mod predict;
 pub mod startup;

@@ -36,6 +36,20 @@ pub fn forward(
     batch: &[u32],
     input: Option<&[f64]>,
 ) -> RefForward {
+    forward_fixing(graph, params, data, batch, input, &BTreeMap::new())
+}
+
+/// [`forward`] with the outputs of some ops fixed: each tensor (by index)
+/// in `fixed` takes the given values instead of its op's, so that the
+/// output can be differentiated with respect to an inner layer.
+pub fn forward_fixing(
+    graph: &Graph,
+    params: &BTreeMap<String, Vec<f64>>,
+    data: &RefData,
+    batch: &[u32],
+    input: Option<&[f64]>,
+    fixed: &BTreeMap<usize, Vec<f64>>,
+) -> RefForward {
     let mut values: Vec<Vec<f64>> = graph
         .tensors
         .iter()
@@ -107,6 +121,11 @@ pub fn forward(
                 // the explained output is each row's own, summed, not a mean
                 let per = if *kind == LossKind::OutputScore { 1 } else { count };
                 mean_loss = Some(sum / per as f64);
+            }
+        }
+        if let Some(t) = op.output() {
+            if let Some(v) = fixed.get(&t.0) {
+                values[t.0] = v.clone();
             }
         }
     }

@@ -67,28 +67,42 @@ pub struct Lowered {
     pub calls: Vec<Call<Ref>>,
     /// dL/dinput, when asked for.
     pub input_grad: Option<TensorId>,
+    /// dL/d(the kept layer's output), when asked for.
+    pub layer_grad: Option<TensorId>,
 }
 
-/// Lowers `graph`; with `input_grad` the gradient w.r.t. the input batch is
-/// kept, and without `param_grads` no parameter gradient is computed; with
-/// `update_state` training steps update state tensors (batch-norm running
-/// statistics).
+/// Which gradients a backward pass computes and keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GradRequest {
+    /// Keep dL/dinput.
+    pub input: bool,
+    /// Compute every parameter's gradient.
+    pub params: bool,
+    /// Keep dL/d(this tensor), with respect to its value after the
+    /// activation fused into its op (its producer's activation derivative
+    /// is then never fused into a consumer's kernel).
+    pub layer: Option<TensorId>,
+}
+
+/// Lowers `graph`, computing and keeping the gradients `grads` asks for;
+/// with `update_state` training steps update state tensors (batch-norm
+/// running statistics).
 pub fn lower(
     graph: &Graph,
     pass: Pass,
-    (input_grad, param_grads): (bool, bool),
+    grads: GradRequest,
     update_state: bool,
     tcols: usize,
     variants: kernels::Variants,
 ) -> Result<Lowered> {
     let calls = ops::forward_calls(&ops::Forward { graph, pass, update_state, variants });
     if pass == Pass::Forward {
-        return Ok(Lowered { tensors: graph.tensors.clone(), calls, input_grad: None });
+        return Ok(Lowered { tensors: graph.tensors.clone(), calls, input_grad: None, layer_grad: None });
     }
     let Some((loss_logits, _, _)) = graph.loss_op() else {
         return Err(Error::Model("training needs a loss; the graph has none".into()));
     };
-    let plan = GradientPlan::new(graph, (input_grad, param_grads), loss_logits)?;
+    let plan = GradientPlan::new(graph, grads, loss_logits)?;
     let mut bw = ops::Backward::new(graph, calls, plan.needs.clone(), plan.fused.clone(), variants);
     for op in graph.ops.iter().rev() {
         if let Op::Loss { .. } = op {
@@ -103,8 +117,9 @@ pub fn lower(
         let gz = activation_backward(&mut bw, &plan, y, gy);
         ops::backward(&mut bw, op, y, gy, gz)?;
     }
-    let input_grad = if input_grad { graph.input.and_then(|i| bw.grad_if_made(i)) } else { None };
-    Ok(Lowered { tensors: bw.tensors, calls: bw.calls, input_grad })
+    let input_grad = if grads.input { graph.input.and_then(|i| bw.grad_if_made(i)) } else { None };
+    let layer_grad = grads.layer.and_then(|t| bw.grad_if_made(t));
+    Ok(Lowered { tensors: bw.tensors, calls: bw.calls, input_grad, layer_grad })
 }
 
 /// dL/d(pre-activation) of `y` from its gradient `gy`: `gy` itself when
@@ -131,11 +146,8 @@ struct GradientPlan {
 }
 
 impl GradientPlan {
-    fn new(
-        graph: &Graph,
-        (input_grad, param_grads): (bool, bool),
-        loss_logits: TensorId,
-    ) -> Result<GradientPlan> {
+    fn new(graph: &Graph, grads: GradRequest, loss_logits: TensorId) -> Result<GradientPlan> {
+        let (input_grad, param_grads) = (grads.input, grads.params);
         // parameters (when asked), the input (when asked), and everything computed from them
         let n = graph.tensors.len();
         let mut needs = vec![false; n];
@@ -145,7 +157,7 @@ impl GradientPlan {
         }
         for op in &graph.ops {
             if let Some(out) = op.output() {
-                needs[out.0] = op.inputs().iter().any(|(x, _)| needs[x.0]);
+                needs[out.0] = Some(out) == grads.layer || op.inputs().iter().any(|(x, _)| needs[x.0]);
             }
         }
         // a tensor's gradient is non-zero only if the loss depends on it
@@ -185,8 +197,12 @@ impl GradientPlan {
                 )));
             }
         }
+        // a kept layer's gradient is taken after its activation: never fused away
         let fused = (0..n)
-            .map(|i| count[i] == 1 && via_fusable[i] && graph.producer_act(TensorId(i)) != Act::None)
+            .map(|i| {
+                let kept = grads.layer == Some(TensorId(i));
+                !kept && count[i] == 1 && via_fusable[i] && graph.producer_act(TensorId(i)) != Act::None
+            })
             .collect();
         Ok(GradientPlan { needs, count, fused })
     }

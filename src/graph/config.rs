@@ -210,6 +210,9 @@ pub enum Mode {
     /// Forward, loss and backward to the input only: dL/dinput is kept and
     /// no parameter gradient is computed (explanations).
     InputGradient,
+    /// Forward, loss and backward down to this tensor: its value and
+    /// dL/d(it) are kept (Grad-CAM); no parameter gradient is computed.
+    LayerGradient(super::TensorId),
     /// Forward only; the graph's output is read back.
     Inference,
 }

@@ -80,6 +80,7 @@ pub fn plan_activations(tensors: &[TensorInfo], calls: &[Call<Ref>], pinned: &[T
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::autodiff::GradRequest;
     use crate::graph::autodiff::{lower, Pass};
     use crate::graph::{Act, Graph, LossKind, TargetSource};
 
@@ -94,7 +95,15 @@ mod tests {
         let y = g.dense("out", h, 1, Act::None).unwrap();
         g.loss(y, LossKind::BceWithLogits, TargetSource::Targets).unwrap();
         for pass in [Pass::Forward, Pass::ForwardBackward] {
-            let low = lower(&g, pass, (false, true), false, 1, Default::default()).unwrap();
+            let low = lower(
+                &g,
+                pass,
+                GradRequest { input: false, params: true, layer: None },
+                false,
+                1,
+                Default::default(),
+            )
+            .unwrap();
             let plan = plan_activations(&low.tensors, &low.calls, &[]);
             // lifetimes as the planner sees them
             let mut span = vec![(usize::MAX, 0usize); low.tensors.len()];

@@ -5,7 +5,7 @@
 //! epoch) and one compute pass holding the forward, loss, backward, optional
 //! gradient guard and optimizer dispatches.
 
-use super::autodiff::{lower, Pass, Ref};
+use super::autodiff::{lower, GradRequest, Pass, Ref};
 use super::config::{
     GpuDataset, MemoryReport, Mode, NonFinitePolicy, Optimizer, OptimizerConfig, ProgramOptions,
 };
@@ -48,6 +48,8 @@ pub struct Program {
     /// Inference outputs: name, byte offset in the activation arena, f32 count.
     pub(crate) outputs: Vec<(String, u64, usize)>,
     pub(crate) input_grad: Option<(u64, usize)>,
+    /// The kept layer's value and gradient (offset, length) in the activations.
+    pub(crate) layer: Option<((u64, usize), (u64, usize))>,
     memory: MemoryReport,
     /// CPU time spent recording the last call's steps (encoder to finished
     /// command buffer, submit and waits excluded), µs per step.
@@ -209,14 +211,22 @@ pub(crate) fn plan_program(
     variants: kernels::Variants,
 ) -> Result<ProgramPlan> {
     let (pass, want_input_grad) = match mode {
+        Mode::LayerGradient(_) => (Pass::ForwardBackward, false),
         Mode::Inference => (Pass::Forward, false),
         Mode::Train(_) => (Pass::ForwardBackward, false),
         Mode::Gradients { input_grad } => (Pass::ForwardBackward, input_grad),
         Mode::InputGradient => (Pass::ForwardBackward, true),
     };
     let update_state = matches!(mode, Mode::Train(_));
-    let param_grads = !matches!(mode, Mode::InputGradient);
-    let low = lower(graph, pass, (want_input_grad, param_grads), update_state, tcols, variants)?;
+    let grads = GradRequest {
+        input: want_input_grad,
+        params: !matches!(mode, Mode::InputGradient | Mode::LayerGradient(_)),
+        layer: match mode {
+            Mode::LayerGradient(t) => Some(t),
+            _ => None,
+        },
+    };
+    let low = lower(graph, pass, grads, update_state, tcols, variants)?;
     let max_binding = limits.max_storage_buffer_binding_size;
     for t in &low.tensors {
         let bytes = (t.len() * 4) as u64;
@@ -239,6 +249,10 @@ pub(crate) fn plan_program(
     }
     let mut pinned: Vec<TensorId> = named_outputs.iter().map(|(_, t)| *t).collect();
     pinned.extend(low.input_grad);
+    if let Some(g) = low.layer_grad {
+        pinned.extend(grads.layer);
+        pinned.push(g);
+    }
     let plan = plan_activations(&low.tensors, &low.calls, &pinned);
     let mut low = low;
     let slots_state = match mode {
@@ -440,6 +454,10 @@ impl Program {
             .filter_map(|(name, t)| locate(*t).map(|(o, l)| (name.clone(), o, l)))
             .collect();
         let input_grad = low.input_grad.and_then(locate);
+        let layer = match (opts.mode, low.layer_grad) {
+            (Mode::LayerGradient(t), Some(g)) => locate(t).zip(locate(g)),
+            _ => None,
+        };
         Ok(Program {
             gpu,
             params,
@@ -463,6 +481,7 @@ impl Program {
             predict_readback: None,
             outputs,
             input_grad,
+            layer,
             memory,
             encode_us_per_step: 0.0,
         })

@@ -186,6 +186,14 @@ impl Program {
         Ok(self.gpu.read_f32(&self.guard_buf, 0, 2)?[1])
     }
 
+    /// The kept layer's value and dL/d(it), each [batch, ...], of the last
+    /// batch (`Mode::LayerGradient`).
+    pub fn read_layer(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        let ((vo, vl), (go, gl)) =
+            self.layer.ok_or_else(|| Error::Model("no layer gradient was requested".into()))?;
+        Ok((self.gpu.read_f32(&self.act_buf, vo / 4, vl)?, self.gpu.read_f32(&self.act_buf, go / 4, gl)?))
+    }
+
     /// dL/dinput [batch, features] of the last batch (Gradients mode with input_grad).
     pub fn read_input_grad(&self) -> Result<Vec<f32>> {
         let (off, len) =
