@@ -104,6 +104,18 @@ fn batchnorm_forward_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     out[i] = act_apply(ACT, (x[i] - p5[c]) * g + p4[c]);
 }
 
+// Eval backward (the running statistics do not depend on the batch):
+// dx = dy * gamma[c] * inv_std[c] from the running variance (bindings as
+// the eval forward, p4 = dy); explanations of trained models use it.
+@compute @workgroup_size(256, 1, 1)
+fn batchnorm_backward_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg);
+    if (i >= nm.batch * nm.c * nm.s) { return; }
+    let c = (i / nm.s) % nm.c;
+    let d = p4[i] * gamma[c] * inverseSqrt(p6[c] + nm.eps);
+    if (ACCUMULATE) { out[i] = out[i] + d; } else { out[i] = d; }
+}
+
 @compute @workgroup_size(256, 1, 1)
 fn batchnorm_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>) {
     let c = wid.x;

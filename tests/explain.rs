@@ -334,3 +334,46 @@ fn grad_cam_maps_are_non_negative_and_refuse_what_does_not_fit() {
         default_mlp().explain(&[0.0; 30], &Method::GradCam { layer: None }, Target::Default).err().unwrap();
     assert!(err.to_string().contains("grad-cam needs a convolutional model"), "{err}");
 }
+
+#[test]
+fn models_with_batch_norm_are_explained_through_their_running_statistics() {
+    let toml = "[[layers]]\ntype = \"dense\"\nunits = 16\n\n[[layers]]\ntype = \"batchnorm\"\nactivation = \"relu\"\n";
+    let spec = ModelSpec::parse(toml, false, "bn.toml").unwrap();
+    let model = Trainer::new(spec).epochs(5).fit(&device(), &Data::builtin("breast_cancer")).unwrap();
+    let rows = breast_cancer_rows(&model);
+    let f = model.file();
+    let head = Head { outputs: 1, loss: LossKind::OutputScore, target: medgpu::graph::TargetSource::Targets };
+    let graph = f.model.build(30, head, 1, false, 0).unwrap();
+    let params: BTreeMap<String, Vec<f64>> = model
+        .weights()
+        .iter()
+        .map(|(k, t)| (k.clone(), t.values.iter().map(|v| *v as f64).collect()))
+        .collect();
+    for r in [3usize, 77] {
+        let row = &rows[r * 30..(r + 1) * 30];
+        let e = model.explain(row, &Method::Saliency { signed: true }, Target::Default).unwrap();
+        let mut x = row.to_vec();
+        f.preprocessor.apply(&mut x);
+        let x: Vec<f64> = x.iter().map(|v| *v as f64).collect();
+        let rd = RefData { features: &x, cols: 30, targets: &[0.0], tcols: 1 };
+        let out = |input: &[f64]| forward(&graph, &params, &rd, &[1, 0], Some(input)).loss.unwrap();
+        for i in 0..30 {
+            let (mut p, mut m) = (x.clone(), x.clone());
+            p[i] += 1e-4;
+            m[i] -= 1e-4;
+            let fd = (out(&p) - out(&m)) / 2e-4;
+            let got = e.row(0)[i];
+            assert!(
+                (got - fd).abs() <= 1e-3 * (1.0 + fd.abs()),
+                "row {r} feature {i}: gpu {got}, finite difference {fd}"
+            );
+        }
+    }
+    let e = model.explain(&rows[..10 * 30], &ig(50, Rule::GaussLegendre), Target::Default).unwrap();
+    assert!(e
+        .delta
+        .iter()
+        .zip(&e.output)
+        .zip(&e.baseline_output)
+        .all(|((d, o), b)| d.abs() <= (0.01 * (o - b).abs()).max(1e-4)));
+}

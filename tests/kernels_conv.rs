@@ -5,7 +5,9 @@
 mod common;
 use common::*;
 use medgpu::cpu_ref;
-use medgpu::kernels::{self, Act, ConvOperands, NormBackward, NormForward, NormGeom, Variants, WindowGeom};
+use medgpu::kernels::{
+    self, Act, ConvOperands, NormBackward, NormBackwardEval, NormForward, NormGeom, Variants, WindowGeom,
+};
 
 /// The portable kernels, and the subgroup variants where the adapter runs them.
 fn variants() -> Vec<Variants> {
@@ -371,6 +373,26 @@ fn batch_norm_matches_reference_and_ignores_padding_rows() {
             assert_close(&format!("{what} dgamma"), &floats(&out[5]), &dg, 1e-4, 1e-4);
             assert_close(&format!("{what} dbeta"), &floats(&out[6]), &db, 1e-4, 1e-4);
             assert_close(&format!("{what} dx"), &floats(&out[7]), &dx, 1e-4, 1e-3);
+        }
+        // with running statistics: dx = dy * gamma / sqrt(running var + eps)
+        for acc in [false, true] {
+            let dx0 = f32ed(&rand_vec(n, seed + 9));
+            let o =
+                NormBackwardEval { batch: 0, x: 1, gamma: 2, dy: 3, running_mean: 4, running_var: 5, dx: 6 };
+            let call = kernels::batchnorm_backward_eval(&g, acc, o);
+            let bufs = [
+                batch_words.clone(),
+                words(&x),
+                words(&gamma),
+                words(&dy),
+                words(&rm0),
+                words(&rv0),
+                words(&dx0),
+            ];
+            let out = run_call(&call, &bufs);
+            let mut dx = dx0.clone();
+            cpu_ref::batchnorm_backward_eval(&g, &gamma, &rv0, &dy, acc, &mut dx);
+            assert_close(&format!("{what} eval dx (accumulate {acc})"), &floats(&out[6]), &dx, 1e-5, 1e-4);
         }
     }
 }

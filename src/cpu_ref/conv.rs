@@ -286,6 +286,22 @@ pub fn batchnorm_forward_eval(
     }
 }
 
+/// dx = dy * gamma / sqrt(running var + eps) (added to `dx` with `accumulate`).
+pub fn batchnorm_backward_eval(
+    g: &NormGeom,
+    gamma: &[f64],
+    running_var: &[f64],
+    dy: &[f64],
+    accumulate: bool,
+    dx: &mut [f64],
+) {
+    for (i, d) in dy.iter().enumerate().take(g.batch * g.c * g.s) {
+        let c = (i / g.s) % g.c;
+        let v = d * gamma[c] / (running_var[c] + g.eps as f64).sqrt();
+        dx[i] = if accumulate { dx[i] + v } else { v };
+    }
+}
+
 /// Batch-norm backward over the first `valid` rows (dx 0 on the others).
 #[allow(clippy::too_many_arguments)] // the kernel's own argument list
 pub fn batchnorm_backward(

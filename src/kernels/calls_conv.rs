@@ -407,6 +407,45 @@ pub fn batchnorm_forward_eval<B>(g: &NormGeom, act: Act, o: NormForward<B>) -> C
     }
 }
 
+/// The bindings of the batch-norm backward with running statistics.
+pub struct NormBackwardEval<B> {
+    /// batch [1 + rows].
+    pub batch: B,
+    /// x [batch, c, s] (the forward input; not read).
+    pub x: B,
+    /// gamma \[c\].
+    pub gamma: B,
+    /// dL/dy [batch, c, s] (pre-activation when the forward had one).
+    pub dy: B,
+    /// running mean \[c\] (not read).
+    pub running_mean: B,
+    /// running variance \[c\].
+    pub running_var: B,
+    /// dL/dx [batch, c, s] (written, or added to).
+    pub dx: B,
+}
+
+/// dx = dy * gamma / sqrt(running var + eps): the backward of
+/// [`batchnorm_forward_eval`], for gradients of trained models.
+pub fn batchnorm_backward_eval<B: Clone>(g: &NormGeom, accumulate: bool, o: NormBackwardEval<B>) -> Call<B> {
+    Call {
+        kernel: KernelId::BatchnormBackwardEval,
+        overrides: vec![("ACCUMULATE", accumulate as u32 as f64)],
+        uniform: g.words(),
+        bindings: vec![
+            o.batch,
+            o.x,
+            o.gamma,
+            o.dy,
+            o.running_mean,
+            o.running_var.clone(),
+            o.running_var,
+            o.dx,
+        ],
+        groups: grid_1d(g.batch * g.c * g.s),
+    }
+}
+
 /// The bindings of the batch-norm backward.
 pub struct NormBackward<B> {
     /// batch [1 + rows].

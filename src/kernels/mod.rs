@@ -23,9 +23,10 @@ pub use calls::{
     MATMUL_TILE, NORM_CHUNK, OPTIM_ITEMS, WG_1D,
 };
 pub use calls_conv::{
-    avgpool_backward, avgpool_forward, batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train,
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, maxpool_backward, maxpool_forward,
-    upsample_backward, upsample_forward, ConvOperands, NormBackward, NormForward, NormGeom, WindowGeom,
+    avgpool_backward, avgpool_forward, batchnorm_backward, batchnorm_backward_eval, batchnorm_forward_eval,
+    batchnorm_forward_train, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, maxpool_backward,
+    maxpool_forward, upsample_backward, upsample_forward, ConvOperands, NormBackward, NormBackwardEval,
+    NormForward, NormGeom, WindowGeom,
 };
 pub use calls_rnn::{
     elman_backward, elman_backward_steps, elman_forward, elman_forward_steps, gru_backward,

@@ -232,4 +232,5 @@ kernel_table! {
     BatchnormForwardTrain => BatchNorm, "batchnorm_forward_train";
     BatchnormForwardEval => BatchNorm, "batchnorm_forward_eval";
     BatchnormBackward => BatchNorm, "batchnorm_backward";
+    BatchnormBackwardEval => BatchNorm, "batchnorm_backward_eval";
 }

@@ -6,7 +6,7 @@ use super::super::autodiff::{Pass, Ref};
 use super::{Backward, Forward};
 use crate::error::{Error, Result};
 use crate::graph::{Act, Class, Graph, Init, Op, TensorId};
-use crate::kernels::{self, Call, NormBackward, NormForward, NormGeom};
+use crate::kernels::{self, Call, NormBackward, NormBackwardEval, NormForward, NormGeom};
 
 impl Graph {
     /// Batch normalization over dim 1 of [batch, C] or [batch, C, H, W]:
@@ -110,12 +110,10 @@ pub(super) fn forward(f: &Forward, op: &Op, calls: &mut Vec<Call<Ref>>) {
 pub(super) fn backward(bw: &mut Backward, op: &Op, gz: TensorId) -> Result<()> {
     let t = Ref::T;
     let Op::BatchNorm { x, gamma, beta, saved, eps, momentum, training, .. } = op else { return Ok(()) };
-    if !training {
-        return Err(Error::Model(
-            "batch norm with running statistics (an inference graph) cannot be trained".into(),
-        ));
-    }
     let g = norm_geom(bw.graph, *x, *eps, *momentum);
+    if !training {
+        return backward_eval(bw, op, &g, gz);
+    }
     let (gg, gbeta) = (bw.grad(*gamma), bw.grad(*beta));
     let accp = bw.accumulates(*gamma);
     bw.accumulates(*beta);
@@ -132,5 +130,33 @@ pub(super) fn backward(bw: &mut Backward, op: &Op, gz: TensorId) -> Result<()> {
         dx: t(gx),
     };
     bw.calls.push(kernels::batchnorm_backward(&g, accp, acc, o));
+    Ok(())
+}
+
+/// With running statistics (an inference graph): dx only, for gradients of
+/// a trained model (explanations); its parameters cannot be trained here.
+fn backward_eval(bw: &mut Backward, op: &Op, g: &NormGeom, gz: TensorId) -> Result<()> {
+    let t = Ref::T;
+    let Op::BatchNorm { x, gamma, beta, running_mean, running_var, .. } = op else { return Ok(()) };
+    if bw.needs(*gamma) || bw.needs(*beta) {
+        return Err(Error::Model(
+            "batch norm with running statistics (an inference graph) cannot be trained".into(),
+        ));
+    }
+    if !bw.needs(*x) {
+        return Ok(());
+    }
+    let gx = bw.grad(*x);
+    let acc = bw.accumulates(*x);
+    let o = NormBackwardEval {
+        batch: Ref::Batch,
+        x: t(*x),
+        gamma: t(*gamma),
+        dy: t(gz),
+        running_mean: t(*running_mean),
+        running_var: t(*running_var),
+        dx: t(gx),
+    };
+    bw.calls.push(kernels::batchnorm_backward_eval(g, acc, o));
     Ok(())
 }
