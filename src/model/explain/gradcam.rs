@@ -1,11 +1,11 @@
 //! Grad-CAM: a convolution layer's output and the gradient of the
 //! explained output with respect to it, from `Mode::LayerGradient`.
 
+use super::gradients::{batches, compile_over};
 use super::{Scores, Target};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::graph::{GpuDataset, LossKind, Mode, Op, Program, ProgramOptions, TensorId};
-use crate::kernels::PipelineCache;
+use crate::graph::{LossKind, Mode, Op, TensorId};
 use crate::model::infer::{load_params, run_normalized, INFER_BATCH};
 use crate::model::saved::{head_for, TrainedModel};
 use std::sync::Arc;
@@ -89,15 +89,11 @@ fn layer_gradient_normalized(
     let s = graph.shape(t);
     let shape = [s[1], s[2], s[3]];
     let params = load_params(&gpu, model, &graph)?;
-    let data = Arc::new(GpuDataset::upload(&gpu, x, &scores.column_f32(), cols, 1)?);
-    let mut cache = PipelineCache::persistent(&gpu);
-    let mode = ProgramOptions { mode: Mode::LayerGradient(t) };
-    let mut prog = Program::compile(gpu, &graph, params, data, mode, &mut cache)?;
-    cache.save();
+    let mut prog = compile_over((gpu, &graph, params), (x, &scores.column_f32()), Mode::LayerGradient(t))?;
     let (n, per_row) = (x.len() / cols, shape.iter().product::<usize>());
     let mut out = LayerGradient { layer: name, shape, values: Vec::new(), grads: Vec::new(), submits: 0 };
-    for start in (0..n).step_by(graph.batch) {
-        let ids: Vec<u32> = (start as u32..(start + graph.batch).min(n) as u32).collect();
+    for ids in batches(n, graph.batch) {
+        let start = ids[0] as usize;
         prog.compute_gradients(&ids)?;
         out.submits += 1;
         let (v, g) = prog.read_layer()?;

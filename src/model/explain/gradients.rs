@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::graph::{GpuDataset, LossKind, Mode, Program, ProgramOptions};
+use crate::graph::{GpuDataset, Graph, LossKind, Mode, ParamStore, Program, ProgramOptions};
 use crate::kernels::PipelineCache;
 use crate::model::infer::load_params;
 use crate::model::saved::{head_for, TrainedModel};
@@ -12,8 +12,8 @@ use std::sync::Arc;
 /// points and replayed over batches of them.
 pub(super) struct InputGradients {
     gpu: Arc<Gpu>,
-    model_graph: crate::graph::Graph,
-    params: Arc<crate::graph::ParamStore>,
+    model_graph: Graph,
+    params: Arc<ParamStore>,
     pub(super) cols: usize,
     pub(super) submits: usize,
 }
@@ -36,22 +36,10 @@ impl InputGradients {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let data = Arc::new(GpuDataset::upload(&self.gpu, points, classes, self.cols, 1)?);
-        let mut cache = PipelineCache::persistent(&self.gpu);
-        let mode = ProgramOptions { mode: Mode::InputGradient };
-        let mut prog = Program::compile(
-            self.gpu.clone(),
-            &self.model_graph,
-            self.params.clone(),
-            data,
-            mode,
-            &mut cache,
-        )?;
-        cache.save();
+        let compiled = (self.gpu.clone(), &self.model_graph, self.params.clone());
+        let mut prog = compile_over(compiled, (points, classes), Mode::InputGradient)?;
         let mut out = Vec::with_capacity(n * self.cols);
-        let batch = self.model_graph.batch;
-        for start in (0..n).step_by(batch) {
-            let ids: Vec<u32> = (start as u32..(start + batch).min(n) as u32).collect();
+        for ids in batches(n, self.model_graph.batch) {
             prog.compute_gradients(&ids)?;
             self.submits += 1;
             let g = prog.read_input_grad()?;
@@ -59,4 +47,25 @@ impl InputGradients {
         }
         Ok(out)
     }
+}
+
+/// `graph` compiled in `mode` over a data set of `points` (rows x the
+/// graph's inputs, normalized) whose target is each point's explained
+/// column (`classes`).
+pub(super) fn compile_over(
+    (gpu, graph, params): (Arc<Gpu>, &Graph, Arc<ParamStore>),
+    (points, classes): (&[f32], &[f32]),
+    mode: Mode,
+) -> Result<Program> {
+    let cols = points.len() / classes.len().max(1);
+    let data = Arc::new(GpuDataset::upload(&gpu, points, classes, cols, 1)?);
+    let mut cache = PipelineCache::persistent(&gpu);
+    let prog = Program::compile(gpu, graph, params, data, ProgramOptions { mode }, &mut cache)?;
+    cache.save();
+    Ok(prog)
+}
+
+/// The row ids 0..n in batches of `batch`, one replay each.
+pub(super) fn batches(n: usize, batch: usize) -> impl Iterator<Item = Vec<u32>> {
+    (0..n).step_by(batch.max(1)).map(move |start| (start as u32..(start + batch).min(n) as u32).collect())
 }
