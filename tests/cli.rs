@@ -271,7 +271,8 @@ fn explain_writes_attributions_and_refuses_what_does_not_fit() {
     let bad = d.join("bad.csv");
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (vec!["--target", "2"], 2, "--target '2' is not one of the model's outputs: 0, 1"),
-        (vec!["--method", "grad-cam"], 2, "unknown --method 'grad-cam'"),
+        (vec!["--method", "lime"], 2, "unknown --method 'lime'"),
+        (vec!["--method", "grad-cam"], 2, "--method grad-cam needs a convolutional model"),
         (vec!["--method", "error-share"], 2, "--method error-share explains autoencoders"),
         (vec!["--rows", "0-3"], 2, "--rows '0-3': give row numbers from 1 to 569"),
         (vec!["--rule", "simpson"], 2, "unknown --rule 'simpson'"),
