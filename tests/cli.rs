@@ -38,6 +38,18 @@ fn train_writes_the_run_directory() {
         let v = summary["test"][key].as_f64().unwrap_or(-1.0);
         assert!((0.0..=1.0).contains(&v) || key == "log_loss", "test.{key} = {v}");
     }
+    // intervals: each around its figure, the proportions' from Wilson
+    let ci = &summary["clinical"]["test_ci95"];
+    for key in ["accuracy", "sensitivity", "specificity", "ppv", "npv", "roc_auc", "f1", "brier"] {
+        let (v, lo, hi) =
+            (ci[key]["value"].as_f64(), ci[key]["ci95"][0].as_f64(), ci[key]["ci95"][1].as_f64());
+        let (v, lo, hi) = (v.unwrap(), lo.unwrap(), hi.unwrap());
+        assert!(lo <= v && v <= hi && lo >= 0.0 && hi <= 1.0, "{key}: {v} ({lo}-{hi})");
+    }
+    assert_eq!(ci["accuracy"]["value"].as_f64(), summary["test"]["accuracy"].as_f64());
+    assert_eq!(ci["sensitivity"]["value"].as_f64(), summary["test"]["recall"].as_f64());
+    assert!(summary["clinical"]["temperature"].as_f64().unwrap() > 0.0);
+    assert!(out.contains("test, 95% intervals:") && out.contains("calibration            ECE"), "{out}");
     assert!(summary["val"]["accuracy"].as_f64().is_some());
     assert!(summary["adapter"]["name"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(summary["adapter"]["backend"].as_str().is_some());

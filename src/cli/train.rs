@@ -471,6 +471,9 @@ fn print_outcome(out: &train::TrainOutcome, quiet: bool) {
         print!("{}", format_metrics("validation:", &out.val, &out.file.encoding));
     }
     print!("{}", format_metrics("test:", &out.test, &out.file.encoding));
+    if let Some(c) = train::report::clinical(out) {
+        print!("{}", medgpu::model::clinical::format_clinical(&c));
+    }
     if let Some(w) = &p.windows {
         println!("{}", w.split);
         if let (Some(naive), medgpu::train::Metrics::Regression(m)) = (w.naive_test_mse, &out.test) {

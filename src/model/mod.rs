@@ -7,6 +7,7 @@
 //! the other, both import this module.
 
 pub mod checkpoint;
+pub mod clinical;
 pub mod config;
 pub mod evaluate;
 pub mod explain;

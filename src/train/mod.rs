@@ -81,6 +81,8 @@ pub struct TrainOutcome {
     pub prepared: Prepared,
     /// Model outputs on the test rows.
     pub test_inference: Inference,
+    /// Model outputs on the validation rows.
+    pub val_inference: Inference,
 }
 
 /// Callbacks of a run.
@@ -247,7 +249,7 @@ pub fn train_prepared(
             run.params.write(&run.gpu, name, v)?;
         }
     }
-    let (val, _) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.val)?;
+    let (val, val_inference) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.val)?;
     let (test, test_inference) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.test)?;
     file.final_metrics = Some(serde_json::json!({ "val": val, "test": test }));
     let weights = run.params.read_all(&run.gpu)?;
@@ -265,6 +267,7 @@ pub fn train_prepared(
         stopped_early,
         prepared: p,
         test_inference,
+        val_inference,
     }))
 }
 

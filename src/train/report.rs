@@ -3,9 +3,11 @@
 //! each written atomically.
 
 use super::TrainOutcome;
+use crate::data::Task;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::model::checkpoint::{to_json, write_atomic};
+use crate::model::clinical::{clinical_figures, ClinicalFigures};
 use crate::model::predictions_csv;
 use crate::model::TrainedModel;
 use serde_json::json;
@@ -57,6 +59,20 @@ pub fn write_run(dir: &Path, gpu: &Gpu, out: &TrainOutcome) -> Result<()> {
         "dispatches_per_step": out.dispatches_per_step,
         "train_samples_per_sec": out.samples_per_sec,
         "windows": p.windows,
+        "clinical": clinical(out),
     });
     write_atomic(&dir.join("summary.json"), &to_json(&summary)?)
+}
+
+/// A classifier's test intervals and calibration (see
+/// [`crate::model::clinical`]); `None` for other tasks or an empty split.
+pub fn clinical(out: &TrainOutcome) -> Option<ClinicalFigures> {
+    let p = &out.prepared;
+    let (val, test) = (&out.val_inference, &out.test_inference);
+    if p.ds.encoding.task != Task::Classify || val.outputs.is_empty() || test.outputs.is_empty() {
+        return None;
+    }
+    let labels = |rows: &[usize]| p.ds.targets_of(rows).iter().map(|t| *t as u32).collect::<Vec<u32>>();
+    let (lv, lt) = (labels(&p.split.val), labels(&p.split.test));
+    Some(clinical_figures((&lv, &val.outputs), (&lt, &test.outputs), test.cols, out.file.training.seed))
 }

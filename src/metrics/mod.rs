@@ -2,6 +2,9 @@
 //! and regression. All results are NaN-free for finite inputs: a ratio whose
 //! denominator is zero is reported as 0 (or as documented per field).
 
+pub mod calibration;
+pub mod intervals;
+
 /// Probabilities are clamped to `[EPS, 1 - EPS]` before taking logs.
 const EPS: f64 = 1e-7;
 
@@ -59,6 +62,11 @@ pub fn binary_metrics(labels: &[u32], probs: &[f64]) -> BinaryMetrics {
 
 /// ROC-AUC by the rank formula: (sum of positive ranks - P(P+1)/2) / (P N),
 /// with tied scores given their average rank. 0.5 when a class is absent.
+/// ROC-AUC of positive-class probabilities (see [`BinaryMetrics::roc_auc`]).
+pub fn roc_auc_of(labels: &[u32], probs: &[f64]) -> f64 {
+    roc_auc(labels, probs)
+}
+
 fn roc_auc(labels: &[u32], probs: &[f64]) -> f64 {
     let n_pos = labels.iter().filter(|&&y| y != 0).count() as f64;
     let n_neg = labels.len() as f64 - n_pos;

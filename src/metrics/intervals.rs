@@ -1,0 +1,123 @@
+//! 95% confidence intervals of test figures: Wilson score intervals for
+//! proportions, and a seeded, stratified percentile bootstrap for any
+//! figure computed from labels and probabilities.
+
+use crate::data::SplitMix64;
+
+/// z for a two-sided 95% interval.
+pub const Z95: f64 = 1.959963984540054;
+
+/// The Wilson score interval of `k` successes in `n` trials at `z`
+/// (Wilson, 1927): centre (p + z²/2n) / (1 + z²/n), half-width
+/// z √(p(1−p)/n + z²/4n²) / (1 + z²/n). `(0, 1)` when `n` is 0.
+///
+/// ```
+/// let (lo, hi) = medgpu::metrics::intervals::wilson(45, 50, medgpu::metrics::intervals::Z95);
+/// assert!((lo - 0.7864).abs() < 1e-4 && (hi - 0.9565).abs() < 1e-4);
+/// ```
+pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (n, p) = (n as f64, k as f64 / n as f64);
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// The percentile bootstrap interval (2.5th and 97.5th percentiles) of
+/// `figure(labels, probs)` over `resamples` resamples drawn with
+/// replacement within each class (so each keeps its size), from `seed`.
+pub fn bootstrap<F>(labels: &[u32], probs: &[f64], resamples: usize, seed: u64, figure: F) -> (f64, f64)
+where
+    F: Fn(&[u32], &[f64]) -> f64,
+{
+    let mut by_class: Vec<(u32, Vec<usize>)> = Vec::new();
+    for (i, y) in labels.iter().enumerate() {
+        match by_class.iter_mut().find(|(c, _)| c == y) {
+            Some((_, rows)) => rows.push(i),
+            None => by_class.push((*y, vec![i])),
+        }
+    }
+    by_class.sort_by_key(|(c, _)| *c);
+    let mut rng = SplitMix64::new(seed);
+    let mut values = Vec::with_capacity(resamples);
+    let (mut l, mut p) = (Vec::with_capacity(labels.len()), Vec::with_capacity(labels.len()));
+    for _ in 0..resamples {
+        l.clear();
+        p.clear();
+        for (_, rows) in &by_class {
+            for _ in 0..rows.len() {
+                let r = rows[(rng.next_u64() % rows.len() as u64) as usize];
+                l.push(labels[r]);
+                p.push(probs[r]);
+            }
+        }
+        values.push(figure(&l, &p));
+    }
+    percentiles(&mut values)
+}
+
+/// The 2.5th and 97.5th percentiles (linear interpolation between ranks).
+fn percentiles(values: &mut [f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| {
+        let pos = q * (values.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        values[lo] + (values[hi] - values[lo]) * (pos - lo as f64)
+    };
+    (at(0.025), at(0.975))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) {
+        assert!((a - b).abs() <= tol, "{a} vs {b}");
+    }
+
+    #[test]
+    fn wilson_matches_published_values() {
+        // 45/50 and 0/10: the values of the usual tables (e.g. Newcombe 1998)
+        let (lo, hi) = wilson(45, 50, Z95);
+        close(lo, 0.78640, 5e-5);
+        close(hi, 0.95654, 5e-5);
+        let (lo, hi) = wilson(0, 10, Z95);
+        close(lo, 0.0, 1e-12);
+        close(hi, 0.27753, 5e-5);
+        // 81/263 (Newcombe 1998, example): 0.2553-0.3662
+        let (lo, hi) = wilson(81, 263, Z95);
+        close(lo, 0.2553, 1e-4);
+        close(hi, 0.3662, 1e-4);
+        assert_eq!(wilson(0, 0, Z95), (0.0, 1.0));
+    }
+
+    #[test]
+    fn percentiles_interpolate_between_ranks() {
+        // 0..=100: the 2.5th percentile is 2.5, the 97.5th 97.5
+        let mut v: Vec<f64> = (0..=100).map(|i| i as f64).collect();
+        assert_eq!(percentiles(&mut v), (2.5, 97.5));
+    }
+
+    #[test]
+    fn the_bootstrap_is_seeded_stratified_and_brackets_the_figure() {
+        let labels: Vec<u32> = (0..200).map(|i| (i % 4 == 0) as u32).collect();
+        let probs: Vec<f64> =
+            (0..200).map(|i| if i % 4 == 0 { 0.8 } else { 0.3 } + (i % 7) as f64 * 0.02).collect();
+        let positives = |l: &[u32], _: &[f64]| l.iter().filter(|y| **y == 1).count() as f64;
+        // stratified: every resample keeps the 50 positives
+        assert_eq!(bootstrap(&labels, &probs, 200, 1, positives), (50.0, 50.0));
+        let mean = |_: &[u32], p: &[f64]| p.iter().sum::<f64>() / p.len() as f64;
+        let a = bootstrap(&labels, &probs, 500, 7, mean);
+        assert_eq!(a, bootstrap(&labels, &probs, 500, 7, mean));
+        assert_ne!(a, bootstrap(&labels, &probs, 500, 8, mean));
+        let m = mean(&labels, &probs);
+        assert!(a.0 < m && m < a.1, "{a:?} around {m}");
+    }
+}
