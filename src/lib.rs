@@ -34,8 +34,8 @@
 //! ```
 //!
 //! Below it the modules form layers that depend one way (docs/DESIGN.md;
-//! tests/layering.rs keeps it so): [`settings`] and [`error`]; [`gpu`],
-//! [`data`] and [`metrics`]; `kernels`; [`graph`]; [`models`]; [`model`]
+//! tests/layering.rs keeps it so): [`settings`] and [`error`]; [`gpu`] and
+//! [`data`]; `kernels` and [`metrics`]; [`graph`]; [`models`]; [`model`]
 //! (the saved model, shared by training and inference); [`train`]; the
 //! front door; `bench` and the command line.
 
