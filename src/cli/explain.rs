@@ -4,6 +4,7 @@ use clap::Args;
 use medgpu::data::{encode_apply, Dataset, TargetEncoding, Task};
 use medgpu::gpu::DeviceOptions;
 use medgpu::model::explain::{Baseline, Explanation, Method, Rule, SanityStep, Target};
+use medgpu::model::predictions::csv_field;
 use medgpu::model::{load_raw, windows_for};
 use medgpu::{Device, Error, Model, Result};
 use std::path::{Path, PathBuf};
@@ -361,13 +362,5 @@ fn print_sanity(steps: &[SanityStep]) {
     println!("sanity check (rank correlation with the trained model's attributions, layers re-initialized from the top):");
     for s in steps {
         println!("  down to {:<16} {:.3}", s.layer, s.spearman);
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
     }
 }

@@ -26,7 +26,7 @@ pub fn calibration_errors(labels: &[u32], probs: &[f64], k: usize) -> (f64, f64)
     let (p, k) = rows_of(probs, k);
     let mut bins = [(0usize, 0.0f64, 0.0f64); CALIBRATION_BINS];
     for (row, y) in p.chunks(k).zip(labels) {
-        let best = row.iter().enumerate().fold(0, |b, (j, v)| if *v > row[b] { j } else { b });
+        let best = super::argmax(row);
         let conf = row[best];
         let bin = ((conf * CALIBRATION_BINS as f64) as usize).min(CALIBRATION_BINS - 1);
         bins[bin].0 += 1;

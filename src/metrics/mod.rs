@@ -129,6 +129,16 @@ pub struct ClassMetrics {
     pub support: u64,
 }
 
+/// The index of a row's largest value, the first one on ties (how every
+/// prediction and metric picks a class).
+///
+/// ```
+/// assert_eq!(medgpu::metrics::argmax(&[0.2, 0.5, 0.5, 0.1]), 1);
+/// ```
+pub fn argmax<T: PartialOrd>(row: &[T]) -> usize {
+    (0..row.len()).fold(0, |best, j| if row[j] > row[best] { j } else { best })
+}
+
 /// Computes [`MulticlassMetrics`] from class indices `labels` (in `0..k`) and
 /// class probabilities `probs` (`labels.len() * k`, row-major). The predicted
 /// class is the argmax of a row, the first one on ties.
@@ -143,13 +153,7 @@ pub fn multiclass_metrics(labels: &[u32], probs: &[f64], k: usize) -> Multiclass
     for (&y, row) in labels.iter().zip(probs.chunks_exact(k)) {
         let y = y as usize;
         assert!(y < k, "multiclass_metrics: label {y} is not below k = {k}");
-        let mut pred = 0;
-        for (j, &p) in row.iter().enumerate() {
-            if p > row[pred] {
-                pred = j;
-            }
-        }
-        confusion[y][pred] += 1;
+        confusion[y][argmax(row)] += 1;
         loss -= row[y].clamp(EPS, 1.0 - EPS).ln();
     }
     let n = labels.len() as f64;

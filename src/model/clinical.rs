@@ -7,7 +7,7 @@
 use super::evaluate::probabilities;
 use crate::metrics::calibration::{brier, calibration_errors, fit_temperature};
 use crate::metrics::intervals::{bootstrap, wilson, Z95};
-use crate::metrics::{binary_metrics, roc_auc_of};
+use crate::metrics::{argmax, binary_metrics, roc_auc_of};
 use serde::Serialize;
 
 /// Resamples of the bootstrap intervals.
@@ -104,13 +104,7 @@ fn binary_intervals(labels: &[u32], probs: &[f64], seed: u64) -> Vec<(String, Wi
 }
 
 fn accuracy_interval(labels: &[u32], probs: &[f64], k: usize) -> Vec<(String, WithInterval)> {
-    let right = probs
-        .chunks(k)
-        .zip(labels)
-        .filter(|(row, y)| {
-            row.iter().enumerate().fold(0, |b, (j, v)| if *v > row[b] { j } else { b }) == **y as usize
-        })
-        .count() as u64;
+    let right = probs.chunks(k).zip(labels).filter(|(row, y)| argmax(row) == **y as usize).count() as u64;
     let n = labels.len() as u64;
     let (lo, hi) = wilson(right, n, Z95);
     let value = if n > 0 { right as f64 / n as f64 } else { 0.0 };

@@ -5,6 +5,7 @@ use super::evaluate::{probabilities, reconstruction_errors};
 use super::infer::Inference;
 use super::saved::{ModelFile, TargetScale};
 use crate::data::{Dataset, TargetEncoding, Task};
+use crate::metrics::argmax;
 
 /// Predictions for a set of rows, by task.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,14 +94,12 @@ fn classes(file: &ModelFile, inf: &Inference) -> Predictions {
         if inf.cols == 1 { probs.iter().flat_map(|p1| [1.0 - p1, *p1]).collect() } else { probs };
     let k = if inf.cols == 1 { 2 } else { inf.cols };
     // first class wins a tie, as in the metrics
-    let predicted = all
-        .chunks(k)
-        .map(|p| p.iter().enumerate().fold(0, |b, (j, v)| if *v > p[b] { j } else { b }))
-        .collect();
+    let predicted = all.chunks(k).map(argmax).collect();
     Predictions::Classes { labels, predicted, probabilities: all }
 }
 
-fn csv_field(s: &str) -> String {
+/// A CSV field, quoted where it holds a comma, quote or line break.
+pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -25,6 +25,7 @@ use super::saved::TrainedModel;
 use crate::data::{TargetEncoding, Task};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::metrics::argmax;
 use gradcam::{conv_layer, grad_cam};
 use gradients::InputGradients;
 use paths::{integrated, refine_incomplete, smoothgrad};
@@ -234,6 +235,12 @@ fn explain_with(
     let scores = pick(&inf)?;
     e.explained = scores.column.clone();
     e.output = scores.of(&inf.outputs, inf.cols);
+    if let Method::GradCam { layer } = method {
+        let (a, submits) = grad_cam(gpu, model, &x, &scores, layer.as_deref(), points_per_submit)?;
+        e.attributions = a;
+        e.submits = submits;
+        return Ok(e);
+    }
     let mut grads = InputGradients::new(gpu.clone(), model, points_per_submit)?;
     match method {
         Method::Saliency { signed } => {
@@ -252,12 +259,7 @@ fn explain_with(
             e.panels = vec![1; e.rows()];
             refine_incomplete(&mut e, &mut grads, (&x, &b), &scores, (*rule, *steps))?;
         }
-        Method::GradCam { layer } => {
-            let (a, submits) = grad_cam(gpu, model, &x, &scores, layer.as_deref(), points_per_submit)?;
-            e.attributions = a;
-            grads.submits += submits;
-        }
-        Method::ErrorShare => {}
+        Method::GradCam { .. } | Method::ErrorShare => {}
     }
     e.submits = grads.submits;
     Ok(e)
@@ -322,7 +324,7 @@ impl Scores {
                 (Target::Output(c), false) => (c, 1.0),
                 (Target::Default, false) if classify => {
                     let row = &inf.outputs[r * cols..(r + 1) * cols];
-                    (row.iter().enumerate().fold(0, |b, (j, v)| if *v > row[b] { j } else { b }), 1.0)
+                    (argmax(row), 1.0)
                 }
                 (Target::Default, false) => (0, 1.0),
             })
