@@ -50,12 +50,7 @@ pub(super) fn backward(bw: &mut Backward, op: &Op, gz: TensorId) -> Result<()> {
     let t = Ref::T;
     let Op::Conv2d { x, w, b: bias, geom, .. } = op else { return Ok(()) };
     if bw.needs(*w) {
-        let gw = bw.grad(*w);
-        let gb = bias.filter(|b| bw.needs(*b)).map(|bb| bw.grad(bb));
-        let acc = bw.accumulates(*w);
-        if let Some(bb) = bias {
-            bw.accumulates(*bb);
-        }
+        let (gw, gb, acc) = bw.weight_grads(*w, *bias);
         let o = ConvOperands { a: t(*x), b: t(gz), bias: gb.map(t), aux: None, out: t(gw) };
         bw.calls.push(kernels::conv2d_backward_weight(geom, o, acc, Ref::Dummy));
     }

@@ -78,12 +78,7 @@ pub(super) fn backward(bw: &mut Backward, op: &Op, gz: TensorId) -> Result<()> {
     let Op::Linear { x, w, b: bias, .. } = op else { return Ok(()) };
     let (k, nout, b) = (bw.graph.shape(*w)[0], bw.graph.shape(*w)[1], bw.graph.batch);
     if bw.needs(*w) {
-        let gw = bw.grad(*w);
-        let gb = bias.filter(|b| bw.needs(*b)).map(|bb| bw.grad(bb));
-        let acc = bw.accumulates(*w);
-        if let Some(bb) = bias {
-            bw.accumulates(*bb);
-        }
+        let (gw, gb, acc) = bw.weight_grads(*w, *bias);
         let ops = MatmulOperands { a: t(*x), b: t(gz), bias: gb.map(t), aux: None, c: t(gw) };
         let epi = Epilogue { accumulate: acc, ..Epilogue::PLAIN };
         bw.calls.push(kernels::matmul_tn(k, nout, b, ops, epi, Ref::Dummy));

@@ -137,6 +137,22 @@ impl<'g> Backward<'g> {
         self.gbuf[x.0]
     }
 
+    /// A weight's gradient buffer, its bias's (written by the same kernel,
+    /// when the bias needs one) and whether the kernel accumulates into them.
+    pub fn weight_grads(
+        &mut self,
+        w: TensorId,
+        bias: Option<TensorId>,
+    ) -> (TensorId, Option<TensorId>, bool) {
+        let gw = self.grad(w);
+        let gb = bias.filter(|b| self.needs(*b)).map(|b| self.grad(b));
+        let acc = self.accumulates(w);
+        if let Some(b) = bias {
+            self.accumulates(b);
+        }
+        (gw, gb, acc)
+    }
+
     /// Whether a contribution to `x`'s gradient accumulates: the first
     /// contribution overwrites, later ones add.
     pub fn accumulates(&mut self, x: TensorId) -> bool {
