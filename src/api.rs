@@ -240,6 +240,15 @@ impl Trainer {
         self
     }
 
+    /// Chooses a binary classifier's threshold on the validation split by
+    /// `rule` (e.g. `sensitivity=0.95`, see
+    /// [`crate::metrics::operating::OperatingRule::parse`]); predictions
+    /// and metrics then use it.
+    pub fn operating_point(mut self, rule: crate::metrics::operating::OperatingRule) -> Trainer {
+        self.cfg.evaluation.operating_point = Some(rule);
+        self
+    }
+
     /// Also writes the whole run directory into `dir`, as `medgpu train
     /// --out DIR` does (checkpoints, metrics.csv, summary.json, test
     /// predictions, model.json and weights); without it the checkpoints go
@@ -285,6 +294,7 @@ impl Trainer {
         if self.run_dir.is_some() {
             report::write_run(&dir, &device.gpu, &out)?;
         }
+        out.check_operating_point(self.run_dir.as_deref())?;
         let saved = TrainedModel::from_weights(out.file.clone(), &out.weights)?;
         let metrics = Some((out.val, out.test));
         Ok(Model { gpu: device.gpu.clone(), saved, history: out.epochs, metrics })
@@ -416,7 +426,7 @@ impl Model {
         let raw = windows_for(raw, &f.source, false)?;
         let ds = encode_apply(&raw, &f.encoding, f.encoding.target.is_some())?;
         let inf = run_model(self.gpu.clone(), &self.saved, &ds)?;
-        Ok(metrics_for(&f.encoding, f.target_scale, &inf.outputs, inf.cols, &ds.targets, &inf.inputs))
+        Ok(metrics_for(f, &inf.outputs, inf.cols, &ds.targets, &inf.inputs))
     }
 
     /// Explains rows given as model inputs (as [`Model::predict`] takes

@@ -19,7 +19,7 @@ pub fn eval(opts: &DeviceOptions, run_dir: &Path, data: &str, json: bool) -> Res
     let ds = encode_apply(&raw, &f.encoding, f.encoding.target.is_some())?;
     let gpu = Arc::new(Gpu::open(opts)?);
     let inf = run_model(gpu, &model, &ds)?;
-    let m = metrics_for(&f.encoding, f.target_scale, &inf.outputs, inf.cols, &ds.targets, &inf.inputs);
+    let m = metrics_for(f, &inf.outputs, inf.cols, &ds.targets, &inf.inputs);
     if json {
         let v = serde_json::json!({ "data": data, "rows": ds.rows(), "task": f.task, "metrics": m });
         println!("{}", serde_json::to_string_pretty(&v).map_err(|e| Error::Gpu(e.to_string()))?);

@@ -4,7 +4,8 @@ use clap::Args;
 use medgpu::data::{MissingPolicy, Normalize, PrepareOptions, Task};
 use medgpu::gpu::{DeviceOptions, Gpu};
 use medgpu::graph::{Act, NonFinitePolicy, Optimizer, OptimizerConfig};
-use medgpu::model::ModelFile;
+use medgpu::metrics::operating::OperatingRule;
+use medgpu::model::{Calibrate, EvaluationOptions, ModelFile};
 use medgpu::models::ModelSpec;
 use medgpu::train::{self, format_metrics, DataSource, EpochLog, Hooks, LrSchedule, TrainConfig};
 use medgpu::{Error, Result};
@@ -148,6 +149,24 @@ pub struct TrainArgs {
     /// Train and validate only on rows where COLUMN=VALUE (e.g. benign cases for an autoencoder)
     #[arg(long)]
     train_filter: Option<String>,
+    /// temperature or none: scale classifier probabilities by one
+    /// temperature fitted on the validation split (default for classifiers)
+    #[arg(long)]
+    calibrate: Option<String>,
+    /// A binary classifier's threshold, chosen on the validation split:
+    /// sensitivity=0.95, specificity=0.95, youden or threshold=0.3
+    #[arg(long)]
+    operating_point: Option<String>,
+    /// Resamples of the bootstrap 95% intervals (AUC, F1, Brier, R², MAE)
+    #[arg(long, default_value_t = 2000)]
+    bootstrap: usize,
+    /// Columns whose values define test subgroups (e.g. sex,age_band); they
+    /// may be left out of the features with --drop-columns
+    #[arg(long, value_delimiter = ',')]
+    subgroup_column: Vec<String>,
+    /// What the model is for, for the model card in report.html
+    #[arg(long)]
+    intended_use: Option<String>,
     /// Run directory (default: a new folder under runs/)
     #[arg(long)]
     out: Option<PathBuf>,
@@ -211,8 +230,29 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             })?),
             None => None,
         },
+        evaluation: evaluation(a)?,
     };
     Ok((source, cfg))
+}
+
+/// `--calibrate`, `--operating-point`, `--bootstrap`, `--subgroup-column`, `--intended-use`.
+fn evaluation(a: &TrainArgs) -> Result<EvaluationOptions> {
+    let calibrate = match a.calibrate.as_deref().map(|c| c.trim().to_lowercase()) {
+        None => Calibrate::Auto,
+        Some(c) if c == "temperature" => Calibrate::Temperature,
+        Some(c) if c == "none" => Calibrate::None,
+        Some(c) => return Err(Error::Usage(format!("unknown --calibrate '{c}': use temperature or none"))),
+    };
+    if a.bootstrap == 0 {
+        return Err(Error::Usage("--bootstrap must be at least 1 (2000 is usual)".into()));
+    }
+    Ok(EvaluationOptions {
+        calibrate,
+        operating_point: a.operating_point.as_deref().map(OperatingRule::parse).transpose()?,
+        bootstrap: a.bootstrap,
+        subgroups: a.subgroup_column.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
+        intended_use: a.intended_use.clone(),
+    })
 }
 
 /// `--optimizer`, `--lr`, `--weight-decay`, `--momentum`, `--clip-grad-norm`, `--on-nonfinite`.
@@ -417,7 +457,7 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
     train::report::write_run(&dir, &gpu, &out)?;
     print_outcome(&out, quiet);
     println!("run directory: {}", dir.display());
-    Ok(())
+    out.check_operating_point(Some(&dir))
 }
 
 /// The bar shown on a terminal instead of one line per epoch.

@@ -34,28 +34,43 @@ pub fn bootstrap<F>(labels: &[u32], probs: &[f64], resamples: usize, seed: u64, 
 where
     F: Fn(&[u32], &[f64]) -> f64,
 {
-    let mut by_class: Vec<(u32, Vec<usize>)> = Vec::new();
-    for (i, y) in labels.iter().enumerate() {
-        match by_class.iter_mut().find(|(c, _)| c == y) {
-            Some((_, rows)) => rows.push(i),
-            None => by_class.push((*y, vec![i])),
-        }
-    }
-    by_class.sort_by_key(|(c, _)| *c);
-    let mut rng = SplitMix64::new(seed);
-    let mut values = Vec::with_capacity(resamples);
     let (mut l, mut p) = (Vec::with_capacity(labels.len()), Vec::with_capacity(labels.len()));
-    for _ in 0..resamples {
+    bootstrap_rows(labels, resamples, seed, |rows| {
         l.clear();
         p.clear();
-        for (_, rows) in &by_class {
+        l.extend(rows.iter().map(|r| labels[*r]));
+        p.extend(rows.iter().map(|r| probs[*r]));
+        figure(&l, &p)
+    })
+}
+
+/// The percentile bootstrap interval of `figure(rows)`, where each
+/// resample's `rows` are drawn with replacement within each stratum of
+/// `strata` (one entry per row; all 0 for an unstratified bootstrap), so
+/// each stratum keeps its size. Seeded: the same `seed` gives the same interval.
+pub fn bootstrap_rows<F>(strata: &[u32], resamples: usize, seed: u64, mut figure: F) -> (f64, f64)
+where
+    F: FnMut(&[usize]) -> f64,
+{
+    let mut by_stratum: Vec<(u32, Vec<usize>)> = Vec::new();
+    for (i, y) in strata.iter().enumerate() {
+        match by_stratum.iter_mut().find(|(c, _)| c == y) {
+            Some((_, rows)) => rows.push(i),
+            None => by_stratum.push((*y, vec![i])),
+        }
+    }
+    by_stratum.sort_by_key(|(c, _)| *c);
+    let mut rng = SplitMix64::new(seed);
+    let mut values = Vec::with_capacity(resamples);
+    let mut drawn = Vec::with_capacity(strata.len());
+    for _ in 0..resamples {
+        drawn.clear();
+        for (_, rows) in &by_stratum {
             for _ in 0..rows.len() {
-                let r = rows[(rng.next_u64() % rows.len() as u64) as usize];
-                l.push(labels[r]);
-                p.push(probs[r]);
+                drawn.push(rows[(rng.next_u64() % rows.len() as u64) as usize]);
             }
         }
-        values.push(figure(&l, &p));
+        values.push(figure(&drawn));
     }
     percentiles(&mut values)
 }

@@ -3,7 +3,9 @@
 //! denominator is zero is reported as 0 (or as documented per field).
 
 pub mod calibration;
+pub mod curves;
 pub mod intervals;
+pub mod operating;
 
 /// Probabilities are clamped to `[EPS, 1 - EPS]` before taking logs.
 const EPS: f64 = 1e-7;
@@ -36,12 +38,23 @@ pub struct BinaryMetrics {
 /// # Panics
 /// If `labels` and `probs` differ in length.
 pub fn binary_metrics(labels: &[u32], probs: &[f64]) -> BinaryMetrics {
+    binary_metrics_at(labels, probs, 0.5)
+}
+
+/// [`binary_metrics`] predicting 1 when `prob >= threshold` (an operating
+/// point); the AUC and log-loss do not depend on it.
+///
+/// ```
+/// let m = medgpu::metrics::binary_metrics_at(&[0, 1, 1], &[0.2, 0.3, 0.9], 0.25);
+/// assert_eq!(m.confusion, [[1, 0], [0, 2]]);
+/// ```
+pub fn binary_metrics_at(labels: &[u32], probs: &[f64], threshold: f64) -> BinaryMetrics {
     assert_eq!(labels.len(), probs.len(), "binary_metrics: labels and probs differ in length");
     let mut confusion = [[0u64; 2]; 2];
     let mut loss = 0.0;
     for (&y, &p) in labels.iter().zip(probs) {
         let actual = usize::from(y != 0);
-        confusion[actual][usize::from(p >= 0.5)] += 1;
+        confusion[actual][usize::from(p >= threshold)] += 1;
         let p = p.clamp(EPS, 1.0 - EPS);
         loss -= if actual == 1 { p.ln() } else { (1.0 - p).ln() };
     }

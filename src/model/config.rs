@@ -91,6 +91,54 @@ pub struct TrainConfig {
     /// GPU memory budget in bytes (None: [`default_gpu_budget`]).
     #[serde(default)]
     pub max_gpu_mem: Option<u64>,
+    /// How the trained model is calibrated, given an operating point and
+    /// evaluated for a clinical reader.
+    #[serde(default)]
+    pub evaluation: EvaluationOptions,
+}
+
+/// Whether a classifier's probabilities get a temperature fitted on the
+/// validation split.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibrate {
+    /// A temperature for classifiers, nothing for other tasks.
+    #[default]
+    Auto,
+    /// A temperature; asking for it on a task without classes is an error.
+    Temperature,
+    /// The probabilities as trained.
+    None,
+}
+
+/// What a run does after training besides the metrics: calibration, the
+/// operating point, the intervals' bootstrap, subgroup analysis, and the
+/// model card's intended use.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvaluationOptions {
+    /// Temperature scaling of classifier probabilities.
+    pub calibrate: Calibrate,
+    /// A binary classifier's threshold rule, chosen on the validation split.
+    pub operating_point: Option<crate::metrics::operating::OperatingRule>,
+    /// Resamples of the bootstrap intervals (AUC, F1, Brier, R², MAE).
+    pub bootstrap: usize,
+    /// Columns whose values define subgroups of the test rows.
+    pub subgroups: Vec<String>,
+    /// What the model is for, in the model card's words.
+    pub intended_use: Option<String>,
+}
+
+impl Default for EvaluationOptions {
+    fn default() -> Self {
+        EvaluationOptions {
+            calibrate: Calibrate::Auto,
+            operating_point: None,
+            bootstrap: 2000,
+            subgroups: Vec::new(),
+            intended_use: None,
+        }
+    }
 }
 
 /// The memory budget when none is given: 4 GiB, or the adapter's largest
@@ -137,6 +185,7 @@ impl Default for TrainConfig {
             normalize: Normalize::Zscore,
             train_filter: None,
             max_gpu_mem: None,
+            evaluation: EvaluationOptions::default(),
         }
     }
 }

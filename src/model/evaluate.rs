@@ -1,11 +1,11 @@
 //! Turning a model's outputs into predictions and metrics for each task, and
 //! printing them as a table.
 
-use super::saved::TargetScale;
+use super::saved::{ModelFile, TargetScale};
 use crate::data::{Encoding, TargetEncoding, Task};
 use crate::metrics::{
-    binary_metrics, multiclass_metrics, regression_metrics, BinaryMetrics, MulticlassMetrics,
-    RegressionMetrics,
+    binary_metrics, binary_metrics_at, multiclass_metrics, regression_metrics, BinaryMetrics,
+    MulticlassMetrics, RegressionMetrics,
 };
 use serde::Serialize;
 
@@ -68,14 +68,20 @@ impl Metrics {
 /// Class probabilities from logits: sigmoid for one output (probability of
 /// class 1), softmax otherwise; rows x outputs.
 pub fn probabilities(logits: &[f32], outputs: usize) -> Vec<f64> {
+    probabilities_at(logits, outputs, 1.0)
+}
+
+/// [`probabilities`] of logits / `temperature`.
+pub fn probabilities_at(logits: &[f32], outputs: usize, temperature: f64) -> Vec<f64> {
+    let t = temperature;
     if outputs == 1 {
-        return logits.iter().map(|z| 1.0 / (1.0 + (-(*z as f64)).exp())).collect();
+        return logits.iter().map(|z| 1.0 / (1.0 + (-(*z as f64) / t).exp())).collect();
     }
     let mut out = Vec::with_capacity(logits.len());
     for row in logits.chunks(outputs) {
-        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-        let s: f64 = row.iter().map(|v| (*v as f64 - mx).exp()).sum();
-        out.extend(row.iter().map(|v| (*v as f64 - mx).exp() / s));
+        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64 / t;
+        let s: f64 = row.iter().map(|v| (*v as f64 / t - mx).exp()).sum();
+        out.extend(row.iter().map(|v| (*v as f64 / t - mx).exp() / s));
     }
     out
 }
@@ -89,31 +95,34 @@ pub fn reconstruction_errors(recon: &[f32], inputs: &[f32], cols: usize) -> Vec<
         .collect()
 }
 
-/// Metrics from a model's raw outputs for some rows.
+/// Metrics from a model's raw outputs for some rows, as `file`'s model
+/// answers: with its temperature and (binary) operating point.
 ///
 /// `outputs` are the logits / values / reconstructions (rows x cols),
 /// `targets` the rows' targets (class index or value in original units;
 /// empty when there are none) and `inputs` the rows' normalized features
 /// (used by reconstruction).
 pub fn metrics_for(
-    encoding: &Encoding,
-    scale: Option<TargetScale>,
+    file: &ModelFile,
     outputs: &[f32],
     cols: usize,
     targets: &[f32],
     inputs: &[f32],
 ) -> Metrics {
+    let encoding = &file.encoding;
+    let d = &file.decision;
     match encoding.task {
         Task::Classify => {
             let labels: Vec<u32> = targets.iter().map(|t| *t as u32).collect();
+            let probs = d.probabilities(outputs, cols);
             if cols == 1 {
-                Metrics::Binary(binary_metrics(&labels, &probabilities(outputs, 1)))
+                Metrics::Binary(binary_metrics_at(&labels, &probs, d.threshold()))
             } else {
-                Metrics::Multiclass(multiclass_metrics(&labels, &probabilities(outputs, cols), cols))
+                Metrics::Multiclass(multiclass_metrics(&labels, &probs, cols))
             }
         }
         Task::Regress => {
-            let s = scale.unwrap_or(TargetScale { mean: 0.0, std: 1.0 });
+            let s = file.target_scale.unwrap_or(TargetScale { mean: 0.0, std: 1.0 });
             let preds: Vec<f64> = outputs.iter().map(|v| (*v * s.std + s.mean) as f64).collect();
             let t: Vec<f64> = targets.iter().map(|v| *v as f64).collect();
             Metrics::Regression(regression_metrics(&t, &preds))

@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod clinical;
 pub mod config;
+pub mod decision;
 pub mod evaluate;
 pub mod explain;
 pub mod infer;
@@ -16,8 +17,9 @@ pub mod predictions;
 pub mod read;
 pub mod saved;
 
-pub use config::{DataSource, LrSchedule, TrainConfig};
-pub use evaluate::{format_metrics, metrics_for, probabilities, Metrics};
+pub use config::{Calibrate, DataSource, EvaluationOptions, LrSchedule, TrainConfig};
+pub use decision::{Decision, OperatingPoint};
+pub use evaluate::{format_metrics, metrics_for, probabilities, probabilities_at, Metrics};
 pub use infer::{run_model, Inference, INFER_BATCH};
 pub use predictions::{predictions_csv, Predictions};
 pub use read::{load_raw, windows_for};

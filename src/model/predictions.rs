@@ -1,11 +1,10 @@
 //! A model's outputs in the data's terms (class and probabilities, values
 //! in the target's units, reconstruction errors), and the same as CSV.
 
-use super::evaluate::{probabilities, reconstruction_errors};
+use super::evaluate::reconstruction_errors;
 use super::infer::Inference;
 use super::saved::{ModelFile, TargetScale};
 use crate::data::{Dataset, TargetEncoding, Task};
-use crate::metrics::argmax;
 
 /// Predictions for a set of rows, by task.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,10 +13,12 @@ pub enum Predictions {
     Classes {
         /// The class labels, in index order.
         labels: Vec<String>,
-        /// Each row's predicted class (an index into `labels`; the first
-        /// class wins a tie).
+        /// Each row's predicted class (an index into `labels`): at the
+        /// model's operating point for two classes, else the most probable
+        /// (the first on ties).
         predicted: Vec<usize>,
-        /// Each row's probability of each class: rows x `labels.len()`.
+        /// Each row's probability of each class (with the model's
+        /// temperature): rows x `labels.len()`.
         probabilities: Vec<f64>,
     },
     /// Regression, in the target's own units.
@@ -82,19 +83,18 @@ impl Predictions {
     }
 }
 
-/// Class probabilities (a binary model's one logit becomes two columns)
-/// and the most probable class of each row.
+/// Class probabilities with the saved temperature (a binary model's one
+/// logit becomes two columns) and each row's class: at the saved
+/// operating point for a binary model, the most probable otherwise.
 fn classes(file: &ModelFile, inf: &Inference) -> Predictions {
     let labels: Vec<String> = match &file.encoding.target {
         Some(TargetEncoding::Classes { labels, .. }) => labels.clone(),
         _ => Vec::new(),
     };
-    let probs = probabilities(&inf.outputs, inf.cols);
+    let probs = file.decision.probabilities(&inf.outputs, inf.cols);
+    let predicted = file.decision.classes(&probs, inf.cols);
     let all: Vec<f64> =
         if inf.cols == 1 { probs.iter().flat_map(|p1| [1.0 - p1, *p1]).collect() } else { probs };
-    let k = if inf.cols == 1 { 2 } else { inf.cols };
-    // first class wins a tie, as in the metrics
-    let predicted = all.chunks(k).map(argmax).collect();
     Predictions::Classes { labels, predicted, probabilities: all }
 }
 

@@ -37,6 +37,10 @@ pub struct ModelFile {
     /// Final validation and test metrics, once training finished.
     #[serde(default)]
     pub final_metrics: Option<serde_json::Value>,
+    /// A classifier's temperature and operating point (chosen on the
+    /// validation split once training finished).
+    #[serde(default)]
+    pub decision: super::decision::Decision,
 }
 
 impl ModelFile {

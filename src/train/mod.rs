@@ -11,13 +11,14 @@ pub mod run_dir;
 // the types of train()'s signature, defined by the saved model
 pub use crate::model::{format_metrics, DataSource, LrSchedule, Metrics, TrainConfig};
 
-use crate::data::SplitMix64;
+use crate::data::{SplitMix64, Task};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{GpuDataset, Mode, NonFinitePolicy, ParamStore, Program, ProgramOptions};
 use crate::kernels::PipelineCache;
 use crate::model::checkpoint::{load_tensors, save_tensors, to_json, write_atomic, NamedTensor};
 use crate::model::config::default_gpu_budget;
+use crate::model::decision::{check_options, fit_decision};
 use crate::model::{metrics_for, Inference, ModelFile, INFER_BATCH};
 use prepare::{prepare, Prepared};
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,22 @@ pub struct TrainOutcome {
     pub test_inference: Inference,
     /// Model outputs on the validation rows.
     pub val_inference: Inference,
+    /// Why the operating point asked for could not be met on the
+    /// validation split (the model is then saved without one).
+    pub operating_point_error: Option<String>,
+}
+
+impl TrainOutcome {
+    /// An error when the operating point asked for could not be met; it
+    /// names `saved_in`, where the run was saved without one.
+    pub fn check_operating_point(&self, saved_in: Option<&Path>) -> Result<()> {
+        let Some(why) = &self.operating_point_error else { return Ok(()) };
+        let saved = match saved_in {
+            Some(dir) => format!("; the run in {} was saved with threshold 0.5", dir.display()),
+            None => String::new(),
+        };
+        Err(Error::Dataset(format!("{why}{saved}")))
+    }
 }
 
 /// Callbacks of a run.
@@ -148,7 +165,7 @@ fn evaluate_rows(
         rows.iter().flat_map(|r| p.features[r * f..(r + 1) * f].iter().copied()).collect()
     };
     let targets = p.ds.targets_of(rows);
-    let m = metrics_for(&file.encoding, file.target_scale, &outputs, cols, &targets, &inputs);
+    let m = metrics_for(file, &outputs, cols, &targets, &inputs);
     Ok((m, Inference { outputs, cols, code, inputs }))
 }
 
@@ -187,6 +204,7 @@ pub fn train_prepared(
     hooks: Hooks,
 ) -> Result<Option<TrainOutcome>> {
     check_config(cfg)?;
+    check_options(&cfg.evaluation, &p.ds.encoding)?;
     // sequences of different lengths: the steps come from the data, and the
     // saved source pads or cuts new data to them
     let (mut cfg, mut source) = (cfg.clone(), source.clone());
@@ -249,8 +267,24 @@ pub fn train_prepared(
             run.params.write(&run.gpu, name, v)?;
         }
     }
-    let (val, val_inference) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.val)?;
-    let (test, test_inference) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.test)?;
+    let (_, val_inference) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.val)?;
+    let (_, test_inference) = evaluate_rows(&mut run.evaluator, &p, &file, &p.split.test)?;
+    let mut operating_point_error = None;
+    if file.task == Task::Classify {
+        let labels: Vec<u32> = p.ds.targets_of(&p.split.val).iter().map(|t| *t as u32).collect();
+        let (decision, err) =
+            fit_decision(&cfg.evaluation, &labels, &val_inference.outputs, val_inference.cols);
+        file.decision = decision;
+        operating_point_error = err.map(|e| match e {
+            Error::Dataset(m) | Error::Options(m) => m,
+            e => e.to_string(),
+        });
+    }
+    // the final figures are the saved model's: with its temperature and operating point
+    let metrics_of = |rows: &[usize], inf: &Inference| {
+        metrics_for(&file, &inf.outputs, inf.cols, &p.ds.targets_of(rows), &inf.inputs)
+    };
+    let (val, test) = (metrics_of(&p.split.val, &val_inference), metrics_of(&p.split.test, &test_inference));
     file.final_metrics = Some(serde_json::json!({ "val": val, "test": test }));
     let weights = run.params.read_all(&run.gpu)?;
     let split_sizes = (p.split.train.len(), p.split.val.len(), p.split.test.len());
@@ -268,6 +302,7 @@ pub fn train_prepared(
         prepared: p,
         test_inference,
         val_inference,
+        operating_point_error,
     }))
 }
 
@@ -284,6 +319,7 @@ fn model_file(p: &Prepared, cfg: &TrainConfig, source: &DataSource) -> ModelFile
         source: source.clone(),
         training: cfg.clone(),
         final_metrics: None,
+        decision: Default::default(),
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Prepared {
     pub windows: Option<WindowReport>,
     /// Sequences: the options with the steps and features found in the data.
     pub sequences: Option<SequenceOptions>,
+    /// Each subgroup column's value (as text) for every row of `ds`.
+    pub subgroups: Vec<(String, Vec<String>)>,
 }
 
 /// What windowing a signal did, for the output and summary.json.
@@ -116,9 +118,12 @@ pub fn prepare_table(
     if opts.target.is_none() {
         opts.target = default_target.map(str::to_string);
     }
-    // only the --train-filter column outlives the encoding; the other raw
-    // columns are freed as their cells go into the feature matrix
-    let keep: Vec<&str> = cfg.train_filter.iter().map(|(col, _)| col.as_str()).collect();
+    // only the --train-filter and subgroup columns outlive the encoding; the
+    // other raw columns are freed as their cells go into the feature matrix
+    let subgroup_names = &cfg.evaluation.subgroups;
+    check_subgroup_columns(&raw, subgroup_names, time_split.is_some() || sequences.is_some())?;
+    let mut keep: Vec<&str> = cfg.train_filter.iter().map(|(col, _)| col.as_str()).collect();
+    keep.extend(subgroup_names.iter().map(String::as_str));
     if let Some((col, _)) = &cfg.train_filter {
         if raw.column(col).is_none() {
             return Err(Error::Options(format!(
@@ -130,6 +135,7 @@ pub fn prepare_table(
     let (main, raw) = encode_fit_owned(raw, &opts, &keep)?;
     let main_rows = rows_after_missing_policy(&main, cfg.missing)?;
     let n_main = main.rows();
+    let mut subgroups = subgroup_values(&raw, subgroup_names, &main.lines)?;
     let (ds, test_rows) = match &source.test_data {
         Some(path) => {
             let (test_raw, _) = load_raw(path, cfg.model.input_shape)?;
@@ -138,6 +144,10 @@ pub fn prepare_table(
                 None => test_raw,
             };
             let test = encode_apply(&test_raw, &main.encoding, main.has_targets())?;
+            let test_groups = subgroup_values(&test_raw, subgroup_names, &test.lines)?;
+            for ((_, values), (_, more)) in subgroups.iter_mut().zip(test_groups) {
+                values.extend(more);
+            }
             let rows: Vec<usize> =
                 rows_after_missing_policy(&test, cfg.missing)?.iter().map(|r| r + n_main).collect();
             (concat(main, test), Some(rows))
@@ -179,7 +189,60 @@ pub fn prepare_table(
     let (train_targets, target_scale) = train_targets(&ds, &split);
     // the split's and the fit's temporaries are freed: return their pages before the upload
     release_freed_memory();
-    Ok(Prepared { ds, split, preprocessor, target_scale, features, train_targets, head, windows, sequences })
+    Ok(Prepared {
+        ds,
+        split,
+        preprocessor,
+        target_scale,
+        features,
+        train_targets,
+        head,
+        windows,
+        sequences,
+        subgroups,
+    })
+}
+
+/// Subgroup columns must exist and hold at least two values; windows and
+/// sequences have no one row per patient to group.
+fn check_subgroup_columns(raw: &RawTable, names: &[String], sequences: bool) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    if sequences {
+        return Err(Error::Options(
+            "`subgroup_column` groups the rows of a table; windows of a signal and sequences have no              one row per patient: leave it out"
+                .into(),
+        ));
+    }
+    for name in names {
+        let c = raw.column_for("`subgroup_column`", name)?;
+        let first = (raw.rows() > 0).then(|| raw.cell_text(0, c));
+        if (0..raw.rows()).all(|r| Some(raw.cell_text(r, c)) == first) {
+            return Err(Error::Options(format!(
+                "`subgroup_column` '{name}' has a single value{} in every row: subgroups need a column                  with at least two values",
+                first.map(|v| format!(" ('{v}')")).unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Each subgroup column's cell text for the rows at `lines` of `raw`.
+fn subgroup_values(raw: &RawTable, names: &[String], lines: &[u64]) -> Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    for name in names {
+        let c = raw.column_for("`subgroup_column`", name)?;
+        let values = lines
+            .iter()
+            .map(|line| match raw.lines.binary_search(line) {
+                Ok(row) => raw.cell_text(row, c).into_owned(),
+                Err(_) => String::new(),
+            })
+            .collect();
+        out.push((name.clone(), values));
+    }
+    Ok(out)
 }
 
 /// The rows a sequence model trains on: one per window of a signal (split

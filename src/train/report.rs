@@ -3,11 +3,10 @@
 //! each written atomically.
 
 use super::TrainOutcome;
-use crate::data::Task;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::model::checkpoint::{to_json, write_atomic};
-use crate::model::clinical::{clinical_figures, ClinicalFigures};
+use crate::model::clinical::{clinical_figures, ClinicalFigures, Outcomes};
 use crate::model::predictions_csv;
 use crate::model::TrainedModel;
 use serde_json::json;
@@ -64,15 +63,19 @@ pub fn write_run(dir: &Path, gpu: &Gpu, out: &TrainOutcome) -> Result<()> {
     write_atomic(&dir.join("summary.json"), &to_json(&summary)?)
 }
 
-/// A classifier's test intervals and calibration (see
-/// [`crate::model::clinical`]); `None` for other tasks or an empty split.
+/// The test figures with intervals, calibration, operating points and
+/// subgroups (see [`crate::model::clinical`]); `None` for autoencoders or
+/// an empty test split.
 pub fn clinical(out: &TrainOutcome) -> Option<ClinicalFigures> {
     let p = &out.prepared;
     let (val, test) = (&out.val_inference, &out.test_inference);
-    if p.ds.encoding.task != Task::Classify || val.outputs.is_empty() || test.outputs.is_empty() {
-        return None;
-    }
-    let labels = |rows: &[usize]| p.ds.targets_of(rows).iter().map(|t| *t as u32).collect::<Vec<u32>>();
-    let (lv, lt) = (labels(&p.split.val), labels(&p.split.test));
-    Some(clinical_figures((&lv, &val.outputs), (&lt, &test.outputs), test.cols, out.file.training.seed))
+    let (tv, tt) = (p.ds.targets_of(&p.split.val), p.ds.targets_of(&p.split.test));
+    let subgroups: Vec<(String, Vec<String>)> = p
+        .subgroups
+        .iter()
+        .map(|(name, values)| (name.clone(), p.split.test.iter().map(|r| values[*r].clone()).collect()))
+        .collect();
+    let val = Outcomes { targets: &tv, outputs: &val.outputs, cols: val.cols };
+    let test = Outcomes { targets: &tt, outputs: &test.outputs, cols: test.cols };
+    clinical_figures(&out.file, Some(val), test, &subgroups)
 }
