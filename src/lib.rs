@@ -55,6 +55,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod models;
+pub mod report;
 pub mod settings;
 pub mod train;
 

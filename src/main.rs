@@ -79,6 +79,20 @@ enum Command {
         medgpu explain --run runs/mine --data patients.csv --method saliency --target malignant --sanity-check"
     )]
     Explain(Box<cli::explain::ExplainArgs>),
+    /// Rebuild a run's report.html and model_card.json, on its test split or on other labelled data
+    #[command(after_help = "Examples:\n  medgpu report --run runs/mine\n  \
+        medgpu report --run runs/mine --data other_site.csv --out runs/mine/other_site")]
+    Report {
+        /// A run directory written by `medgpu train`
+        #[arg(long)]
+        run: PathBuf,
+        /// Labelled data to evaluate on instead of the run's test split (external validation)
+        #[arg(long)]
+        data: Option<String>,
+        /// Folder for report.html and model_card.json (default: the run directory)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Benchmarks: matmul GFLOPS, bandwidth, overheads, training throughput, memory
     #[command(
         after_help = "Examples:\n  medgpu bench --quick\n  medgpu bench --suite matmul,train --json bench.json"
@@ -126,6 +140,7 @@ fn main() {
         Command::Eval { run, json } => cli::predict::eval(&dev, &run.run, &run.data, json),
         Command::Predict { run, out } => cli::predict::predict(&dev, &run.run, &run.data, out.as_deref()),
         Command::Explain(a) => cli::explain::run(&dev, *a, cli.quiet),
+        Command::Report { run, data, out } => cli::report::run(&dev, &run, data.as_deref(), out.as_deref()),
         Command::Bench { first_step_of: Some(model), .. } => cli::startup::child(&dev, &model),
         Command::Bench { quick, suite, json, peak_gflops, first_step_of: None } => {
             cli::bench::run(&dev, quick, suite.as_deref(), json.as_deref(), peak_gflops)

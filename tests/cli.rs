@@ -3,7 +3,7 @@
 //! line and a non-zero exit (never a panic, nothing written).
 
 mod common;
-use common::{medgpu, s};
+use common::{assert_clean_error, medgpu, s};
 
 use std::path::{Path, PathBuf};
 
@@ -12,17 +12,6 @@ fn tmp(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn assert_clean_error(args: &[&str], code: i32, needles: &[&str]) {
-    let (c, _, err) = medgpu(args);
-    assert_eq!(c, code, "{args:?}: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: expected '{n}' in: {err}");
-    }
-    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
-    let error_lines = err.lines().filter(|l| l.starts_with("error:")).count();
-    assert_eq!(error_lines, 1, "{args:?}: one error line expected: {err}");
 }
 
 #[test]
@@ -48,13 +37,20 @@ fn train_writes_the_run_directory() {
     }
     assert_eq!(ci["accuracy"]["value"].as_f64(), summary["test"]["accuracy"].as_f64());
     assert_eq!(ci["sensitivity"]["value"].as_f64(), summary["test"]["recall"].as_f64());
-    assert!(summary["clinical"]["temperature"].as_f64().unwrap() > 0.0);
+    assert!(summary["clinical"]["calibration"]["temperature"].as_f64().unwrap() > 0.0);
     assert!(out.contains("test, 95% intervals:") && out.contains("calibration            ECE"), "{out}");
     assert!(summary["val"]["accuracy"].as_f64().is_some());
     assert!(summary["adapter"]["name"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(summary["adapter"]["backend"].as_str().is_some());
     assert_eq!(summary["seed"], 42);
-    for f in ["metrics.csv", "model.json", "weights.safetensors", "test_predictions.csv"] {
+    for f in [
+        "metrics.csv",
+        "model.json",
+        "weights.safetensors",
+        "test_predictions.csv",
+        "report.html",
+        "model_card.json",
+    ] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
     let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();

@@ -6,5 +6,6 @@ pub mod explain;
 pub mod explain_images;
 pub mod flags;
 pub mod predict;
+pub mod report;
 pub mod startup;
 pub mod train;

@@ -47,6 +47,17 @@ const DIGITS_CSV: &str = include_str!("../../data/digits.csv");
 /// MIT-BIH record 208, one lead: 108000 samples, one column `mv`, no target.
 const ECG_CSV: &str = include_str!("../../data/ecg_mitbih208.csv");
 
+/// The bytes of a built-in data set's CSV (`builtin:NAME` without the
+/// prefix), as the binary carries them.
+pub fn builtin_csv(name: &str) -> Option<&'static str> {
+    match name {
+        "breast_cancer" => Some(BREAST_CANCER_CSV),
+        "digits" => Some(DIGITS_CSV),
+        "ecg" => Some(ECG_CSV),
+        _ => None,
+    }
+}
+
 /// Names accepted by [`builtin_raw`], with a one-line description each.
 pub const BUILTIN_NAMES: [(&str, &str); 3] = [
     ("breast_cancer", "569 rows, 30 features, binary target `malignant`"),

@@ -182,6 +182,14 @@ impl Encoding {
         }
     }
 
+    /// The class labels in index order (empty when the target is not classes).
+    pub fn class_labels(&self) -> Vec<String> {
+        match &self.target {
+            Some(TargetEncoding::Classes { labels, .. }) => labels.clone(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Number of classes when the target is class labels.
     pub fn num_classes(&self) -> Option<usize> {
         match &self.target {

@@ -5,6 +5,7 @@
 //! weights as an uninterrupted run.
 
 pub mod prepare;
+pub mod rebuild;
 pub mod report;
 pub mod run_dir;
 
@@ -20,6 +21,7 @@ use crate::model::checkpoint::{load_tensors, save_tensors, to_json, write_atomic
 use crate::model::config::default_gpu_budget;
 use crate::model::decision::{check_options, fit_decision};
 use crate::model::{metrics_for, Inference, ModelFile, INFER_BATCH};
+use crate::report::IMPORTANCE_ROWS;
 use prepare::{prepare, Prepared};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -343,6 +345,10 @@ fn compile_run(gpu: Arc<Gpu>, p: Prepared, cfg: &TrainConfig) -> Result<(Prepare
     // the GPU holds the data from here on; only an autoencoder's metrics read
     // the inputs back, so other tasks hand the host copy over as it uploads
     let mut p = p;
+    let f = p.ds.cols();
+    p.test_sample = (p.split.test.iter().take(IMPORTANCE_ROWS))
+        .flat_map(|r| p.features[r * f..(r + 1) * f].iter().copied())
+        .collect();
     // target values per row: every column of a regression (a multi-step forecast), else one
     let tcols = p.train_targets.len() / p.ds.rows().max(1);
     let data = if p.ds.encoding.task == crate::data::Task::Reconstruct {

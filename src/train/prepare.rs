@@ -39,6 +39,9 @@ pub struct Prepared {
     pub sequences: Option<SequenceOptions>,
     /// Each subgroup column's value (as text) for every row of `ds`.
     pub subgroups: Vec<(String, Vec<String>)>,
+    /// The normalized features of the first test rows, kept for the
+    /// report's feature importance when `features` go to the GPU.
+    pub test_sample: Vec<f32>,
 }
 
 /// What windowing a signal did, for the output and summary.json.
@@ -200,6 +203,7 @@ pub fn prepare_table(
         windows,
         sequences,
         subgroups,
+        test_sample: Vec::new(),
     })
 }
 

@@ -112,6 +112,19 @@ pub fn medgpu(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs medgpu with `args` and checks it failed cleanly: exit `code`, each
+/// of `needles` in stderr, exactly one `error:` line, no panic.
+pub fn assert_clean_error(args: &[&str], code: i32, needles: &[&str]) {
+    let (c, _, err) = medgpu(args);
+    assert_eq!(c, code, "{args:?}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: expected '{n}' in: {err}");
+    }
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    let error_lines = err.lines().filter(|l| l.starts_with("error:")).count();
+    assert_eq!(error_lines, 1, "{args:?}: one error line expected: {err}");
+}
+
 /// A path as the &str a command line takes.
 pub fn s(p: &std::path::Path) -> &str {
     p.to_str().unwrap()

@@ -195,27 +195,40 @@ pub fn explain_in_batches(
     points_per_submit: usize,
 ) -> Result<Explanation> {
     let pick = |inf: &Inference| Scores::choose(model, inf, target);
-    explain_with(gpu, model, rows, method, &pick, points_per_submit)
+    let mut x = rows.to_vec();
+    model.file.preprocessor.apply(&mut x);
+    explain_with(gpu, model, x, method, &pick, points_per_submit)
 }
 
-/// [`explain`] with the explained outputs picked by `pick` from the
-/// model's outputs on the rows.
+/// [`explain`] of rows already normalized with the model's saved
+/// preprocessing (as [`crate::model::Inference::inputs`] holds them).
+pub fn explain_normalized(
+    gpu: Arc<Gpu>,
+    model: &TrainedModel,
+    normalized: Vec<f32>,
+    target: Target,
+    method: &Method,
+) -> Result<Explanation> {
+    let pick = |inf: &Inference| Scores::choose(model, inf, target);
+    explain_with(gpu, model, normalized, method, &pick, INFER_BATCH)
+}
+
+/// [`explain`] of normalized rows `x` with the explained outputs picked
+/// by `pick` from the model's outputs on the rows.
 fn explain_with(
     gpu: Arc<Gpu>,
     model: &TrainedModel,
-    rows: &[f32],
+    x: Vec<f32>,
     method: &Method,
     pick: &dyn Fn(&Inference) -> Result<Scores>,
     points_per_submit: usize,
 ) -> Result<Explanation> {
     let f = &model.file;
     let cols = f.encoding.num_features();
-    if cols == 0 || !rows.len().is_multiple_of(cols) {
-        return Err(Error::Options(format!("{} values do not make whole rows of {cols} inputs", rows.len())));
+    if cols == 0 || !x.len().is_multiple_of(cols) {
+        return Err(Error::Options(format!("{} values do not make whole rows of {cols} inputs", x.len())));
     }
     check_fits(model, method)?;
-    let mut x = rows.to_vec();
-    f.preprocessor.apply(&mut x);
     let inf = run_normalized(gpu.clone(), model, x.clone())?;
     let mut e = Explanation {
         method: method.name(),

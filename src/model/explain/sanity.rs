@@ -45,7 +45,7 @@ pub fn sanity_check(
     // the randomized models explain the outputs the trained one explained
     let mut x = rows.to_vec();
     f.preprocessor.apply(&mut x);
-    let same = Scores::choose(model, &run_normalized(gpu.clone(), model, x)?, target)?;
+    let same = Scores::choose(model, &run_normalized(gpu.clone(), model, x.clone())?, target)?;
     let mut randomized = model.clone();
     let mut steps = Vec::new();
     for layer in layers.iter().rev() {
@@ -55,7 +55,7 @@ pub fn sanity_check(
             }
         }
         let pick = |_: &Inference| Ok(Scores { column: same.column.clone(), sign: same.sign.clone() });
-        let e = explain_with(gpu.clone(), &randomized, rows, method, &pick, INFER_BATCH)?;
+        let e = explain_with(gpu.clone(), &randomized, x.clone(), method, &pick, INFER_BATCH)?;
         let cols = e.features.len();
         let abs = |v: &[f64]| v.iter().map(|a| a.abs()).collect::<Vec<_>>();
         let rho: f64 = (0..e.rows())
