@@ -56,6 +56,7 @@ pub mod metrics;
 pub mod model;
 pub mod models;
 pub mod report;
+pub mod serve;
 pub mod settings;
 pub mod train;
 

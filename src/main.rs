@@ -93,6 +93,10 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Serve trained models over HTTP (Open Inference Protocol / KServe v2), batched on the GPU
+    #[command(after_help = "Examples:\n  medgpu serve --run runs/mine --port 8000\n  \
+        medgpu serve --models models/ --host 0.0.0.0 --token-file token.txt")]
+    Serve(Box<cli::serve::ServeArgs>),
     /// Benchmarks: matmul GFLOPS, bandwidth, overheads, training throughput, memory
     #[command(
         after_help = "Examples:\n  medgpu bench --quick\n  medgpu bench --suite matmul,train --json bench.json"
@@ -140,6 +144,7 @@ fn main() {
         Command::Eval { run, json } => cli::predict::eval(&dev, &run.run, &run.data, json),
         Command::Predict { run, out } => cli::predict::predict(&dev, &run.run, &run.data, out.as_deref()),
         Command::Explain(a) => cli::explain::run(&dev, *a, cli.quiet),
+        Command::Serve(a) => cli::serve::run(&dev, *a),
         Command::Report { run, data, out } => cli::report::run(&dev, &run, data.as_deref(), out.as_deref()),
         Command::Bench { first_step_of: Some(model), .. } => cli::startup::child(&dev, &model),
         Command::Bench { quick, suite, json, peak_gflops, first_step_of: None } => {

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["report"],
     &["train"],
     &["api"],
-    &["bench"],
+    &["bench", "serve"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -7,5 +7,6 @@ pub mod explain_images;
 pub mod flags;
 pub mod predict;
 pub mod report;
+pub mod serve;
 pub mod startup;
 pub mod train;

@@ -69,3 +69,69 @@ pub fn load_params(gpu: &Gpu, model: &TrainedModel, graph: &Graph) -> Result<Arc
     }
     Ok(params)
 }
+
+/// A model's inference program compiled once and replayed for every call,
+/// over an input buffer of `capacity` rows that each call overwrites (what
+/// a server needs: no compile and no allocation per request). Each row's
+/// outputs depend on that row alone, so they are the same whichever rows
+/// share its call.
+pub struct Session {
+    gpu: Arc<Gpu>,
+    program: Program,
+    data: Arc<GpuDataset>,
+    cols: usize,
+    capacity: usize,
+    outputs: usize,
+}
+
+impl Session {
+    /// Compiles `model`'s inference program for calls of up to `capacity` rows.
+    pub fn new(gpu: Arc<Gpu>, model: &TrainedModel, capacity: usize) -> Result<Session> {
+        let f = &model.file;
+        let cols = f.encoding.num_features();
+        let capacity = capacity.max(1);
+        let head = head_for(&f.encoding)?;
+        let data =
+            Arc::new(GpuDataset::upload(&gpu, &vec![0.0; capacity * cols], &vec![0.0; capacity], cols, 1)?);
+        let graph = f.model.build(cols, head, capacity, false, f.training.seed)?;
+        let params = load_params(&gpu, model, &graph)?;
+        let mut cache = PipelineCache::persistent(&gpu);
+        let program = Program::compile(
+            gpu.clone(),
+            &graph,
+            params,
+            data.clone(),
+            ProgramOptions { mode: Mode::Inference },
+            &mut cache,
+        )?;
+        cache.save();
+        Ok(Session { gpu, program, data, cols, capacity, outputs: head.outputs })
+    }
+
+    /// The most rows one replay takes.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Runs the model on normalized rows (rows x features, the saved
+    /// preprocessing applied), `capacity` rows per replay.
+    pub fn run(&mut self, inputs: &[f32]) -> Result<Inference> {
+        let rows = inputs.len() / self.cols.max(1);
+        let (mut outputs, mut code, mut cols_out) = (Vec::new(), None::<(usize, Vec<f32>)>, self.outputs);
+        for chunk in inputs.chunks(self.capacity * self.cols.max(1)) {
+            let n = chunk.len() / self.cols.max(1);
+            self.gpu.queue.write_buffer(&self.data.features, 0, bytemuck::cast_slice(chunk));
+            let ids: Vec<u32> = (0..n as u32).collect();
+            let p = self.program.predict(&ids)?;
+            if let Some((c, v)) = p.get("output") {
+                cols_out = c;
+                outputs.extend_from_slice(v);
+            }
+            if let Some((c, v)) = p.get("code") {
+                code.get_or_insert_with(|| (c, Vec::new())).1.extend_from_slice(v);
+            }
+        }
+        debug_assert_eq!(outputs.len(), rows * cols_out);
+        Ok(Inference { outputs, cols: cols_out, code, inputs: inputs.to_vec() })
+    }
+}
