@@ -105,7 +105,7 @@ enum Command {
         /// Fewer repetitions and sizes (matmul up to 512; else 2048 on CPU adapters, 4096 on GPUs)
         #[arg(long)]
         quick: bool,
-        /// Suites to run: matmul, elementwise, dispatch, train, memory, startup, explain (default: all)
+        /// Suites to run: matmul, elementwise, dispatch, train, memory, startup, explain, serve (default: all)
         #[arg(long, value_delimiter = ',')]
         suite: Option<Vec<String>>,
         /// Also write the results as JSON to this file

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("medgpu-serve-{}-{name}", std::process::id()));
@@ -35,6 +35,8 @@ fn mlp_run() -> &'static Path {
 struct Server {
     child: Child,
     url: String,
+    /// Its output lines after the ready line (the access log).
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -61,9 +63,15 @@ impl Server {
             }
         }
         assert!(!url.is_empty(), "the server printed no address");
-        // keep draining the access log so the server never blocks on a full pipe
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, url }
+        // keep reading the access log so the server never blocks on a full pipe
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(|l| l.ok()) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Server { child, url, log }
     }
 
     fn agent() -> ureq::Agent {
@@ -438,8 +446,9 @@ fn a_folder_of_models_serves_each_and_reports_the_one_that_fails() {
 }
 
 #[test]
-fn a_cnn_takes_images_as_nchw_tensors() {
-    let dir = tmp("cnn");
+fn images_come_as_nchw_tensors_or_as_png_files() {
+    use base64::Engine;
+    let dir = tmp("png");
     let run = dir.join("digits");
     let (code, out, err) = medgpu(&[
         "train",
@@ -455,17 +464,187 @@ fn a_cnn_takes_images_as_nchw_tensors() {
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let server = Server::start(&["--run", s(&run)]);
+    let pixels: Vec<u8> = (0..64).map(|i| (i * 3 % 17) as u8 * 15).collect();
+    let png = {
+        let img = image::GrayImage::from_raw(8, 8, pixels.clone()).unwrap();
+        let mut bytes = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let as_png = json!({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": [png]}]});
+    let values: Vec<f64> = pixels.iter().map(|p| *p as f64).collect();
+    let as_tensor =
+        json!({"inputs": [{"name": "input", "shape": [1, 1, 8, 8], "datatype": "FP32", "data": values}]});
+    let (c1, a) = server.post("/v2/models/digits/infer", &as_png.to_string(), None);
+    let (c2, b) = server.post("/v2/models/digits/infer", &as_tensor.to_string(), None);
+    assert_eq!((c1, c2), (200, 200), "{a}\n{b}");
+    let (a, b): (Value, Value) = (serde_json::from_str(&a).unwrap(), serde_json::from_str(&b).unwrap());
+    assert_eq!(
+        output(&a, "probabilities"),
+        output(&b, "probabilities"),
+        "a PNG of the same pixels answers the same"
+    );
+    let bad = json!({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ["bm90IGFuIGltYWdl"]}]});
+    let (code, answer) = server.post("/v2/models/digits/infer", &bad.to_string(), None);
+    assert_eq!(code, 400);
+    assert!(
+        answer.contains("input 'input': row 0: cannot decode the image (PNG or JPEG expected)"),
+        "{answer}"
+    );
     let meta: Value = serde_json::from_str(&server.get("/v2/models/digits").1).unwrap();
     assert_eq!(meta["inputs"][0]["shape"], json!([-1, 1, 8, 8]));
-    let image: Vec<f64> = (0..64).map(|i| (i % 17) as f64).collect();
-    let body =
-        json!({"inputs": [{"name": "input", "shape": [1, 1, 8, 8], "datatype": "FP32", "data": image}]});
-    let (code, answer) = server.post("/v2/models/digits/infer", &body.to_string(), None);
-    assert_eq!(code, 200, "{answer}");
-    let answer: Value = serde_json::from_str(&answer).unwrap();
-    assert_eq!(output(&answer, "probabilities")["shape"], json!([1, 10]));
-    let body = json!({"inputs": [{"name": "input", "shape": [1, 1, 8, 7], "datatype": "FP32", "data": &image[..56]}]});
+    let body = json!({"inputs": [{"name": "input", "shape": [1, 1, 8, 7], "datatype": "FP32", "data": &values[..56]}]});
     let (code, answer) = server.post("/v2/models/digits/infer", &body.to_string(), None);
     assert_eq!(code, 400);
     assert!(answer.contains("expected shape [-1, 1, 8, 8], received [1, 1, 8, 7]"), "{answer}");
+}
+
+#[test]
+fn a_sequence_model_takes_windows_as_rows_steps_channels() {
+    let dir = tmp("ecg");
+    let mut text = String::from("mv\n");
+    for i in 0..1200 {
+        let t = i as f64 * 0.05;
+        text.push_str(&format!("{:.5}\n", t.sin() + 0.5 * (2.7 * t).sin()));
+    }
+    let csv = dir.join("sig.csv");
+    std::fs::write(&csv, text).unwrap();
+    let run = dir.join("ecg");
+    let args = [
+        "train",
+        "--data",
+        s(&csv),
+        "--model",
+        "lstm",
+        "--window",
+        "16",
+        "--stride",
+        "4",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        s(&run),
+    ];
+    let (code, out, err) = medgpu(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let server = Server::start(&["--run", s(&run)]);
+    let meta: Value = serde_json::from_str(&server.get("/v2/models/ecg").1).unwrap();
+    assert_eq!(meta["inputs"][0]["shape"], json!([-1, 16, 1]));
+    let window: Vec<f64> = (0..32).map(|i| (i as f64 * 0.05).sin()).collect();
+    let body =
+        json!({"inputs": [{"name": "input", "shape": [2, 16, 1], "datatype": "FP32", "data": window}]});
+    let (code, answer) = server.post("/v2/models/ecg/infer", &body.to_string(), None);
+    assert_eq!(code, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(output(&answer, "value")["shape"], json!([2, 1]));
+    let body = json!({"inputs": [{"name": "mv", "shape": [1], "datatype": "FP32", "data": [0.5]}]});
+    let (code, answer) = server.post("/v2/models/ecg/infer", &body.to_string(), None);
+    assert_eq!(code, 400);
+    assert!(answer.contains("takes one FP32 tensor 'input' of shape [-1, 16, 1]"), "{answer}");
+}
+
+#[test]
+fn a_full_queue_answers_503_and_a_slow_body_408() {
+    let run = mlp_run();
+    let server =
+        Server::start(&["--run", s(run), "--queue", "1", "--max-batch", "1", "--read-timeout-s", "0.5"]);
+    let (_, rows) = breast_rows(3);
+    let mut body: Value = serde_json::from_str(&tensor_body(&rows)).unwrap();
+    body["parameters"] = json!({"explain": "integrated-gradients"});
+    let body = body.to_string();
+    let answers: Vec<(u16, Option<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                scope.spawn(|| {
+                    let agent = Server::agent();
+                    let r = agent.post(format!("{}/v2/models/breast/infer", server.url)).send(&body).unwrap();
+                    (
+                        r.status().as_u16(),
+                        r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string()),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().any(|(c, _)| *c == 200), "{answers:?}");
+    assert!(
+        answers.iter().any(|(c, r)| *c == 503 && r.as_deref() == Some("1")),
+        "no 503 with Retry-After: {answers:?}"
+    );
+    // a client that stops sending its body
+    use std::io::{Read, Write};
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"POST /v2/models/breast/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inputs\"",
+        )
+        .unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut answer = vec![0u8; 512];
+    let n = stream.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // and the server still answers
+    assert_eq!(server.post("/v2/models/breast/infer", &tensor_body(&rows), None).0, 200);
+}
+
+#[test]
+fn the_access_log_has_a_json_line_per_request_and_no_patient_data_unless_asked() {
+    let run = mlp_run();
+    let (_, rows) = breast_rows(2);
+    for (flag, payload) in [(None, false), (Some("--log-payloads"), true)] {
+        let mut args = vec!["--run", s(run)];
+        args.extend(flag);
+        let server = Server::start(&args);
+        assert_eq!(server.post("/v2/models/breast/infer", &tensor_body(&rows), None).0, 200);
+        assert_eq!(server.post("/v2/models/breast/infer", "{", None).0, 400);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let log = server.log.lock().unwrap().clone();
+        let lines: Vec<Value> = log.iter().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        assert_eq!(lines.len(), 2, "{log:?}");
+        assert_eq!(
+            (lines[0]["status"].as_u64(), lines[0]["rows"].as_u64(), lines[0]["id"].as_str()),
+            (Some(200), Some(2), Some("t1"))
+        );
+        assert_eq!((lines[1]["status"].as_u64(), lines[1]["model"].as_str()), (Some(400), Some("breast")));
+        assert!(lines[0]["latency_ms"].as_f64().is_some() && lines[0]["time"].as_f64().is_some());
+        assert_eq!(lines[0].get("inputs").is_some(), payload, "{}", lines[0]);
+        assert_eq!(log.iter().any(|l| l.contains("17.99")), payload, "feature values in the log: {log:?}");
+    }
+}
+
+#[test]
+fn a_lost_device_turns_readiness_off_and_fails_the_jobs() {
+    use medgpu::serve::worker::{run, Batching, Job};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let run_dir = mlp_run();
+    let model = Arc::new(medgpu::model::TrainedModel::load(run_dir).unwrap());
+    // a device of its own: this one gets destroyed
+    let gpu = Arc::new(medgpu::gpu::Gpu::open(&Default::default()).unwrap());
+    let (tx, rx) = std::sync::mpsc::sync_channel(8);
+    let ready = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(medgpu::serve::stats::Stats::default());
+    let (g, r, st) = (gpu.clone(), ready.clone(), stats.clone());
+    let worker = std::thread::spawn(move || {
+        let batching = Batching { max_batch: 8, max_delay: std::time::Duration::from_millis(1) };
+        run(g, vec![model], batching, rx, r, st, &mut |results| assert!(results.iter().all(|r| r.is_ok())));
+    });
+    let ask = |tx: &std::sync::mpsc::SyncSender<Job>| {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        tx.send(Job { model: 0, inputs: vec![0.0; 30], explain: false, reply }).unwrap();
+        answer.blocking_recv().unwrap()
+    };
+    assert!(ask(&tx).is_ok());
+    assert!(ready.load(Ordering::SeqCst));
+    gpu.device.destroy();
+    let answer = ask(&tx);
+    assert!(matches!(answer, Err(medgpu::Error::DeviceLost(_))), "{:?}", answer.err());
+    assert!(!ready.load(Ordering::SeqCst), "still ready after the device was lost");
+    drop(tx);
+    worker.join().unwrap();
 }

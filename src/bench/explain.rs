@@ -118,7 +118,8 @@ fn figure(name: String, secs: &[f64], rows: usize, submits: usize) -> ExplainFig
 }
 
 /// The default MLP trained on the breast cancer data (as `medgpu train`).
-fn default_mlp(gpu: Arc<Gpu>) -> Result<TrainedModel> {
+/// The default MLP on the built-in breast cancer data, trained.
+pub fn default_mlp(gpu: Arc<Gpu>) -> Result<TrainedModel> {
     trained(gpu, &DataSource::builtin("breast_cancer"), &TrainConfig::default())
 }
 

@@ -8,6 +8,7 @@
 
 pub mod explain;
 pub mod kernels;
+pub mod serve;
 pub mod train;
 
 pub use train::{
@@ -46,4 +47,5 @@ impl Stat {
 }
 
 /// The suites `medgpu bench --suite` knows.
-pub const SUITES: [&str; 7] = ["matmul", "elementwise", "dispatch", "train", "memory", "startup", "explain"];
+pub const SUITES: [&str; 8] =
+    ["matmul", "elementwise", "dispatch", "train", "memory", "startup", "explain", "serve"];

@@ -119,6 +119,9 @@ pub fn run(
     if has("explain") {
         out.insert("explain".into(), explain_suite(&devs, reps)?);
     }
+    if has("serve") {
+        out.insert("serve".into(), serve_suite(&devs, quick)?);
+    }
     match json {
         Some(path) => write_json(path, &devs.pool, out),
         None => Ok(()),
@@ -290,6 +293,39 @@ fn explain_suite(devs: &bench::Devices, reps: usize) -> Result<serde_json::Value
             f.batched_speedup
         );
     }
+    Ok(json!(figures))
+}
+
+/// `medgpu serve` on the default MLP under 64 connections of one-row
+/// requests, batching on (`--max-batch 64`) and off (`--max-batch 1`).
+fn serve_suite(devs: &bench::Devices, quick: bool) -> Result<serde_json::Value> {
+    let (seconds, total) = if quick { (3.0, 10_000) } else { (10.0, 100_000) };
+    println!("\nserving (default MLP, 64 connections, one row per request, {seconds} s each; targets: >= 5000 requests/s with p99 < 25 ms, batching >= 5x --max-batch 1, memory flat)");
+    let model = bench::explain::default_mlp(devs.pool.clone())?;
+    let dir = std::env::temp_dir().join(format!("medgpu-bench-serve-{}", std::process::id()));
+    let run = dir.join("breast");
+    model.save(&run)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| medgpu::Error::Options(format!("cannot find medgpu itself: {e}")))?;
+    let raw = medgpu::data::builtin_raw("breast_cancer")?.0;
+    let row = medgpu::data::encode_apply(&raw, &model.file.encoding, false)?.features[..30].to_vec();
+    let body =
+        json!({"inputs": [{"name": "input", "shape": [1, 30], "datatype": "FP32", "data": row}]}).to_string();
+    let mut figures = Vec::new();
+    for max_batch in [64, 1] {
+        let plan = bench::serve::LoadPlan { max_batch, connections: 64, seconds, total };
+        let f = bench::serve::serve_load(&exe, &run, "breast", &body, plan)?;
+        println!(
+            "  --max-batch {:<3} {:>8.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, mean batch {:.1} rows, {} errors; server RSS {:.1} MiB after 1 request, {:.1} MiB after the load, {:.1} MiB after {}",
+            f.max_batch, f.requests_per_sec, f.p50_ms, f.p99_ms, f.mean_batch, f.errors, f.rss_after_first_mib, f.rss_after_load_mib, f.rss_after_total_mib, f.requests_total
+        );
+        figures.push(f);
+    }
+    println!(
+        "  batching: {:.1}x the requests/s of --max-batch 1",
+        figures[0].requests_per_sec / figures[1].requests_per_sec.max(1e-9)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(json!(figures))
 }
 

@@ -68,7 +68,6 @@ pub fn read_image_folder(root: &Path, size: (usize, usize), channels: usize) -> 
     let Some(features) = height.checked_mul(width).and_then(|p| p.checked_mul(channels)) else {
         return Err(Error::Options(format!("image size {height}x{width} is too large; pick a smaller size")));
     };
-    let plane = height * width;
 
     let ImageList { classes, files } = list_images(root)?;
 
@@ -95,18 +94,11 @@ pub fn read_image_folder(root: &Path, size: (usize, usize), channels: usize) -> 
     let mut labels = TextCells::default();
     for (class, path) in &files {
         let image = decode(path)?;
-        // Interleaved samples, row-major: sample i is channel i % C of pixel
-        // i / C, and pixel p is at y = p / W, x = p % W.
-        let samples: Vec<u8> = if channels == 1 {
-            imageops::resize(&image.to_luma8(), w32, h32, FilterType::Triangle).into_raw()
-        } else {
-            imageops::resize(&image.to_rgb8(), w32, h32, FilterType::Triangle).into_raw()
-        };
+        let chw = chw_pixels(&image, (h32, w32), channels);
         drop(image);
-        debug_assert_eq!(samples.len(), features);
-        for (i, &v) in samples.iter().enumerate() {
-            // CHW: column c * H * W + p.
-            pixels[(i % channels) * plane + i / channels].push(f32::from(v));
+        debug_assert_eq!(chw.len(), features);
+        for (column, v) in pixels.iter_mut().zip(chw) {
+            column.push(v);
         }
         labels.push(&classes[*class]);
     }
@@ -241,6 +233,40 @@ fn is_image_name(name: &OsStr) -> bool {
 
 /// Decodes one image, its format guessed from its first bytes (the
 /// extension when they say nothing), so that a JPEG named `.png` still reads.
+/// An image resized to `(height, width)` (bilinear) as grey or RGB pixels
+/// (`channels` of 1 or 3), 0-255, in channel, row, column order: what an
+/// image folder's row holds.
+fn chw_pixels(image: &DynamicImage, (h, w): (u32, u32), channels: usize) -> Vec<f32> {
+    // interleaved samples, row-major: sample i is channel i % C of pixel i / C
+    let samples: Vec<u8> = if channels == 1 {
+        imageops::resize(&image.to_luma8(), w, h, FilterType::Triangle).into_raw()
+    } else {
+        imageops::resize(&image.to_rgb8(), w, h, FilterType::Triangle).into_raw()
+    };
+    let plane = (h * w) as usize;
+    let mut out = vec![0.0; samples.len()];
+    for (i, &v) in samples.iter().enumerate() {
+        out[(i % channels) * plane + i / channels] = f32::from(v);
+    }
+    out
+}
+
+/// A PNG or JPEG file's bytes as an image folder's row would hold them
+/// (see [`read_image_folder`]): resized to `size` (height, width), grey
+/// or RGB by `channels`, in channel, row, column order.
+pub fn image_bytes_to_chw(bytes: &[u8], size: (usize, usize), channels: usize) -> Result<Vec<f32>> {
+    let reader = ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Dataset(format!("cannot read the image: {e}")))?;
+    let image = reader.decode().map_err(|e| {
+        Error::Dataset(format!(
+            "cannot decode the image (PNG or JPEG expected): {}",
+            e.to_string().trim_end_matches('.')
+        ))
+    })?;
+    Ok(chw_pixels(&image, (size.0 as u32, size.1 as u32), channels))
+}
+
 fn decode(path: &Path) -> Result<DynamicImage> {
     let read_err = |e| io_err(path, e, "cannot read the image file", "check that it is readable");
     let reader = ImageReader::open(path).map_err(read_err)?.with_guessed_format().map_err(read_err)?;

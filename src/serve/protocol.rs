@@ -80,6 +80,7 @@ pub fn decode(file: &ModelFile, req: &InferRequest, max_rows: usize) -> Result<R
         [] => {
             Err(format!("no inputs: send '{TENSOR_INPUT}' (FP32, shape [-1, {f}]) or one input per column"))
         }
+        [t] if t.name == TENSOR_INPUT && t.datatype == "BYTES" => image_rows(file, t, max_rows),
         [t] if t.name == TENSOR_INPUT => tensor_rows(file, t, max_rows),
         _ => column_rows(file, &req.inputs, max_rows),
     }
@@ -134,6 +135,56 @@ fn tensor_rows(file: &ModelFile, t: &InputTensor, max_rows: usize) -> Result<Row
             ));
         };
         x.push(num as f32);
+    }
+    file.preprocessor.apply(&mut x);
+    Ok(Rows { normalized: x, rows })
+}
+
+/// Images as base64 PNG or JPEG files, one per row (shape `[rows]`),
+/// resized and converted as an image folder's files are.
+fn image_rows(file: &ModelFile, t: &InputTensor, max_rows: usize) -> Result<Rows, String> {
+    use base64::Engine;
+    let Some([c, h, w]) = file.model.input_shape else {
+        return Err(format!(
+            "input '{}': BYTES images are for image models; this one takes FP32 {}",
+            t.name,
+            shape_text(&expected_shape(file))
+        ));
+    };
+    let shape = sizes(t)?;
+    if shape.len() > 2 || shape.get(1).is_some_and(|d| *d != 1) {
+        return Err(format!(
+            "input '{}': BYTES images take shape [-1] (one file per row), received {:?}",
+            t.name, t.shape
+        ));
+    }
+    let rows = shape[0];
+    if rows > max_rows {
+        return Err(format!("input '{}': {rows} rows; a request holds at most {max_rows}", t.name));
+    }
+    let mut files = Vec::new();
+    leaves(&t.data, &mut files);
+    if files.len() != rows {
+        return Err(format!(
+            "input '{}': shape {:?} needs {rows} images, received {}",
+            t.name,
+            t.shape,
+            files.len()
+        ));
+    }
+    let mut x = Vec::with_capacity(rows * c * h * w);
+    for (r, v) in files.iter().enumerate() {
+        let text = v.as_str().ok_or_else(|| {
+            format!("input '{}': row {r}: expected a base64 string of a PNG or JPEG file", t.name)
+        })?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("input '{}': row {r}: not base64: {e}", t.name))?;
+        let pixels = crate::data::image_bytes_to_chw(&bytes, (h, w), c).map_err(|e| match e {
+            crate::error::Error::Dataset(m) => format!("input '{}': row {r}: {m}", t.name),
+            e => format!("input '{}': row {r}: {e}", t.name),
+        })?;
+        x.extend(pixels);
     }
     file.preprocessor.apply(&mut x);
     Ok(Rows { normalized: x, rows })
