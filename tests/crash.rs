@@ -45,7 +45,7 @@ fn check_loadable(dir: &Path) -> usize {
 /// Starts the training run the test kills, writing to `dir`.
 fn spawn_run(dir: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_medgpu"))
-        .args(["train", "--epochs", "300", "-q", "--out", dir.to_str().unwrap()])
+        .args(["train", "--epochs", "300", "--no-early-stopping", "-q", "--out", dir.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -140,9 +140,12 @@ pub struct TrainArgs {
     /// Rows per step
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    /// Stop after this many epochs without a better validation loss; keeps the best weights
-    #[arg(long)]
-    early_stopping: Option<usize>,
+    /// Stop after this many epochs without a better validation loss; keeps the best epoch's weights
+    #[arg(long, default_value_t = medgpu::model::config::DEFAULT_PATIENCE)]
+    early_stopping: usize,
+    /// Train every epoch and keep the last weights
+    #[arg(long, conflicts_with = "early_stopping")]
+    no_early_stopping: bool,
     /// Seed of the split, initialization, shuffles and dropout
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -167,11 +170,19 @@ pub struct TrainArgs {
     /// What the model is for, for the model card in report.html
     #[arg(long)]
     intended_use: Option<String>,
+    /// k-fold cross-validation: K runs, each tested on one fold (stratified;
+    /// grouped with --group-column); a --test-data file stays out of the
+    /// folds and tests a final model trained on all the other rows
+    #[arg(long, value_name = "K")]
+    cv: Option<usize>,
+    /// Repeats of the cross-validation, each with its own folds
+    #[arg(long, default_value_t = 1, requires = "cv")]
+    cv_repeats: usize,
     /// Run directory (default: a new folder under runs/)
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue the stopped run in this directory (same data and options)
-    #[arg(long, conflicts_with = "out")]
+    #[arg(long, conflicts_with_all = ["out", "cv"])]
     resume: Option<PathBuf>,
     /// Stop after this epoch as if interrupted (for testing --resume)
     #[arg(long, hide = true)]
@@ -217,7 +228,7 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
         batch_size: a.batch_size,
         optimizer,
         lr_schedule,
-        early_stopping: a.early_stopping,
+        early_stopping: (!a.no_early_stopping).then_some(a.early_stopping),
         seed: a.seed,
         val_frac: a.val_frac.unwrap_or(if a.window.is_some() { 0.1 } else { 0.15 }),
         test_frac: a.test_frac.unwrap_or(if a.window.is_some() { 0.2 } else { 0.15 }),
@@ -231,6 +242,7 @@ fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
             None => None,
         },
         evaluation: evaluation(a)?,
+        fold: None,
     };
     Ok((source, cfg))
 }
@@ -420,6 +432,9 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
     };
     // the data is checked before anything is created on disk
     check_epochs(&cfg)?;
+    if let Some(k) = a.cv {
+        return cross_validate(dev, &a, &source, &cfg, k, quiet);
+    }
     let prepared = medgpu::train::prepare::prepare(&source, &cfg)?;
     let dir = match &a.resume {
         Some(dir) => dir.clone(),
@@ -458,6 +473,60 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
     print_outcome(&out, quiet);
     println!("run directory: {}", dir.display());
     out.check_operating_point(Some(&dir))
+}
+
+/// `--cv K`: the folds, their figures over the folds, and with a test file
+/// a final model trained on all the other rows.
+fn cross_validate(
+    dev: &DeviceOptions,
+    a: &TrainArgs,
+    source: &DataSource,
+    cfg: &TrainConfig,
+    k: usize,
+    quiet: bool,
+) -> Result<()> {
+    // the folds and the data are checked before anything is created on disk
+    let first = TrainConfig {
+        fold: Some(medgpu::model::config::Fold { folds: k, index: 0, seed: cfg.seed }),
+        ..cfg.clone()
+    };
+    let check = DataSource { test_data: None, ..source.clone() };
+    let prepared = medgpu::train::prepare::prepare(&check, &first)?;
+    let dev = DeviceOptions { software_inline: inline_kernels(cfg, &prepared), ..dev.clone() };
+    drop(prepared);
+    let dir = medgpu::train::run_dir::create_run_dir(a.out.as_deref())?;
+    let gpu = Arc::new(Gpu::open(&dev)?);
+    if !quiet {
+        println!("adapter: {}", gpu.describe());
+        println!("data: {}; {k}-fold cross-validation, {} repeat(s)", source.data, a.cv_repeats);
+    }
+    let plan = medgpu::train::cv::CvPlan { folds: k, repeats: a.cv_repeats };
+    let mut show = |f: &medgpu::train::cv::FoldResult| {
+        let (name, value) = f.test.headline();
+        if !quiet {
+            println!(
+                "repeat {} fold {:>2}: {} test rows, kept epoch {:>3}, test {name} {value:.4}",
+                f.repeat, f.fold, f.test_rows, f.best_epoch
+            );
+        }
+    };
+    let out = medgpu::train::cv::cross_validate(gpu.clone(), source, cfg, &dir, plan, &mut show)?;
+    println!("over {} folds (mean, sd, 95% interval of the mean):", out.per_fold.len());
+    for (name, f) in &out.summary {
+        println!("  {name:<22} {:.4} (sd {:.4}; {:.4}-{:.4})", f.mean, f.sd, f.ci95[0], f.ci95[1]);
+    }
+    if source.test_data.is_some() {
+        let final_dir = dir.join("final");
+        std::fs::create_dir_all(&final_dir).map_err(|e| Error::io(&final_dir, e))?;
+        let prepared = medgpu::train::prepare::prepare(source, cfg)?;
+        let hooks = Hooks { progress: &mut |_| {}, stop_after_epoch: None };
+        let done = train::train_prepared(gpu.clone(), prepared, source, cfg, &final_dir, false, hooks)?
+            .ok_or_else(|| Error::Model("the final run stopped early".into()))?;
+        train::report::write_run(&final_dir, &gpu, &done)?;
+        print!("{}", format_metrics("final model on the test file:", &done.test, &done.file.encoding));
+    }
+    println!("run directory: {} (cv_summary.json, oof_predictions.csv, one folder per fold)", dir.display());
+    Ok(())
 }
 
 /// The bar shown on a terminal instead of one line per epoch.
@@ -505,8 +574,13 @@ fn print_outcome(out: &train::TrainOutcome, quiet: bool) {
             out.split_sizes.1,
             out.split_sizes.2
         );
-        if out.stopped_early {
-            println!("early stopping: kept the weights of epoch {}", out.best_epoch);
+        if let Some(patience) = out.file.training.early_stopping {
+            let stopped = if out.stopped_early { ", stopped early" } else { "" };
+            println!(
+                "early stopping (patience {patience}): kept the weights of epoch {} of {} (lowest validation loss){stopped}",
+                out.best_epoch,
+                out.epochs.len()
+            );
         }
         print!("{}", format_metrics("validation:", &out.val, &out.file.encoding));
     }

@@ -17,6 +17,7 @@
 
 mod encode;
 mod encode_owned;
+mod folds;
 mod image_folder;
 mod prepare;
 mod preprocess;
@@ -28,6 +29,7 @@ mod windows;
 
 pub use encode::{encode_apply, encode_apply_lenient};
 pub use encode_owned::{encode_fit_owned, release_freed_memory};
+pub use folds::k_folds;
 pub use image_folder::{image_bytes_to_chw, read_image_folder};
 pub use prepare::{
     encode_fit, ColumnEncoding, Dataset, Encoding, MissingPolicy, Normalize, PrepareOptions, TargetEncoding,

@@ -27,6 +27,39 @@ pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// The 97.5th percentile of Student's t with `df` degrees of freedom (for a
+/// two-sided 95% interval of a mean of `df + 1` values): the usual table up
+/// to 30, then the Cornish-Fisher expansion z + (z³ + z) / (4 df).
+///
+/// ```
+/// assert_eq!(medgpu::metrics::intervals::t95(4), 2.776);
+/// ```
+pub fn t95(df: usize) -> f64 {
+    const TABLE: [f64; 30] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042,
+    ];
+    match df {
+        0 => f64::NAN,
+        1..=30 => TABLE[df - 1],
+        _ => Z95 + (Z95.powi(3) + Z95) / (4.0 * df as f64),
+    }
+}
+
+/// Mean, sample standard deviation and the t-based 95% interval of the
+/// mean of `values` (the interval is NaN for fewer than two values).
+pub fn mean_interval(values: &[f64]) -> (f64, f64, [f64; 2]) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    if values.len() < 2 {
+        return (mean, f64::NAN, [f64::NAN, f64::NAN]);
+    }
+    let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let half = t95(values.len() - 1) * sd / n.sqrt();
+    (mean, sd, [mean - half, mean + half])
+}
+
 /// The percentile bootstrap interval (2.5th and 97.5th percentiles) of
 /// `figure(labels, probs)` over `resamples` resamples drawn with
 /// replacement within each class (so each keeps its size), from `seed`.
@@ -111,6 +144,22 @@ mod tests {
         close(lo, 0.2553, 1e-4);
         close(hi, 0.3662, 1e-4);
         assert_eq!(wilson(0, 0, Z95), (0.0, 1.0));
+    }
+
+    #[test]
+    fn t_quantiles_and_the_mean_interval_match_the_tables() {
+        assert_eq!((t95(1), t95(9), t95(30)), (12.706, 2.262, 2.042));
+        // df 60: 2.000 in the tables; df 120: 1.980
+        close(t95(60), 2.000, 2e-3);
+        close(t95(120), 1.980, 1e-3);
+        // 0.90, 0.92, 0.94, 0.96, 0.98: mean 0.94, sd sqrt(0.001) = 0.031623,
+        // half-width 2.776 * 0.031623 / sqrt(5) = 0.0392586
+        let (mean, sd, ci) = mean_interval(&[0.90, 0.92, 0.94, 0.96, 0.98]);
+        close(mean, 0.94, 1e-12);
+        close(sd, 0.001f64.sqrt(), 1e-12);
+        close(ci[0], 0.94 - 0.0392586, 1e-6);
+        close(ci[1], 0.94 + 0.0392586, 1e-6);
+        assert!(mean_interval(&[0.5]).2[0].is_nan());
     }
 
     #[test]

@@ -74,7 +74,8 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     /// Learning rate schedule.
     pub lr_schedule: LrSchedule,
-    /// Stop after this many epochs without a better validation loss, keeping the best weights.
+    /// Stop after this many epochs without a better validation loss, keeping
+    /// the best weights (default 10; ignored without validation rows).
     pub early_stopping: Option<usize>,
     /// Seed of the split, initialization, shuffles and dropout.
     pub seed: u64,
@@ -95,6 +96,21 @@ pub struct TrainConfig {
     /// evaluated for a clinical reader.
     #[serde(default)]
     pub evaluation: EvaluationOptions,
+    /// Cross-validation: this run trains on the other folds and tests on
+    /// one (see [`crate::data::k_folds`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<Fold>,
+}
+
+/// One fold of a cross-validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fold {
+    /// Folds in all.
+    pub folds: usize,
+    /// The held-out fold, 0-based.
+    pub index: usize,
+    /// Seed of the fold assignment (one per repeat).
+    pub seed: u64,
 }
 
 /// Whether a classifier's probabilities get a temperature fitted on the
@@ -166,10 +182,14 @@ pub fn parse_size(s: &str) -> Option<u64> {
     (v.is_finite() && v > 0.0).then_some((v * mult as f64) as u64)
 }
 
+/// Epochs without a better validation loss before a run stops (and keeps
+/// its best epoch's weights), unless told otherwise.
+pub const DEFAULT_PATIENCE: usize = 10;
+
 impl Default for TrainConfig {
     /// The default job: MLP 64-32 ReLU, Adam 1e-3, batch 32, 20 epochs,
-    /// 70/15/15, z-score, missing values are an error. (The validation loss of
-    /// the built-in breast cancer data bottoms out around epochs 13-20.)
+    /// early stopping with patience 10 and the best epoch's weights kept,
+    /// 70/15/15, z-score, missing values are an error.
     fn default() -> Self {
         TrainConfig {
             model: ModelSpec::mlp(&[64, 32], crate::graph::Act::Relu, 0.0),
@@ -177,7 +197,7 @@ impl Default for TrainConfig {
             batch_size: 32,
             optimizer: OptimizerConfig::adam(1e-3),
             lr_schedule: LrSchedule::Constant,
-            early_stopping: None,
+            early_stopping: Some(DEFAULT_PATIENCE),
             seed: 42,
             val_frac: 0.15,
             test_frac: 0.15,
@@ -186,6 +206,7 @@ impl Default for TrainConfig {
             train_filter: None,
             max_gpu_mem: None,
             evaluation: EvaluationOptions::default(),
+            fold: None,
         }
     }
 }

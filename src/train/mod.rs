@@ -4,6 +4,7 @@
 //! weights; `resume` continues from the last checkpoint and gives the same
 //! weights as an uninterrupted run.
 
+pub mod cv;
 pub mod prepare;
 pub mod rebuild;
 pub mod report;
@@ -191,6 +192,9 @@ fn check_config(cfg: &TrainConfig) -> Result<()> {
     if cfg.batch_size == 0 || cfg.epochs == 0 {
         return Err(Error::Options("the batch size and the number of epochs must be at least 1".into()));
     }
+    if cfg.early_stopping == Some(0) {
+        return Err(Error::Options("`early_stopping` needs a patience of at least 1 epoch".into()));
+    }
     Ok(())
 }
 
@@ -210,6 +214,10 @@ pub fn train_prepared(
     // sequences of different lengths: the steps come from the data, and the
     // saved source pads or cuts new data to them
     let (mut cfg, mut source) = (cfg.clone(), source.clone());
+    // no validation rows, no validation loss to stop on
+    if p.split.val.is_empty() {
+        cfg.early_stopping = None;
+    }
     if let Some(sq) = &p.sequences {
         cfg.model.sequence_steps = sq.steps;
         cfg.model.step_mask = true;

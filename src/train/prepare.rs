@@ -4,11 +4,12 @@
 //! the task's output head.
 
 use crate::data::{
-    encode_apply, encode_fit_owned, release_freed_memory, rows_after_missing_policy, sequence_table,
+    encode_apply, encode_fit_owned, k_folds, release_freed_memory, rows_after_missing_policy, sequence_table,
     split_rows, window_table, Dataset, PrepareOptions, Preprocessor, RawColumn, RawTable, SequenceOptions,
     Split, Task, STEP_MASK,
 };
 use crate::error::{Error, Result};
+use crate::model::config::Fold;
 use crate::model::{head_for, load_raw, DataSource, TargetScale, TrainConfig};
 use crate::models::Head;
 use serde::Serialize;
@@ -158,10 +159,16 @@ pub fn prepare_table(
         None => (main, None),
     };
     let test_frac = if test_rows.is_some() { 0.0 } else { cfg.test_frac };
-    let mut split = match time_split {
+    let mut split = match (time_split, &cfg.fold) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Options(
+                "`cv` folds rows of a table; windows of one signal are split by time: leave `cv` out".into(),
+            ))
+        }
         // windows are complete by construction: every row is usable
-        Some(s) => s,
-        None => split_rows(&ds, &main_rows, cfg.val_frac, test_frac, cfg.seed)?,
+        (Some(s), None) => s,
+        (None, Some(f)) => fold_split(&ds, &main_rows, f, cfg)?,
+        (None, None) => split_rows(&ds, &main_rows, cfg.val_frac, test_frac, cfg.seed)?,
     };
     drop(main_rows);
     if let Some(rows) = test_rows {
@@ -205,6 +212,18 @@ pub fn prepare_table(
         subgroups,
         test_sample: Vec::new(),
     })
+}
+
+/// A cross-validation fold's split: the held-out fold is the test part, the
+/// other folds are split into training and validation rows.
+fn fold_split(ds: &Dataset, rows: &[usize], f: &Fold, cfg: &TrainConfig) -> Result<Split> {
+    let folds = k_folds(ds, rows, f.folds, f.seed)?;
+    let test = folds.get(f.index).cloned().unwrap_or_default();
+    let mut rest: Vec<usize> =
+        folds.iter().enumerate().filter(|(i, _)| *i != f.index).flat_map(|(_, r)| r.clone()).collect();
+    rest.sort_unstable();
+    let inner = split_rows(ds, &rest, cfg.val_frac, 0.0, cfg.seed)?;
+    Ok(Split { train: inner.train, val: inner.val, test })
 }
 
 /// Subgroup columns must exist and hold at least two values; windows and
