@@ -93,6 +93,11 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Search hyperparameters by cross-validation on the training part, then train and test the best
+    #[command(
+        after_help = "Example: medgpu tune --data builtin:breast_cancer --space space.toml --trials 20"
+    )]
+    Tune(Box<cli::tune::TuneArgs>),
     /// Serve trained models over HTTP (Open Inference Protocol / KServe v2), batched on the GPU
     #[command(after_help = "Examples:\n  medgpu serve --run runs/mine --port 8000\n  \
         medgpu serve --models models/ --host 0.0.0.0 --token-file token.txt")]
@@ -145,6 +150,7 @@ fn main() {
         Command::Predict { run, out } => cli::predict::predict(&dev, &run.run, &run.data, out.as_deref()),
         Command::Explain(a) => cli::explain::run(&dev, *a, cli.quiet),
         Command::Serve(a) => cli::serve::run(&dev, *a),
+        Command::Tune(a) => cli::tune::run(&dev, *a, cli.quiet),
         Command::Report { run, data, out } => cli::report::run(&dev, &run, data.as_deref(), out.as_deref()),
         Command::Bench { first_step_of: Some(model), .. } => cli::startup::child(&dev, &model),
         Command::Bench { quick, suite, json, peak_gflops, first_step_of: None } => {

@@ -180,3 +180,61 @@ fn cross_validation_requests_that_cannot_work_are_one_line() {
     );
     assert!(!out.exists(), "a refused run left a directory");
 }
+
+#[test]
+fn tune_scores_configurations_by_cross_validation_and_tests_the_best_once() {
+    let dir = tmp("tune");
+    let space = dir.join("space.toml");
+    std::fs::write(&space, "lr = { min = 1e-3, max = 1e-2, log = true }\nhidden = [[16], [32, 16]]\n")
+        .unwrap();
+    let run = dir.join("run");
+    let args =
+        ["tune", "--space", s(&space), "--trials", "2", "--folds", "3", "--epochs", "5", "--out", s(&run)];
+    let (code, out, err) = medgpu(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("best first:") && out.contains("on the test split:"), "{out}");
+    let csv = std::fs::read_to_string(run.join("tune_results.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    // the options as given and two draws, best first
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(csv.contains("the options as given"), "{csv}");
+    let means: Vec<f64> = rows.iter().map(|r| r.split(',').nth(3).unwrap().parse().unwrap()).collect();
+    assert!(means.windows(2).all(|w| w[0] >= w[1]), "not sorted: {means:?}");
+    // each trial's folds are of the training part only: 483 of the 569 rows
+    let folds = json(&run.join("trial-1/cv_summary.json"));
+    let held_out: u64 =
+        folds["per_fold"].as_array().unwrap().iter().map(|f| f["test_rows"].as_u64().unwrap()).sum();
+    assert_eq!(held_out, 569 - 86);
+    // the final model: the best configuration, on the usual split
+    let best_trial: usize = rows[0].split(',').nth(1).unwrap().parse().unwrap();
+    let final_cfg = json(&run.join("final/model.json"))["training"].clone();
+    let trial_cfg =
+        json(&run.join(format!("trial-{best_trial}/repeat-1-fold-1/model.json")))["training"].clone();
+    assert_eq!(final_cfg["optimizer"], trial_cfg["optimizer"]);
+    assert_eq!(final_cfg["model"], trial_cfg["model"]);
+    assert_eq!(json(&run.join("final/summary.json"))["split"]["test"], 86);
+}
+
+#[test]
+fn search_spaces_that_cannot_work_are_one_line() {
+    let dir = tmp("badspace");
+    let out = dir.join("never");
+    for (text, needle) in [
+        ("learning_rate = [0.1]", "unknown key 'learning_rate'"),
+        ("lr = []", "'lr' is an empty list"),
+        ("lr = { min = 0.1, max = 0.01 }", "'lr' range [0.1, 0.01] is empty"),
+        ("dropout = [1.5]", "'dropout' = 1.5 is not a valid value"),
+    ] {
+        let space = dir.join("space.toml");
+        std::fs::write(&space, text).unwrap();
+        assert_clean_error(&["tune", "--space", s(&space), "--out", s(&out)], 2, &[needle]);
+    }
+    let space = dir.join("space.toml");
+    std::fs::write(&space, "lr = { min = 0.001, max = 0.01 }").unwrap();
+    assert_clean_error(
+        &["tune", "--space", s(&space), "--search", "grid", "--out", s(&out)],
+        2,
+        &["grid search takes lists"],
+    );
+    assert!(!out.exists(), "a refused search left a directory");
+}

@@ -10,3 +10,4 @@ pub mod report;
 pub mod serve;
 pub mod startup;
 pub mod train;
+pub mod tune;

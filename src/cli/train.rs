@@ -201,7 +201,7 @@ where
 }
 
 /// The data source and training configuration the options ask for.
-fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
+pub fn request(a: &TrainArgs) -> Result<(DataSource, TrainConfig)> {
     let activation = Act::parse(&a.activation).ok_or_else(|| {
         Error::Usage(format!("unknown activation '{}': use relu, leaky_relu, sigmoid or tanh", a.activation))
     })?;
@@ -265,6 +265,17 @@ fn evaluation(a: &TrainArgs) -> Result<EvaluationOptions> {
         subgroups: a.subgroup_column.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
         intended_use: a.intended_use.clone(),
     })
+}
+
+/// The MLP preset's hidden sizes, activation and dropout, when `--model mlp`.
+pub fn mlp_parts(a: &TrainArgs) -> Option<(Vec<usize>, Act, f32)> {
+    let act = Act::parse(&a.activation)?;
+    (a.model == "mlp").then(|| (a.hidden.clone().unwrap_or_else(|| vec![64, 32]), act, a.dropout))
+}
+
+/// The run directory the options name (created), or a new one under runs/.
+pub fn out_dir(a: &TrainArgs) -> Result<PathBuf> {
+    medgpu::train::run_dir::create_run_dir(a.out.as_deref())
 }
 
 /// `--optimizer`, `--lr`, `--weight-decay`, `--momentum`, `--clip-grad-norm`, `--on-nonfinite`.
@@ -487,7 +498,7 @@ fn cross_validate(
 ) -> Result<()> {
     // the folds and the data are checked before anything is created on disk
     let first = TrainConfig {
-        fold: Some(medgpu::model::config::Fold { folds: k, index: 0, seed: cfg.seed }),
+        fold: Some(medgpu::model::config::Fold { folds: k, index: 0, seed: cfg.seed, holdout_test: false }),
         ..cfg.clone()
     };
     let check = DataSource { test_data: None, ..source.clone() };
@@ -500,7 +511,7 @@ fn cross_validate(
         println!("adapter: {}", gpu.describe());
         println!("data: {}; {k}-fold cross-validation, {} repeat(s)", source.data, a.cv_repeats);
     }
-    let plan = medgpu::train::cv::CvPlan { folds: k, repeats: a.cv_repeats };
+    let plan = medgpu::train::cv::CvPlan { folds: k, repeats: a.cv_repeats, holdout_test: false };
     let mut show = |f: &medgpu::train::cv::FoldResult| {
         let (name, value) = f.test.headline();
         if !quiet {
@@ -612,7 +623,7 @@ fn check_epochs(cfg: &TrainConfig) -> Result<()> {
 /// Whether a software adapter runs this model's kernels inline (see
 /// `medgpu::graph::schedule`); a model that does not build says no here and
 /// reports its error when training starts.
-fn inline_kernels(cfg: &TrainConfig, p: &medgpu::train::prepare::Prepared) -> bool {
+pub fn inline_kernels(cfg: &TrainConfig, p: &medgpu::train::prepare::Prepared) -> bool {
     let mut model = cfg.model.clone();
     if let Some(sq) = &p.sequences {
         model.sequence_steps = sq.steps;

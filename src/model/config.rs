@@ -111,6 +111,10 @@ pub struct Fold {
     pub index: usize,
     /// Seed of the fold assignment (one per repeat).
     pub seed: u64,
+    /// Fold only the training and validation rows of the run's usual
+    /// split, leaving its test rows untouched (hyperparameter search).
+    #[serde(default)]
+    pub holdout_test: bool,
 }
 
 /// Whether a classifier's probabilities get a temperature fitted on the

@@ -24,6 +24,8 @@ pub struct CvPlan {
     pub folds: usize,
     /// Repeats, each with its own fold assignment (seed + repeat).
     pub repeats: usize,
+    /// Fold only the usual split's training and validation rows.
+    pub holdout_test: bool,
 }
 
 /// One fold's run.
@@ -93,7 +95,8 @@ pub fn cross_validate(
     let mut header = String::new();
     for repeat in 0..plan.repeats {
         for index in 0..plan.folds {
-            let fold = Fold { folds: plan.folds, index, seed: cfg.seed.wrapping_add(repeat as u64) };
+            let seed = cfg.seed.wrapping_add(repeat as u64);
+            let fold = Fold { folds: plan.folds, index, seed, holdout_test: plan.holdout_test };
             let cfg = TrainConfig { fold: Some(fold), ..cfg.clone() };
             let run = dir.join(format!("repeat-{}-fold-{}", repeat + 1, index + 1));
             std::fs::create_dir_all(&run).map_err(|e| Error::io(&run, e))?;

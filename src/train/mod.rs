@@ -9,6 +9,7 @@ pub mod prepare;
 pub mod rebuild;
 pub mod report;
 pub mod run_dir;
+pub mod tune;
 
 // the types of train()'s signature, defined by the saved model
 pub use crate::model::{format_metrics, DataSource, LrSchedule, Metrics, TrainConfig};

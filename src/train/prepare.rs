@@ -217,7 +217,15 @@ pub fn prepare_table(
 /// A cross-validation fold's split: the held-out fold is the test part, the
 /// other folds are split into training and validation rows.
 fn fold_split(ds: &Dataset, rows: &[usize], f: &Fold, cfg: &TrainConfig) -> Result<Split> {
-    let folds = k_folds(ds, rows, f.folds, f.seed)?;
+    let pool: Vec<usize> = if f.holdout_test {
+        let usual = split_rows(ds, rows, cfg.val_frac, cfg.test_frac, cfg.seed)?;
+        let mut pool = [usual.train, usual.val].concat();
+        pool.sort_unstable();
+        pool
+    } else {
+        rows.to_vec()
+    };
+    let folds = k_folds(ds, &pool, f.folds, f.seed)?;
     let test = folds.get(f.index).cloned().unwrap_or_default();
     let mut rest: Vec<usize> =
         folds.iter().enumerate().filter(|(i, _)| *i != f.index).flat_map(|(_, r)| r.clone()).collect();
