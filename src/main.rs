@@ -98,6 +98,10 @@ enum Command {
         after_help = "Example: medgpu tune --data builtin:breast_cancer --space space.toml --trials 20"
     )]
     Tune(Box<cli::tune::TuneArgs>),
+    /// Plan a DP-SGD privacy budget: epsilon for a noise multiplier, or the noise an epsilon needs
+    #[command(after_help = "Examples:\n  medgpu privacy --sample-rate 0.04 --noise 1.5 --steps 2250\n  \
+        medgpu privacy --sample-rate 0.08 --steps 250 --epsilon 1.0 --json")]
+    Privacy(cli::privacy::PrivacyArgs),
     /// Serve trained models over HTTP (Open Inference Protocol / KServe v2), batched on the GPU
     #[command(after_help = "Examples:\n  medgpu serve --run runs/mine --port 8000\n  \
         medgpu serve --models models/ --host 0.0.0.0 --token-file token.txt")]
@@ -150,6 +154,7 @@ fn main() {
         Command::Predict { run, out } => cli::predict::predict(&dev, &run.run, &run.data, out.as_deref()),
         Command::Explain(a) => cli::explain::run(&dev, *a, cli.quiet),
         Command::Serve(a) => cli::serve::run(&dev, *a),
+        Command::Privacy(a) => cli::privacy::run(a),
         Command::Tune(a) => cli::tune::run(&dev, *a, cli.quiet),
         Command::Report { run, data, out } => cli::report::run(&dev, &run, data.as_deref(), out.as_deref()),
         Command::Bench { first_step_of: Some(model), .. } => cli::startup::child(&dev, &model),

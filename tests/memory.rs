@@ -9,7 +9,7 @@ fn two_hundred_epochs_allocate_nothing_after_the_first() {
     let dir = std::env::temp_dir().join(format!("medgpu-mem-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let cfg = TrainConfig { epochs: 200, batch_size: 64, ..TrainConfig::default() };
+    let cfg = TrainConfig { epochs: 200, batch_size: 64, early_stopping: None, ..TrainConfig::default() };
     let mut logs = Vec::new();
     let hooks = Hooks { progress: &mut |e| logs.push(e.clone()), stop_after_epoch: None };
     train(common::gpu(), &DataSource::builtin("breast_cancer"), &cfg, &dir, false, hooks).unwrap();

@@ -6,6 +6,7 @@ pub mod explain;
 pub mod explain_images;
 pub mod flags;
 pub mod predict;
+pub mod privacy;
 pub mod report;
 pub mod serve;
 pub mod startup;

@@ -6,6 +6,7 @@ pub mod calibration;
 pub mod curves;
 pub mod intervals;
 pub mod operating;
+pub mod privacy;
 
 /// Probabilities are clamped to `[EPS, 1 - EPS]` before taking logs.
 const EPS: f64 = 1e-7;
