@@ -3,7 +3,7 @@
 //! errors for bad window requests.
 
 mod common;
-use common::{medgpu, s};
+use common::{medgpu, s, signal};
 
 use std::path::{Path, PathBuf};
 
@@ -12,16 +12,6 @@ fn tmp(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// A smooth two-tone signal of `n` samples in column `mv`.
-fn signal(path: &Path, n: usize) {
-    let mut text = String::from("mv\n");
-    for i in 0..n {
-        let t = i as f64 * 0.05;
-        text.push_str(&format!("{:.5}\n", (t).sin() + 0.5 * (2.7 * t).sin()));
-    }
-    std::fs::write(path, text).unwrap();
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! requests in flight finish.
 
 mod common;
-use common::{medgpu, s};
+use common::{medgpu, s, signal};
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -502,13 +502,8 @@ fn images_come_as_nchw_tensors_or_as_png_files() {
 #[test]
 fn a_sequence_model_takes_windows_as_rows_steps_channels() {
     let dir = tmp("ecg");
-    let mut text = String::from("mv\n");
-    for i in 0..1200 {
-        let t = i as f64 * 0.05;
-        text.push_str(&format!("{:.5}\n", t.sin() + 0.5 * (2.7 * t).sin()));
-    }
     let csv = dir.join("sig.csv");
-    std::fs::write(&csv, text).unwrap();
+    signal(&csv, 1200);
     let run = dir.join("ecg");
     let args = [
         "train",

@@ -125,6 +125,16 @@ pub fn assert_clean_error(args: &[&str], code: i32, needles: &[&str]) {
     assert_eq!(error_lines, 1, "{args:?}: one error line expected: {err}");
 }
 
+/// A smooth two-tone signal of `n` samples in column `mv`, written to `path`.
+pub fn signal(path: &std::path::Path, n: usize) {
+    let mut text = String::from("mv\n");
+    for i in 0..n {
+        let t = i as f64 * 0.05;
+        text.push_str(&format!("{:.5}\n", t.sin() + 0.5 * (2.7 * t).sin()));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
 /// A path as the &str a command line takes.
 pub fn s(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
