@@ -23,8 +23,8 @@ use crate::gpu::{DeviceOptions, Gpu};
 use crate::graph::Act;
 use crate::model::explain::{Explanation, Method, Target};
 use crate::model::{
-    load_raw, metrics_for, run_model, windows_for, DataSource, Metrics, ModelFile, Predictions, TrainConfig,
-    TrainedModel,
+    load_raw_as, metrics_for, run_model, windows_for, DataSource, Metrics, ModelFile, Predictions,
+    TrainConfig, TrainedModel,
 };
 use crate::models::ModelSpec;
 use crate::train::{prepare, report, train_prepared, EpochLog, Hooks};
@@ -173,7 +173,8 @@ impl Data {
     fn read(&self, shape: Option<[usize; 3]>) -> Result<(RawTable, Option<String>)> {
         match &self.table {
             Some(t) => Ok((t.clone(), None)),
-            None => load_raw(&self.source.data, shape).map(|(t, target)| (t, target.map(str::to_string))),
+            None => load_raw_as(&self.source.data, shape, &self.source.prepare.csv)
+                .map(|(t, target)| (t, target.map(str::to_string))),
         }
     }
 }

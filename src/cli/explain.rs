@@ -5,7 +5,7 @@ use medgpu::data::{encode_apply, Dataset, TargetEncoding, Task};
 use medgpu::gpu::DeviceOptions;
 use medgpu::model::explain::{Baseline, Explanation, Method, Rule, SanityStep, Target};
 use medgpu::model::predictions::csv_field;
-use medgpu::model::{load_raw, windows_for};
+use medgpu::model::{load_raw_as, windows_for};
 use medgpu::{Device, Error, Model, Result};
 use std::path::{Path, PathBuf};
 
@@ -162,7 +162,7 @@ fn baseline(model: &Model, spec: &str) -> Result<Baseline> {
 /// The file's rows as the model reads them (windows to the end of a signal).
 fn read_data(model: &Model, data: &str) -> Result<Dataset> {
     let f = model.file();
-    let (raw, _) = load_raw(data, f.model.input_shape)?;
+    let (raw, _) = load_raw_as(data, f.model.input_shape, &f.source.prepare.csv)?;
     let raw = windows_for(raw, &f.source, true)?;
     encode_apply(&raw, &f.encoding, false)
 }

@@ -3,7 +3,7 @@
 use medgpu::data::encode_apply;
 use medgpu::gpu::{DeviceOptions, Gpu};
 use medgpu::model::{format_metrics, metrics_for};
-use medgpu::model::{load_raw, windows_for};
+use medgpu::model::{load_raw_as, windows_for};
 use medgpu::model::{predictions_csv, run_model, TrainedModel};
 use medgpu::{Error, Result};
 use std::path::Path;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// Evaluates the run in `run_dir` on `data` (which must have the target column).
 pub fn eval(opts: &DeviceOptions, run_dir: &Path, data: &str, json: bool) -> Result<()> {
     let model = TrainedModel::load(run_dir)?;
-    let (raw, _) = load_raw(data, model.file.model.input_shape)?;
+    let (raw, _) = load_raw_as(data, model.file.model.input_shape, &model.file.source.prepare.csv)?;
     // only windows whose targets are in the file can be scored
     let raw = windows_for(raw, &model.file.source, false)?;
     let f = &model.file;
@@ -33,7 +33,7 @@ pub fn eval(opts: &DeviceOptions, run_dir: &Path, data: &str, json: bool) -> Res
 /// rows that cannot be read are listed on stderr, never dropped silently.
 pub fn predict(opts: &DeviceOptions, run_dir: &Path, data: &str, out: Option<&Path>) -> Result<()> {
     let model = TrainedModel::load(run_dir)?;
-    let (raw, _) = load_raw(data, model.file.model.input_shape)?;
+    let (raw, _) = load_raw_as(data, model.file.model.input_shape, &model.file.source.prepare.csv)?;
     // forecasts run to the end of the file: the last windows predict the samples after it
     let raw = windows_for(raw, &model.file.source, true)?;
     let (ds, bad) = medgpu::data::encode_apply_lenient(&raw, &model.file.encoding)?;

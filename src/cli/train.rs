@@ -22,6 +22,12 @@ pub struct TrainArgs {
     /// A separate test CSV (same columns) instead of a test fraction
     #[arg(long)]
     test_data: Option<String>,
+    /// The CSV delimiter: comma, semicolon or tab (default: detected from the header)
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// The decimal mark of numbers in the CSV: . or , (1,5 as spreadsheet exports write it)
+    #[arg(long, default_value = ".")]
+    decimal: String,
     /// Target column (default for built-ins: their label)
     #[arg(long)]
     target: Option<String>,
@@ -394,6 +400,30 @@ fn train_filter(a: &TrainArgs) -> Result<Option<(String, String)>> {
     Ok(Some((c.trim().to_string(), v.trim().to_string())))
 }
 
+/// `--delimiter` and `--decimal`.
+fn csv_dialect(a: &TrainArgs) -> Result<medgpu::data::CsvDialect> {
+    let delimiter = match a.delimiter.as_deref().map(str::to_lowercase).as_deref() {
+        None => None,
+        Some("," | "comma") => Some(','),
+        Some(";" | "semicolon") => Some(';'),
+        Some("tab" | "\\t" | "\t") => Some('\t'),
+        Some(o) => {
+            return Err(Error::Usage(format!("unknown --delimiter '{o}': use comma, semicolon or tab")))
+        }
+    };
+    let decimal_comma = match a.decimal.as_str() {
+        "." => false,
+        "," => true,
+        o => return Err(Error::Usage(format!("unknown --decimal '{o}': use . or ,"))),
+    };
+    if decimal_comma && delimiter == Some(',') {
+        return Err(Error::Usage(
+            "--decimal , needs another --delimiter than the comma (semicolon or tab)".into(),
+        ));
+    }
+    Ok(medgpu::data::CsvDialect { delimiter, decimal_comma })
+}
+
 /// The data options: file, columns, windows or sequences.
 fn data_source(a: &TrainArgs, task: Option<Task>) -> Result<DataSource> {
     if a.sequence_id.is_none() && (a.order_by.is_some() || a.max_steps.is_some()) {
@@ -411,6 +441,7 @@ fn data_source(a: &TrainArgs, task: Option<Task>) -> Result<DataSource> {
             task,
             id_column: a.id_column.clone(),
             group_column: a.group_column.clone(),
+            csv: csv_dialect(a)?,
         },
         window: a.window.map(|window| medgpu::data::WindowOptions {
             window,
@@ -456,7 +487,7 @@ pub fn run(dev: &DeviceOptions, a: TrainArgs, quiet: bool) -> Result<()> {
     if !quiet {
         println!("adapter: {}{}", gpu.describe(), if gpu.software_inline { ", kernels inline" } else { "" });
         let resuming = if resume { format!(" (resuming {})", dir.display()) } else { String::new() };
-        println!("data: {}{resuming}", source.data);
+        println!("data: {}{}{resuming}", source.data, dialect_note(&source));
     }
     let bar = (std::io::stdout().is_terminal() && !quiet).then(|| progress_bar(cfg.epochs));
     let epochs = cfg.epochs;
@@ -538,6 +569,15 @@ fn cross_validate(
     }
     println!("run directory: {} (cv_summary.json, oof_predictions.csv, one folder per fold)", dir.display());
     Ok(())
+}
+
+/// ` (semicolon-separated, decimal comma)` for a CSV file, else nothing.
+fn dialect_note(source: &DataSource) -> String {
+    let path = std::path::Path::new(&source.data);
+    if source.data.starts_with("builtin:") || !path.is_file() {
+        return String::new();
+    }
+    medgpu::data::csv_dialect_of(path, &source.prepare.csv).map(|d| format!(" ({d})")).unwrap_or_default()
 }
 
 /// The bar shown on a terminal instead of one line per epoch.

@@ -184,6 +184,10 @@ fn parse_feature(cell: &str, name: &str) -> std::result::Result<f32, String> {
     match cell.parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
         Ok(_) => Err(not_finite(cell, name)),
+        Err(_) if cell.contains(',') && cell.replace(',', ".").parse::<f32>().is_ok() => Err(format!(
+            "value {cell:?} in column '{name}' is written with a decimal comma; read the file with \
+             `decimal` ,"
+        )),
         Err(_) => Err(format!(
             "value {cell:?} in column '{name}' is not a number; if the column holds categories, use \
              `categorical` {name} to one-hot encode it"

@@ -36,7 +36,10 @@ pub use prepare::{
     Task,
 };
 pub use preprocess::{rows_after_missing_policy, Preprocessor};
-pub use raw::{builtin_raw, parse_raw_csv, read_raw_csv, RawTable};
+pub use raw::{
+    builtin_raw, csv_dialect_of, detect_delimiter, parse_raw_csv, read_raw_csv, read_raw_csv_as, CsvDialect,
+    RawTable,
+};
 pub use raw_column::{NumericCells, RawColumn, TextCells};
 pub use sequences::{sequence_table, SequenceOptions, Sequences, STEP_MASK};
 pub use split::{split_rows, stratified_split, Split, SplitMix64};

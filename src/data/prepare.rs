@@ -70,6 +70,10 @@ pub struct PrepareOptions {
     pub id_column: Option<String>,
     /// Patient/group id column, kept out of the features and used by grouped splits.
     pub group_column: Option<String>,
+    /// How CSV files are written (delimiter, decimal comma); the data file's
+    /// and every file read later for the model.
+    #[serde(default, skip_serializing_if = "super::raw::CsvDialect::is_auto")]
+    pub csv: super::raw::CsvDialect,
 }
 
 /// How raw columns become model inputs and targets; saved in model.json,

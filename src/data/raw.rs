@@ -128,16 +128,86 @@ impl RawTable {
     }
 }
 
+/// How a CSV file is written: its delimiter (detected from the header when
+/// not given) and whether numbers use a decimal comma (`1,5`), as spreadsheet
+/// exports in many countries do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CsvDialect {
+    /// `,`, `;` or a tab; `None`: the one the header line uses most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
+    /// Numbers are written `1,5` (the delimiter is then usually `;`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub decimal_comma: bool,
+}
+
+impl CsvDialect {
+    /// The default: delimiter detected, decimal point.
+    pub fn is_auto(&self) -> bool {
+        *self == CsvDialect::default()
+    }
+
+    /// In words, for the output: `semicolon-separated, decimal comma`.
+    pub fn describe(delimiter: u8, decimal_comma: bool) -> String {
+        let d = match delimiter {
+            b',' => "comma",
+            b';' => "semicolon",
+            b'\t' => "tab",
+            _ => "other",
+        };
+        format!("{d}-separated{}", if decimal_comma { ", decimal comma" } else { "" })
+    }
+}
+
+/// The delimiter a header line uses: the most frequent of comma, semicolon
+/// and tab outside quotes (comma on a tie or when there is none).
+///
+/// ```
+/// assert_eq!(medgpu::data::detect_delimiter(b"a;b;\"c,d\"\n1;2;3"), b';');
+/// assert_eq!(medgpu::data::detect_delimiter(b"a\tb"), b'\t');
+/// assert_eq!(medgpu::data::detect_delimiter(b"single"), b',');
+/// ```
+pub fn detect_delimiter(text: &[u8]) -> u8 {
+    let line = text.split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let (mut counts, mut quoted) = ([0usize; 3], false);
+    for b in line {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let best = (0..3).fold(0, |best, i| if counts[i] > counts[best] { i } else { best });
+    [b',', b';', b'\t'][best]
+}
+
 /// Reads a CSV file with a header row into a [`RawTable`], streaming it (the
-/// file's text is never held whole); see [`parse_raw_csv`]. A file that
-/// cannot be opened or read is an [`Error::Io`].
+/// file's text is never held whole); see [`parse_raw_csv`]. The delimiter
+/// is detected from the header. A file that cannot be opened or read is an
+/// [`Error::Io`].
 pub fn read_raw_csv(path: &Path) -> Result<RawTable> {
+    read_raw_csv_as(path, &CsvDialect::default())
+}
+
+/// [`read_raw_csv`] in a given dialect.
+pub fn read_raw_csv_as(path: &Path, dialect: &CsvDialect) -> Result<RawTable> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut input = BufReader::with_capacity(1 << 16, file);
     if input.fill_buf().map_err(|e| Error::io(path, e))?.starts_with("\u{feff}".as_bytes()) {
         input.consume(3);
     }
-    parse_stream(input, &path.display().to_string(), Some(path))
+    parse_stream(input, &path.display().to_string(), Some(path), dialect)
+}
+
+/// The delimiter and decimal mark a CSV file is read with, in words.
+pub fn csv_dialect_of(path: &Path, dialect: &CsvDialect) -> Result<String> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut input = BufReader::with_capacity(1 << 16, file);
+    let head = input.fill_buf().map_err(|e| Error::io(path, e))?;
+    let d = dialect.delimiter.map_or_else(|| detect_delimiter(head), |c| c as u8);
+    Ok(CsvDialect::describe(d, dialect.decimal_comma))
 }
 
 /// Parses CSV text with a header row; `source` names the text in messages.
@@ -151,7 +221,7 @@ pub fn read_raw_csv(path: &Path) -> Result<RawTable> {
 ///   is not UTF-8).
 pub fn parse_raw_csv(text: &str, source: &str) -> Result<RawTable> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    parse_stream(text.as_bytes(), source, None)
+    parse_stream(text.as_bytes(), source, None, &CsvDialect::default())
 }
 
 /// Passes bytes on to the CSV reader, remembering where the line ends are so
@@ -201,9 +271,27 @@ impl<R> LineEnds<R> {
 }
 
 /// Reads a whole CSV stream (any byte order mark already removed).
-fn parse_stream<R: Read>(input: R, source: &str, path: Option<&Path>) -> Result<RawTable> {
+fn parse_stream<R: BufRead>(
+    mut input: R,
+    source: &str,
+    path: Option<&Path>,
+    dialect: &CsvDialect,
+) -> Result<RawTable> {
+    let delimiter = match dialect.delimiter {
+        Some(c) => c as u8,
+        None => match input.fill_buf() {
+            Ok(head) => detect_delimiter(head),
+            Err(e) => {
+                return Err(match path {
+                    Some(p) => Error::io(p, e),
+                    None => Error::Dataset(format!("{source}: {e}")),
+                })
+            }
+        },
+    };
     let ends = LineEnds { inner: input, offset: 0, pending: VecDeque::new(), newlines: 0 };
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(ends);
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(true).flexible(true).delimiter(delimiter).from_reader(ends);
     let headers: std::result::Result<Vec<String>, _> = match reader.byte_headers() {
         Ok(h) => h.iter().map(|c| std::str::from_utf8(c).map(|s| s.trim().to_string())).collect(),
         Err(e) => return Err(read_error(e, reader.get_mut(), source, path)),
@@ -245,7 +333,7 @@ fn parse_stream<R: Read>(input: R, source: &str, path: Option<&Path>) -> Result<
                     "cannot read CSV: the cell is not UTF-8 text; save the file as UTF-8".into(),
                 )
             })?;
-            column.push(cell.trim());
+            column.push(&decimal_point(cell.trim(), dialect.decimal_comma));
         }
         lines.push(line);
     }
@@ -257,6 +345,19 @@ fn parse_stream<R: Read>(input: R, source: &str, path: Option<&Path>) -> Result<
     columns.iter_mut().for_each(RawColumn::shrink_to_fit);
     lines.shrink_to_fit();
     Ok(RawTable { source: source.to_string(), headers, columns, lines })
+}
+
+/// A cell with a decimal comma (`1,5`) as a number's text (`1.5`) when the
+/// dialect has one and the cell reads as a number that way; other cells as
+/// they are.
+fn decimal_point(cell: &str, decimal_comma: bool) -> Cow<'_, str> {
+    if decimal_comma && cell.contains(',') {
+        let pointed = cell.replace(',', ".");
+        if pointed.parse::<f64>().is_ok() {
+            return Cow::Owned(pointed);
+        }
+    }
+    Cow::Borrowed(cell)
 }
 
 /// A CSV reader error: [`Error::Io`] when reading `path` failed, otherwise an
@@ -335,6 +436,19 @@ pub(crate) fn data_err(source: &str, line: u64, column: usize, message: String) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decimal_comma_turns_numbers_only() {
+        assert_eq!(decimal_point("1,5", true), "1.5");
+        assert_eq!(decimal_point("-0,25", true), "-0.25");
+        assert_eq!(decimal_point("Smith, J", true), "Smith, J");
+        assert_eq!(decimal_point("1,5", false), "1,5");
+        let text = "a;b;name\n1,5;2;\"x;y\"\n";
+        let dialect = CsvDialect { delimiter: None, decimal_comma: true };
+        let t = parse_stream(text.as_bytes(), "t.csv", None, &dialect).unwrap();
+        assert_eq!(t.headers, ["a", "b", "name"]);
+        assert_eq!((t.cell_text(0, 0), t.cell_text(0, 2)), ("1.5".into(), "x;y".into()));
+    }
 
     /// The cells of row `r` as text.
     fn cells(t: &RawTable, r: usize) -> Vec<String> {

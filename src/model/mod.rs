@@ -22,5 +22,5 @@ pub use decision::{Decision, OperatingPoint};
 pub use evaluate::{format_metrics, metrics_for, probabilities, probabilities_at, Metrics};
 pub use infer::{run_model, Inference, INFER_BATCH};
 pub use predictions::{predictions_csv, Predictions};
-pub use read::{load_raw, windows_for};
+pub use read::{load_raw, load_raw_as, windows_for};
 pub use saved::{head_for, ModelFile, TargetScale, TrainedModel};

@@ -3,7 +3,8 @@
 
 use super::config::DataSource;
 use crate::data::{
-    builtin_raw, read_image_folder, read_raw_csv, sequence_table, window_table, windows_to_end, RawTable,
+    builtin_raw, read_image_folder, read_raw_csv_as, sequence_table, window_table, windows_to_end,
+    CsvDialect, RawTable,
 };
 use crate::error::Result;
 use std::path::Path;
@@ -13,13 +14,22 @@ use std::path::Path;
 /// 32x32); also gives the default target (a built-in's label, `label` for
 /// image folders).
 pub fn load_raw(source: &str, image_shape: Option<[usize; 3]>) -> Result<(RawTable, Option<&'static str>)> {
+    load_raw_as(source, image_shape, &CsvDialect::default())
+}
+
+/// [`load_raw`] with CSV files read in `dialect`.
+pub fn load_raw_as(
+    source: &str,
+    image_shape: Option<[usize; 3]>,
+    dialect: &CsvDialect,
+) -> Result<(RawTable, Option<&'static str>)> {
     match source.strip_prefix("builtin:") {
         Some(name) => builtin_raw(name),
         None if Path::new(source).is_dir() => {
             let [c, h, w] = image_shape.unwrap_or(DEFAULT_IMAGE_SHAPE);
             Ok((read_image_folder(Path::new(source), (h, w), c)?, Some("label")))
         }
-        None => Ok((read_raw_csv(Path::new(source))?, None)),
+        None => Ok((read_raw_csv_as(Path::new(source), dialect)?, None)),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::data::{
 };
 use crate::error::{Error, Result};
 use crate::model::config::Fold;
-use crate::model::{head_for, load_raw, DataSource, TargetScale, TrainConfig};
+use crate::model::{head_for, load_raw_as, DataSource, TargetScale, TrainConfig};
 use crate::models::Head;
 use serde::Serialize;
 
@@ -103,7 +103,7 @@ fn filter_rows(
 
 /// Loads, encodes, splits and normalizes the data of a run.
 pub fn prepare(source: &DataSource, cfg: &TrainConfig) -> Result<Prepared> {
-    let (raw, default_target) = load_raw(&source.data, cfg.model.input_shape)?;
+    let (raw, default_target) = load_raw_as(&source.data, cfg.model.input_shape, &source.prepare.csv)?;
     prepare_table(raw, default_target, source, cfg)
 }
 
@@ -142,7 +142,7 @@ pub fn prepare_table(
     let mut subgroups = subgroup_values(&raw, subgroup_names, &main.lines)?;
     let (ds, test_rows) = match &source.test_data {
         Some(path) => {
-            let (test_raw, _) = load_raw(path, cfg.model.input_shape)?;
+            let (test_raw, _) = load_raw_as(path, cfg.model.input_shape, &source.prepare.csv)?;
             let test_raw = match &sequences {
                 Some(sq) => sequence_table(&test_raw, sq)?.table,
                 None => test_raw,

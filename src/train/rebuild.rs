@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::model::clinical::Outcomes;
 use crate::model::infer::run_normalized;
-use crate::model::{load_raw, metrics_for, run_model, windows_for, Inference, TrainedModel};
+use crate::model::{load_raw_as, metrics_for, run_model, windows_for, Inference, TrainedModel};
 use crate::report::{self, global_importance, DataSummary, Evaluation, Report, ReportInput, IMPORTANCE_ROWS};
 use std::path::Path;
 use std::sync::Arc;
@@ -66,7 +66,7 @@ fn on_other_data(
             "this model has no target column: a report on other data needs one".into(),
         ));
     }
-    let (raw, _) = load_raw(data, f.model.input_shape)?;
+    let (raw, _) = load_raw_as(data, f.model.input_shape, &f.source.prepare.csv)?;
     let raw = windows_for(raw, &f.source, false)?;
     let ds = encode_apply(&raw, &f.encoding, true)?;
     let subgroups = subgroups_of(&raw, &ds.lines, &f.training.evaluation.subgroups);
