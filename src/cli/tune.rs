@@ -5,7 +5,7 @@ use super::train::{inline_kernels, mlp_parts, out_dir, request, TrainArgs};
 use clap::Args;
 use medgpu::gpu::{DeviceOptions, Gpu};
 use medgpu::model::checkpoint::write_atomic;
-use medgpu::train::tune::{tune, Space, TunePlan};
+use medgpu::train::tune::{tune, Space};
 use medgpu::train::{self, format_metrics, Hooks};
 use medgpu::{Error, Result};
 use std::path::PathBuf;
@@ -70,13 +70,12 @@ pub fn run(dev: &DeviceOptions, a: TuneArgs, quiet: bool) -> Result<()> {
             a.folds
         );
     }
-    let plan = TunePlan { trials: a.trials, grid, folds: a.folds };
     let mut show = |s: &medgpu::train::tune::Scored| {
         if !quiet {
             println!("  trial {:>3}: {} {:.4} (sd {:.4})  {}", s.index + 1, s.metric, s.mean, s.sd, s.trial);
         }
     };
-    let scored = tune(gpu.clone(), &source, &configs, &dir, plan, &mut show)?;
+    let scored = tune(gpu.clone(), &source, &configs, &dir, a.folds, &mut show)?;
     let mut csv = String::from("rank,trial,metric,mean,sd,configuration\n");
     println!("best first:");
     for (rank, s) in scored.iter().enumerate() {

@@ -213,10 +213,23 @@ fn class_counts(input: &ReportInput) -> Vec<(String, usize)> {
 /// ```
 pub fn source_sha256(source: &str) -> Option<String> {
     use sha2::{Digest, Sha256};
-    let bytes = match source.strip_prefix("builtin:") {
-        Some(name) => crate::data::builtin_csv(name)?.as_bytes().to_vec(),
-        None if std::path::Path::new(source).is_file() => std::fs::read(source).ok()?,
+    let mut hasher = Sha256::new();
+    match source.strip_prefix("builtin:") {
+        Some(name) => hasher.update(crate::data::builtin_csv(name)?.as_bytes()),
+        // streamed: a large data file is never held whole
+        None if std::path::Path::new(source).is_file() => {
+            use std::io::Read;
+            let mut file = std::fs::File::open(source).ok()?;
+            let mut chunk = vec![0u8; 1 << 16];
+            loop {
+                let n = file.read(&mut chunk).ok()?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&chunk[..n]);
+            }
+        }
         None => return None,
-    };
-    Some(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    }
+    Some(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -12,7 +12,7 @@ use crate::gpu::Gpu;
 use crate::metrics::intervals::mean_interval;
 use crate::model::checkpoint::{to_json, write_atomic};
 use crate::model::config::Fold;
-use crate::model::{DataSource, TrainConfig};
+use crate::model::{predictions_csv, DataSource, TrainConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,8 +105,8 @@ pub fn cross_validate(
             let out = train_prepared(gpu.clone(), p, &fold_source, &cfg, &run, false, hooks)?
                 .ok_or_else(|| Error::Model("a fold's training stopped early".into()))?;
             write_run(&run, &gpu, &out)?;
-            let preds =
-                std::fs::read_to_string(run.join("test_predictions.csv")).map_err(|e| Error::io(&run, e))?;
+            let p = &out.prepared;
+            let preds = predictions_csv(&out.file, &p.ds, &p.split.test, &out.test_inference);
             let mut lines = preds.lines();
             header = lines.next().unwrap_or_default().to_string();
             for l in lines {

@@ -231,32 +231,21 @@ pub struct Scored {
     pub sd: f64,
 }
 
-/// How to search.
-#[derive(Clone, Copy, Debug)]
-pub struct TunePlan {
-    /// Random draws (ignored by a grid).
-    pub trials: usize,
-    /// Every combination of the lists instead of random draws.
-    pub grid: bool,
-    /// Folds of each trial's cross-validation.
-    pub folds: usize,
-}
-
-/// Scores every trial by `plan.folds`-fold CV on the training part, into
+/// Scores every trial by `folds`-fold CV on the training part, into
 /// `dir/trial-N`, calling `done` after each; returns them best first.
 pub fn tune(
     gpu: Arc<Gpu>,
     source: &DataSource,
     trials: &[(Trial, TrainConfig)],
     dir: &Path,
-    plan: TunePlan,
+    folds: usize,
     done: &mut dyn FnMut(&Scored),
 ) -> Result<Vec<Scored>> {
     let mut scored = Vec::new();
     for (i, (trial, tcfg)) in trials.iter().enumerate() {
         let run = dir.join(format!("trial-{}", i + 1));
         std::fs::create_dir_all(&run).map_err(|e| Error::io(&run, e))?;
-        let cv = CvPlan { folds: plan.folds, repeats: 1, holdout_test: true };
+        let cv = CvPlan { folds, repeats: 1, holdout_test: true };
         let out = cross_validate(gpu.clone(), source, tcfg, &run, cv, &mut |_| {})?;
         let task = out.per_fold.first().map(|f| f.test.clone());
         let metric = match task {
