@@ -577,6 +577,9 @@ fn dialect_note(source: &DataSource) -> String {
     if source.data.starts_with("builtin:") || !path.is_file() {
         return String::new();
     }
+    if source.data.ends_with(".hea") {
+        return " (WFDB record)".into();
+    }
     medgpu::data::csv_dialect_of(path, &source.prepare.csv).map(|d| format!(" ({d})")).unwrap_or_default()
 }
 

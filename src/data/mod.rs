@@ -25,6 +25,7 @@ mod raw;
 mod raw_column;
 mod sequences;
 mod split;
+mod wfdb;
 mod windows;
 
 pub use encode::{encode_apply, encode_apply_lenient};
@@ -43,6 +44,7 @@ pub use raw::{
 pub use raw_column::{NumericCells, RawColumn, TextCells};
 pub use sequences::{sequence_table, SequenceOptions, Sequences, STEP_MASK};
 pub use split::{split_rows, stratified_split, Split, SplitMix64};
+pub use wfdb::read_wfdb;
 pub use windows::{window_table, windows_to_end, WindowOptions, Windows};
 
 /// Breast Cancer Wisconsin (Diagnostic): 569 rows, 30 features, target `malignant`.

@@ -3,13 +3,14 @@
 
 use super::config::DataSource;
 use crate::data::{
-    builtin_raw, read_image_folder, read_raw_csv_as, sequence_table, window_table, windows_to_end,
+    builtin_raw, read_image_folder, read_raw_csv_as, read_wfdb, sequence_table, window_table, windows_to_end,
     CsvDialect, RawTable,
 };
 use crate::error::Result;
 use std::path::Path;
 
-/// Reads `builtin:NAME`, a CSV file, or an image folder (one subfolder per
+/// Reads `builtin:NAME`, a WFDB record (`RECORD.hea`: one column of
+/// physical values per signal), a CSV file, or an image folder (one subfolder per
 /// class; every image resized to `image_shape` [C, H, W], default grey
 /// 32x32); also gives the default target (a built-in's label, `label` for
 /// image folders).
@@ -29,6 +30,7 @@ pub fn load_raw_as(
             let [c, h, w] = image_shape.unwrap_or(DEFAULT_IMAGE_SHAPE);
             Ok((read_image_folder(Path::new(source), (h, w), c)?, Some("label")))
         }
+        None if source.ends_with(".hea") => Ok((read_wfdb(Path::new(source))?, None)),
         None => Ok((read_raw_csv_as(Path::new(source), dialect)?, None)),
     }
 }
