@@ -1,6 +1,7 @@
 //! The command implementations behind `medgpu` (main.rs only parses).
 
 pub mod bench;
+pub mod cv;
 pub mod devices;
 pub mod explain;
 pub mod explain_images;

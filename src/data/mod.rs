@@ -15,6 +15,7 @@
 //! into a raw table (one numeric column per pixel and a `label` column) that
 //! takes the same path.
 
+mod csv_dialect;
 mod encode;
 mod encode_owned;
 mod folds;
@@ -28,6 +29,7 @@ mod split;
 mod wfdb;
 mod windows;
 
+pub use csv_dialect::{csv_dialect_of, detect_delimiter, CsvDialect};
 pub use encode::{encode_apply, encode_apply_lenient};
 pub use encode_owned::{encode_fit_owned, release_freed_memory};
 pub use folds::k_folds;
@@ -37,10 +39,7 @@ pub use prepare::{
     Task,
 };
 pub use preprocess::{rows_after_missing_policy, Preprocessor};
-pub use raw::{
-    builtin_raw, csv_dialect_of, detect_delimiter, parse_raw_csv, read_raw_csv, read_raw_csv_as, CsvDialect,
-    RawTable,
-};
+pub use raw::{builtin_raw, parse_raw_csv, read_raw_csv, read_raw_csv_as, RawTable};
 pub use raw_column::{NumericCells, RawColumn, TextCells};
 pub use sequences::{sequence_table, SequenceOptions, Sequences, STEP_MASK};
 pub use split::{split_rows, stratified_split, Split, SplitMix64};

@@ -72,8 +72,8 @@ pub struct PrepareOptions {
     pub group_column: Option<String>,
     /// How CSV files are written (delimiter, decimal comma); the data file's
     /// and every file read later for the model.
-    #[serde(default, skip_serializing_if = "super::raw::CsvDialect::is_auto")]
-    pub csv: super::raw::CsvDialect,
+    #[serde(default, skip_serializing_if = "super::csv_dialect::CsvDialect::is_auto")]
+    pub csv: super::csv_dialect::CsvDialect,
 }
 
 /// How raw columns become model inputs and targets; saved in model.json,

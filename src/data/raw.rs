@@ -10,6 +10,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+use super::csv_dialect::{decimal_point, detect_delimiter, CsvDialect};
 use super::raw_column::RawColumn;
 use super::BUILTIN_NAMES;
 
@@ -128,61 +129,6 @@ impl RawTable {
     }
 }
 
-/// How a CSV file is written: its delimiter (detected from the header when
-/// not given) and whether numbers use a decimal comma (`1,5`), as spreadsheet
-/// exports in many countries do.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct CsvDialect {
-    /// `,`, `;` or a tab; `None`: the one the header line uses most.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delimiter: Option<char>,
-    /// Numbers are written `1,5` (the delimiter is then usually `;`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub decimal_comma: bool,
-}
-
-impl CsvDialect {
-    /// The default: delimiter detected, decimal point.
-    pub fn is_auto(&self) -> bool {
-        *self == CsvDialect::default()
-    }
-
-    /// In words, for the output: `semicolon-separated, decimal comma`.
-    pub fn describe(delimiter: u8, decimal_comma: bool) -> String {
-        let d = match delimiter {
-            b',' => "comma",
-            b';' => "semicolon",
-            b'\t' => "tab",
-            _ => "other",
-        };
-        format!("{d}-separated{}", if decimal_comma { ", decimal comma" } else { "" })
-    }
-}
-
-/// The delimiter a header line uses: the most frequent of comma, semicolon
-/// and tab outside quotes (comma on a tie or when there is none).
-///
-/// ```
-/// assert_eq!(medgpu::data::detect_delimiter(b"a;b;\"c,d\"\n1;2;3"), b';');
-/// assert_eq!(medgpu::data::detect_delimiter(b"a\tb"), b'\t');
-/// assert_eq!(medgpu::data::detect_delimiter(b"single"), b',');
-/// ```
-pub fn detect_delimiter(text: &[u8]) -> u8 {
-    let line = text.split(|b| *b == b'\n').next().unwrap_or(&[]);
-    let (mut counts, mut quoted) = ([0usize; 3], false);
-    for b in line {
-        match b {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => counts[0] += 1,
-            b';' if !quoted => counts[1] += 1,
-            b'\t' if !quoted => counts[2] += 1,
-            _ => {}
-        }
-    }
-    let best = (0..3).fold(0, |best, i| if counts[i] > counts[best] { i } else { best });
-    [b',', b';', b'\t'][best]
-}
-
 /// Reads a CSV file with a header row into a [`RawTable`], streaming it (the
 /// file's text is never held whole); see [`parse_raw_csv`]. The delimiter
 /// is detected from the header. A file that cannot be opened or read is an
@@ -199,15 +145,6 @@ pub fn read_raw_csv_as(path: &Path, dialect: &CsvDialect) -> Result<RawTable> {
         input.consume(3);
     }
     parse_stream(input, &path.display().to_string(), Some(path), dialect)
-}
-
-/// The delimiter and decimal mark a CSV file is read with, in words.
-pub fn csv_dialect_of(path: &Path, dialect: &CsvDialect) -> Result<String> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut input = BufReader::with_capacity(1 << 16, file);
-    let head = input.fill_buf().map_err(|e| Error::io(path, e))?;
-    let d = dialect.delimiter.map_or_else(|| detect_delimiter(head), |c| c as u8);
-    Ok(CsvDialect::describe(d, dialect.decimal_comma))
 }
 
 /// Parses CSV text with a header row; `source` names the text in messages.
@@ -345,19 +282,6 @@ fn parse_stream<R: BufRead>(
     columns.iter_mut().for_each(RawColumn::shrink_to_fit);
     lines.shrink_to_fit();
     Ok(RawTable { source: source.to_string(), headers, columns, lines })
-}
-
-/// A cell with a decimal comma (`1,5`) as a number's text (`1.5`) when the
-/// dialect has one and the cell reads as a number that way; other cells as
-/// they are.
-fn decimal_point(cell: &str, decimal_comma: bool) -> Cow<'_, str> {
-    if decimal_comma && cell.contains(',') {
-        let pointed = cell.replace(',', ".");
-        if pointed.parse::<f64>().is_ok() {
-            return Cow::Owned(pointed);
-        }
-    }
-    Cow::Borrowed(cell)
 }
 
 /// A CSV reader error: [`Error::Io`] when reading `path` failed, otherwise an

@@ -138,9 +138,13 @@ pub fn roc_sweep(labels: &[u32], probs: &[f64]) -> Vec<RocPoint> {
 /// why when the rows cannot meet it: a class is absent, or the required
 /// rate is reached only by calling every row one class.
 pub fn choose_threshold(rule: OperatingRule, labels: &[u32], probs: &[f64]) -> Result<(f64, f64, f64)> {
-    if let OperatingRule::Threshold(t) = rule {
+    let fixed = |t: f64| {
         let m = super::binary_metrics_at(labels, probs, t);
-        return Ok((t, m.recall, m.specificity));
+        (t, m.recall, m.specificity)
+    };
+    // a fixed threshold needs no sweep (and no second class)
+    if let OperatingRule::Threshold(t) = rule {
+        return Ok(fixed(t));
     }
     let sweep = roc_sweep(labels, probs);
     if sweep.is_empty() {
@@ -158,8 +162,9 @@ pub fn choose_threshold(rule: OperatingRule, labels: &[u32], probs: &[f64]) -> R
     };
     let pick = match rule {
         OperatingRule::Sensitivity(s) => {
-            // the first (highest) threshold reaching it; ties in rates cannot lower it
-            let p = sweep.iter().position(|p| p.tpr >= s - 1e-12).expect("the last point has tpr 1");
+            // the first (highest) threshold reaching it (the last point, every
+            // row called positive, has sensitivity 1)
+            let p = sweep.iter().position(|p| p.tpr >= s - 1e-12).unwrap_or(sweep.len() - 1);
             if sweep[p].called == labels.len() && sweep[p].fpr > 0.0 {
                 return Err(impossible("only calling every row positive reaches it"));
             }
@@ -173,7 +178,7 @@ pub fn choose_threshold(rule: OperatingRule, labels: &[u32], probs: &[f64]) -> R
             let j = |p: &RocPoint| p.tpr - p.fpr;
             (0..sweep.len()).fold(0, |best, i| if j(&sweep[i]) > j(&sweep[best]) + 1e-12 { i } else { best })
         }
-        OperatingRule::Threshold(_) => unreachable!("handled above"),
+        OperatingRule::Threshold(t) => return Ok(fixed(t)),
     };
     // halfway down to the next lower probability: the same validation rows
     // are called positive, without sitting on one row's probability
